@@ -1,0 +1,150 @@
+package taskstate
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/gob"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// DefaultMaxPayload is the default cap on an encoded def or result: 15 MiB,
+// which leaves room for the rest of the document under MongoDB's 16 MB limit.
+const DefaultMaxPayload = 15 << 20
+
+func init() {
+	// The generic shapes a def takes when it comes from JSON or YAML. Typed
+	// handlers register their own types (see RegisterType).
+	gob.Register(map[string]any{})
+	gob.Register([]any{})
+	gob.Register(time.Time{})
+}
+
+// RegisterType makes a concrete type usable inside a def or result that is
+// stored as an interface value. It is gob.Register, safe to call more than
+// once for the same type.
+func RegisterType(v any) {
+	defer func() { _ = recover() }() // gob panics on a name clash; the first registration wins
+	gob.Register(v)
+}
+
+// Codec encodes defs and results with encoding/gob (Go's pickle: any Go
+// value, no code execution on decode) and enforces a size cap both ways.
+type Codec struct {
+	// MaxSize caps an encoded payload in bytes. Default DefaultMaxPayload.
+	MaxSize int
+}
+
+func (c Codec) max() int {
+	if c.MaxSize <= 0 {
+		return DefaultMaxPayload
+	}
+	return c.MaxSize
+}
+
+// Encode gob-encodes v as an interface value, so Decode gives back the same
+// dynamic type. A nil v encodes to nil.
+func (c Codec) Encode(v any) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&v); err != nil {
+		return nil, fmt.Errorf("taskstate: gob encode %T: %w", v, err)
+	}
+	if buf.Len() > c.max() {
+		return nil, fmt.Errorf("%w: %d bytes encoded, cap is %d", ErrPayloadTooLarge, buf.Len(), c.max())
+	}
+	return buf.Bytes(), nil
+}
+
+// Decode decodes a payload written by Encode. Empty data decodes to nil.
+func (c Codec) Decode(data []byte) (v any, err error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	if len(data) > c.max() {
+		return nil, fmt.Errorf("%w: %d bytes stored, cap is %d", ErrPayloadTooLarge, len(data), c.max())
+	}
+	defer func() {
+		if r := recover(); r != nil { // gob should not panic on bad input, but a payload must never kill a worker
+			v, err = nil, fmt.Errorf("%w: gob: %v", ErrDecode, r)
+		}
+	}()
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&v); err != nil {
+		return nil, fmt.Errorf("%w: gob: %v", ErrDecode, err)
+	}
+	return v, nil
+}
+
+// DecodeAs decodes a payload into T. A payload stored as T (or *T) is
+// returned as is; one stored as a generic document (a map from JSON or YAML)
+// is converted through JSON, so a typed handler can run tasks created from a
+// YAML file.
+func DecodeAs[T any](c Codec, data []byte) (T, error) {
+	var zero T
+	v, err := c.Decode(data)
+	if err != nil {
+		return zero, err
+	}
+	return Convert[T](v)
+}
+
+// Convert turns a decoded payload into T, directly when the dynamic type
+// matches and through JSON otherwise.
+func Convert[T any](v any) (T, error) {
+	var out T
+	switch x := v.(type) {
+	case T:
+		return x, nil
+	case *T:
+		if x != nil {
+			return *x, nil
+		}
+		return out, nil
+	case nil:
+		return out, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return out, fmt.Errorf("%w: %T to %s: %v", ErrDecode, v, reflect.TypeFor[T](), err)
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return out, fmt.Errorf("%w: %T to %s: %v", ErrDecode, v, reflect.TypeFor[T](), err)
+	}
+	return out, nil
+}
+
+// ToFilter renders a def as a queryable document: its JSON form, decoded
+// into maps, slices, float64, string, bool and nil. A def whose JSON form is
+// not an object is stored as {"value": def}. The result is what dotted query
+// paths such as filter.model.class look into.
+func ToFilter(def any) (map[string]any, error) {
+	b, err := json.Marshal(def)
+	if err != nil {
+		return nil, fmt.Errorf("%w: def %T is not representable as a document: %v", ErrInvalidTask, def, err)
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("%w: def %T: %v", ErrInvalidTask, def, err)
+	}
+	if m, ok := v.(map[string]any); ok {
+		return m, nil
+	}
+	return map[string]any{"value": v}, nil
+}
+
+// Key is the dedup key of a task: the SHA-256 of its kind and the canonical
+// JSON of its filter (object keys sorted), so the same def gives the same
+// key whatever the key order it was written in.
+func Key(kind string, filter map[string]any) string {
+	b, _ := json.Marshal(filter) // maps marshal with sorted keys; filter came from JSON so it cannot fail
+	h := sha256.New()
+	h.Write([]byte(kind))
+	h.Write([]byte{0})
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,628 @@
+package taskstate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DefaultMaxAttempts is the attempt budget of a task created without one.
+const DefaultMaxAttempts = 3
+
+// UnlimitedAttempts in TaskSpec.MaxAttempts stores max_attempts 0: the task
+// is retried for ever, as in Qlib.
+const UnlimitedAttempts = -1
+
+// Config configures a Manager. Only Store and Pool are required.
+type Config struct {
+	// Store is the backend. Required.
+	Store Store
+	// Pool is the task pool (Qlib's task_pool): letters, digits, '_' and
+	// '-', at most 64 characters. Required.
+	Pool string
+	// Notifier receives a hint after each successful write. Default: none.
+	Notifier Notifier
+	// Codec encodes defs and results. Default: gob with a 15 MiB cap.
+	Codec Codec
+	// Logger logs admin operations and dropped writes. Default: zap.NewNop().
+	Logger *zap.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// Backoff is the delay before a returned task may be claimed again,
+	// given the attempt that failed (1 for the first). Default:
+	// DefaultBackoff.
+	Backoff func(attempt int) time.Duration
+	// DefaultMaxAttempts applies to tasks created with MaxAttempts 0.
+	// Default: DefaultMaxAttempts (3).
+	DefaultMaxAttempts int
+	// Observe, when set, is called after every store call with its name,
+	// duration and error (for the store latency metric).
+	Observe func(op string, d time.Duration, err error)
+}
+
+// Manager is the Go TaskManager: every Qlib operation on one pool, with
+// leases, fencing, retries and event hints. It is safe for concurrent use.
+type Manager struct {
+	cfg   Config
+	store Store
+	pool  string
+	codec Codec
+	log   *zap.Logger
+}
+
+var poolRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidatePool returns an error wrapping ErrInvalidPool unless name is a
+// usable pool name.
+func ValidatePool(name string) error {
+	if !poolRE.MatchString(name) {
+		return fmt.Errorf("%w: %q (use 1-64 letters, digits, '_' or '-')", ErrInvalidPool, name)
+	}
+	return nil
+}
+
+// NewManager returns a Manager for cfg.Pool on cfg.Store.
+func NewManager(cfg Config) (*Manager, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("taskstate: Config.Store is required")
+	}
+	if err := ValidatePool(cfg.Pool); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = DefaultBackoff
+	}
+	if cfg.DefaultMaxAttempts == 0 {
+		cfg.DefaultMaxAttempts = DefaultMaxAttempts
+	}
+	return &Manager{cfg: cfg, store: cfg.Store, pool: cfg.Pool, codec: cfg.Codec, log: cfg.Logger}, nil
+}
+
+// Pool returns the pool name.
+func (m *Manager) Pool() string { return m.pool }
+
+// Store returns the backend.
+func (m *Manager) Store() Store { return m.store }
+
+// Codec returns the payload codec.
+func (m *Manager) Codec() Codec { return m.codec }
+
+// DefaultBackoff is exponential with jitter: 1 s, 2 s, 4 s … capped at
+// 5 minutes, each ±20 %.
+func DefaultBackoff(attempt int) time.Duration {
+	if attempt < 1 {
+		attempt = 1
+	}
+	d := time.Second << min(attempt-1, 9)
+	d = min(d, 5*time.Minute)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+func (m *Manager) observe(op string, start time.Time, err error) {
+	if m.cfg.Observe != nil {
+		m.cfg.Observe(op, time.Since(start), err)
+	}
+}
+
+func (m *Manager) notify(ctx context.Context, ev Event, n int) {
+	if m.cfg.Notifier != nil && n > 0 {
+		m.cfg.Notifier.Notify(context.WithoutCancel(ctx), m.pool, ev, n)
+	}
+}
+
+// TaskSpec is a task to create.
+type TaskSpec struct {
+	// Kind is the handler name. Required.
+	Kind string
+	// Def is the task definition: any gob-encodable value that also has a
+	// JSON form (the filter). Required.
+	Def any
+	// Priority orders claims, higher first. Default 0.
+	Priority int
+	// MaxAttempts caps the claims of the task: 0 takes the Manager's
+	// default (3), UnlimitedAttempts retries for ever.
+	MaxAttempts int
+}
+
+// CreateOptions modify Create.
+type CreateOptions struct {
+	// DryRun writes nothing and reports which tasks would be new.
+	DryRun bool
+}
+
+// CreateResult is the outcome of Create.
+type CreateResult struct {
+	// IDs holds one id per input spec, in input order: the new task's id,
+	// or the existing task's id for a duplicate. Under DryRun new tasks
+	// have an empty id.
+	IDs []string
+	// New reports, per input spec, whether this call created the task
+	// (under DryRun: whether it would). A repeat of an earlier spec in the
+	// same call is not new.
+	New []bool
+	// NewCount is the number of true values in New.
+	NewCount int
+}
+
+// Create adds tasks to the pool, idempotently: a spec whose kind and
+// canonical def match an existing task returns that task (whatever its
+// status, as in Qlib) and inserts nothing. It is one batch insert and safe
+// with concurrent creators.
+func (m *Manager) Create(ctx context.Context, specs []TaskSpec, opts CreateOptions) (CreateResult, error) {
+	res := CreateResult{IDs: make([]string, len(specs)), New: make([]bool, len(specs))}
+	if len(specs) == 0 {
+		return res, nil
+	}
+	firstByKey := make(map[string]int, len(specs))
+	slot := make([]int, len(specs)) // index into news for each spec
+	news := make([]NewTask, 0, len(specs))
+	for i, s := range specs {
+		if s.Kind == "" {
+			return res, fmt.Errorf("%w: task %d: kind is required", ErrInvalidTask, i)
+		}
+		if s.Def == nil {
+			return res, fmt.Errorf("%w: task %d: def is required", ErrInvalidTask, i)
+		}
+		filter, err := ToFilter(s.Def)
+		if err != nil {
+			return res, fmt.Errorf("task %d: %w", i, err)
+		}
+		key := Key(s.Kind, filter)
+		if j, ok := firstByKey[key]; ok {
+			slot[i] = slot[j]
+			continue
+		}
+		def, err := m.codec.Encode(s.Def)
+		if err != nil {
+			return res, fmt.Errorf("task %d: def: %w", i, err)
+		}
+		maxAttempts := s.MaxAttempts
+		switch {
+		case maxAttempts == 0:
+			maxAttempts = m.cfg.DefaultMaxAttempts
+		case maxAttempts < 0:
+			maxAttempts = 0
+		}
+		firstByKey[key] = i
+		slot[i] = len(news)
+		news = append(news, NewTask{ID: NewID(), Kind: s.Kind, Key: key, Def: def, Filter: filter, Priority: s.Priority, MaxAttempts: maxAttempts})
+	}
+	start := time.Now()
+	out, err := m.store.CreateTasks(ctx, CreateParams{Pool: m.pool, Tasks: news, Now: m.cfg.Now(), DryRun: opts.DryRun})
+	m.observe("create", start, err)
+	if err != nil {
+		return res, err
+	}
+	seen := make([]bool, len(news))
+	for i := range specs {
+		r := out[slot[i]]
+		res.IDs[i] = r.ID
+		if r.Created && !seen[slot[i]] {
+			res.New[i] = true
+			res.NewCount++
+		}
+		seen[slot[i]] = true
+	}
+	if !opts.DryRun {
+		m.notify(ctx, EventCreated, res.NewCount)
+		m.log.Debug("created tasks", zap.String("pool", m.pool), zap.Int("total", len(specs)), zap.Int("new", res.NewCount))
+	}
+	return res, nil
+}
+
+// ClaimOptions modify Claim.
+type ClaimOptions struct {
+	// From is the status to claim from: StatusWaiting (default) or
+	// StatusPartDone (phase two).
+	From Status
+	// Kinds restricts the claim to these kinds. Default: any kind.
+	Kinds []string
+	// Query restricts the claim further. Default: any task.
+	Query Query
+	// Owner names the claimer in the lease. Default: hostname:pid.
+	Owner string
+	// Lease is how long the claim holds without a heartbeat. Default 30 s.
+	Lease time.Duration
+	// Limit is the most tasks to claim in one round trip. Default 1.
+	Limit int
+}
+
+// DefaultLease is the lease of a claim made without one.
+const DefaultLease = 30 * time.Second
+
+// DefaultOwner is hostname:pid.
+func DefaultOwner() string {
+	h, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d", h, os.Getpid())
+}
+
+// Claim atomically takes up to opts.Limit claimable tasks, highest priority
+// first, then creation order. The returned tasks carry their payloads and
+// lease; every later write about them must present it (Task.Lease.Token).
+func (m *Manager) Claim(ctx context.Context, opts ClaimOptions) ([]*Task, error) {
+	if opts.From == "" {
+		opts.From = StatusWaiting
+	}
+	if !opts.From.Claimable() {
+		return nil, fmt.Errorf("%w: cannot claim from %q (want waiting or part_done)", ErrInvalidStatus, opts.From)
+	}
+	if err := opts.Query.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Owner == "" {
+		opts.Owner = DefaultOwner()
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = DefaultLease
+	}
+	if opts.Limit <= 0 {
+		opts.Limit = 1
+	}
+	now := m.cfg.Now()
+	start := time.Now()
+	tasks, err := m.store.Claim(ctx, ClaimParams{
+		Pool: m.pool, From: opts.From, Kinds: opts.Kinds, Query: opts.Query,
+		Owner: opts.Owner, Token: NewToken(), Now: now, LeaseUntil: now.Add(opts.Lease), Limit: opts.Limit,
+	})
+	m.observe("claim", start, err)
+	return tasks, err
+}
+
+// Commit stores res as the task's result and moves it to `to` (StatusDone
+// or StatusPartDone; empty means StatusDone, as in Qlib). It is fenced: if
+// the caller's lease is gone it returns ErrLeaseLost and stores nothing. A
+// result that cannot be encoded or is over the cap fails the task with that
+// reason and returns the encoding error (ErrPayloadTooLarge for size).
+func (m *Manager) Commit(ctx context.Context, t *Task, res any, to Status) error {
+	return m.CommitMany(ctx, []CommitItem{{Task: t, Res: res, To: to}})[0]
+}
+
+// CommitItem is one result for CommitMany.
+type CommitItem struct {
+	Task *Task
+	Res  any
+	To   Status // StatusDone (default) or StatusPartDone
+}
+
+// CommitMany commits several results in one store round trip (the batch
+// completer of the worker). It returns one error per item: nil, an error
+// wrapping ErrLeaseLost, or the encoding error of a result that failed its
+// task instead.
+func (m *Manager) CommitMany(ctx context.Context, items []CommitItem) []error {
+	errs := make([]error, len(items))
+	trs := make([]Transition, 0, len(items))
+	idx := make([]int, 0, len(items))
+	var failed int
+	for i, it := range items {
+		to := it.To
+		if to == "" {
+			to = StatusDone
+		}
+		if to != StatusDone && to != StatusPartDone {
+			errs[i] = fmt.Errorf("%w: commit to %q (want done or part_done)", ErrInvalidStatus, to)
+			continue
+		}
+		b, err := m.codec.Encode(it.Res)
+		if err != nil {
+			errs[i] = err
+			failed++
+			trs = append(trs, Transition{ID: it.Task.ID, Token: it.Task.Lease.Token, To: StatusFailed, SetError: true, LastError: "result: " + err.Error()})
+		} else {
+			trs = append(trs, Transition{ID: it.Task.ID, Token: it.Task.Lease.Token, To: to, SetRes: true, Res: b})
+		}
+		idx = append(idx, i)
+	}
+	if len(trs) == 0 {
+		return errs
+	}
+	applied, err := m.finish(ctx, "commit", trs)
+	committed := 0
+	for k, i := range idx {
+		switch {
+		case err != nil:
+			errs[i] = err
+		case !applied[k]:
+			errs[i] = fmt.Errorf("%w: task %s", ErrLeaseLost, items[i].Task.ID)
+		case errs[i] == nil:
+			committed++
+		}
+	}
+	if err == nil {
+		m.notify(ctx, EventCommitted, committed)
+		if failed > 0 {
+			m.notify(ctx, EventFailed, failed)
+		}
+	}
+	return errs
+}
+
+func (m *Manager) finish(ctx context.Context, op string, items []Transition) ([]bool, error) {
+	start := time.Now()
+	applied, err := m.store.Finish(ctx, FinishParams{Pool: m.pool, Now: m.cfg.Now(), Items: items})
+	m.observe(op, start, err)
+	return applied, err
+}
+
+func (m *Manager) finishOne(ctx context.Context, op string, t *Task, tr Transition) error {
+	applied, err := m.finish(ctx, op, []Transition{tr})
+	if err != nil {
+		return err
+	}
+	if !applied[0] {
+		return fmt.Errorf("%w: task %s", ErrLeaseLost, t.ID)
+	}
+	ev := EventAvailable
+	if tr.To == StatusFailed {
+		ev = EventFailed
+	}
+	m.notify(ctx, ev, 1)
+	return nil
+}
+
+// Return gives a claimed task back after a failed attempt (Qlib's
+// return_task, fenced). cause is recorded as last_error. The task goes back
+// to the status it was claimed from after a backoff, or to failed when its
+// attempts are spent. It reports the status the task went to.
+func (m *Manager) Return(ctx context.Context, t *Task, cause error) (Status, error) {
+	msg := "returned"
+	if cause != nil {
+		msg = cause.Error()
+	}
+	to := t.ClaimedFrom
+	if !to.Claimable() {
+		to = StatusWaiting
+	}
+	tr := Transition{ID: t.ID, Token: t.Lease.Token, To: to, SetError: true, LastError: msg}
+	if t.MaxAttempts > 0 && t.Attempts >= t.MaxAttempts {
+		tr.To = StatusFailed
+		tr.LastError = fmt.Sprintf("attempt %d of %d: %s", t.Attempts, t.MaxAttempts, msg)
+	} else {
+		tr.RunAfter = m.cfg.Now().Add(m.cfg.Backoff(t.Attempts))
+	}
+	return tr.To, m.finishOne(ctx, "return", t, tr)
+}
+
+// Release gives a claimed task back at once without counting the attempt:
+// the worker is shutting down, the task did not fail.
+func (m *Manager) Release(ctx context.Context, t *Task) error {
+	to := t.ClaimedFrom
+	if !to.Claimable() {
+		to = StatusWaiting
+	}
+	return m.finishOne(ctx, "release", t, Transition{ID: t.ID, Token: t.Lease.Token, To: to, UndoAttempt: true})
+}
+
+// Fail moves a claimed task to failed at once, recording cause: for errors
+// no retry can mend, such as a payload that does not decode.
+func (m *Manager) Fail(ctx context.Context, t *Task, cause error) error {
+	msg := "failed"
+	if cause != nil {
+		msg = cause.Error()
+	}
+	return m.finishOne(ctx, "fail", t, Transition{ID: t.ID, Token: t.Lease.Token, To: StatusFailed, SetError: true, LastError: msg})
+}
+
+// Heartbeat extends the leases of the given claims to now + lease in one
+// write and returns the ids whose lease was lost.
+func (m *Manager) Heartbeat(ctx context.Context, refs []LeaseRef, lease time.Duration) ([]string, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	if lease <= 0 {
+		lease = DefaultLease
+	}
+	now := m.cfg.Now()
+	start := time.Now()
+	lost, err := m.store.Heartbeat(ctx, HeartbeatParams{Pool: m.pool, Leases: refs, Until: now.Add(lease), Now: now})
+	m.observe("heartbeat", start, err)
+	return lost, err
+}
+
+// ReapResult counts what ReapExpired did.
+type ReapResult struct {
+	Requeued int // back to waiting or part_done
+	Failed   int // attempts spent
+	Lost     int // changed by someone else between the read and the write
+}
+
+// ReapExpired takes back running tasks whose lease ended more than grace
+// ago (a crashed or frozen worker). Each is fenced on the token it was read
+// with, so a task committed between the read and the write is never moved
+// back. A task with attempts left returns to the status it was claimed
+// from; one without goes to failed.
+func (m *Manager) ReapExpired(ctx context.Context, grace time.Duration) (ReapResult, error) {
+	var rr ReapResult
+	now := m.cfg.Now()
+	start := time.Now()
+	expired, err := m.store.ListExpired(ctx, ExpiredParams{Pool: m.pool, Before: now.Add(-grace), Limit: 1000})
+	m.observe("list_expired", start, err)
+	if err != nil || len(expired) == 0 {
+		return rr, err
+	}
+	trs := make([]Transition, len(expired))
+	for i, t := range expired {
+		to := t.ClaimedFrom
+		if !to.Claimable() {
+			to = StatusWaiting
+		}
+		msg := fmt.Sprintf("lease of %s expired at %s", t.Lease.Owner, t.Lease.Until.UTC().Format(time.RFC3339Nano))
+		tr := Transition{ID: t.ID, Token: t.Lease.Token, To: to, SetError: true, LastError: msg}
+		if t.MaxAttempts > 0 && t.Attempts >= t.MaxAttempts {
+			tr.To = StatusFailed
+			tr.LastError = fmt.Sprintf("attempt %d of %d: %s", t.Attempts, t.MaxAttempts, msg)
+		}
+		trs[i] = tr
+	}
+	applied, err := m.finish(ctx, "reap", trs)
+	if err != nil {
+		return rr, err
+	}
+	for i, ok := range applied {
+		switch {
+		case !ok:
+			rr.Lost++
+		case trs[i].To == StatusFailed:
+			rr.Failed++
+		default:
+			rr.Requeued++
+		}
+	}
+	m.notify(ctx, EventAvailable, rr.Requeued)
+	m.notify(ctx, EventFailed, rr.Failed)
+	if rr.Requeued+rr.Failed > 0 {
+		m.log.Warn("reaped expired leases", zap.String("pool", m.pool), zap.Int("requeued", rr.Requeued), zap.Int("failed", rr.Failed))
+	}
+	return rr, nil
+}
+
+func (m *Manager) update(ctx context.Context, op string, p UpdateParams) (int64, error) {
+	if err := p.Query.Validate(); err != nil {
+		return 0, err
+	}
+	p.Pool, p.Now = m.pool, m.cfg.Now()
+	start := time.Now()
+	n, err := m.store.Update(ctx, p)
+	m.observe(op, start, err)
+	if err != nil {
+		return 0, err
+	}
+	if p.Status.Claimable() {
+		m.notify(ctx, EventAvailable, int(n))
+	}
+	m.log.Info(op, zap.String("pool", m.pool), zap.Int64("matched", n), zap.String("status", string(p.Status)))
+	return n, nil
+}
+
+// ResetStatus sets the status of every task matching q (Qlib's
+// reset_status). Leases are cleared, so a worker still running one of them
+// is fenced out. Resetting to running is refused: nothing would ever take
+// such a task back.
+func (m *Manager) ResetStatus(ctx context.Context, q Query, to Status) (int64, error) {
+	if !to.Valid() || to == StatusRunning {
+		return 0, fmt.Errorf("%w: cannot reset to %q (want waiting, part_done, done or failed)", ErrInvalidStatus, to)
+	}
+	return m.update(ctx, "reset_status", UpdateParams{Query: q, Status: to})
+}
+
+// ResetWaiting moves tasks back to waiting (Qlib's reset_waiting): the
+// running ones unless q names a status itself.
+func (m *Manager) ResetWaiting(ctx context.Context, q Query) (int64, error) {
+	if !q.Field(FieldStatus) {
+		q = q.Where(FieldStatus, OpEq, string(StatusRunning))
+	}
+	return m.ResetStatus(ctx, q, StatusWaiting)
+}
+
+// RetryFailed moves failed tasks matching q back to waiting with a fresh
+// attempt budget.
+func (m *Manager) RetryFailed(ctx context.Context, q Query) (int64, error) {
+	q = q.Where(FieldStatus, OpEq, string(StatusFailed))
+	return m.update(ctx, "retry_failed", UpdateParams{Query: q, Status: StatusWaiting, ResetAttempts: true})
+}
+
+// Prioritize sets the priority of every task matching q (use ByIDs for
+// Qlib's prioritize of one task).
+func (m *Manager) Prioritize(ctx context.Context, q Query, priority int) (int64, error) {
+	return m.update(ctx, "prioritize", UpdateParams{Query: q, Priority: &priority})
+}
+
+// Remove deletes every task matching q. An empty q is refused with
+// ErrEmptyQuery unless all is set (Qlib's remove() wipes the pool by
+// default).
+func (m *Manager) Remove(ctx context.Context, q Query, all bool) (int64, error) {
+	if q.IsEmpty() && !all {
+		return 0, ErrEmptyQuery
+	}
+	if err := q.Validate(); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	n, err := m.store.Delete(ctx, DeleteParams{Pool: m.pool, Query: q})
+	m.observe("remove", start, err)
+	if err == nil {
+		m.log.Info("remove", zap.String("pool", m.pool), zap.Int64("removed", n))
+	}
+	return n, err
+}
+
+// QueryOptions modify Query.
+type QueryOptions struct {
+	// Payloads reads def and res too. Default: only the other fields.
+	Payloads bool
+	// Limit caps the number of tasks. Default: no cap.
+	Limit int
+}
+
+// Query streams the tasks matching q in creation order.
+func (m *Manager) Query(ctx context.Context, q Query, opts QueryOptions) iter.Seq2[*Task, error] {
+	if err := q.Validate(); err != nil {
+		return func(yield func(*Task, error) bool) { yield(nil, err) }
+	}
+	return m.store.Query(ctx, QueryParams{Pool: m.pool, Query: q, Payloads: opts.Payloads, Limit: opts.Limit})
+}
+
+// Get returns one task with its payloads (Qlib's re_query). An unknown or
+// malformed id gives an error wrapping ErrNotFound.
+func (m *Manager) Get(ctx context.Context, id string) (*Task, error) {
+	if !ValidID(id) {
+		return nil, fmt.Errorf("%w: %q is not a task id (want 24 hex digits)", ErrNotFound, id)
+	}
+	start := time.Now()
+	t, err := m.store.Get(ctx, GetParams{Pool: m.pool, ID: id, Payloads: true})
+	m.observe("get", start, err)
+	return t, err
+}
+
+// Stat counts the tasks matching q by status (Qlib's task_stat, as an
+// aggregation: no payload is read). Every status is present.
+func (m *Manager) Stat(ctx context.Context, q Query) (Counts, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	c, err := m.store.Stat(ctx, StatParams{Pool: m.pool, Query: q})
+	m.observe("stat", start, err)
+	return c, err
+}
+
+// ListPools returns the pools of the store (Qlib's TaskManager.list).
+func (m *Manager) ListPools(ctx context.Context) ([]string, error) {
+	return m.store.ListPools(ctx)
+}
+
+// DecodeDef decodes a claimed task's def.
+func (m *Manager) DecodeDef(t *Task) (any, error) { return m.codec.Decode(t.Def) }
+
+// DecodeRes decodes a task's result.
+func (m *Manager) DecodeRes(t *Task) (any, error) { return m.codec.Decode(t.Res) }
+
+// Param returns what a handler receives for a claimed task, as Qlib's
+// run_task does: the def when claimed from waiting, the phase-one result
+// when claimed from part_done.
+func (m *Manager) Param(t *Task) (any, error) {
+	if t.ClaimedFrom == StatusPartDone {
+		v, err := m.codec.Decode(t.Res)
+		if err != nil {
+			return nil, fmt.Errorf("res: %w", err)
+		}
+		return v, nil
+	}
+	v, err := m.codec.Decode(t.Def)
+	if err != nil {
+		return nil, fmt.Errorf("def: %w", err)
+	}
+	return v, nil
+}

@@ -1,0 +1,502 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+// Config configures Open.
+type Config struct {
+	// Path is the database file. Its directory is created if missing.
+	// Required.
+	Path string
+	// BusyTimeout is how long a write waits for another process's write
+	// lock before it fails. Default 30 s.
+	BusyTimeout time.Duration
+	// MaxReaders caps the read connections. Default 4.
+	MaxReaders int
+}
+
+// Store is a taskstate.Store over one SQLite file.
+type Store struct {
+	w *sql.DB // one connection: writes queue here, not on SQLite's lock
+	r *sql.DB // reads, in parallel with the writer (WAL)
+}
+
+var _ taskstate.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database at cfg.Path.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("sqlitestore: Config.Path is required")
+	}
+	if cfg.BusyTimeout <= 0 {
+		cfg.BusyTimeout = 30 * time.Second
+	}
+	if cfg.MaxReaders <= 0 {
+		cfg.MaxReaders = 4
+	}
+	if dir := filepath.Dir(cfg.Path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("sqlitestore: create directory for %s: %w", cfg.Path, err)
+		}
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", cfg.BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(OFF)")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + cfg.Path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
+	}
+	r.SetMaxOpenConns(cfg.MaxReaders)
+	r.SetMaxIdleConns(cfg.MaxReaders)
+	s := &Store{w: w, r: r}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.w.Close(), s.r.Close())
+}
+
+func nanos(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n sql.NullInt64) time.Time {
+	if !n.Valid || n.Int64 == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+// CreateTasks implements taskstate.Store.
+func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateParams) ([]taskstate.CreatedTask, error) {
+	out := make([]taskstate.CreatedTask, len(p.Tasks))
+	if p.DryRun {
+		for i, t := range p.Tasks {
+			var id string
+			err := s.r.QueryRowContext(ctx, `SELECT id FROM tasks WHERE pool = ? AND key = ?`, p.Pool, t.Key).Scan(&id)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				out[i] = taskstate.CreatedTask{Created: true}
+			case err != nil:
+				return nil, fmt.Errorf("sqlitestore: create: %w", err)
+			default:
+				out[i] = taskstate.CreatedTask{ID: id}
+			}
+		}
+		return out, nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: create: %w", err)
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO tasks
+		(id, pool, key, kind, status, priority, def, filter, max_attempts, created_at, updated_at)
+		VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (pool, key) DO NOTHING`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: create: %w", err)
+	}
+	defer ins.Close()
+	sel, err := tx.PrepareContext(ctx, `SELECT id FROM tasks WHERE pool = ? AND key = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: create: %w", err)
+	}
+	defer sel.Close()
+	now := p.Now.UnixNano()
+	for i, t := range p.Tasks {
+		filter, err := json.Marshal(t.Filter)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: create: filter of task %d: %w", i, err)
+		}
+		res, err := ins.ExecContext(ctx, t.ID, p.Pool, t.Key, t.Kind, t.Priority, t.Def, string(filter), t.MaxAttempts, now, now)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: create: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			out[i] = taskstate.CreatedTask{ID: t.ID, Created: true}
+			continue
+		}
+		var id string
+		if err := sel.QueryRowContext(ctx, p.Pool, t.Key).Scan(&id); err != nil {
+			return nil, fmt.Errorf("sqlitestore: create: read existing task: %w", err)
+		}
+		out[i] = taskstate.CreatedTask{ID: id}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: create: %w", err)
+	}
+	return out, nil
+}
+
+// Claim implements taskstate.Store.
+func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
+	cond, cargs, err := where(p.Query)
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	b.WriteString(`UPDATE tasks SET status = 'running', lease_owner = ?, lease_token = ?, lease_until = ?,
+		claimed_from = status, started_at = ?, updated_at = ?, attempts = attempts + 1
+		WHERE seq IN (SELECT seq FROM tasks WHERE pool = ? AND status = ? AND run_after <= ?`)
+	now := p.Now.UnixNano()
+	args := []any{p.Owner, p.Token, p.LeaseUntil.UnixNano(), now, now, p.Pool, string(p.From), now}
+	if len(p.Kinds) > 0 {
+		b.WriteString(" AND kind IN (" + placeholders(len(p.Kinds)) + ")")
+		for _, k := range p.Kinds {
+			args = append(args, k)
+		}
+	}
+	b.WriteString(" AND (" + cond + ")")
+	args = append(args, cargs...)
+	b.WriteString(" ORDER BY priority DESC, seq LIMIT ?) RETURNING " + taskCols + ", def, res")
+	args = append(args, p.Limit)
+	rows, err := s.w.QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	tasks, err := scanAll(rows, true)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	sort.Slice(tasks, func(i, j int) bool {
+		if tasks[i].Priority != tasks[j].Priority {
+			return tasks[i].Priority > tasks[j].Priority
+		}
+		return tasks[i].Seq < tasks[j].Seq
+	})
+	return tasks, nil
+}
+
+func scanAll(rows *sql.Rows, payloads bool) ([]*taskstate.Task, error) {
+	defer rows.Close()
+	var out []*taskstate.Task
+	for rows.Next() {
+		t, err := scanTask(rows, payloads)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func scanTask(rows *sql.Rows, payloads bool) (*taskstate.Task, error) {
+	var (
+		t                                  taskstate.Task
+		status, filter                     string
+		lastErr, owner, token, claimedFrom sql.NullString
+		leaseUntil, startedAt, finishedAt  sql.NullInt64
+		runAfter, createdAt, updatedAt     sql.NullInt64
+		dest                               = []any{&t.ID, &t.Kind, &t.Key, &status, &t.Priority, &t.Seq, &filter, &t.Attempts, &t.MaxAttempts, &lastErr, &owner, &token, &leaseUntil, &claimedFrom, &runAfter, &createdAt, &updatedAt, &startedAt, &finishedAt}
+	)
+	if payloads {
+		dest = append(dest, &t.Def, &t.Res)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return nil, err
+	}
+	t.Status = taskstate.Status(status)
+	if err := json.Unmarshal([]byte(filter), &t.Filter); err != nil {
+		return nil, fmt.Errorf("task %s: filter: %w", t.ID, err)
+	}
+	t.LastError = lastErr.String
+	t.Lease = taskstate.Lease{Owner: owner.String, Token: token.String, Until: fromNanos(leaseUntil)}
+	t.ClaimedFrom = taskstate.Status(claimedFrom.String)
+	t.RunAfter = fromNanos(runAfter)
+	t.CreatedAt = fromNanos(createdAt)
+	t.UpdatedAt = fromNanos(updatedAt)
+	t.StartedAt = fromNanos(startedAt)
+	t.FinishedAt = fromNanos(finishedAt)
+	return &t, nil
+}
+
+// Finish implements taskstate.Store.
+func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, error) {
+	applied := make([]bool, len(p.Items))
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `UPDATE tasks SET status = ?1,
+		res = CASE WHEN ?2 THEN ?3 ELSE res END,
+		last_error = CASE WHEN ?4 THEN ?5 ELSE last_error END,
+		run_after = ?6, attempts = attempts - ?7,
+		lease_owner = NULL, lease_token = NULL, lease_until = NULL, claimed_from = NULL,
+		finished_at = CASE WHEN ?1 IN ('done', 'part_done', 'failed') THEN ?8 ELSE finished_at END,
+		updated_at = ?8
+		WHERE id = ?9 AND pool = ?10 AND status = 'running' AND lease_token = ?11`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+	}
+	defer st.Close()
+	now := p.Now.UnixNano()
+	for i, it := range p.Items {
+		undo := 0
+		if it.UndoAttempt {
+			undo = 1
+		}
+		var runAfter int64
+		if !it.RunAfter.IsZero() {
+			runAfter = it.RunAfter.UnixNano()
+		}
+		res, err := st.ExecContext(ctx, string(it.To), it.SetRes, it.Res, it.SetError, it.LastError, runAfter, undo, now, it.ID, p.Pool, it.Token)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: finish task %s: %w", it.ID, err)
+		}
+		n, _ := res.RowsAffected()
+		applied[i] = n == 1
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+	}
+	return applied, nil
+}
+
+// Heartbeat implements taskstate.Store.
+func (s *Store) Heartbeat(ctx context.Context, p taskstate.HeartbeatParams) ([]string, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: heartbeat: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `UPDATE tasks SET lease_until = ?, updated_at = ?
+		WHERE id = ? AND pool = ? AND status = 'running' AND lease_token = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: heartbeat: %w", err)
+	}
+	defer st.Close()
+	var lost []string
+	for _, l := range p.Leases {
+		res, err := st.ExecContext(ctx, p.Until.UnixNano(), p.Now.UnixNano(), l.ID, p.Pool, l.Token)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: heartbeat: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			lost = append(lost, l.ID)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: heartbeat: %w", err)
+	}
+	return lost, nil
+}
+
+// ListExpired implements taskstate.Store.
+func (s *Store) ListExpired(ctx context.Context, p taskstate.ExpiredParams) ([]*taskstate.Task, error) {
+	limit := p.Limit
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks
+		WHERE pool = ? AND status = 'running' AND lease_until < ? ORDER BY lease_until LIMIT ?`,
+		p.Pool, p.Before.UnixNano(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: list expired: %w", err)
+	}
+	out, err := scanAll(rows, false)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: list expired: %w", err)
+	}
+	return out, nil
+}
+
+// Update implements taskstate.Store.
+func (s *Store) Update(ctx context.Context, p taskstate.UpdateParams) (int64, error) {
+	cond, args, err := where(p.Query)
+	if err != nil {
+		return 0, err
+	}
+	sets := []string{"updated_at = ?"}
+	sargs := []any{p.Now.UnixNano()}
+	if p.Status != "" {
+		sets = append(sets, "status = ?", "lease_owner = NULL", "lease_token = NULL", "lease_until = NULL", "claimed_from = NULL", "run_after = 0")
+		sargs = append(sargs, string(p.Status))
+	}
+	if p.ResetAttempts {
+		sets = append(sets, "attempts = 0", "last_error = NULL")
+	}
+	if p.Priority != nil {
+		sets = append(sets, "priority = ?")
+		sargs = append(sargs, *p.Priority)
+	}
+	q := "UPDATE tasks SET " + strings.Join(sets, ", ") + " WHERE pool = ? AND (" + cond + ")"
+	res, err := s.w.ExecContext(ctx, q, append(append(sargs, p.Pool), args...)...)
+	if err != nil {
+		return 0, fmt.Errorf("sqlitestore: update: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// Delete implements taskstate.Store.
+func (s *Store) Delete(ctx context.Context, p taskstate.DeleteParams) (int64, error) {
+	cond, args, err := where(p.Query)
+	if err != nil {
+		return 0, err
+	}
+	res, err := s.w.ExecContext(ctx, "DELETE FROM tasks WHERE pool = ? AND ("+cond+")", append([]any{p.Pool}, args...)...)
+	if err != nil {
+		return 0, fmt.Errorf("sqlitestore: delete: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// Query implements taskstate.Store.
+func (s *Store) Query(ctx context.Context, p taskstate.QueryParams) iter.Seq2[*taskstate.Task, error] {
+	return func(yield func(*taskstate.Task, error) bool) {
+		cond, args, err := where(p.Query)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		cols := taskCols
+		if p.Payloads {
+			cols += ", def, res"
+		}
+		limit := p.Limit
+		if limit <= 0 {
+			limit = -1
+		}
+		rows, err := s.r.QueryContext(ctx, "SELECT "+cols+" FROM tasks WHERE pool = ? AND ("+cond+") ORDER BY seq LIMIT ?",
+			append(append([]any{p.Pool}, args...), limit)...)
+		if err != nil {
+			yield(nil, fmt.Errorf("sqlitestore: query: %w", err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanTask(rows, p.Payloads)
+			if err != nil {
+				yield(nil, fmt.Errorf("sqlitestore: query: %w", err))
+				return
+			}
+			if !yield(t, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(nil, fmt.Errorf("sqlitestore: query: %w", err))
+		}
+	}
+}
+
+// Get implements taskstate.Store.
+func (s *Store) Get(ctx context.Context, p taskstate.GetParams) (*taskstate.Task, error) {
+	cols := taskCols
+	if p.Payloads {
+		cols += ", def, res"
+	}
+	rows, err := s.r.QueryContext(ctx, "SELECT "+cols+" FROM tasks WHERE pool = ? AND id = ?", p.Pool, p.ID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: get: %w", err)
+	}
+	tasks, err := scanAll(rows, p.Payloads)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: get: %w", err)
+	}
+	if len(tasks) == 0 {
+		return nil, fmt.Errorf("%w: %s in pool %s", taskstate.ErrNotFound, p.ID, p.Pool)
+	}
+	return tasks[0], nil
+}
+
+// Stat implements taskstate.Store.
+func (s *Store) Stat(ctx context.Context, p taskstate.StatParams) (taskstate.Counts, error) {
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if p.Query.IsEmpty() {
+		rows, err = s.r.QueryContext(ctx, `SELECT status, n FROM pool_counts WHERE pool = ?`, p.Pool)
+	} else {
+		cond, args, werr := where(p.Query)
+		if werr != nil {
+			return nil, werr
+		}
+		rows, err = s.r.QueryContext(ctx, "SELECT status, count(*) FROM tasks WHERE pool = ? AND ("+cond+") GROUP BY status",
+			append([]any{p.Pool}, args...)...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: stat: %w", err)
+	}
+	defer rows.Close()
+	c := taskstate.NewCounts()
+	for rows.Next() {
+		var (
+			st string
+			n  int
+		)
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("sqlitestore: stat: %w", err)
+		}
+		c[taskstate.Status(st)] += n
+	}
+	return c, rows.Err()
+}
+
+// ListPools implements taskstate.Store.
+func (s *Store) ListPools(ctx context.Context) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT pool FROM pool_counts ORDER BY pool`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: list pools: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,195 @@
+package taskstate
+
+import (
+	"context"
+	"iter"
+	"time"
+)
+
+// Store is the storage seam. A backend implements it and passes the
+// conformance suite in package taskstatetest. The Manager is its only
+// intended caller: it validates pools and queries, encodes payloads and
+// fills timestamps, so a backend only stores and fences.
+//
+// Every method that changes a running task is fenced: it applies only where
+// the task is still running under the given lease token.
+type Store interface {
+	// CreateTasks inserts the tasks whose key is new to the pool and returns
+	// one result per input task, in input order: its id and whether this
+	// call created it. Keys in Tasks are distinct. Safe with concurrent
+	// creators of the same keys: exactly one insert wins (a unique index),
+	// the others get its id. With DryRun nothing is written and new tasks
+	// get an empty id.
+	CreateTasks(ctx context.Context, p CreateParams) ([]CreatedTask, error)
+
+	// Claim atomically moves up to Limit claimable tasks (status From,
+	// RunAfter not after Now, kind in Kinds when Kinds is set, matching
+	// Query) to running: highest priority first, then creation order. It
+	// sets the lease, claimed_from and started_at, increments attempts and
+	// returns the tasks with their payloads.
+	Claim(ctx context.Context, p ClaimParams) ([]*Task, error)
+
+	// Finish applies fenced transitions out of running (commit, return,
+	// fail, reap). It reports, per item, whether the transition applied; an
+	// item whose task is no longer running under its token is skipped.
+	Finish(ctx context.Context, p FinishParams) ([]bool, error)
+
+	// Heartbeat extends, in one write, the leases still held, and returns
+	// the ids whose lease was lost.
+	Heartbeat(ctx context.Context, p HeartbeatParams) (lost []string, err error)
+
+	// ListExpired returns running tasks whose lease ended before Before,
+	// without payloads, oldest lease first.
+	ListExpired(ctx context.Context, p ExpiredParams) ([]*Task, error)
+
+	// Update applies an admin change to every task matching Query and
+	// returns how many matched.
+	Update(ctx context.Context, p UpdateParams) (int64, error)
+
+	// Delete removes every task matching Query and returns how many.
+	Delete(ctx context.Context, p DeleteParams) (int64, error)
+
+	// Query streams the tasks matching Query in creation order. Payloads
+	// are read only when asked for.
+	Query(ctx context.Context, p QueryParams) iter.Seq2[*Task, error]
+
+	// Get returns one task or an error wrapping ErrNotFound.
+	Get(ctx context.Context, p GetParams) (*Task, error)
+
+	// Stat counts the tasks matching Query by status without reading
+	// payloads. Every status is present in the result.
+	Stat(ctx context.Context, p StatParams) (Counts, error)
+
+	// ListPools returns the names of the pools that exist, sorted.
+	ListPools(ctx context.Context) ([]string, error)
+
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// NewTask is a task to insert. The Manager fills every field.
+type NewTask struct {
+	ID          string
+	Kind        string
+	Key         string
+	Def         []byte
+	Filter      map[string]any
+	Priority    int
+	MaxAttempts int
+}
+
+// CreateParams are the arguments of Store.CreateTasks.
+type CreateParams struct {
+	Pool   string
+	Tasks  []NewTask
+	Now    time.Time
+	DryRun bool
+}
+
+// CreatedTask is the outcome for one input task of CreateTasks.
+type CreatedTask struct {
+	ID      string // empty for a new task under DryRun
+	Created bool   // this call inserted it (under DryRun: it would)
+}
+
+// ClaimParams are the arguments of Store.Claim.
+type ClaimParams struct {
+	Pool       string
+	From       Status   // StatusWaiting or StatusPartDone
+	Kinds      []string // empty: any kind
+	Query      Query    // zero: any task
+	Owner      string
+	Token      string // fresh per call; fences every later write of these claims
+	Now        time.Time
+	LeaseUntil time.Time
+	Limit      int // at least 1
+}
+
+// Transition is one fenced move out of running.
+type Transition struct {
+	ID    string
+	Token string
+	To    Status
+	// SetRes stores Res (a commit); otherwise res is left as it was.
+	SetRes bool
+	Res    []byte
+	// SetError stores LastError; otherwise last_error is left as it was.
+	SetError  bool
+	LastError string
+	// RunAfter delays the next claim (retry backoff); zero means at once.
+	RunAfter time.Time
+	// UndoAttempt gives back the attempt the claim counted (a release on
+	// shutdown is not a failure).
+	UndoAttempt bool
+}
+
+// FinishParams are the arguments of Store.Finish.
+type FinishParams struct {
+	Pool  string
+	Now   time.Time
+	Items []Transition
+}
+
+// HeartbeatParams are the arguments of Store.Heartbeat.
+type HeartbeatParams struct {
+	Pool   string
+	Leases []LeaseRef
+	Until  time.Time
+	Now    time.Time
+}
+
+// ExpiredParams are the arguments of Store.ListExpired.
+type ExpiredParams struct {
+	Pool   string
+	Before time.Time
+	Limit  int
+}
+
+// UpdateParams are the arguments of Store.Update.
+type UpdateParams struct {
+	Pool  string
+	Query Query
+	Now   time.Time
+	// Status, when set, becomes the status of every match. The lease,
+	// claimed_from and run_after are cleared with it, which fences out a
+	// worker that still runs a task that was reset.
+	Status Status
+	// ResetAttempts sets attempts to 0 and clears last_error.
+	ResetAttempts bool
+	// Priority, when set, becomes the priority of every match.
+	Priority *int
+}
+
+// DeleteParams are the arguments of Store.Delete.
+type DeleteParams struct {
+	Pool  string
+	Query Query
+}
+
+// QueryParams are the arguments of Store.Query.
+type QueryParams struct {
+	Pool     string
+	Query    Query
+	Payloads bool // read def and res
+	Limit    int  // 0: no limit
+}
+
+// GetParams are the arguments of Store.Get.
+type GetParams struct {
+	Pool     string
+	ID       string
+	Payloads bool
+}
+
+// StatParams are the arguments of Store.Stat.
+type StatParams struct {
+	Pool  string
+	Query Query
+}
+
+// Notifier receives a hint after every successful store write. It must not
+// block and must not fail the caller: events are hints, the store is the
+// truth. Package events implements it over NATS JetStream.
+type Notifier interface {
+	Notify(ctx context.Context, pool string, ev Event, n int)
+}
