@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
@@ -52,6 +54,8 @@ func TestIndexes(t *testing.T) {
 	require.True(t, unique["key_1"], "key index is unique")
 	require.Equal(t, bson.D{{Key: "status", Value: int32(1)}, {Key: "priority", Value: int32(-1)}, {Key: "seq", Value: int32(1)}}, byName["status_1_priority_-1_seq_1"])
 	require.Equal(t, bson.D{{Key: "status", Value: int32(1)}, {Key: "lease.until", Value: int32(1)}}, byName["status_1_lease.until_1"])
+	require.Equal(t, bson.D{{Key: "seq", Value: int32(1)}}, byName["seq_1"])
+	require.Len(t, specs, 5, "_id and the four of the pool")
 
 	// A second Store creates them again without complaint (the server
 	// treats an identical index as existing).
@@ -69,6 +73,25 @@ func TestIndexes(t *testing.T) {
 	pools, err := s.ListPools(ctx)
 	require.NoError(t, err)
 	require.Equal(t, []string{"ix"}, pools)
+
+	// Only the missing indexes are created next to existing ones.
+	_, err = s.Database().Collection("partial").Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "seq", Value: 1}}, Options: options.Index().SetName("seq_1"),
+	})
+	require.NoError(t, err)
+	_, err = s.CreateTasks(ctx, taskstate.CreateParams{Pool: "partial", Tasks: newTasks("p", 1), Now: time.Now()})
+	require.NoError(t, err)
+	missing, err := s.missingIndexes(ctx, "partial", s.Database().Collection("partial"))
+	require.NoError(t, err)
+	require.Empty(t, missing)
+
+	// A key index that is not unique would break idempotent creates.
+	_, err = s.Database().Collection("legacy").Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "key", Value: 1}}, Options: options.Index().SetName("key_1"),
+	})
+	require.NoError(t, err)
+	_, err = s.CreateTasks(ctx, taskstate.CreateParams{Pool: "legacy", Tasks: newTasks("l", 1), Now: time.Now()})
+	require.ErrorContains(t, err, "key_1 exists but is not unique")
 }
 
 // TestCreateConcurrentDuplicates races creators of the same keys, through

@@ -161,6 +161,7 @@ const (
 	indexKey     = "key_1"
 	indexClaim   = "status_1_priority_-1_seq_1"
 	indexExpired = "status_1_lease.until_1"
+	indexSeq     = "seq_1"
 )
 
 // poolIndex is one index of every pool collection.
@@ -179,6 +180,8 @@ func poolIndexes() []poolIndex {
 		{indexClaim, bson.D{{Key: fStatus, Value: 1}, {Key: fPriority, Value: -1}, {Key: fSeq, Value: 1}}, options.Index().SetName(indexClaim)},
 		// Reaper: running tasks by lease expiry.
 		{indexExpired, bson.D{{Key: fStatus, Value: 1}, {Key: fLeaseUntil, Value: 1}}, options.Index().SetName(indexExpired)},
+		// Query: creation order without an in-memory sort of the pool.
+		{indexSeq, bson.D{{Key: fSeq, Value: 1}}, options.Index().SetName(indexSeq)},
 	}
 }
 

@@ -125,7 +125,7 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateParams) ([]ta
 		for _, i := range dupIdx {
 			if id, ok := existing[keys[i]]; ok {
 				// Our own id when an earlier try of this very insert
-				// (a driver retry) got through.
+				// got through (a caller's retry after a lost reply).
 				out[i] = taskstate.CreatedTask{ID: id.Hex(), Created: id == ids[i]}
 			} else {
 				pending = append(pending, i)
@@ -561,7 +561,9 @@ func (s *Store) Query(ctx context.Context, p taskstate.QueryParams) iter.Seq2[*t
 			yield(nil, err)
 			return
 		}
-		opts := options.Find().SetSort(bson.D{{Key: fSeq, Value: 1}})
+		// The seq index serves the sort; allowDiskUse covers a query
+		// whose plan sorts in memory anyway.
+		opts := options.Find().SetSort(bson.D{{Key: fSeq, Value: 1}}).SetAllowDiskUse(true)
 		if !p.Payloads {
 			opts.SetProjection(noPayloads)
 		}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/taskfleet/taskfleet/internal/cli"
+	"github.com/taskfleet/taskfleet/pkg/events"
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+func init() {
+	register("dev", "run an embedded NATS server and a reaper for a local multi-process fleet", cmdDev)
+}
+
+func cmdDev(ctx context.Context, m *Main, args []string) error {
+	var (
+		listen, storeDir string
+		reapEvery, grace time.Duration
+	)
+	e, err := m.parse("dev", "Run an embedded NATS server with JetStream on --nats-listen and a reaper over every pool\nof the store, until SIGTERM or SIGINT. Point workers and dispatchers at it with --nats.", args, func(fs *cli.FlagSet) {
+		fs.StringVar(&listen, "nats-listen", "TASKFLEET_NATS_LISTEN", "127.0.0.1:4222", "HOST:PORT the embedded NATS server listens on (port 0: any free port)")
+		fs.StringVar(&storeDir, "nats-store-dir", "TASKFLEET_NATS_STORE_DIR", "", "JetStream storage directory (default: a temporary directory)")
+		fs.DurationVar(&reapEvery, "reap-interval", "TASKFLEET_REAP_INTERVAL", time.Second, "how often to look for expired leases")
+		fs.DurationVar(&grace, "reap-grace", "TASKFLEET_REAP_GRACE", 2*time.Second, "how long past expiry a lease is left alone (clock skew)")
+	})
+	if err != nil {
+		return err
+	}
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return cli.Usagef("%s: %q: want HOST:PORT", e.fs.Where("nats-listen"), listen)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return cli.Usagef("%s: %q: bad port", e.fs.Where("nats-listen"), listen)
+	}
+	log, err := e.c.NewLog(m.Stderr)
+	if err != nil {
+		return err
+	}
+	srv, err := events.StartEmbedded(events.EmbeddedConfig{
+		Host: host, Port: port, StoreDir: storeDir, Logger: log,
+		User: e.c.NATSUser, Password: e.c.NATSPassword, Token: e.c.NATSToken,
+	})
+	if err != nil {
+		return fmt.Errorf("start NATS on %s: %w", listen, err)
+	}
+	defer srv.Shutdown()
+	conn, err := events.ConnectInProcess(ctx, srv, events.Config{Name: "dispatcher-dev", Logger: log})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	store, err := e.c.OpenStore(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	fmt.Fprintf(m.Stdout, "nats listening on %s\n", srv.ClientURL())
+	log.Info("dev server ready", zap.String("nats", srv.ClientURL()), zap.String("store", cli.Redact(e.c.Store)))
+	reapAll(ctx, store, conn.Notifier(), log, reapEvery, grace)
+	log.Info("dev server stopping")
+	return nil
+}
+
+// reapAll reaps every pool of the store each interval until ctx is done.
+func reapAll(ctx context.Context, store taskstate.Store, n taskstate.Notifier, log *zap.Logger, every, grace time.Duration) {
+	managers := map[string]*taskstate.Manager{}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		pools, err := store.ListPools(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("reaper: list pools", zap.Error(err))
+			}
+			continue
+		}
+		for _, p := range pools {
+			mg, ok := managers[p]
+			if !ok {
+				if mg, err = taskstate.NewManager(taskstate.Config{Store: store, Pool: p, Notifier: n, Logger: log}); err != nil {
+					continue // a pool name this build cannot serve
+				}
+				managers[p] = mg
+			}
+			if _, err := mg.ReapExpired(ctx, grace); err != nil && ctx.Err() == nil {
+				log.Warn("reaper", zap.String("pool", p), zap.Error(err))
+			}
+		}
+	}
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/taskfleet/taskfleet/internal/cli"
+	"github.com/taskfleet/taskfleet/internal/handlers"
+	"github.com/taskfleet/taskfleet/internal/metrics"
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+// Main is the worker program with its environment injected.
+type Main struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// Registry, when set, receives the metrics instead of a new registry.
+	Registry *prometheus.Registry
+}
+
+// Config is the worker's own flags (the common ones are in cli.Common).
+type Config struct {
+	Concurrency  int           // --concurrency: tasks run at once; default 4
+	Kinds        string        // --kinds: comma-separated kinds; default every built-in kind
+	FromStatus   string        // --from-status: waiting (default) or part_done
+	ToStatus     string        // --to-status: done (default) or part_done
+	Lease        time.Duration // --lease: default 30s
+	PollInterval time.Duration // --poll-interval: fallback poll; default 2s
+	DrainTimeout time.Duration // --drain-timeout: default 10s
+	ReapInterval time.Duration // --reap-interval: default 5s; 0 disables
+	ReapGrace    time.Duration // --reap-grace: default 2s
+	MetricsAddr  string        // --metrics-addr: HOST:PORT for /metrics, /healthz, /readyz; empty: none
+	Owner        string        // --owner: the name in leases; default hostname:pid
+}
+
+// Run runs the worker until ctx is done and returns the exit code.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	err := m.run(ctx, args)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return cli.ExitOK
+	}
+	fmt.Fprintf(cli.NewRedactor().Writer(m.Stderr), "worker: %v\n", err)
+	if errors.Is(err, cli.ErrUsage) || errors.Is(err, taskstate.ErrInvalidStatus) || errors.Is(err, taskstate.ErrInvalidPool) {
+		return cli.ExitUsage
+	}
+	return cli.ExitFailure
+}
+
+func (m *Main) run(ctx context.Context, args []string) error {
+	var (
+		c   cli.Common
+		cfg Config
+	)
+	fs := cli.NewFlagSet("worker", m.Getenv, m.Stderr)
+	c.Register(fs)
+	fs.IntVar(&cfg.Concurrency, "concurrency", "TASKFLEET_CONCURRENCY", 4, "tasks run at once (the goroutine pool size)")
+	fs.StringVar(&cfg.Kinds, "kinds", "TASKFLEET_KINDS", "", "comma-separated task kinds to run (default: every built-in kind: "+strings.Join(kindNames(), ",")+")")
+	fs.StringVar(&cfg.FromStatus, "from-status", "TASKFLEET_FROM_STATUS", "waiting", "claim tasks in this status: waiting, or part_done for phase two (the handler gets phase one's result)")
+	fs.StringVar(&cfg.ToStatus, "to-status", "TASKFLEET_TO_STATUS", "done", "commit successful tasks to this status: done, or part_done for phase one")
+	fs.DurationVar(&cfg.Lease, "lease", "TASKFLEET_LEASE", 30*time.Second, "lease length; renewed every lease/3 by one heartbeat per process")
+	fs.DurationVar(&cfg.PollInterval, "poll-interval", "TASKFLEET_POLL_INTERVAL", 2*time.Second, "fallback poll interval (jittered); events wake the worker sooner")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", "TASKFLEET_DRAIN_TIMEOUT", 10*time.Second, "on SIGTERM, how long in-flight tasks may finish before they are cancelled and returned")
+	fs.DurationVar(&cfg.ReapInterval, "reap-interval", "TASKFLEET_REAP_INTERVAL", 5*time.Second, "how often this worker's reaper looks for expired leases (0: no reaper)")
+	fs.DurationVar(&cfg.ReapGrace, "reap-grace", "TASKFLEET_REAP_GRACE", 2*time.Second, "how long past expiry a lease is left alone (clock skew)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "TASKFLEET_METRICS_ADDR", "", "HOST:PORT serving /metrics, /healthz and /readyz (empty: none)")
+	fs.StringVar(&cfg.Owner, "owner", "TASKFLEET_OWNER", "", "worker name in leases (default hostname:pid)")
+	fs.FlagSet.Usage = func() {
+		fs.Usage("usage: worker [flags]\n\nRun the tasks of a pool until SIGTERM: claim as many as there are free slots, heartbeat their\nleases, retry failures with backoff, reap the tasks of crashed workers.")
+	}
+	pos, err := fs.Parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return cli.Usagef("worker: unexpected argument %q (the worker takes only flags)", pos[0])
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if cfg.Concurrency < 1 {
+		return cli.Usagef("%s: must be at least 1, got %d", fs.Where("concurrency"), cfg.Concurrency)
+	}
+	if cfg.Lease < 300*time.Millisecond {
+		return cli.Usagef("%s: %s is too short (at least 300ms)", fs.Where("lease"), cfg.Lease)
+	}
+	if cfg.ReapInterval < 0 || cfg.PollInterval <= 0 || cfg.DrainTimeout < 0 {
+		return cli.Usagef("--reap-interval, --poll-interval and --drain-timeout must not be negative (poll-interval > 0)")
+	}
+	all := handlers.Builtins()
+	kinds := kindNames()
+	if cfg.Kinds != "" {
+		kinds = nil
+		for _, k := range strings.Split(cfg.Kinds, ",") {
+			k = strings.TrimSpace(k)
+			if _, ok := all[k]; !ok {
+				return cli.Usagef("%s: unknown kind %q (this worker has %s)", fs.Where("kinds"), k, strings.Join(kindNames(), ", "))
+			}
+			if !slices.Contains(kinds, k) {
+				kinds = append(kinds, k)
+			}
+		}
+	}
+	hs := make(map[string]taskstate.HandlerFunc, len(kinds))
+	for _, k := range kinds {
+		hs[k] = all[k]
+	}
+	from, err := taskstate.ParseStatus(cfg.FromStatus)
+	if err != nil || !from.Claimable() {
+		return cli.Usagef("%s: %q (want waiting or part_done)", fs.Where("from-status"), cfg.FromStatus)
+	}
+	to, err := taskstate.ParseStatus(cfg.ToStatus)
+	if err != nil || (to != taskstate.StatusDone && to != taskstate.StatusPartDone) {
+		return cli.Usagef("%s: %q (want done or part_done)", fs.Where("to-status"), cfg.ToStatus)
+	}
+
+	log, err := c.NewLog(m.Stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	reg := m.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	met, err := metrics.NewWorker(reg, c.Pool, kinds)
+	if err != nil {
+		return err
+	}
+	app, err := c.Open(ctx, log, "worker", reg, taskstate.Config{Observe: met.ObserveStore})
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	reg.MustRegister(metrics.NewPoolCollector(func(ctx context.Context, pool string) (taskstate.Counts, error) {
+		return app.Manager.Stat(ctx, taskstate.Query{})
+	}, metrics.StaticPools(c.Pool), 2*time.Second, log))
+
+	wake, stopWake, err := app.Wakeups(ctx, taskstate.EventCreated, taskstate.EventAvailable)
+	if err != nil {
+		return err
+	}
+	defer stopWake()
+	reapEvery := cfg.ReapInterval
+	if reapEvery == 0 {
+		reapEvery = -1
+	}
+	runner, err := taskstate.NewRunner(taskstate.RunnerConfig{
+		Manager: app.Manager, Handlers: hs, Concurrency: cfg.Concurrency, From: from, To: to, Owner: cfg.Owner,
+		Lease: cfg.Lease, PollInterval: cfg.PollInterval, Wakeups: wake, DrainTimeout: cfg.DrainTimeout,
+		ReapInterval: reapEvery, ReapGrace: cfg.ReapGrace, Logger: log, Metrics: met,
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.MetricsAddr != "" {
+		srv, err := metrics.Serve(ctx, cfg.MetricsAddr, reg, func() error { return nil }, log)
+		if err != nil {
+			return cli.Usagef("%s: %v", fs.Where("metrics-addr"), err)
+		}
+		defer srv.Close()
+		log.Info("serving metrics", zap.String("addr", "http://"+srv.Addr()+"/metrics"))
+	}
+	log.Info("worker started", zap.String("pool", c.Pool), zap.Strings("kinds", kinds), zap.Int("concurrency", cfg.Concurrency),
+		zap.String("from", string(from)), zap.String("to", string(to)), zap.Bool("events", app.Events != nil), zap.String("store", cli.Redact(c.Store)))
+	if err := runner.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("worker stopped")
+	return nil
+}
+
+func kindNames() []string {
+	names := make([]string, 0)
+	for k := range handlers.Builtins() {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/taskfleet/taskfleet/pkg/events"
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+// App is what a command works with: a logger, the store, the event bus (or
+// nil without --nats) and the pool's Manager.
+type App struct {
+	Log     *zap.Logger
+	Store   taskstate.Store
+	Events  *events.Conn
+	Manager *taskstate.Manager
+
+	closers []func() error
+}
+
+// NewLog returns the logger the common flags ask for, writing to w.
+func (c *Common) NewLog(w io.Writer) (*zap.Logger, error) {
+	return NewLogger(w, c.LogLevel, c.LogFormat, c.Redactor())
+}
+
+// Open opens the store, connects to NATS when configured (as client name,
+// with its metrics on reg) and returns the App for the configured pool,
+// whose Manager is built from mcfg. Close releases everything.
+func (c *Common) Open(ctx context.Context, log *zap.Logger, name string, reg prometheus.Registerer, mcfg taskstate.Config) (*App, error) {
+	a := &App{Log: log}
+	store, err := c.OpenStore(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	a.Store = store
+	a.closers = append(a.closers, store.Close)
+	if cfg, ok := c.EventsConfig(name, log, reg); ok {
+		conn, err := events.Connect(ctx, cfg)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.Events = conn
+		a.closers = append(a.closers, conn.Close)
+		conn.Notifier().InitPool(c.Pool)
+		mcfg.Notifier = conn.Notifier()
+	}
+	mcfg.Store, mcfg.Pool = store, c.Pool
+	if mcfg.Logger == nil {
+		mcfg.Logger = log
+	}
+	m, err := taskstate.NewManager(mcfg)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Manager = m
+	return a, nil
+}
+
+// Wakeups returns a wake-up channel for the pool's events, or nil without
+// NATS; stop releases it.
+func (a *App) Wakeups(ctx context.Context, evs ...taskstate.Event) (ch <-chan struct{}, stop func(), err error) {
+	if a.Events == nil {
+		return nil, func() {}, nil
+	}
+	w, err := a.Events.Wakeups(ctx, a.Manager.Pool(), evs...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w.C(), func() { _ = w.Close() }, nil
+}
+
+// Close releases the store and the NATS connection, last opened first.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/taskfleet/taskfleet/pkg/events"
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+	"github.com/taskfleet/taskfleet/pkg/taskstate/mongostore"
+	"github.com/taskfleet/taskfleet/pkg/taskstate/sqlitestore"
+)
+
+// DefaultStore is the embedded default.
+const DefaultStore = "sqlite://.taskfleet/tasks.db"
+
+// Common holds the flags both binaries share.
+type Common struct {
+	// Store is sqlite://PATH or a mongodb:// URI. Default DefaultStore.
+	Store string
+	// DB is the MongoDB database. Default "taskfleet".
+	DB string
+	// Pool is the task pool. Default "default".
+	Pool string
+	// NATS is the NATS URL; empty runs without events (polling only).
+	NATS string
+	// NATS credentials and TLS: see events.Config.
+	NATSUser, NATSPassword, NATSToken, NATSCreds string
+	NATSCA, NATSCert, NATSKey                    string
+	// Output is table or json. Default table.
+	Output string
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string
+	// LogFormat is console or json. Default console.
+	LogFormat string
+
+	fs *FlagSet
+}
+
+// Register defines the common flags on fs.
+func (c *Common) Register(fs *FlagSet) {
+	c.fs = fs
+	fs.StringVar(&c.Store, "store", "TASKFLEET_STORE", DefaultStore, "task store: sqlite://PATH or mongodb://[user:pass@]host[:port][/?options]")
+	fs.StringVar(&c.DB, "db", "TASKFLEET_DB", mongostore.DefaultDatabase, "MongoDB database holding the pools")
+	fs.StringVar(&c.Pool, "pool", "TASKFLEET_POOL", "default", "task pool (Qlib's task_pool)")
+	fs.StringVar(&c.NATS, "nats", "TASKFLEET_NATS", "", "NATS URL for events, e.g. nats://127.0.0.1:4222 (empty: no events, poll only)")
+	fs.StringVar(&c.NATSUser, "nats-user", "TASKFLEET_NATS_USER", "", "NATS user name")
+	fs.StringVar(&c.NATSPassword, "nats-password", "TASKFLEET_NATS_PASSWORD", "", "NATS password")
+	fs.StringVar(&c.NATSToken, "nats-token", "TASKFLEET_NATS_TOKEN", "", "NATS token")
+	fs.StringVar(&c.NATSCreds, "nats-creds", "TASKFLEET_NATS_CREDS", "", "NATS credentials file")
+	fs.StringVar(&c.NATSCA, "nats-ca", "TASKFLEET_NATS_CA", "", "PEM file of the CAs that sign the NATS server certificate (turns TLS on)")
+	fs.StringVar(&c.NATSCert, "nats-cert", "TASKFLEET_NATS_CERT", "", "client certificate for NATS mutual TLS")
+	fs.StringVar(&c.NATSKey, "nats-key", "TASKFLEET_NATS_KEY", "", "client key for NATS mutual TLS")
+	fs.StringVar(&c.Output, "o", "TASKFLEET_OUTPUT", "table", "output format: table or json")
+	fs.StringVar(&c.LogLevel, "log-level", "TASKFLEET_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", "TASKFLEET_LOG_FORMAT", "console", "log format: console or json")
+}
+
+// Redactor hides the credentials these flags carry.
+func (c *Common) Redactor() *Redactor {
+	return NewRedactor(c.NATSPassword, c.NATSToken)
+}
+
+// Validate checks the values that need no I/O.
+func (c *Common) Validate() error {
+	if c.Output != "table" && c.Output != "json" {
+		return Usagef("%s: unknown output format %q (want table or json)", c.fs.Where("o"), c.Output)
+	}
+	if err := taskstate.ValidatePool(c.Pool); err != nil {
+		return Usagef("%s: %v", c.fs.Where("pool"), err)
+	}
+	if _, _, err := c.storeKind(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c *Common) storeKind() (kind, target string, err error) {
+	switch {
+	case strings.HasPrefix(c.Store, "sqlite://"):
+		path := strings.TrimPrefix(c.Store, "sqlite://")
+		if path == "" {
+			return "", "", Usagef("%s: sqlite:// needs a path, e.g. sqlite://.taskfleet/tasks.db", c.fs.Where("store"))
+		}
+		return "sqlite", path, nil
+	case strings.HasPrefix(c.Store, "mongodb://"), strings.HasPrefix(c.Store, "mongodb+srv://"):
+		return "mongo", c.Store, nil
+	}
+	return "", "", Usagef("%s: unsupported store %q (want sqlite://PATH or mongodb://HOST)", c.fs.Where("store"), Redact(c.Store))
+}
+
+// Embedded reports whether the store is the embedded SQLite default.
+func (c *Common) Embedded() bool {
+	kind, _, _ := c.storeKind()
+	return kind == "sqlite"
+}
+
+// OpenStore opens the configured store.
+func (c *Common) OpenStore(ctx context.Context, log *zap.Logger) (taskstate.Store, error) {
+	kind, target, err := c.storeKind()
+	if err != nil {
+		return nil, err
+	}
+	if kind == "sqlite" {
+		s, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: target})
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", c.Store, err)
+		}
+		return s, nil
+	}
+	s, err := mongostore.Open(ctx, mongostore.Config{URI: target, Database: c.DB, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return s, nil
+}
+
+// EventsConfig returns the event bus configuration, or false when no NATS
+// URL is set.
+func (c *Common) EventsConfig(name string, log *zap.Logger, reg prometheus.Registerer) (events.Config, bool) {
+	if c.NATS == "" {
+		return events.Config{}, false
+	}
+	return events.Config{
+		URL: c.NATS, User: c.NATSUser, Password: c.NATSPassword, Token: c.NATSToken, CredsFile: c.NATSCreds,
+		TLSCAFile: c.NATSCA, TLSCertFile: c.NATSCert, TLSKeyFile: c.NATSKey,
+		Name: name, Logger: log, Registerer: reg,
+	}, true
+}

@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"sort"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
+
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+// LoadTaskFile reads a JSON or YAML list of task specs:
+//
+//	- kind: sleep            # required: the handler name
+//	  def: {duration: 30ms}  # required: the task definition
+//	  priority: 0            # optional, default 0
+//	  max_attempts: 3        # optional, default 3; 0 means unlimited
+//
+// Errors are *UsageError naming the file, the line and the entry.
+func LoadTaskFile(path string) ([]taskstate.TaskSpec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Usagef("-f: %v", err)
+	}
+	return ParseTaskFile(data, path)
+}
+
+// ParseTaskFile parses the contents of a task file named name.
+func ParseTaskFile(data []byte, name string) ([]taskstate.TaskSpec, error) {
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, Usagef("%s: %s", name, yaml.FormatError(err, false, false))
+	}
+	var raw any
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return nil, Usagef("%s: %s", name, yaml.FormatError(err, false, false))
+	}
+	if raw == nil {
+		return nil, Usagef("%s: no tasks (want a list of {kind, def})", name)
+	}
+	list, ok := raw.([]any)
+	if !ok {
+		return nil, Usagef("%s:1: want a list of tasks, got %s", name, typeName(raw))
+	}
+	line := func(path string) int {
+		p, err := yaml.PathString(path)
+		if err != nil {
+			return 0
+		}
+		n, err := p.FilterFile(file)
+		if err != nil || n == nil {
+			return 0
+		}
+		return n.GetToken().Position.Line
+	}
+	bad := func(path, format string, args ...any) error {
+		return Usagef("%s:%d: %s: %s", name, line("$"+path), path[1:], fmt.Sprintf(format, args...))
+	}
+	specs := make([]taskstate.TaskSpec, 0, len(list))
+	for i, item := range list {
+		at := fmt.Sprintf(".[%d]", i)
+		m, ok := item.(map[string]any)
+		if !ok {
+			return nil, bad(at, "want a map with kind and def, got %s", typeName(item))
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var spec taskstate.TaskSpec
+		for _, k := range keys {
+			switch k {
+			case "kind", "def", "priority", "max_attempts":
+			default:
+				return nil, bad(at+"."+k, "unknown field (want kind, def, priority, max_attempts)")
+			}
+		}
+		kind, ok := m["kind"].(string)
+		if !ok || kind == "" {
+			return nil, bad(at, "kind is required and must be a string")
+		}
+		spec.Kind = kind
+		if m["def"] == nil {
+			return nil, bad(at, "def is required")
+		}
+		spec.Def = m["def"]
+		if v, ok := m["priority"]; ok {
+			n, ok := asInt(v)
+			if !ok {
+				return nil, bad(at+".priority", "want an integer, got %v", v)
+			}
+			spec.Priority = n
+		}
+		if v, ok := m["max_attempts"]; ok {
+			n, ok := asInt(v)
+			if !ok || n < 0 {
+				return nil, bad(at+".max_attempts", "want an integer ≥ 0 (0 means unlimited), got %v", v)
+			}
+			spec.MaxAttempts = n
+			if n == 0 {
+				spec.MaxAttempts = taskstate.UnlimitedAttempts
+			}
+		}
+		specs = append(specs, spec)
+	}
+	return specs, nil
+}
+
+
+func asInt(v any) (int, bool) {
+	switch x := v.(type) {
+	case int:
+		return x, true
+	case int64:
+		return int(x), true
+	case uint64:
+		if x > math.MaxInt32 {
+			return 0, false
+		}
+		return int(x), true
+	case float64:
+		if x != math.Trunc(x) {
+			return 0, false
+		}
+		return int(x), true
+	}
+	return 0, false
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "a map"
+	case []any:
+		return "a list"
+	case string:
+		return "a string"
+	case nil:
+		return "nothing"
+	}
+	return fmt.Sprintf("%T", v)
+}

@@ -1,0 +1,148 @@
+package events_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/taskfleet/taskfleet/pkg/events"
+	"github.com/taskfleet/taskfleet/pkg/events/eventstest"
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+// benchConn connects to srv over TCP or through the in-process pipe.
+func benchConn(b *testing.B, srv *events.Embedded, inProcess bool, cfg events.Config) *events.Conn {
+	b.Helper()
+	if !inProcess {
+		return eventstest.Connect(b, srv, cfg)
+	}
+	conn, err := events.ConnectInProcess(context.Background(), srv, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// BenchmarkNotify measures the caller's cost of an async publish and
+// reports how many were dropped because the publish window was full.
+//
+//	go test -run '^$' -bench BenchmarkNotify$ ./pkg/events/
+func BenchmarkNotify(b *testing.B) {
+	for _, tc := range []struct {
+		name      string
+		inProcess bool
+	}{{"tcp", false}, {"inprocess", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			srv := eventstest.Server(b, events.EmbeddedConfig{})
+			reg := prometheus.NewRegistry()
+			conn := benchConn(b, srv, tc.inProcess, events.Config{Registerer: reg})
+			pub := conn.Notifier()
+			pub.InitPool("bench")
+			ctx := context.Background()
+			b.ReportAllocs()
+			start := time.Now()
+			for b.Loop() {
+				pub.Notify(ctx, "bench", taskstate.EventCreated, 1)
+			}
+			// Wait for the acks, to report what reached the stream.
+			deadline := time.Now().Add(30 * time.Second)
+			var ok, bad float64
+			for time.Now().Before(deadline) {
+				ok = gathered(b, reg, "taskfleet_events_published_total")
+				bad = gathered(b, reg, "taskfleet_events_publish_failed_total")
+				if int(ok+bad) >= b.N {
+					break
+				}
+				time.Sleep(time.Millisecond) // polling a benchmark's tail, not a test
+			}
+			b.ReportMetric(bad/float64(b.N), "dropped/op")
+			b.ReportMetric(ok/time.Since(start).Seconds(), "stored/s")
+		})
+	}
+}
+
+// BenchmarkNotifyToWakeup measures the latency from Notify on one
+// connection to the wake-up on another (a dispatcher and a worker), one
+// event at a time.
+//
+//	go test -run '^$' -bench BenchmarkNotifyToWakeup ./pkg/events/
+//
+// "debounce=off" signals on every event. "debounce=2ms/back-to-back" sends
+// the next event as soon as the last wake-up arrived, so every event after
+// the first falls into the throttle interval and waits for its trailing
+// signal: that is the cost of debouncing under a continuous stream.
+// "debounce=2ms/idle" spaces events further apart than the interval, as on
+// an idle fleet: the leading edge signals at once, so it matches "off".
+func BenchmarkNotifyToWakeup(b *testing.B) {
+	const idlePause = 5 * time.Millisecond
+	for _, tc := range []struct {
+		name      string
+		inProcess bool
+		debounce  time.Duration
+		idle      bool
+	}{
+		{"tcp/debounce=off", false, -1, false},
+		{"tcp/debounce=2ms/back-to-back", false, 2 * time.Millisecond, false},
+		{"tcp/debounce=2ms/idle", false, 2 * time.Millisecond, true},
+		{"tcp/debounce=off/idle", false, -1, true},
+		{"inprocess/debounce=off", true, -1, false},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			srv := eventstest.Server(b, events.EmbeddedConfig{})
+			pub := benchConn(b, srv, tc.inProcess, events.Config{}).Notifier()
+			sub := benchConn(b, srv, tc.inProcess, events.Config{Debounce: tc.debounce})
+			w, err := sub.Wakeups(context.Background(), "bench", taskstate.EventCreated)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			lat := make([]time.Duration, 0, 1024)
+			timeout := time.NewTimer(time.Hour)
+			defer timeout.Stop()
+			for b.Loop() {
+				if tc.idle {
+					b.StopTimer()
+					time.Sleep(idlePause) // the scenario: a pause longer than the interval
+					b.StartTimer()
+				}
+				start := time.Now()
+				pub.Notify(ctx, "bench", taskstate.EventCreated, 1)
+				timeout.Reset(10 * time.Second)
+				select {
+				case <-w.C():
+				case <-timeout.C:
+					b.Fatal("no wake-up within 10s")
+				}
+				lat = append(lat, time.Since(start))
+			}
+			slices.Sort(lat)
+			q := func(p float64) float64 {
+				return float64(lat[int(p*float64(len(lat)-1))]) / float64(time.Microsecond)
+			}
+			b.ReportMetric(q(0.50), "p50-µs")
+			b.ReportMetric(q(0.99), "p99-µs")
+		})
+	}
+}
+
+// gathered sums every series of the metric name in reg.
+func gathered(b *testing.B, reg prometheus.Gatherer, name string) float64 {
+	b.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}

@@ -1,0 +1,106 @@
+// Package mongostore is the MongoDB backend of taskstate.Store, on
+// go.mongodb.org/mongo-driver/v2.
+//
+//	s, err := mongostore.Open(ctx, mongostore.Config{URI: "mongodb://host1,host2/?replicaSet=rs0"})
+//	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "rolling"})
+//
+// # Schema
+//
+// One database (Config.Database, default "taskfleet") holds one collection
+// per pool, named after the pool, as in Qlib: listing the collections lists
+// the pools. A task is one document:
+//
+//	_id           ObjectId   the task id (24 hex digits in the API)
+//	key           string     SHA-256 of kind and canonical filter; unique
+//	kind          string     handler name
+//	status        string     waiting | running | part_done | done | failed
+//	priority      int        higher is claimed first
+//	seq           int64      creation order (see below)
+//	attempts      int        claims so far
+//	max_attempts  int        0: unlimited
+//	filter        document   the def as a queryable document, keys sorted
+//	def           binary     gob payload
+//	res           binary     gob payload of the last commit (absent before)
+//	last_error    string     absent until an attempt fails
+//	lease         {owner string, token string, until date}   only while running
+//	claimed_from  string     only while running: waiting or part_done
+//	run_after     date       absent, or not claimable before it (backoff)
+//	created_at, updated_at, started_at, finished_at   date
+//
+// seq is the creation time in Unix nanoseconds, made strictly increasing
+// within a process (a batch of n tasks takes n consecutive values, and a
+// clock that stands still or steps back never gives a smaller value). It
+// orders claims of equal priority and queries. Across processes it is the
+// order of their clocks, which is as much as "creation order" can mean for
+// concurrent creators.
+//
+// BSON dates hold milliseconds: times read back are the times written,
+// truncated to the millisecond, in UTC. A task can therefore be claimed up
+// to a millisecond before its run_after, and a lease can be seen as expired
+// up to a millisecond late.
+//
+// The filter is stored with the keys of every sub-document sorted, and
+// query values that are documents are sorted the same way, because MongoDB
+// compares embedded documents field by field in order. Numbers in the
+// filter are doubles, as in the def's JSON form; they read back as float64
+// (integers written by another program too). Query operators compare
+// numbers across BSON types, so {"filter.window": 3} matches 3.0.
+//
+// # Indexes
+//
+// The first CreateTasks of a pool in each Store lists the pool's indexes and
+// creates the missing ones:
+//
+//	key_1                        {key: 1}, unique: idempotent, race-free create
+//	status_1_priority_-1_seq_1   the claim: equality on status, then the sort
+//	status_1_lease.until_1       the reaper: running tasks by lease expiry
+//	seq_1                        Query: creation order without an in-memory sort
+//
+// An existing key_1 index that is not unique is reported as an error rather
+// than silently used. Only CreateTasks creates indexes (and collections):
+// a claim or a query on a pool that does not exist finds nothing and
+// creates nothing.
+//
+// # Guarantees
+//
+// Claim is a loop of findOneAndUpdate, one task per call: filter on status,
+// run_after, kinds and the query, sort {priority: -1, seq: 1}, set status,
+// lease, claimed_from and started_at, increment attempts. Each call is
+// atomic on its document, so two claimers never get the same task.
+//
+// Every later write about a claimed task (Finish, Heartbeat) is fenced: its
+// filter is {_id, status: "running", lease.token}, so a worker whose lease
+// was reaped or reset changes nothing. Finish issues one updateOne per item,
+// a few in parallel, because only per-document results say which items
+// applied; Heartbeat is one updateMany over all leases (grouped by token)
+// followed by one find that tells which are still held.
+//
+// CreateTasks is one unordered insertMany; duplicate-key errors (E11000)
+// from the unique key index mark the tasks some other creator inserted
+// first, and one find on their keys returns those tasks' ids.
+//
+// Unless the URI says otherwise, writes use write concern "majority" (an
+// acknowledged claim or commit survives a failover) and retryable writes
+// (the driver retries insertMany, findOneAndUpdate and updateOne once after a
+// network error or a failover, and the server does not apply them twice).
+// updateMany and deleteMany (Heartbeat, Update, Delete) are not retryable;
+// their callers retry on the next heartbeat or by hand, and both are
+// idempotent. A claim whose retry also fails may have happened: that task
+// stays running until its lease expires and the reaper takes it back.
+//
+// Credentials in the URI never appear in errors or logs: errors name the URI
+// as Redact returns it, and every error from the driver has the URI's
+// secrets scrubbed from its message.
+//
+// # FerretDB
+//
+// The tests run against FerretDB v1 (tools/mongotestserver), which speaks
+// the MongoDB wire protocol over SQLite. It is good for functional checks
+// only: its findAndModify is not atomic under concurrency, so concurrent
+// claimers can be handed the same task (the lease token still fences the
+// second commit). Store.IsFerretDB reports it, from buildInfo, and the
+// conformance suite then skips its concurrent-atomicity cases with that
+// reason. FerretDB v1 also drops the connection when createIndexes is asked
+// for several indexes that all exist; the list-then-create-missing index
+// setup above avoids that.
+package mongostore
