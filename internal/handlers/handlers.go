@@ -28,6 +28,7 @@ type SleepDef struct {
 type SleepResult struct {
 	Slept   string `json:"slept"`
 	Attempt int    `json:"attempt"`
+	Worker  string `json:"worker"` // the lease owner that ran it
 }
 
 // Sleep sleeps for the def's duration (returning early when its context is
@@ -49,9 +50,9 @@ func Sleep(ctx context.Context, def SleepDef) (SleepResult, error) {
 		case <-timer.C:
 		}
 	}
-	attempt := 0
+	attempt, worker := 0, ""
 	if t := taskstate.TaskFromContext(ctx); t != nil {
-		attempt = t.Attempts
+		attempt, worker = t.Attempts, t.Lease.Owner
 	}
 	if def.Panic {
 		panic(fmt.Sprintf("sleep: panic requested by the def (attempt %d)", attempt))
@@ -59,7 +60,7 @@ func Sleep(ctx context.Context, def SleepDef) (SleepResult, error) {
 	if attempt <= def.FailAttempts {
 		return SleepResult{}, fmt.Errorf("sleep: failure requested by the def (attempt %d of fail_attempts %d)", attempt, def.FailAttempts)
 	}
-	return SleepResult{Slept: d.String(), Attempt: attempt}, nil
+	return SleepResult{Slept: d.String(), Attempt: attempt, Worker: worker}, nil
 }
 
 // Builtins returns the noop and sleep kinds.

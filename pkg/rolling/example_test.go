@@ -74,13 +74,13 @@ func ExampleGenerate() {
 		panic(err)
 	}
 	// Output:
-	// #  model.class  dataset.kwargs.handler.kwargs.label    train                     test
-	// 0  LGBModel     Ref($close, -2) / Ref($close, -1) - 1  [2020-01-06, 2020-01-30]  [2020-02-03, 2020-02-14]
-	// 1  LGBModel     Ref($close, -6) / Ref($close, -1) - 1  [2020-01-06, 2020-01-24]  [2020-02-03, 2020-02-14]
-	// 2  LGBModel     Ref($close, -2) / Ref($close, -1) - 1  [2020-01-06, 2020-02-13]  [2020-02-17, 2020-02-28]
-	// 3  LGBModel     Ref($close, -6) / Ref($close, -1) - 1  [2020-01-06, 2020-02-07]  [2020-02-17, 2020-02-28]
-	// 4  XGBModel     Ref($close, -2) / Ref($close, -1) - 1  [2020-01-06, 2020-01-30]  [2020-02-03, 2020-02-14]
-	// 5  XGBModel     Ref($close, -6) / Ref($close, -1) - 1  [2020-01-06, 2020-01-24]  [2020-02-03, 2020-02-14]
-	// 6  XGBModel     Ref($close, -2) / Ref($close, -1) - 1  [2020-01-06, 2020-02-13]  [2020-02-17, 2020-02-28]
-	// 7  XGBModel     Ref($close, -6) / Ref($close, -1) - 1  [2020-01-06, 2020-02-07]  [2020-02-17, 2020-02-28]
+	// #  model     label                                  train                     test
+	// 0  LGBModel  Ref($close, -2) / Ref($close, -1) - 1  [2020-01-06, 2020-01-30]  [2020-02-03, 2020-02-14]
+	// 1  LGBModel  Ref($close, -6) / Ref($close, -1) - 1  [2020-01-06, 2020-01-24]  [2020-02-03, 2020-02-14]
+	// 2  LGBModel  Ref($close, -2) / Ref($close, -1) - 1  [2020-01-06, 2020-02-13]  [2020-02-17, 2020-02-28]
+	// 3  LGBModel  Ref($close, -6) / Ref($close, -1) - 1  [2020-01-06, 2020-02-07]  [2020-02-17, 2020-02-28]
+	// 4  XGBModel  Ref($close, -2) / Ref($close, -1) - 1  [2020-01-06, 2020-01-30]  [2020-02-03, 2020-02-14]
+	// 5  XGBModel  Ref($close, -6) / Ref($close, -1) - 1  [2020-01-06, 2020-01-24]  [2020-02-03, 2020-02-14]
+	// 6  XGBModel  Ref($close, -2) / Ref($close, -1) - 1  [2020-01-06, 2020-02-13]  [2020-02-17, 2020-02-28]
+	// 7  XGBModel  Ref($close, -6) / Ref($close, -1) - 1  [2020-01-06, 2020-02-07]  [2020-02-17, 2020-02-28]
 }

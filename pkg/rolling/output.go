@@ -32,8 +32,9 @@ func WriteJSON(w io.Writer, tasks []map[string]any) error {
 // the leaf values outside the segments that tell tasks of the same model
 // class apart (for example the handler end time of each window, or a label
 // set per horizon); values that only follow the model class, such as its
-// module path, are left out. A column is headed by the shortest unambiguous
-// end of its dotted path, and long values are shortened. Segments are in the
+// module path, are left out. The model class is headed "model", the other
+// columns by the shortest unambiguous end of their dotted path; long values
+// are shortened. Segments are in the
 // order train, valid, test, then the other keys sorted. segmentsPath ""
 // means DefaultSegmentsPath.
 func WriteTable(w io.Writer, tasks []map[string]any, segmentsPath string) error {
@@ -177,6 +178,10 @@ func variesWithinClass(flat []map[string]string, k string) bool {
 func shortNames(paths []string) []string {
 	out := make([]string, len(paths))
 	for i, p := range paths {
+		if p == modelClass {
+			out[i] = "model"
+			continue
+		}
 		parts := strings.Split(p, ".")
 		for n := 1; n <= len(parts); n++ {
 			name := strings.Join(parts[len(parts)-n:], ".")

@@ -42,17 +42,18 @@ func (g *processGroup) kill() error {
 	return killGroup(g.cmd.Process.Pid)
 }
 
-// exited blocks until the leader has exited (when the platform can wait
-// without reaping), kills what is left of its group, and marks the group done.
-// cmd.Wait must be called afterwards to reap the leader.
+// exited blocks until the leader has exited, kills what is left of its group
+// and marks the group done. cmd.Wait must be called afterwards to reap the
+// leader. Where the platform cannot wait without reaping, it returns at once
+// and leaves the group to cancellation.
 func (g *processGroup) exited() {
-	err := waitExited(g.cmd.Process.Pid)
+	if err := waitExited(g.cmd.Process.Pid); err != nil {
+		return
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if err == nil {
-		// The leader is a zombie: its id still names the group.
-		_ = killGroup(g.cmd.Process.Pid)
-	}
+	// The leader is a zombie, so its id still names the group.
+	_ = killGroup(g.cmd.Process.Pid)
 	g.done = true
 }
 

@@ -103,10 +103,6 @@ func (d *taskDoc) task() (*taskstate.Task, error) {
 
 // newTaskDoc builds the document inserted for a new task.
 func newTaskDoc(id bson.ObjectID, nt taskstate.NewTask, now time.Time, seq int64) bson.D {
-	filter := toBSON(nt.Filter)
-	if nt.Filter == nil {
-		filter = bson.D{}
-	}
 	return bson.D{
 		{Key: fID, Value: id},
 		{Key: fKey, Value: nt.Key},
@@ -116,7 +112,7 @@ func newTaskDoc(id bson.ObjectID, nt taskstate.NewTask, now time.Time, seq int64
 		{Key: fSeq, Value: seq},
 		{Key: fAttempts, Value: 0},
 		{Key: fMaxAttempts, Value: nt.MaxAttempts},
-		{Key: fFilter, Value: filter},
+		{Key: fFilter, Value: toBSON(nt.Filter)}, // a nil map gives {}
 		{Key: fDef, Value: binary(nt.Def)},
 		{Key: fCreatedAt, Value: now},
 		{Key: fUpdatedAt, Value: now},
