@@ -31,3 +31,21 @@ demo: ## run the rolling-training demo fully embedded
 
 clean: ## remove build output and the embedded store
 	rm -rf $(BIN) .taskfleet
+
+# The compose fleet (deploy/compose.yaml; needs Docker with the compose plugin).
+COMPOSE ?= docker compose -f deploy/compose.yaml
+N       ?= 2
+
+.PHONY: up down logs scale
+
+up: ## start the compose fleet (deploy/compose.yaml) with N workers (default 2)
+	$(COMPOSE) up -d --build --scale worker=$(N)
+
+down: ## stop the compose fleet and keep its data (V=1 also deletes the volumes)
+	$(COMPOSE) down $(if $(V),--volumes)
+
+logs: ## follow the compose fleet's logs
+	$(COMPOSE) logs -f --tail=100
+
+scale: ## run N workers in the compose fleet: make scale N=8
+	$(COMPOSE) up -d --no-recreate --no-build --scale worker=$(N) worker

@@ -14,10 +14,10 @@ import (
 
 // LoadTaskFile reads a JSON or YAML list of task specs:
 //
-//	- kind: sleep            # required: the handler name
-//	  def: {duration: 30ms}  # required: the task definition
-//	  priority: 0            # optional, default 0
-//	  max_attempts: 3        # optional, default 3; 0 means unlimited
+//   - kind: sleep            # required: the handler name
+//     def: {duration: 30ms}  # required: the task definition
+//     priority: 0            # optional, default 0
+//     max_attempts: 3        # optional, default 3; 0 means unlimited
 //
 // Errors are *UsageError naming the file, the line and the entry.
 func LoadTaskFile(path string) ([]taskstate.TaskSpec, error) {
@@ -109,7 +109,6 @@ func ParseTaskFile(data []byte, name string) ([]taskstate.TaskSpec, error) {
 	}
 	return specs, nil
 }
-
 
 func asInt(v any) (int, bool) {
 	switch x := v.(type) {

@@ -38,18 +38,46 @@ func series(t *testing.T, g prometheus.Gatherer, name string, labels map[string]
 	t.Helper()
 	mf, ok := families(t, g)[name]
 	require.True(t, ok, "no metric family %s", name)
-next:
 	for _, m := range mf.GetMetric() {
-		if len(m.GetLabel()) != len(labels) {
-			continue
+		if len(m.GetLabel()) == len(labels) && hasLabels(m, labels) {
+			return m
 		}
-		for _, lp := range m.GetLabel() {
-			if v, ok := labels[lp.GetName()]; !ok || v != lp.GetValue() {
-				continue next
-			}
-		}
-		return m
 	}
 	require.Failf(t, "no such series", "%s%v", name, labels)
 	return nil
+}
+
+// only returns a Gatherer of the series of g that carry every one of
+// labels.
+func only(g prometheus.Gatherer, labels map[string]string) prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		mfs, err := g.Gather()
+		var out []*dto.MetricFamily
+		for _, mf := range mfs {
+			var keep []*dto.Metric
+			for _, m := range mf.GetMetric() {
+				if hasLabels(m, labels) {
+					keep = append(keep, m)
+				}
+			}
+			if len(keep) > 0 {
+				mf.Metric = keep
+				out = append(out, mf)
+			}
+		}
+		return out, err
+	})
+}
+
+func hasLabels(m *dto.Metric, labels map[string]string) bool {
+	n := 0
+	for _, lp := range m.GetLabel() {
+		if v, ok := labels[lp.GetName()]; ok {
+			if v != lp.GetValue() {
+				return false
+			}
+			n++
+		}
+	}
+	return n == len(labels)
 }

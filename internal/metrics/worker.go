@@ -81,22 +81,23 @@ func NewWorker(reg prometheus.Registerer, pool string, kinds []string) (*Worker,
 
 func newWorker(r *registrar, pool string, kinds []string) (*Worker, error) {
 	poolLabel := []string{"pool"}
-	counter := func(name, help string, labels []string) (*prometheus.CounterVec, error) {
-		return register(r, name, prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels))
-	}
-	var errs []error
-	must := func(v *prometheus.CounterVec, err error) *prometheus.CounterVec {
-		errs = append(errs, err)
+	var err error
+	counter := func(name, help string, labels []string) *prometheus.CounterVec {
+		if err != nil {
+			return nil
+		}
+		var v *prometheus.CounterVec
+		v, err = register(r, name, prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels))
 		return v
 	}
-	claimed := must(counter(nameClaimed, "Tasks claimed from the pool by this worker.", poolLabel))
-	committed := must(counter(nameCommitted, "Task results committed (to done, or to part_done in phase one).", poolLabel))
-	retried := must(counter(nameRetried, "Failed runs returned to the pool for another attempt after a backoff.", poolLabel))
-	failed := must(counter(nameFailed, "Tasks this worker moved to failed (attempts spent, bad payload, result too large).", poolLabel))
-	released := must(counter(nameReleased, "Tasks cancelled by a shutdown and handed back to the pool at once, without spending an attempt.", poolLabel))
-	reaped := must(counter(nameReaped, "Tasks whose lease expired, recovered by this worker's reaper, by outcome (requeued, failed).", []string{"pool", "outcome"}))
-	leaseLost := must(counter(nameLeaseLost, "Leases this worker lost while running or committing a task (its result was discarded).", poolLabel))
-	if err := firstErr(errs); err != nil {
+	claimed := counter(nameClaimed, "Tasks claimed from the pool by this worker.", poolLabel)
+	committed := counter(nameCommitted, "Task results committed (to done, or to part_done in phase one).", poolLabel)
+	retried := counter(nameRetried, "Failed runs returned to the pool for another attempt after a backoff.", poolLabel)
+	failed := counter(nameFailed, "Tasks this worker moved to failed (attempts spent, bad payload, result too large).", poolLabel)
+	released := counter(nameReleased, "Tasks cancelled by a shutdown and handed back to the pool at once, without spending an attempt.", poolLabel)
+	reaped := counter(nameReaped, "Tasks whose lease expired, recovered by this worker's reaper, by outcome (requeued, failed).", []string{"pool", "outcome"})
+	leaseLost := counter(nameLeaseLost, "Leases this worker lost while running or committing a task (its result was discarded).", poolLabel)
+	if err != nil {
 		return nil, err
 	}
 	runVec, err := register(r, nameRun, prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -152,15 +153,6 @@ func newWorker(r *registrar, pool string, kinds []string) (*Worker, error) {
 	return w, nil
 }
 
-func firstErr(errs []error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Pool returns the pool this Worker records.
 func (w *Worker) Pool() string { return w.pool }
 
@@ -180,7 +172,8 @@ func (w *Worker) Retried(n int) { add(w.retried, n) }
 // Failed counts n tasks moved to failed.
 func (w *Worker) Failed(n int) { add(w.failed, n) }
 
-// Released counts n tasks released without spending an attempt.
+// Released counts n tasks handed back on shutdown without spending an
+// attempt.
 func (w *Worker) Released(n int) { add(w.released, n) }
 
 // Reaped counts expired leases recovered by the reaper: requeued tasks

@@ -22,9 +22,20 @@ type EnsembleFunc func(c Collection) (any, error)
 // Combine calls f(c).
 func (f EnsembleFunc) Combine(c Collection) (any, error) { return f(c) }
 
-// collectionOf is the Process half shared by the ensembles.
+// asCollection accepts a Collection or a plain map[Key]any.
+func asCollection(v any) (Collection, bool) {
+	switch c := v.(type) {
+	case Collection:
+		return c, true
+	case map[Key]any:
+		return c, true
+	}
+	return nil, false
+}
+
+// collectionOf is the Process half shared by the groups and ensembles.
 func collectionOf(v any) (Collection, error) {
-	c, ok := v.(Collection)
+	c, ok := asCollection(v)
 	if !ok {
 		return nil, fmt.Errorf("%w: got %T", ErrNotCollection, v)
 	}
@@ -74,20 +85,26 @@ func (e RollingEnsemble) Frame(c Collection) (*Frame, error) {
 	}
 	slices.SortStableFunc(windows, func(a, b window) int { return a.start.Compare(b.start) })
 
-	rows := make(map[index]Row)
+	total := 0
+	for _, w := range windows {
+		total += w.f.Len()
+	}
+	out := &Frame{Rows: make([]Row, 0, total), HasLabel: hasLabel}
+	pos := make(map[index]int, total) // where each (datetime, instrument) sits in out
 	for _, w := range windows {
 		for _, r := range w.f.Rows {
 			if !w.f.HasLabel {
 				r.Label = math.NaN()
 			}
-			rows[indexOf(r)] = r
+			if i, seen := pos[indexOf(r)]; seen {
+				out.Rows[i] = r // the later occurrence wins
+				continue
+			}
+			pos[indexOf(r)] = len(out.Rows)
+			out.Rows = append(out.Rows, r)
 		}
 	}
-	out := &Frame{Rows: make([]Row, 0, len(rows)), HasLabel: hasLabel}
-	for _, r := range rows {
-		out.Rows = append(out.Rows, r)
-	}
-	out.SortIndex()
+	slices.SortFunc(out.Rows, compareIndex) // the index is unique: no need for a stable sort
 	return out, nil
 }
 
@@ -141,7 +158,7 @@ func (AverageEnsemble) Frame(c Collection) (*Frame, error) {
 	for mi, m := range models {
 		hasLabel = hasLabel || m.HasLabel
 		rows := slices.Clone(m.Rows)
-		slices.SortStableFunc(rows, compareIndex)
+		slices.SortFunc(rows, compareIndex)
 		for i := 1; i < len(rows); i++ {
 			if compareIndex(rows[i-1], rows[i]) == 0 {
 				return nil, fmt.Errorf("average ensemble: model %d: %w: %s %s", mi, ErrDuplicateRow,
@@ -176,7 +193,7 @@ func (AverageEnsemble) Frame(c Collection) (*Frame, error) {
 		}
 		out.Rows = append(out.Rows, r)
 	}
-	out.SortIndex()
+	slices.SortFunc(out.Rows, compareIndex)
 	return out, nil
 }
 
@@ -224,18 +241,18 @@ func meanStd(rows []Row) (mean, std float64) {
 // (Qlib's flatten_dict with FLATTEN_TUPLE).
 func flattenFrames(c Collection, prefix Key, out *[]*Frame) error {
 	for _, k := range c.Keys() {
-		switch v := c[k].(type) {
-		case Collection:
-			if err := flattenFrames(v, prefix.Concat(k), out); err != nil {
+		v := c[k]
+		if sub, ok := asCollection(v); ok {
+			if err := flattenFrames(sub, prefix.Concat(k), out); err != nil {
 				return err
 			}
-		default:
-			f, ok := asFrame(v)
-			if !ok {
-				return fmt.Errorf("key %s: %w: got %T", prefix.Concat(k), ErrNotFrame, v)
-			}
-			*out = append(*out, f)
+			continue
 		}
+		f, ok := asFrame(v)
+		if !ok {
+			return fmt.Errorf("key %s: %w: got %T", prefix.Concat(k), ErrNotFrame, v)
+		}
+		*out = append(*out, f)
 	}
 	return nil
 }
@@ -253,7 +270,7 @@ type SingleKeyEnsemble struct {
 
 // Unwrap applies the rule to v.
 func (e SingleKeyEnsemble) Unwrap(v any) any {
-	c, ok := v.(Collection)
+	c, ok := asCollection(v)
 	if !ok {
 		return v
 	}

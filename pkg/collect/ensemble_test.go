@@ -3,6 +3,7 @@ package collect_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 
@@ -369,5 +370,32 @@ func TestRollingGroup(t *testing.T) {
 		t.Parallel()
 		_, err := collect.RollingGroup{}.Process(t.Context(), frame())
 		require.ErrorIs(t, err, collect.ErrNotCollection)
+
+		// A plain map[Key]any is a collection too.
+		plain := map[collect.Key]any{k("m", "r1"): frame(row("2020-01-02", "A", 1))}
+		out, err := collect.RollingGroup{}.Process(t.Context(), plain)
+		require.NoError(t, err)
+		require.Len(t, out.(collect.Collection), 1)
 	})
+}
+
+// BenchmarkRollingEnsemble stitches 24 monthly windows of 300 instruments.
+func BenchmarkRollingEnsemble(b *testing.B) {
+	c := collect.Collection{}
+	base := day("2020-01-01")
+	for w := range 24 {
+		f := &collect.Frame{}
+		for d := range 40 { // windows overlap by about ten days
+			for i := range 300 {
+				f.Rows = append(f.Rows, collect.Row{Datetime: base.AddDate(0, 0, 30*w+d), Instrument: fmt.Sprintf("S%04d", i), Score: float64(w)})
+			}
+		}
+		c[collect.MustKey("Linear", w)] = f
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := (collect.RollingEnsemble{}).Frame(c); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -20,7 +20,8 @@ const sep = "\x00"
 // element is stored as compact canonical JSON (object keys sorted, time.Time as
 // RFC 3339), so two keys built from equal JSON values are equal: the string
 // "a" and the number 1 stay distinct, while []string{"a"} and []any{"a"} are the
-// same element. The zero Key is the empty tuple.
+// same element. Strings are JSON strings, so invalid UTF-8 in them becomes
+// U+FFFD. The zero Key is the empty tuple.
 type Key struct {
 	s string
 }

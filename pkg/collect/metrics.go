@@ -118,7 +118,7 @@ func (f *Frame) IC() (ICSummary, error) {
 		return ICSummary{}, ErrNoLabel
 	}
 	rows := slices.Clone(f.Rows)
-	slices.SortStableFunc(rows, compareIndex)
+	slices.SortStableFunc(rows, func(a, b Row) int { return a.Datetime.Compare(b.Datetime) })
 	var s ICSummary
 	var scores, labels []float64
 	groupByDatetime(rows, func(dt time.Time, day []Row) {

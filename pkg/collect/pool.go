@@ -15,10 +15,6 @@ import (
 // one of its artifacts (Qlib's RecorderCollector.ART_KEY_RAW).
 const RawArtifact = "__raw"
 
-// DefaultArtifacts is the artifact list PoolCollector uses when none is given
-// (Qlib: artifacts_path={"pred": "pred.pkl"}).
-var DefaultArtifacts = []string{"pred"}
-
 // TaskResult is one finished task as a Source yields it.
 type TaskResult struct {
 	// ID is the task id.
@@ -68,7 +64,8 @@ type PoolCollector struct {
 	FilterFunc func(TaskResult) bool
 
 	// Artifacts are the names of the artifacts to collect. RawArtifact yields
-	// the TaskResult itself. Defaults to DefaultArtifacts ({"pred"}).
+	// the TaskResult itself. Defaults to {"pred"} (Qlib's artifacts_path
+	// {"pred": "pred.pkl"}).
 	Artifacts []string
 
 	// OnlyExist skips a task that lacks an artifact (logged at debug level)
@@ -104,7 +101,7 @@ func (c *PoolCollector) collect(ctx context.Context) (Collection, error) {
 	}
 	artifacts := c.Artifacts
 	if len(artifacts) == 0 {
-		artifacts = DefaultArtifacts
+		artifacts = []string{"pred"}
 	}
 
 	out := make(Collection)

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,7 +58,7 @@ type Conn struct {
 	log *zap.Logger
 	sc  scrubber
 	url string // redacted
-	nc  atomic.Pointer[nats.Conn]
+	nc  *nats.Conn
 	js  jetstream.JetStream
 	m   *metrics
 	pub *Publisher
@@ -114,7 +113,7 @@ func connect(ctx context.Context, cfg Config, extra ...nats.Option) (*Conn, erro
 		wakeups:     make(map[*Wakeup]struct{}),
 		connLog:     rateLog{every: logEvery},
 	}
-	c.m = newMetrics(cfg.Registerer, c.connectedGauge)
+	c.m = newMetrics()
 	c.pub = newPublisher(c)
 
 	opts := append(c.natsOptions(), cfg.authOptions()...)
@@ -126,7 +125,7 @@ func connect(ctx context.Context, cfg Config, extra ...nats.Option) (*Conn, erro
 	if err != nil {
 		return nil, err
 	}
-	c.nc.Store(nc)
+	c.nc = nc
 	c.js, err = jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(cfg.MaxPending),
 		jetstream.WithPublishAsyncTimeout(ackTimeout),
@@ -141,6 +140,8 @@ func connect(ctx context.Context, cfg Config, extra ...nats.Option) (*Conn, erro
 		nc.Close()
 		return nil, err
 	}
+	c.m.register(cfg.Registerer)
+	c.m.connected.Set(1)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.loop()
 	c.log.Info("connected to NATS", zap.String("url", Redact(nc.ConnectedUrl())),
@@ -264,14 +265,19 @@ func (c *Conn) EnsureStream(ctx context.Context) error {
 	if err == nil {
 		return nil
 	}
-	if !errors.Is(err, jetstream.ErrJetStreamNotEnabled) && !errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+	msg := c.describe(err)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrJetStreamNotEnabled),
+		errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+		msg = "JetStream is not enabled on the server (run nats-server -js): " + msg
+	default:
 		if s, ierr := c.js.Stream(ctx, StreamName); ierr == nil && slices.Contains(s.CachedInfo().Config.Subjects, cfg.Subjects[0]) {
 			c.log.Warn("stream exists with other settings; using it as it is",
-				zap.String("stream", StreamName), zap.String("error", c.describe(err)))
+				zap.String("stream", StreamName), zap.String("error", msg))
 			return nil
 		}
 	}
-	return &opError{op: "ensure stream " + StreamName, kind: ErrJetStream, err: err, msg: c.describe(err)}
+	return &opError{op: "ensure stream " + StreamName, kind: ErrJetStream, err: err, msg: msg}
 }
 
 // Notifier returns the Conn's Publisher, which implements
@@ -305,7 +311,8 @@ func (c *Conn) Close() error {
 	case <-t.C:
 	}
 	t.Stop()
-	c.nc.Load().Close()
+	c.nc.Close()
+	c.m.connected.Set(0)
 	return nil
 }
 
@@ -342,7 +349,7 @@ func (c *Conn) afterReconnect() {
 	defer cancel()
 	// The client has resent the subscriptions; one round trip makes sure
 	// the server applied them before waiters recount.
-	if err := c.nc.Load().FlushWithContext(ctx); err != nil && c.ctx.Err() == nil {
+	if err := c.nc.FlushWithContext(ctx); err != nil && c.ctx.Err() == nil {
 		c.log.Debug("flush after reconnect failed", zap.String("error", c.describe(err)))
 	}
 	c.mu.Lock()
@@ -367,22 +374,17 @@ func (c *Conn) requestEnsure() {
 	}
 }
 
-func (c *Conn) connectedGauge() float64 {
-	if nc := c.nc.Load(); nc != nil && nc.IsConnected() {
-		return 1
-	}
-	return 0
-}
-
-func (c *Conn) onDisconnect(nc *nats.Conn, err error) {
+func (c *Conn) onDisconnect(_ *nats.Conn, err error) {
 	if err == nil {
 		return // a Close
 	}
+	c.m.connected.Set(0)
 	c.log.Warn("disconnected from NATS; reconnecting", zap.String("url", c.url), zap.String("error", c.describe(err)))
 }
 
 func (c *Conn) onReconnect(nc *nats.Conn) {
 	c.m.reconnects.Inc()
+	c.m.connected.Set(1)
 	c.log.Info("reconnected to NATS", zap.String("url", Redact(nc.ConnectedUrl())))
 	select {
 	case c.reconnected <- struct{}{}:

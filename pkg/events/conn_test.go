@@ -172,7 +172,7 @@ func TestConnect(t *testing.T) {
 		srv := plainServer(t)
 		_, err := events.Connect(ctxT(t), events.Config{URL: srv.ClientURL()})
 		require.ErrorIs(t, err, events.ErrJetStream)
-		require.Contains(t, err.Error(), "events: ensure stream TASKFLEET: ")
+		require.Contains(t, err.Error(), "events: ensure stream TASKFLEET: JetStream is not enabled on the server")
 	})
 
 	t.Run("in process", func(t *testing.T) {

@@ -6,16 +6,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are the collectors of one Conn. They count whether or not a
-// Registerer was given, so tests can read them either way.
+// metrics are the collectors of one Conn. They count whether or not they
+// are registered.
 type metrics struct {
 	published  *prometheus.CounterVec
 	failed     *prometheus.CounterVec
 	received   *prometheus.CounterVec
 	reconnects prometheus.Counter
+	connected  prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer, connected func() float64) *metrics {
+func newMetrics() *metrics {
 	labels := []string{"pool", "event"}
 	m := &metrics{
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -34,25 +35,30 @@ func newMetrics(reg prometheus.Registerer, connected func() float64) *metrics {
 			Name: "taskfleet_events_reconnects_total",
 			Help: "Reconnections to the NATS server after a lost connection.",
 		}),
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "taskfleet_events_connected",
+			Help: "1 while the connection to the NATS server is up, else 0.",
+		}),
 	}
+	return m
+}
+
+// register registers the collectors with reg, or adopts the identical ones
+// already there, so several Conns of one process (or a Connect retried
+// after a failure) share their series. Call it before the first count.
+func (m *metrics) register(reg prometheus.Registerer) {
 	if reg == nil {
-		return m
+		return
 	}
 	m.published = register(reg, m.published)
 	m.failed = register(reg, m.failed)
 	m.received = register(reg, m.received)
 	m.reconnects = register(reg, m.reconnects)
-	// The gauge reads this Conn; a second Conn on the same registry keeps
-	// the first one's gauge.
-	_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "taskfleet_events_connected",
-		Help: "1 while the connection to the NATS server is up, else 0.",
-	}, connected))
-	return m
+	m.connected = register(reg, m.connected)
 }
 
 // register registers c, or returns the identical collector already
-// registered (two Conns in one process share their counters).
+// registered.
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError

@@ -61,7 +61,7 @@ func ParsePayload(data []byte) (Payload, error) {
 // write becomes a hint on the stream.
 //
 // Notify publishes asynchronously (JetStream PublishAsync) and returns in
-// about a microsecond; it never blocks on the network and never fails the
+// microseconds; it never blocks on the network and never fails the
 // caller. Acks are counted as published, everything else (not connected,
 // negative or missing ack, a full publish window) as failed, and logged at
 // most once per interval. A Publisher is safe for concurrent use.
@@ -166,14 +166,14 @@ func (p *Publisher) Notify(_ context.Context, pool string, ev taskstate.Event, n
 		Header:  nats.Header{jetstream.MsgIDHeader: []string{nuid.Next()}},
 		Data:    appendPayload(make([]byte, 0, 48), n, time.Now().UnixNano()),
 	}
-	if _, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(maxStall)); err != nil {
+	if _, err := js.PublishMsgAsync(msg, stallOpt); err != nil {
 		p.fail(r, err)
 	}
 }
 
-// maxStall bounds how long Notify may wait for a slot in the publish window
-// when it lost the race against other publishers for the last one.
-const maxStall = 100 * time.Microsecond
+// stallOpt bounds how long Notify may wait for a slot in the publish
+// window when it lost the race against other publishers for the last one.
+var stallOpt = jetstream.WithStallWait(100 * time.Microsecond)
 
 var (
 	errInvalidSubject = errors.New("pool or event is not a valid subject token")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
@@ -141,6 +142,14 @@ func TestNotifyNeverBlocks(t *testing.T) {
 			t.Fatalf("%d notifications with the server down took over a second", n)
 		}
 		eventually(t, func() bool { return value(t, b.reg, failed, "p", "created") == n })
+		require.NoError(t, testutil.GatherAndCompare(b.reg, strings.NewReader(`
+# HELP taskfleet_events_publish_failed_total Task events that could not be published: not connected, no or negative ack, or the async publish window was full. Tasks are unaffected; workers and waiters fall back to polling.
+# TYPE taskfleet_events_publish_failed_total counter
+taskfleet_events_publish_failed_total{event="available",pool="p"} 0
+taskfleet_events_publish_failed_total{event="committed",pool="p"} 0
+taskfleet_events_publish_failed_total{event="created",pool="p"} 1000
+taskfleet_events_publish_failed_total{event="failed",pool="p"} 0
+`), failed))
 		require.Equal(t, 0.0, value(t, b.reg, published, "p", "created"))
 	})
 
@@ -227,6 +236,19 @@ taskfleet_events_reconnects_total 0
 
 	// Two connections may share one registry.
 	eventstest.Connect(t, b.srv, events.Config{Registerer: b.reg})
+
+	t.Run("a failed Connect registers nothing", func(t *testing.T) {
+		t.Parallel()
+		reg := prometheus.NewPedanticRegistry()
+		_, err := events.Connect(ctxT(t), events.Config{URL: plainServer(t).ClientURL(), Registerer: reg})
+		require.ErrorIs(t, err, events.ErrJetStream)
+		n, err := testutil.GatherAndCount(reg)
+		require.NoError(t, err)
+		require.Zero(t, n)
+		eventstest.Connect(t, b.srv, events.Config{Registerer: reg})
+		v, _ := metric(t, reg, "taskfleet_events_connected", nil)
+		require.Equal(t, 1.0, v)
+	})
 }
 
 func TestPayload(t *testing.T) {

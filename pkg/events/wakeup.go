@@ -95,7 +95,7 @@ func (c *Conn) Wakeups(ctx context.Context, pool string, events ...taskstate.Eve
 	c.wakeups[w] = struct{}{}
 	c.mu.Unlock()
 
-	nc := c.nc.Load()
+	nc := c.nc
 	subs := make([]*nats.Subscription, 0, len(events))
 	for _, ev := range events {
 		received := c.m.received.WithLabelValues(pool, string(ev))

@@ -44,7 +44,10 @@ const (
 // Segment is a [Start, End] window of a task, both ends inclusive. The zero
 // Time is an open end: Qlib's None.
 type Segment struct {
-	Start, End time.Time
+	// Start is the first day; the zero Time is an open start.
+	Start time.Time
+	// End is the last day, inclusive; the zero Time is an open end.
+	End time.Time
 }
 
 // String formats s as "[2020-01-02, 2020-03-31]", with null for an open end.

@@ -15,6 +15,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // Generator types of GeneratorConfig.Type.
@@ -143,7 +144,8 @@ type GeneratorConfig struct {
 
 	// Set (multi_horizon) maps dotted task paths to values with "{h}",
 	// "{h+N}" or "{h-N}" placeholders for the horizon (see
-	// MultiHorizonGen.Set). Defaults to none.
+	// MultiHorizonGen.Set); quote them in YAML, where "{" starts a map.
+	// Defaults to none.
 	Set map[string]any `yaml:"set"`
 
 	// SegmentsPath (both types) is the dotted path of the segments in a
@@ -159,8 +161,7 @@ type StepSpec struct {
 	// Period is the calendar-aware step; zero when Days is set.
 	Period Period
 
-	raw any   // the YAML value
-	err error // why raw is not a valid step
+	err error // why the value is not a valid step
 }
 
 // UnmarshalYAML implements yaml.InterfaceUnmarshaler. It never fails:
@@ -199,7 +200,7 @@ var daysRe = regexp.MustCompile(`^[+-]?\d+[dD]?$`)
 // as a string, optionally with a "d" suffix) or a period string such as
 // "1M". An invalid value is reported by the result's Err.
 func ParseStep(v any) StepSpec {
-	s := StepSpec{raw: v}
+	var s StepSpec
 	switch v := v.(type) {
 	case int:
 		s.Days = v
@@ -261,11 +262,11 @@ func LoadGenConfig(path string) (*GenConfig, error) {
 func ParseGenConfig(data []byte, filename string, strict bool) (*GenConfig, error) {
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
-		return nil, yamlError(filename, err)
+		return nil, yamlError(filename, err, nil)
 	}
-	c := &GenConfig{file: filename, dir: filepath.Dir(filename), ast: f}
+	c := &GenConfig{}
 	if err := yaml.UnmarshalWithOptions(data, c); err != nil {
-		return nil, yamlError(filename, err)
+		return nil, yamlError(filename, err, f)
 	}
 	c.file, c.dir, c.ast = filename, filepath.Dir(filename), f
 	if len(f.Docs) > 0 && f.Docs[0] != nil {
@@ -279,17 +280,108 @@ func ParseGenConfig(data []byte, filename string, strict bool) (*GenConfig, erro
 	return c, nil
 }
 
-// yamlError converts a YAML error into a *ConfigError with its line.
-func yamlError(filename string, err error) error {
+// yamlError converts a YAML error into a *ConfigError with its line and,
+// when f is given and holds the offending token, its path in the document.
+func yamlError(filename string, err error, f *ast.File) error {
 	var ye yaml.Error
-	if errors.As(err, &ye) {
-		line := 0
-		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
-			line = tk.Position.Line
-		}
-		return &ConfigError{File: filename, Line: line, Err: errors.New(ye.GetMessage())}
+	if !errors.As(err, &ye) {
+		return &ConfigError{File: filename, Err: err}
 	}
-	return &ConfigError{File: filename, Err: err}
+	ce := &ConfigError{File: filename, Err: errors.New(ye.GetMessage())}
+	tk := ye.GetToken()
+	if tk != nil && tk.Position != nil {
+		ce.Line = tk.Position.Line
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) && tk != nil {
+		ce.Err = fmt.Errorf("want %s, got %q", typeName(te.DstType), tk.Value)
+	}
+	if f != nil && tk != nil {
+		for _, doc := range f.Docs {
+			if path, ok := findToken(doc.Body, tk, nil); ok {
+				ce.Path = renderPath(path)
+				break
+			}
+		}
+	}
+	return ce
+}
+
+// typeName describes a Go type for a config error.
+func typeName(t reflect.Type) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return "a value"
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a map"
+	}
+	return t.String()
+}
+
+// findToken returns the path of the node holding tk.
+func findToken(n ast.Node, tk *token.Token, path []any) ([]any, bool) {
+	if n == nil {
+		return nil, false
+	}
+	switch n := n.(type) {
+	case *ast.MappingNode:
+		for _, mv := range n.Values {
+			if p, ok := findToken(mv, tk, path); ok {
+				return p, true
+			}
+		}
+		if samePos(n.GetToken(), tk) {
+			return path, true
+		}
+	case *ast.MappingValueNode:
+		key := n.Key.GetToken()
+		if key == nil {
+			return nil, false
+		}
+		p := append(slices.Clip(path), key.Value)
+		if samePos(key, tk) {
+			return p, true
+		}
+		return findToken(n.Value, tk, p)
+	case *ast.SequenceNode:
+		for i, v := range n.Values {
+			if p, ok := findToken(v, tk, append(slices.Clip(path), i)); ok {
+				return p, true
+			}
+		}
+		if samePos(n.GetToken(), tk) {
+			return path, true
+		}
+	case *ast.AnchorNode:
+		return findToken(n.Value, tk, path)
+	case *ast.TagNode:
+		return findToken(n.Value, tk, path)
+	default:
+		if samePos(n.GetToken(), tk) {
+			return path, true
+		}
+	}
+	return nil, false
+}
+
+func samePos(a, b *token.Token) bool {
+	return a != nil && b != nil && a.Position != nil && b.Position != nil &&
+		a.Position.Line == b.Position.Line && a.Position.Column == b.Position.Column
 }
 
 // yamlKeys returns the YAML keys of a struct type's fields.

@@ -178,7 +178,7 @@ func TestGenConfigErrors(t *testing.T) {
 		{
 			name: "trunc_days not a number",
 			yaml: cal + goodTasks + "generators:\n  - type: rolling\n    trunc_days: two\n",
-			want: "config.yaml:11: cannot unmarshal string into Go struct field",
+			want: `config.yaml:11: generators[0].trunc_days: want an integer, got "two"`,
 		},
 		{
 			name: "horizons on a rolling generator",
@@ -277,6 +277,16 @@ func TestGenConfigErrors(t *testing.T) {
 			name: "no tasks",
 			yaml: cal + "tasks: []\n",
 			want: "config.yaml:2: tasks: at least one task template is required",
+		},
+		{
+			name: "wrong type in a list",
+			yaml: cal + goodTasks + "generators:\n  - type: multi_horizon\n    horizons: [5, ten]\n",
+			want: `config.yaml:11: generators[0].horizons[1]: want an integer, got "ten"`,
+		},
+		{
+			name: "tasks not a list",
+			yaml: cal + "tasks: {model: x}\n",
+			want: `config.yaml:2: tasks: mapping was used where sequence is expected`,
 		},
 		{
 			name: "YAML syntax error",

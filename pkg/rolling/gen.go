@@ -48,6 +48,8 @@ func Generate(templates []map[string]any, gens ...Generator) ([]map[string]any, 
 	return out, nil
 }
 
+var _ Generator = (*RollingGen)(nil)
+
 // DefaultStep is RollingGen's default step in trading days (Qlib's default).
 const DefaultStep = 40
 
@@ -225,7 +227,7 @@ func (g *RollingGen) Generate(task map[string]any) ([]map[string]any, error) {
 	i, _ := r.ta.AlignIndex(test.Start, AlignStart)
 	win, err := r.clip(r.window(i), testEnd)
 	if err != nil {
-		return nil, pathErrorf(testPath, "%v", err)
+		return nil, pathErrorf(testPath, "%w", err)
 	}
 	aligned[r.testKey] = win
 	// 3) truncation of the other segments
@@ -282,7 +284,7 @@ func (g *RollingGen) Following(existing []map[string]any, end time.Time) ([]map[
 	var (
 		latest []int
 		segs   = make([]map[string]Segment, len(existing))
-		max    Segment
+		top    Segment // the latest test segment so far
 	)
 	for i, t := range existing {
 		s, err := r.readTestSegments(t)
@@ -290,9 +292,9 @@ func (g *RollingGen) Following(existing []map[string]any, end time.Time) ([]map[
 			return nil, fmt.Errorf("existing task %d: %w", i, err)
 		}
 		segs[i] = s
-		switch c := compareSegments(s[r.testKey], max); {
+		switch c := compareSegments(s[r.testKey], top); {
 		case len(latest) == 0 || c > 0:
-			latest, max = []int{i}, s[r.testKey]
+			latest, top = []int{i}, s[r.testKey]
 		case c == 0:
 			latest = append(latest, i)
 		}
@@ -443,7 +445,7 @@ func (r *roller) following(task map[string]any, prev map[string]Segment, testEnd
 		}
 		test, err := r.clip(test, testEnd)
 		if err != nil {
-			return nil, pathErrorf(joinPath(r.segPath, r.testKey), "%v", err)
+			return nil, pathErrorf(joinPath(r.segPath, r.testKey), "%w", err)
 		}
 		next[r.testKey] = test
 		t := CopyTask(task)

@@ -6,8 +6,10 @@ import (
 	"strconv"
 )
 
-// DefaultHorizons are MultiHorizonGen's default horizons (Qlib's default).
-var DefaultHorizons = []int{5}
+// defaultHorizons are MultiHorizonGen's default horizons (Qlib's default).
+var defaultHorizons = []int{5}
+
+var _ Generator = (*MultiHorizonGen)(nil)
 
 // DefaultLabelLeakN is Qlib's default label_leak_n.
 const DefaultLabelLeakN = 2
@@ -37,7 +39,7 @@ type MultiHorizonGen struct {
 	Calendar *Calendar
 
 	// Horizons are the horizons, one task each, in this order. Defaults to
-	// [5] (DefaultHorizons), Qlib's default.
+	// [5], Qlib's default.
 	Horizons []int
 
 	// LabelLeakN is the number of trading days after the prediction day the
@@ -100,7 +102,7 @@ func (g *MultiHorizonGen) Generate(task map[string]any) ([]map[string]any, error
 	}
 	horizons := g.Horizons
 	if len(horizons) == 0 {
-		horizons = DefaultHorizons
+		horizons = defaultHorizons
 	}
 	testKey, segPath := g.TestKey, g.SegmentsPath
 	if testKey == "" {

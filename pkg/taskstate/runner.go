@@ -229,20 +229,19 @@ func (r *Runner) claimLoop(ctx, hard context.Context, tasks *pool.Pool) {
 				From: r.cfg.From, Kinds: r.kinds, Query: r.cfg.Query, Owner: r.cfg.Owner,
 				Lease: r.cfg.Lease, Limit: free,
 			})
+			// A backend may return the tasks it did claim along with an
+			// error: run them rather than leave them to the reaper.
+			r.met.Claimed(len(claimed))
+			for _, t := range claimed {
+				r.start(hard, tasks, t)
+			}
 			if err != nil {
 				if ctx.Err() == nil {
 					r.log.Warn("claim failed", zap.Error(err))
 				}
 				pending = false
-			} else {
-				r.met.Claimed(len(claimed))
-				pending = len(claimed) == free
-				for _, t := range claimed {
-					r.start(hard, tasks, t)
-				}
-				if pending {
-					continue
-				}
+			} else if pending = len(claimed) == free; pending {
+				continue
 			}
 		}
 		select {

@@ -47,7 +47,8 @@ var (
 	// killed.
 	ErrTimeout = errors.New("exec: timeout")
 
-	// ErrBadResult means the program's output is not a JSON object.
+	// ErrBadResult means the program's result cannot be read or is not a
+	// JSON object of at most MaxResultBytes.
 	ErrBadResult = errors.New("exec: bad result")
 )
 
@@ -145,9 +146,13 @@ func Run(ctx context.Context, def Def, log *zap.Logger) (map[string]any, error) 
 		tail := stderr.tail()
 		if runCtx.Err() != nil {
 			if cause := context.Cause(runCtx); errors.Is(cause, ErrTimeout) && ctx.Err() == nil {
-				return nil, fmt.Errorf("exec: %s: %w after %s%s", name, ErrTimeout, timeout, tailSuffix(tail))
+				return nil, fmt.Errorf("%w: %s: killed after %s%s", ErrTimeout, name, timeout, tailSuffix(tail))
 			}
-			return nil, fmt.Errorf("exec: %s: %w%s", name, context.Cause(ctx), tailSuffix(tail))
+			if cause := context.Cause(ctx); cause != ctx.Err() {
+				// Keep both: callers test for context.Canceled or for the cause.
+				return nil, fmt.Errorf("exec: %s: %w: %w%s", name, ctx.Err(), cause, tailSuffix(tail))
+			}
+			return nil, fmt.Errorf("exec: %s: %w%s", name, ctx.Err(), tailSuffix(tail))
 		}
 		var ee *exec.ExitError
 		if errors.As(waitErr, &ee) {
@@ -157,12 +162,12 @@ func Run(ctx context.Context, def Def, log *zap.Logger) (map[string]any, error) 
 	}
 
 	out, source, err := readResult(resultFile, stdout)
-	if err != nil {
-		return nil, fmt.Errorf("exec: %s: %w", name, err)
+	var res map[string]any
+	if err == nil {
+		res, err = parseResult(out)
 	}
-	res, err := parseResult(out)
 	if err != nil {
-		return nil, fmt.Errorf("exec: %s: result from %s: %w", name, source, err)
+		return nil, fmt.Errorf("%w: %s: %s: %w", ErrBadResult, name, source, err)
 	}
 	return res, nil
 }
@@ -179,19 +184,16 @@ func readResult(resultFile string, stdout *cappedBuffer) (data []byte, source st
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if stdout.overflow {
-			return nil, "stdout", fmt.Errorf("%w: stdout is larger than %d bytes", ErrBadResult, MaxResultBytes)
+			return nil, "stdout", fmt.Errorf("larger than %d bytes", MaxResultBytes)
 		}
 		return stdout.buf.Bytes(), "stdout", nil
 	case err != nil:
-		return nil, ResultFileEnv, fmt.Errorf("read %s: %w", ResultFileEnv, err)
+		return nil, ResultFileEnv, err
 	case fi.Size() > MaxResultBytes:
-		return nil, ResultFileEnv, fmt.Errorf("%w: %s is larger than %d bytes", ErrBadResult, ResultFileEnv, MaxResultBytes)
+		return nil, ResultFileEnv, fmt.Errorf("larger than %d bytes", MaxResultBytes)
 	}
 	data, err = os.ReadFile(resultFile)
-	if err != nil {
-		return nil, ResultFileEnv, fmt.Errorf("read %s: %w", ResultFileEnv, err)
-	}
-	return data, ResultFileEnv, nil
+	return data, ResultFileEnv, err
 }
 
 // parseResult decodes a JSON object: the whole output, or failing that its
@@ -211,11 +213,11 @@ func parseResult(data []byte) (map[string]any, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: not JSON (%v): %q", ErrBadResult, err, snippet(data))
+		return nil, fmt.Errorf("not JSON (%v): %q", err, snippet(data))
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("%w: want a JSON object, got %s", ErrBadResult, jsonKind(v))
+		return nil, fmt.Errorf("want a JSON object, got %s", jsonKind(v))
 	}
 	return m, nil
 }

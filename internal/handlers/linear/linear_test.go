@@ -370,3 +370,23 @@ func TestEncoding(t *testing.T) {
 		require.Equal(t, res2.Metrics, arts["metrics"])
 	})
 }
+
+// BenchmarkTrain fits one window of the synthetic market (250 train days of
+// 50 instruments, 5 features) and predicts 150 days.
+func BenchmarkTrain(b *testing.B) {
+	p, err := dataset.Synthetic(dataset.SynthConfig{Instruments: 50, Start: day("2020-01-01"), NumDays: 400, Features: 5, Seed: 7})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dates := p.Dates()
+	def := linear.Def{
+		Train: linear.Segment{End: dataset.FormatDate(dates[249])},
+		Valid: linear.Segment{Start: dataset.FormatDate(dates[250]), End: dataset.FormatDate(dates[299])},
+		Test:  linear.Segment{Start: dataset.FormatDate(dates[300])},
+	}
+	for b.Loop() {
+		if _, err := linear.Train(b.Context(), def, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,199 @@
+package e2e_test
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// running returns the tasks that are running under owner.
+func (c *cluster) running(owner string) []task {
+	c.t.Helper()
+	return c.query(fmt.Sprintf(`{"status": "running", "lease.owner": %q}`, owner))
+}
+
+// TestKillWorkerMidTask kills a worker with SIGKILL while it runs four
+// tasks (reliability §7.1): after lease + grace they are reclaimed (by the
+// dev reaper or the second worker's), the second worker runs them, `wait`
+// returns 0 and each task is done with attempts 2.
+func TestKillWorkerMidTask(t *testing.T) {
+	c := newCluster(t)
+	d := c.startDev(freeAddr(t))
+	const lease = time.Second
+	victim := c.startWorker("victim", "--nats", d.url, "--concurrency", "4", "--lease", lease.String())
+	ids := c.create(sleepTasks(4, "2s", "kill9"), "--nats", d.url)
+
+	eventually(t, 20*time.Second, "the victim to run the 4 tasks", func() bool {
+		return len(c.running("victim")) == 4
+	}, c.dump)
+	// The last heartbeat before the kill extended the leases to at most
+	// kill + lease: nothing may take the tasks back before kill + lease/2.
+	killed := time.Now()
+	victim.killGroup(t)
+
+	rescuer := c.startWorker("rescuer", "--nats", d.url, "--concurrency", "4", "--lease", lease.String())
+	c.waitAll(30*time.Second, "--nats", d.url)
+
+	for _, tk := range c.get(ids...) {
+		require.Equal(t, "done", tk.Status, "task %s", tk.ID)
+		require.Equal(t, 2, tk.Attempts, "task %s: one claim by the victim, one by the rescuer", tk.ID)
+		res := tk.sleepRes(t)
+		require.Equal(t, rescuer.owner, res.Worker, "task %s", tk.ID)
+		require.Equal(t, 2, res.Attempt, "task %s", tk.ID)
+		require.NotNil(t, tk.StartedAt, "task %s", tk.ID)
+		require.True(t, tk.StartedAt.After(killed.Add(lease/2)),
+			"task %s reclaimed at %s, only %s after the kill: a live lease was taken", tk.ID, tk.StartedAt, tk.StartedAt.Sub(killed))
+	}
+	require.Zero(t, c.stat()["running"])
+}
+
+// TestZombieWorker freezes a worker with SIGSTOP past its lease
+// (reliability §7.2): the task is reaped and finished by a second worker;
+// when the first one resumes, its heartbeat or commit finds the lease lost,
+// the stored result stays the second worker's, and the zombie then shuts
+// down cleanly leaving nothing running.
+func TestZombieWorker(t *testing.T) {
+	c := newCluster(t)
+	zombie := c.startWorker("zombie", "--concurrency", "1", "--lease", "600ms")
+	ids := c.create(sleepTasks(1, "1500ms", "zombie"))
+	id := ids[0]
+
+	eventually(t, 20*time.Second, "the zombie to run the task", func() bool {
+		return len(c.running("zombie")) == 1
+	}, c.dump)
+	zombie.signal(t, syscall.SIGSTOP)
+
+	healer := c.startWorker("healer", "--concurrency", "1", "--lease", "2s")
+	var final task
+	eventually(t, 20*time.Second, "the healer to finish the task", func() bool {
+		final = c.get(id)[0]
+		return final.Status == "done"
+	}, func() string { return describe([]task{final}) + c.dump() })
+	require.Equal(t, healer.owner, final.sleepRes(t).Worker, "result %s", final.Res)
+	require.Equal(t, 2, final.Attempts)
+
+	zombie.signal(t, syscall.SIGCONT)
+	zombie.waitOutput(t, 20*time.Second, "stderr", "lease lost")
+	require.Equal(t, 1.0, zombie.metric(t, "taskfleet_lease_lost_total"), "zombie's lease_lost counter")
+	require.Zero(t, zombie.metric(t, "taskfleet_tasks_committed_total"), "the zombie must commit nothing")
+
+	after := c.get(id)[0]
+	require.Equal(t, "done", after.Status)
+	require.Equal(t, 2, after.Attempts)
+	res := after.sleepRes(t)
+	require.Equal(t, healer.owner, res.Worker, "the zombie's result replaced the healer's: %s", after.Res)
+	require.Equal(t, 2, res.Attempt)
+
+	zombie.signal(t, syscall.SIGTERM)
+	require.Equal(t, 0, zombie.waitExit(t, exitTimeout), zombie.dump())
+	require.Empty(t, c.query(`{"status": "running"}`), "tasks left running")
+	require.Equal(t, map[string]int{"waiting": 0, "running": 0, "part_done": 0, "done": 1, "failed": 0}, c.stat())
+}
+
+// TestNATSOutage kills `dispatcher dev` (the NATS server) mid-run
+// (reliability §7.13): the workers go on by polling, a batch created during
+// the outage finishes, the failed publishes are counted; after dev restarts
+// on the same port the workers reconnect, receive events again and publish
+// again.
+func TestNATSOutage(t *testing.T) {
+	c := newCluster(t)
+	listen := freeAddr(t)
+	natsDir := t.TempDir()
+	d := c.startDev(listen, "--nats-store-dir", natsDir)
+	w1 := c.startWorker("nats-1", "--nats", d.url, "--concurrency", "4", "--poll-interval", "200ms")
+	w2 := c.startWorker("nats-2", "--nats", d.url, "--concurrency", "4", "--poll-interval", "200ms")
+	workers := []*worker{w1, w2}
+	sum := func(name string, labels ...string) float64 {
+		var s float64
+		for _, w := range workers {
+			s += w.metric(t, name, labels...)
+		}
+		return s
+	}
+
+	// Batch 1, with events; the server dies while it runs.
+	c.create(sleepTasks(200, "20ms", "before"), "--nats", d.url)
+	eventually(t, 20*time.Second, "batch 1 to start finishing", func() bool { return c.stat()["done"] > 0 }, c.dump)
+	d.killGroup(t)
+	eventually(t, 10*time.Second, "both workers to notice the outage", func() bool {
+		return sum("taskfleet_events_connected") == 0
+	}, c.dump)
+
+	c.waitAll(30 * time.Second)
+	require.Equal(t, 200, c.stat()["done"], "batch 1 done during the outage")
+
+	// Batch 2, created during the outage (without --nats: there is no
+	// server to tell) while the workers are idle: only their poll finds it.
+	failedBefore := sum("taskfleet_events_publish_failed_total")
+	c.create(sleepTasks(50, "5ms", "during"))
+	r := c.waitAll(30 * time.Second)
+	require.Less(t, r.elapsed, 10*time.Second, "batch 2 should be found within a poll interval (200ms)")
+	require.Equal(t, 250, c.stat()["done"], "batches 1 and 2 done during the outage")
+	failedDuring := sum("taskfleet_events_publish_failed_total") - failedBefore
+	require.Positive(t, failedDuring, "the commits of batch 2 published events into the outage: they must be counted as failed")
+
+	// The server comes back on the same port and store directory.
+	d2 := c.startDev(listen, "--nats-store-dir", natsDir)
+	eventually(t, 20*time.Second, "both workers to reconnect", func() bool {
+		return sum("taskfleet_events_connected") == 2
+	}, c.dump)
+	for _, w := range workers {
+		require.GreaterOrEqual(t, w.metric(t, "taskfleet_events_reconnects_total"), 1.0, w.owner)
+	}
+	received := map[string]float64{}
+	for _, w := range workers {
+		received[w.owner] = w.metric(t, "taskfleet_events_received_total", `event="created"`)
+	}
+	published := sum("taskfleet_events_published_total", `event="committed"`)
+
+	// Batch 3, with events again.
+	ids := c.create(sleepTasks(50, "5ms", "after"), "--nats", d2.url)
+	c.waitAll(30*time.Second, "--nats", d2.url)
+	for _, tk := range c.query("") {
+		require.Equal(t, "done", tk.Status, "task %s", tk.ID)
+		require.Equal(t, 1, tk.Attempts, "task %s", tk.ID)
+	}
+	require.Len(t, c.query(`{"filter.batch": "after", "status": "done"}`), len(ids))
+	eventually(t, 10*time.Second, "the workers' committed events to be acknowledged after the restart", func() bool {
+		return sum("taskfleet_events_published_total", `event="committed"`) > published
+	}, func() string { return w1.scrape(t) + c.dump() })
+	for _, w := range workers {
+		got := w.metric(t, "taskfleet_events_received_total", `event="created"`)
+		require.Greater(t, got, received[w.owner], "%s received no created event after the restart", w.owner)
+	}
+	if strings.Contains(d2.stderr.String(), `"level":"error"`) {
+		t.Logf("dev logged errors after the restart:\n%s", d2.dump())
+	}
+}
+
+// TestNATSDownAtStart starts a worker and creates tasks while the NATS
+// server they are pointed at is not running (reliability §7.13, "NATS down
+// at start"): events are hints, so the worker must run and finish the tasks
+// by polling, create must not fail, and once the server is up the worker
+// connects and takes events again.
+func TestNATSDownAtStart(t *testing.T) {
+	c := newCluster(t)
+	listen := freeAddr(t)
+	url := "nats://" + listen
+	w := c.startWorker("no-nats-yet", "--nats", url, "--poll-interval", "100ms")
+	ids := c.create(sleepTasks(5, "1ms", "nats-down"), "--nats", url)
+	c.waitAll(30 * time.Second)
+	for _, tk := range c.get(ids...) {
+		require.Equal(t, "done", tk.Status, "task %s", tk.ID)
+		require.Equal(t, w.owner, tk.sleepRes(t).Worker)
+	}
+	require.Zero(t, w.metric(t, "taskfleet_events_connected"))
+
+	d := c.startDev(listen)
+	eventually(t, 20*time.Second, "the worker to connect", func() bool {
+		return w.metric(t, "taskfleet_events_connected") == 1
+	}, c.dump)
+	before := w.metric(t, "taskfleet_events_received_total", `event="created"`)
+	c.create(sleepTasks(5, "1ms", "nats-up"), "--nats", d.url)
+	c.waitAll(30*time.Second, "--nats", d.url)
+	require.Greater(t, w.metric(t, "taskfleet_events_received_total", `event="created"`), before, "no event received once NATS is up")
+}

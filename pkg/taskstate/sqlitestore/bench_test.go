@@ -1,0 +1,143 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+func benchManager(b *testing.B, pool string) *taskstate.Manager {
+	b.Helper()
+	s := open(b)
+	b.Cleanup(func() { s.Close() })
+	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: pool})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+func benchSpecs(n, offset int) []taskstate.TaskSpec {
+	specs := make([]taskstate.TaskSpec, n)
+	for i := range specs {
+		specs[i] = taskstate.TaskSpec{Kind: "noop", Def: map[string]any{"i": offset + i, "model": map[string]any{"class": "Linear"}}}
+	}
+	return specs
+}
+
+func createAll(b *testing.B, m *taskstate.Manager, n int) {
+	b.Helper()
+	const batch = 10_000
+	for off := 0; off < n; off += batch {
+		if _, err := m.Create(context.Background(), benchSpecs(min(batch, n-off), off), taskstate.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCreate100k creates 100,000 tasks in batches of 10,000.
+func BenchmarkCreate100k(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		m := benchManager(b, "bench")
+		b.StartTimer()
+		createAll(b, m, 100_000)
+	}
+	b.ReportMetric(float64(100_000*b.N)/b.Elapsed().Seconds(), "tasks/s")
+}
+
+// BenchmarkClaimCommit measures claim + commit of one task at a time with
+// 1, 8 and 64 goroutines sharing one store (each claims with Limit 1, as a
+// worker does with one free slot).
+func BenchmarkClaimCommit(b *testing.B) {
+	for _, g := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("goroutines-%d", g), func(b *testing.B) {
+			m := benchManager(b, "bench")
+			createAll(b, m, b.N+g)
+			ctx := context.Background()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			per := b.N / g
+			for range g {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range per {
+						tasks, err := m.Claim(ctx, taskstate.ClaimOptions{Owner: "bench"})
+						if err != nil || len(tasks) != 1 {
+							b.Error("claim", err, len(tasks))
+							return
+						}
+						if err := m.Commit(ctx, tasks[0], nil, ""); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(per*g)/b.Elapsed().Seconds(), "tasks/s")
+		})
+	}
+}
+
+// BenchmarkClaimCommitBatched claims up to 64 tasks per round trip and
+// commits them in one round trip, as the worker runtime does under load.
+func BenchmarkClaimCommitBatched(b *testing.B) {
+	m := benchManager(b, "bench")
+	createAll(b, m, b.N)
+	ctx := context.Background()
+	b.ResetTimer()
+	done := 0
+	for done < b.N {
+		tasks, err := m.Claim(ctx, taskstate.ClaimOptions{Owner: "bench", Limit: 64})
+		if err != nil {
+			b.Fatal(err)
+		}
+		items := make([]taskstate.CommitItem, len(tasks))
+		for i, t := range tasks {
+			items[i] = taskstate.CommitItem{Task: t}
+		}
+		for _, err := range m.CommitMany(ctx, items) {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		done += len(tasks)
+	}
+	b.ReportMetric(float64(done)/b.Elapsed().Seconds(), "tasks/s")
+}
+
+// BenchmarkStat1M counts a pool of 1,000,000 tasks by status (Qlib's
+// task_stat; target ≤ 50 ms). Setup creates the pool once.
+func BenchmarkStat1M(b *testing.B) {
+	m := benchManager(b, "bench")
+	createAll(b, m, 1_000_000)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		c, err := m.Stat(ctx, taskstate.Query{})
+		if err != nil || c.Total() != 1_000_000 {
+			b.Fatal(err, c)
+		}
+	}
+}
+
+// BenchmarkStatFiltered1M counts with a filter on the def, which cannot use
+// the per-status counters and scans the pool.
+func BenchmarkStatFiltered1M(b *testing.B) {
+	m := benchManager(b, "bench")
+	createAll(b, m, 1_000_000)
+	ctx := context.Background()
+	q := taskstate.Query{}.Where("filter.i", taskstate.OpLt, 1000)
+	b.ResetTimer()
+	for b.Loop() {
+		c, err := m.Stat(ctx, q)
+		if err != nil || c.Total() != 1000 {
+			b.Fatal(err, c)
+		}
+	}
+}
