@@ -65,14 +65,15 @@ func repoPath(t testing.TB, elem ...string) string {
 }
 
 // binary returns the path of the freshly built dispatcher or worker. The
-// binaries are built once per test run from the repository's ./cmd/....
+// binaries are built once per test run from the repository's ./cmd/...,
+// with the same settings as `make build` and internal/e2e, so the build
+// cache serves all three.
 func binary(t testing.TB, name string) string {
 	t.Helper()
 	binOnce.Do(func() {
 		root := repoRoot(t)
 		cmd := exec.Command("go", "build", "-o", binDir+string(os.PathSeparator), "./cmd/dispatcher", "./cmd/worker")
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			binErr = fmt.Errorf("go build ./cmd/dispatcher ./cmd/worker: %v\n%s", err, out)
 		}
@@ -140,7 +141,7 @@ func (h helpInfo) env(name string) (flagInfo, bool) {
 var (
 	flagLineRE = regexp.MustCompile(`^  -(\S+)(?: (\S+))?(?:\t(.*))?$`)
 	envNoteRE  = regexp.MustCompile(` \(env (TASKFLEET_[A-Z0-9_]+)\)`)
-	defNoteRE  = regexp.MustCompile(` \(default (.*)\)$`)
+	defNoteRE  = regexp.MustCompile(` \(default ([^()]*)\)$`)
 )
 
 var (
@@ -202,15 +203,22 @@ func parseHelp(command, out string) helpInfo {
 		}
 	}
 	h.Summary = strings.Join(summary, " ")
+	// flag.PrintDefaults appends " (default X)" to the usage, which already
+	// ends with the " (env X)" note; the usage itself may mention a default.
 	for i := range h.Flags {
 		f := &h.Flags[i]
-		if m := defNoteRE.FindStringSubmatch(f.Usage); m != nil {
-			f.Default = m[1]
-			f.Usage = strings.TrimSuffix(f.Usage, m[0])
+		rest := f.Usage
+		if ms := envNoteRE.FindAllStringSubmatchIndex(f.Usage, -1); ms != nil {
+			m := ms[len(ms)-1]
+			f.Env = f.Usage[m[2]:m[3]]
+			rest = f.Usage[m[1]:]
+			f.Usage = f.Usage[:m[0]]
 		}
-		if m := envNoteRE.FindStringSubmatch(f.Usage); m != nil {
-			f.Env = m[1]
-			f.Usage = strings.Replace(f.Usage, m[0], "", 1)
+		if m := defNoteRE.FindStringSubmatchIndex(rest); m != nil {
+			f.Default = rest[m[2]:m[3]]
+			if f.Env == "" {
+				f.Usage = rest[:m[0]]
+			}
 		}
 	}
 	return h
@@ -839,14 +847,14 @@ func parsePromQL(expr string) (promQuery, error) {
 
 // composeFile is the part of the compose specification deploy/compose.yaml
 // uses. It is decoded strictly, so a misspelt key fails the test with its
-// line and column instead of being ignored by Docker.
+// line and column, as `docker compose config` would. A new, valid key needs
+// a field here.
 type composeFile struct {
-	Name        string                `yaml:"name"`
-	XTaskfleet  any                   `yaml:"x-taskfleet"`
-	XEnv        any                   `yaml:"x-taskfleet-env"`
-	Services    map[string]*service   `yaml:"services"`
-	Volumes     map[string]*volumeDef `yaml:"volumes"`
-	interpolate map[string]string
+	Name       string                `yaml:"name"`
+	XTaskfleet any                   `yaml:"x-taskfleet"`
+	XEnv       any                   `yaml:"x-taskfleet-env"`
+	Services   map[string]*service   `yaml:"services"`
+	Volumes    map[string]*volumeDef `yaml:"volumes"`
 }
 
 type volumeDef struct {
@@ -897,7 +905,6 @@ func loadCompose(t testing.TB, env map[string]string) *composeFile {
 	if err := yaml.UnmarshalWithOptions(readFile(t, path), &cf, yaml.Strict()); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	cf.interpolate = env
 	for name, s := range cf.Services {
 		if s == nil {
 			t.Fatalf("%s: service %s is empty", path, name)

@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e_test
 
 import (
@@ -23,17 +25,21 @@ func (c *cluster) running(owner string) []task {
 func TestKillWorkerMidTask(t *testing.T) {
 	c := newCluster(t)
 	d := c.startDev(freeAddr(t))
-	const lease = time.Second
+	const lease, grace = time.Second, 200 * time.Millisecond // grace: the harness's --reap-grace
 	victim := c.startWorker("victim", "--nats", d.url, "--concurrency", "4", "--lease", lease.String())
 	ids := c.create(sleepTasks(4, "2s", "kill9"), "--nats", d.url)
 
+	var held []task
 	eventually(t, 20*time.Second, "the victim to run the 4 tasks", func() bool {
-		return len(c.running("victim")) == 4
+		held = c.running("victim")
+		return len(held) == 4
 	}, c.dump)
-	// The last heartbeat before the kill extended the leases to at most
-	// kill + lease: nothing may take the tasks back before kill + lease/2.
-	killed := time.Now()
+	victim.requireBusy(t, 4)
 	victim.killGroup(t)
+	// A lease only grows until the kill: the one seen before it is a lower
+	// bound of the last one, and nobody may claim a task before that lease
+	// has ended plus the reapers' grace.
+	leaseSeen := byID(held)
 
 	rescuer := c.startWorker("rescuer", "--nats", d.url, "--concurrency", "4", "--lease", lease.String())
 	c.waitAll(30*time.Second, "--nats", d.url)
@@ -44,9 +50,11 @@ func TestKillWorkerMidTask(t *testing.T) {
 		res := tk.sleepRes(t)
 		require.Equal(t, rescuer.owner, res.Worker, "task %s", tk.ID)
 		require.Equal(t, 2, res.Attempt, "task %s", tk.ID)
+		until := leaseSeen[tk.ID].LeaseUntil
+		require.NotNil(t, until, "task %s had no lease: %+v", tk.ID, leaseSeen[tk.ID])
 		require.NotNil(t, tk.StartedAt, "task %s", tk.ID)
-		require.True(t, tk.StartedAt.After(killed.Add(lease/2)),
-			"task %s reclaimed at %s, only %s after the kill: a live lease was taken", tk.ID, tk.StartedAt, tk.StartedAt.Sub(killed))
+		require.True(t, tk.StartedAt.After(until.Add(grace)),
+			"task %s reclaimed at %s, before its lease (until %s at least) plus the %s grace", tk.ID, tk.StartedAt, until, grace)
 	}
 	require.Zero(t, c.stat()["running"])
 }
@@ -65,6 +73,7 @@ func TestZombieWorker(t *testing.T) {
 	eventually(t, 20*time.Second, "the zombie to run the task", func() bool {
 		return len(c.running("zombie")) == 1
 	}, c.dump)
+	zombie.requireBusy(t, 1)
 	zombie.signal(t, syscall.SIGSTOP)
 
 	healer := c.startWorker("healer", "--concurrency", "1", "--lease", "2s")
@@ -80,6 +89,9 @@ func TestZombieWorker(t *testing.T) {
 	zombie.waitOutput(t, 20*time.Second, "stderr", "lease lost")
 	require.Equal(t, 1.0, zombie.metric(t, "taskfleet_lease_lost_total"), "zombie's lease_lost counter")
 	require.Zero(t, zombie.metric(t, "taskfleet_tasks_committed_total"), "the zombie must commit nothing")
+	eventually(t, 10*time.Second, "the zombie to let go of the task", func() bool {
+		return zombie.metric(t, "taskfleet_tasks_in_flight") == 0
+	}, zombie.dump)
 
 	after := c.get(id)[0]
 	require.Equal(t, "done", after.Status)

@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e_test
 
 import (
@@ -68,7 +70,7 @@ func startProc(t testing.TB, name string, env []string, path string, args ...str
 	p.cmd.Env = env
 	p.cmd.Stdout = &p.stdout
 	p.cmd.Stderr = &p.stderr
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.cmd.SysProcAttr = sysProcAttr()
 	require.NoError(t, p.cmd.Start(), "start %s", name)
 	go func() {
 		p.err = p.cmd.Wait()
@@ -196,15 +198,17 @@ func freeAddr(t testing.TB) string {
 }
 
 // baseEnv is the test's environment without any TASKFLEET_ variable, so a
-// developer's settings cannot leak into the processes under test.
+// developer's settings cannot leak into the processes under test. A
+// race-built binary would otherwise sleep 1s before exiting
+// (atexit_sleep_ms), which every dispatcher command would pay.
 func baseEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TASKFLEET_") {
+		if !strings.HasPrefix(kv, "TASKFLEET_") && !strings.HasPrefix(kv, "GORACE=") {
 			env = append(env, kv)
 		}
 	}
-	return env
+	return append(env, strings.TrimSpace("GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 }
 
 // cluster is one test's fleet: a SQLite store in a temporary directory, a
@@ -314,10 +318,12 @@ type dev struct {
 }
 
 // startDev starts `dispatcher dev` on listen (reaping every 100 ms with a
-// 200 ms grace unless args say otherwise) and waits for its ready line.
+// 200 ms grace, JetStream files in the test's directory, unless args say
+// otherwise) and waits for its ready line.
 func (c *cluster) startDev(listen string, args ...string) *dev {
 	c.t.Helper()
-	all := append([]string{"dev", "--nats-listen", listen, "--reap-interval", "100ms", "--reap-grace", "200ms"}, args...)
+	all := append([]string{"dev", "--nats-listen", listen, "--reap-interval", "100ms", "--reap-grace", "200ms",
+		"--nats-store-dir", c.t.TempDir()}, args...)
 	p := c.start("dev@"+listen, bin.dispatcher, c.env(), all...)
 	p.waitOutput(c.t, startTimeout, "stdout", "nats listening on ")
 	line, _, _ := strings.Cut(p.stdout.String()[strings.Index(p.stdout.String(), "nats listening on "):], "\n")
@@ -346,6 +352,19 @@ func (c *cluster) startWorker(owner string, args ...string) *worker {
 	p := c.start("worker "+owner, bin.worker, c.env(), all...)
 	p.waitOutput(c.t, startTimeout, "stderr", `"msg":"worker started"`)
 	return &worker{proc: p, owner: owner, metrics: addr}
+}
+
+// requireBusy checks, through /metrics, that the worker is running n tasks
+// and has committed none: the premise of a test about to signal it, checked
+// just before the signal (a query run a moment earlier may be stale).
+func (w *worker) requireBusy(t testing.TB, n int) {
+	t.Helper()
+	text := w.scrape(t)
+	inFlight, _ := metricSum(text, "taskfleet_tasks_in_flight")
+	committed, _ := metricSum(text, "taskfleet_tasks_committed_total")
+	require.True(t, inFlight == float64(n) && committed == 0,
+		"%s should be running %d tasks and have committed none; in flight %v, committed %v (the machine is too slow for this test's timing?)\n%s",
+		w.name, n, inFlight, committed, w.dump())
 }
 
 var scrapeClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}

@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e_test
 
 import (
@@ -62,6 +64,7 @@ func TestSIGTERMReturnsInFlightTasks(t *testing.T) {
 		inFlight = c.running(w.owner)
 		return len(inFlight) == 4
 	}, c.dump)
+	w.requireBusy(t, 4)
 	sent := time.Now()
 	w.signal(t, syscall.SIGTERM)
 	code := w.waitExit(t, exitTimeout)
@@ -99,6 +102,7 @@ func TestSIGTERMDrainsInFlightTasks(t *testing.T) {
 	eventually(t, 20*time.Second, "the worker to run the 4 priority tasks", func() bool {
 		return len(c.running(w.owner)) == 4
 	}, c.dump)
+	w.requireBusy(t, 4)
 	sent := time.Now()
 	w.signal(t, syscall.SIGTERM)
 	code := w.waitExit(t, drain+exitTimeout)

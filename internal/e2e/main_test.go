@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package e2e_test runs the real dispatcher and worker binaries as separate
 // processes on loopback, against one SQLite file per test, and checks the
 // fleet's behaviour from outside: through the CLI (create, stat, query, get,

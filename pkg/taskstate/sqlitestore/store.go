@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -35,6 +36,35 @@ type Config struct {
 type Store struct {
 	w *sql.DB // one connection: writes queue here, not on SQLite's lock
 	r *sql.DB // reads, in parallel with the writer (WAL)
+
+	// Prepared statements by SQL text: preparing is most of the cost of a
+	// small write (it compiles the counting triggers too).
+	wstmts, rstmts sync.Map // string -> *sql.Stmt
+}
+
+// wstmt returns the writer's prepared statement for query.
+func (s *Store) wstmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	return prepared(ctx, s.w, &s.wstmts, query)
+}
+
+// rstmt returns the readers' prepared statement for query.
+func (s *Store) rstmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	return prepared(ctx, s.r, &s.rstmts, query)
+}
+
+func prepared(ctx context.Context, db *sql.DB, cache *sync.Map, query string) (*sql.Stmt, error) {
+	if st, ok := cache.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := cache.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
 }
 
 var _ taskstate.Store = (*Store)(nil)
@@ -60,6 +90,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(OFF)")
+	q.Add("_pragma", "wal_autocheckpoint(20000)")
+	q.Add("_pragma", "cache_size(-65536)")
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + cfg.Path + "?" + q.Encode()
 	w, err := sql.Open("sqlite", dsn)
@@ -81,6 +113,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
 	}
+	// Statements used inside write transactions are prepared now: the
+	// writer has one connection, which a transaction holds.
+	for _, q := range []string{sqlInsert, sqlSelectKey, sqlFinish, sqlHeartbeat} {
+		if _, err := s.wstmt(ctx, q); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("sqlitestore: open %s: prepare: %w", cfg.Path, err)
+		}
+	}
 	return s, nil
 }
 
@@ -98,6 +138,9 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	for _, m := range []*sync.Map{&s.wstmts, &s.rstmts} {
+		m.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
+	}
 	return errors.Join(s.w.Close(), s.r.Close())
 }
 
@@ -115,13 +158,44 @@ func fromNanos(n sql.NullInt64) time.Time {
 	return time.Unix(0, n.Int64).UTC()
 }
 
+// txStmt returns the writer statement for query, prepared by Open, bound
+// to tx. (Preparing here would wait for the connection tx holds.)
+func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	st, ok := s.wstmts.Load(query)
+	if !ok {
+		return tx.PrepareContext(ctx, query)
+	}
+	return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
+}
+
+const (
+	sqlInsert = `INSERT INTO tasks
+		(id, pool, key, kind, status, priority, def, filter, max_attempts, created_at, updated_at)
+		VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (pool, key) DO NOTHING`
+	sqlSelectKey = `SELECT id FROM tasks WHERE pool = ? AND key = ?`
+	sqlFinish    = `UPDATE tasks SET status = ?1,
+		res = CASE WHEN ?2 THEN ?3 ELSE res END,
+		last_error = CASE WHEN ?4 THEN ?5 ELSE last_error END,
+		run_after = ?6, attempts = attempts - ?7,
+		lease_owner = NULL, lease_token = NULL, lease_until = NULL, claimed_from = NULL,
+		finished_at = CASE WHEN ?1 IN ('done', 'part_done', 'failed') THEN ?8 ELSE finished_at END,
+		updated_at = ?8
+		WHERE id = ?9 AND pool = ?10 AND status = 'running' AND lease_token = ?11`
+	sqlHeartbeat = `UPDATE tasks SET lease_until = ?, updated_at = ?
+		WHERE id = ? AND pool = ? AND status = 'running' AND lease_token = ?`
+)
+
 // CreateTasks implements taskstate.Store.
 func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateParams) ([]taskstate.CreatedTask, error) {
 	out := make([]taskstate.CreatedTask, len(p.Tasks))
 	if p.DryRun {
 		for i, t := range p.Tasks {
 			var id string
-			err := s.r.QueryRowContext(ctx, `SELECT id FROM tasks WHERE pool = ? AND key = ?`, p.Pool, t.Key).Scan(&id)
+			st, err := s.rstmt(ctx, sqlSelectKey)
+			if err == nil {
+				err = st.QueryRowContext(ctx, p.Pool, t.Key).Scan(&id)
+			}
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				out[i] = taskstate.CreatedTask{Created: true}
@@ -138,19 +212,14 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateParams) ([]ta
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO tasks
-		(id, pool, key, kind, status, priority, def, filter, max_attempts, created_at, updated_at)
-		VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (pool, key) DO NOTHING`)
+	ins, err := s.txStmt(ctx, tx, sqlInsert)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
 	}
-	defer ins.Close()
-	sel, err := tx.PrepareContext(ctx, `SELECT id FROM tasks WHERE pool = ? AND key = ?`)
+	sel, err := s.txStmt(ctx, tx, sqlSelectKey)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
 	}
-	defer sel.Close()
 	now := p.Now.UnixNano()
 	for i, t := range p.Tasks {
 		filter, err := json.Marshal(t.Filter)
@@ -199,7 +268,11 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	args = append(args, cargs...)
 	b.WriteString(" ORDER BY priority DESC, seq LIMIT ?) RETURNING " + taskCols + ", def, res")
 	args = append(args, p.Limit)
-	rows, err := s.w.QueryContext(ctx, b.String(), args...)
+	st, err := s.wstmt(ctx, b.String())
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
@@ -267,18 +340,10 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, `UPDATE tasks SET status = ?1,
-		res = CASE WHEN ?2 THEN ?3 ELSE res END,
-		last_error = CASE WHEN ?4 THEN ?5 ELSE last_error END,
-		run_after = ?6, attempts = attempts - ?7,
-		lease_owner = NULL, lease_token = NULL, lease_until = NULL, claimed_from = NULL,
-		finished_at = CASE WHEN ?1 IN ('done', 'part_done', 'failed') THEN ?8 ELSE finished_at END,
-		updated_at = ?8
-		WHERE id = ?9 AND pool = ?10 AND status = 'running' AND lease_token = ?11`)
+	st, err := s.txStmt(ctx, tx, sqlFinish)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 	}
-	defer st.Close()
 	now := p.Now.UnixNano()
 	for i, it := range p.Items {
 		undo := 0
@@ -309,12 +374,10 @@ func (s *Store) Heartbeat(ctx context.Context, p taskstate.HeartbeatParams) ([]s
 		return nil, fmt.Errorf("sqlitestore: heartbeat: %w", err)
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, `UPDATE tasks SET lease_until = ?, updated_at = ?
-		WHERE id = ? AND pool = ? AND status = 'running' AND lease_token = ?`)
+	st, err := s.txStmt(ctx, tx, sqlHeartbeat)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: heartbeat: %w", err)
 	}
-	defer st.Close()
 	var lost []string
 	for _, l := range p.Leases {
 		res, err := st.ExecContext(ctx, p.Until.UnixNano(), p.Now.UnixNano(), l.ID, p.Pool, l.Token)
