@@ -26,8 +26,8 @@ lint: ## go vet and a gofmt check
 bench: ## run the Go benchmarks (see docs/BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchtime 1x $(PKGS)
 
-demo: ## run the rolling-training demo fully embedded
-	@echo "not yet: the demo lands with the main job (dispatcher run)"
+demo: build ## run the rolling-training demo fully embedded (no servers)
+	$(BIN)/dispatcher run -f examples/rolling/demo.yaml --log-level warn
 
 clean: ## remove build output and the embedded store
 	rm -rf $(BIN) .taskfleet

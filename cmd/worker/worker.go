@@ -98,7 +98,12 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	if cfg.ReapInterval < 0 || cfg.PollInterval <= 0 || cfg.DrainTimeout < 0 {
 		return cli.Usagef("--reap-interval, --poll-interval and --drain-timeout must not be negative (poll-interval > 0)")
 	}
-	all := handlers.Builtins()
+	log, err := c.NewLog(m.Stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	all := handlers.All(log)
 	kinds := kindNames()
 	if cfg.Kinds != "" {
 		kinds = nil
@@ -125,11 +130,6 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return cli.Usagef("%s: %q (want done or part_done)", fs.Where("to-status"), cfg.ToStatus)
 	}
 
-	log, err := c.NewLog(m.Stderr)
-	if err != nil {
-		return err
-	}
-	defer log.Sync()
 	reg := m.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -184,7 +184,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 
 func kindNames() []string {
 	names := make([]string, 0)
-	for k := range handlers.Builtins() {
+	for k := range handlers.All(zap.NewNop()) {
 		names = append(names, k)
 	}
 	sort.Strings(names)

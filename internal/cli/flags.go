@@ -137,3 +137,18 @@ func (f *FlagSet) Usage(summary string) {
 	fmt.Fprintf(f.Output(), "%s\n\nFlags:\n", strings.TrimSpace(summary))
 	f.PrintDefaults()
 }
+
+// IsSet reports whether flag name was given on the command line or by its
+// environment variable.
+func (f *FlagSet) IsSet(name string) bool {
+	if f.fromEnv[name] {
+		return true
+	}
+	set := false
+	f.Visit(func(fl *flag.Flag) {
+		if fl.Name == name {
+			set = true
+		}
+	})
+	return set
+}

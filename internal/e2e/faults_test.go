@@ -4,7 +4,6 @@ package e2e_test
 
 import (
 	"fmt"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -18,33 +17,36 @@ func (c *cluster) running(owner string) []task {
 	return c.query(fmt.Sprintf(`{"status": "running", "lease.owner": %q}`, owner))
 }
 
-// TestKillWorkerMidTask kills a worker with SIGKILL while it runs four
+// TestKillWorkerMidTask kills a worker with SIGKILL while it runs five
 // tasks (reliability §7.1): after lease + grace they are reclaimed (by the
-// dev reaper or the second worker's), the second worker runs them, `wait`
-// returns 0 and each task is done with attempts 2.
+// dev reaper or the second worker's), never sooner; the second worker runs
+// the four with attempts left, which end done with attempts 2, the one with
+// max_attempts 1 is failed by the reaper; `wait` returns 0.
 func TestKillWorkerMidTask(t *testing.T) {
 	c := newCluster(t)
 	d := c.startDev(freeAddr(t))
 	const lease, grace = time.Second, 200 * time.Millisecond // grace: the harness's --reap-grace
-	victim := c.startWorker("victim", "--nats", d.url, "--concurrency", "4", "--lease", lease.String())
-	ids := c.create(sleepTasks(4, "2s", "kill9"), "--nats", d.url)
+	victim := c.startWorker("victim", "--nats", d.url, "--concurrency", "5", "--lease", lease.String())
+	specs := append(sleepTasks(4, "2s", "kill9"), spec{Kind: "sleep", Def: map[string]any{"duration": "2s", "once": true}, MaxAttempts: 1})
+	ids := c.create(specs, "--nats", d.url)
+	retried, once := ids[:4], ids[4]
 
 	var held []task
-	eventually(t, 20*time.Second, "the victim to run the 4 tasks", func() bool {
+	eventually(t, 20*time.Second, "the victim to run the 5 tasks", func() bool {
 		held = c.running("victim")
-		return len(held) == 4
+		return len(held) == 5
 	}, c.dump)
-	victim.requireBusy(t, 4)
+	victim.requireBusy(t, 5)
 	victim.killGroup(t)
 	// A lease only grows until the kill: the one seen before it is a lower
-	// bound of the last one, and nobody may claim a task before that lease
-	// has ended plus the reapers' grace.
+	// bound of the last one, and nobody may take a task back before that
+	// lease has ended plus the reapers' grace.
 	leaseSeen := byID(held)
 
 	rescuer := c.startWorker("rescuer", "--nats", d.url, "--concurrency", "4", "--lease", lease.String())
 	c.waitAll(30*time.Second, "--nats", d.url)
 
-	for _, tk := range c.get(ids...) {
+	for _, tk := range c.get(retried...) {
 		require.Equal(t, "done", tk.Status, "task %s", tk.ID)
 		require.Equal(t, 2, tk.Attempts, "task %s: one claim by the victim, one by the rescuer", tk.ID)
 		res := tk.sleepRes(t)
@@ -56,7 +58,13 @@ func TestKillWorkerMidTask(t *testing.T) {
 		require.True(t, tk.StartedAt.After(until.Add(grace)),
 			"task %s reclaimed at %s, before its lease (until %s at least) plus the %s grace", tk.ID, tk.StartedAt, until, grace)
 	}
-	require.Zero(t, c.stat()["running"])
+	f := c.get(once)[0]
+	require.Equal(t, "failed", f.Status, describe([]task{f}))
+	require.Equal(t, 1, f.Attempts, describe([]task{f}))
+	require.Contains(t, f.LastError, "victim", "last_error should name the expired lease's owner: %s", describe([]task{f}))
+	require.NotNil(t, f.FinishedAt, describe([]task{f}))
+	require.True(t, f.FinishedAt.After(leaseSeen[once].LeaseUntil.Add(grace)), "failed before its lease ended: %s", describe([]task{f}))
+	require.Equal(t, map[string]int{"waiting": 0, "running": 0, "part_done": 0, "done": 4, "failed": 1}, c.stat())
 }
 
 // TestZombieWorker freezes a worker with SIGSTOP past its lease
@@ -177,9 +185,9 @@ func TestNATSOutage(t *testing.T) {
 		got := w.metric(t, "taskfleet_events_received_total", `event="created"`)
 		require.Greater(t, got, received[w.owner], "%s received no created event after the restart", w.owner)
 	}
-	if strings.Contains(d2.stderr.String(), `"level":"error"`) {
-		t.Logf("dev logged errors after the restart:\n%s", d2.dump())
-	}
+
+	d2.signal(t, syscall.SIGTERM)
+	require.Equal(t, 0, d2.waitExit(t, exitTimeout), "dev after SIGTERM\n%s", d2.dump())
 }
 
 // TestNATSDownAtStart starts a worker and creates tasks while the NATS

@@ -264,6 +264,12 @@ func toFloat(v any) (float64, bool) {
 		return float64(n), true
 	case int32:
 		return float64(n), true
+	case uint64: // YAML decodes unsigned integers so
+		return float64(n), true
+	case uint32:
+		return float64(n), true
+	case uint:
+		return float64(n), true
 	case json.Number:
 		f, err := n.Float64()
 		return f, err == nil

@@ -1,0 +1,193 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/taskfleet/taskfleet/internal/dataset"
+	"github.com/taskfleet/taskfleet/internal/handlers/exec"
+	"github.com/taskfleet/taskfleet/internal/handlers/linear"
+	"github.com/taskfleet/taskfleet/pkg/collect"
+	"github.com/taskfleet/taskfleet/pkg/rolling"
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+func init() {
+	// Results of the linear kind hold these inside map[string]any.
+	taskstate.RegisterType(&collect.Frame{})
+	taskstate.RegisterType(linear.Metrics{})
+	taskstate.RegisterType(collect.ICSummary{})
+}
+
+// DataPath is where a linear task's def names its dataset.
+const DataPath = "dataset.kwargs.data"
+
+// DataSpec names a panel dataset: a CSV file or a synthetic market.
+//
+//	{csv: data/panel.csv}
+//	{synthetic: {start: 2019-01-01, end: 2021-12-31, instruments: 60, features: 6, seed: 7, snr: 0.1}}
+type DataSpec struct {
+	CSV       string     `json:"csv,omitempty"`
+	Synthetic *SynthSpec `json:"synthetic,omitempty"`
+}
+
+// SynthSpec is a synthetic market over the business days from Start to
+// End (see dataset.SynthConfig for the defaults of the other fields).
+type SynthSpec struct {
+	Start       string  `json:"start"`
+	End         string  `json:"end"`
+	Instruments int     `json:"instruments,omitempty"`
+	Features    int     `json:"features,omitempty"`
+	Seed        uint64  `json:"seed,omitempty"`
+	SNR         float64 `json:"snr,omitempty"`
+}
+
+// Load builds or reads the panel.
+func (s DataSpec) Load() (*dataset.Panel, error) {
+	switch {
+	case s.CSV != "" && s.Synthetic != nil:
+		return nil, fmt.Errorf("%w: %s: give csv or synthetic, not both", taskstate.ErrDecode, DataPath)
+	case s.CSV != "":
+		return dataset.LoadCSV(s.CSV)
+	case s.Synthetic != nil:
+		start, err := dataset.ParseDate(s.Synthetic.Start)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s.synthetic.start: %v", taskstate.ErrDecode, DataPath, err)
+		}
+		end, err := dataset.ParseDate(s.Synthetic.End)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s.synthetic.end: %v", taskstate.ErrDecode, DataPath, err)
+		}
+		cal, err := rolling.BusinessDays(start, end, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s.synthetic: %v", taskstate.ErrDecode, DataPath, err)
+		}
+		return dataset.Synthetic(dataset.SynthConfig{
+			Days: cal.Days(), Instruments: s.Synthetic.Instruments, Features: s.Synthetic.Features,
+			Seed: s.Synthetic.Seed, SNR: s.Synthetic.SNR,
+		})
+	}
+	return nil, fmt.Errorf("%w: %s: want {csv: PATH} or {synthetic: {...}}", taskstate.ErrDecode, DataPath)
+}
+
+// Datasets caches loaded panels by their spec, so the windows of one
+// rolling run load the data once per worker.
+type Datasets struct {
+	mu     sync.Mutex
+	panels map[string]*dataset.Panel
+}
+
+// Get returns the panel of the spec at DataPath in the task document.
+func (d *Datasets) Get(doc map[string]any) (*dataset.Panel, error) {
+	raw, ok := rolling.GetPath(doc, DataPath)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is missing: the def must name its data", taskstate.ErrDecode, DataPath)
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", taskstate.ErrDecode, DataPath, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p, ok := d.panels[string(b)]; ok {
+		return p, nil
+	}
+	var spec DataSpec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", taskstate.ErrDecode, DataPath, err)
+	}
+	p, err := spec.Load()
+	if err != nil {
+		return nil, err
+	}
+	if d.panels == nil {
+		d.panels = map[string]*dataset.Panel{}
+	}
+	d.panels[string(b)] = p
+	return p, nil
+}
+
+// Linear returns the linear kind: ridge regression over one rolling window.
+// Claimed from waiting, it fits on the def's train segment and predicts the
+// test segment; its result is {"pred": *collect.Frame, "metrics":
+// linear.Metrics}. Claimed from part_done (phase two of a two-phase run) it
+// receives that result and scores the predictions, adding "ic" (an
+// collect.ICSummary).
+func Linear(data *Datasets) taskstate.HandlerFunc {
+	return func(ctx context.Context, t *taskstate.Task, param any) (any, error) {
+		if t.ClaimedFrom == taskstate.StatusPartDone {
+			return scorePhaseTwo(param)
+		}
+		doc, ok := param.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: linear: want a task document, got %T", taskstate.ErrDecode, param)
+		}
+		def, err := linear.DefFromMap(doc)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", taskstate.ErrDecode, err)
+		}
+		panel, err := data.Get(doc)
+		if err != nil {
+			return nil, err
+		}
+		res, err := linear.Train(ctx, def, panel)
+		if err != nil {
+			if errors.Is(err, linear.ErrBadDef) {
+				return nil, fmt.Errorf("%w: %v", taskstate.ErrDecode, err)
+			}
+			return nil, err
+		}
+		return res.Artifacts(), nil
+	}
+}
+
+func scorePhaseTwo(param any) (any, error) {
+	arts, ok := param.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: linear phase two: want phase one's artifacts, got %T", taskstate.ErrDecode, param)
+	}
+	pred, ok := arts["pred"].(*collect.Frame)
+	if !ok {
+		return nil, fmt.Errorf("%w: linear phase two: phase one's result has no pred frame", taskstate.ErrDecode)
+	}
+	ic, err := pred.IC()
+	if err != nil {
+		return nil, fmt.Errorf("linear phase two: score predictions: %w", err)
+	}
+	out := make(map[string]any, len(arts)+1)
+	for k, v := range arts {
+		out[k] = v
+	}
+	out["ic"] = ic
+	return out, nil
+}
+
+// Exec returns the exec kind: an external program gets the def as JSON on
+// stdin and prints its result as JSON (see package exec).
+func Exec(log *zap.Logger) taskstate.HandlerFunc {
+	return func(ctx context.Context, t *taskstate.Task, param any) (any, error) {
+		doc, ok := param.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: exec: want a task document, got %T", taskstate.ErrDecode, param)
+		}
+		def, err := exec.DefFromMap(doc)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", taskstate.ErrDecode, err)
+		}
+		return exec.Run(ctx, def, log.With(zap.String("task", t.ID)))
+	}
+}
+
+// All returns every built-in kind: noop, sleep, exec and linear.
+func All(log *zap.Logger) map[string]taskstate.HandlerFunc {
+	kinds := Builtins()
+	kinds["exec"] = Exec(log)
+	kinds["linear"] = Linear(&Datasets{})
+	return kinds
+}
+

@@ -1,0 +1,183 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"go.uber.org/zap"
+
+	"github.com/taskfleet/taskfleet/internal/handlers/linear"
+	"github.com/taskfleet/taskfleet/pkg/collect"
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+// Window is one task's test window and its test IC.
+type Window struct {
+	Key    string  `json:"key"`
+	TestIC float64 `json:"test_ic"`
+	Rows   int     `json:"rows"`
+}
+
+// Collected is the outcome of the collection step.
+type Collected struct {
+	Windows  []Window          `json:"windows"`
+	Groups   int               `json:"groups"`
+	Ensemble collect.ICSummary `json:"-"`
+	IC       float64           `json:"ic"`
+	RankIC   float64           `json:"rank_ic"`
+	ICIR     float64           `json:"icir"`
+	RankICIR float64           `json:"rank_icir"`
+	Rows     int               `json:"rows"`
+	Output   string            `json:"output"`
+	Pred     *collect.Frame    `json:"-"`
+}
+
+// Source adapts a pool to collect.Source: the done tasks matching q, in
+// creation order, with their decoded results.
+func Source(m *taskstate.Manager, q taskstate.Query) collect.Source {
+	return collect.SourceFunc(func(ctx context.Context) iter.Seq2[collect.TaskResult, error] {
+		return func(yield func(collect.TaskResult, error) bool) {
+			q := q.Where(taskstate.FieldStatus, taskstate.OpEq, string(taskstate.StatusDone))
+			for t, err := range m.Query(ctx, q, taskstate.QueryOptions{Payloads: true}) {
+				if err != nil {
+					yield(collect.TaskResult{}, err)
+					return
+				}
+				res, err := m.DecodeRes(t)
+				if err != nil {
+					yield(collect.TaskResult{}, fmt.Errorf("task %s: result: %w", t.ID, err))
+					return
+				}
+				arts, _ := res.(map[string]any)
+				if !yield(collect.TaskResult{ID: t.ID, Def: t.Filter, Result: arts}, nil) {
+					return
+				}
+			}
+		}
+	})
+}
+
+// Collect runs the collection: the pool collector keyed by cfg.Collect.Key,
+// RollingGroup (or none), the ensemble, the IC summary, and the output file.
+func Collect(ctx context.Context, cfg *Config, m *taskstate.Manager, q taskstate.Query, log *zap.Logger) (*Collected, error) {
+	pc := &collect.PoolCollector{
+		Source: Source(m, q), KeyPaths: cfg.Collect.Key, Artifacts: []string{"pred", "metrics"},
+		OnlyExist: cfg.Collect.OnlyExist, Logger: log,
+	}
+	all, err := pc.Collect(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("collect: %w", err)
+	}
+	preds, _ := all[collect.StrKey("pred")].(collect.Collection)
+	if len(preds) == 0 {
+		return nil, fmt.Errorf("collect: no finished task of pool %s has predictions", cfg.Pool)
+	}
+	out := &Collected{}
+	if metrics, ok := all[collect.StrKey("metrics")].(collect.Collection); ok {
+		for _, k := range metrics.Keys() {
+			met, _ := metrics[k].(linear.Metrics)
+			out.Windows = append(out.Windows, Window{Key: k.String(), TestIC: met.TestIC, Rows: met.TestRows})
+		}
+	}
+	var frame *collect.Frame
+	switch cfg.Collect.Group {
+	case "rolling":
+		groups, err := collect.RollingGroup{Ensemble: collect.RollingEnsemble{Logger: log}}.Apply(ctx, preds)
+		if err != nil {
+			return nil, fmt.Errorf("collect: rolling group: %w", err)
+		}
+		out.Groups = len(groups)
+		frame, err = ensemble(cfg.Collect.Ensemble, groups, log)
+		if err != nil {
+			return nil, err
+		}
+	default:
+		out.Groups = len(preds)
+		frame, err = ensemble(cfg.Collect.Ensemble, preds, log)
+		if err != nil {
+			return nil, err
+		}
+	}
+	out.Pred = frame
+	out.Rows = frame.Len()
+	if frame.HasLabel {
+		ic, err := frame.IC()
+		if err != nil {
+			return nil, fmt.Errorf("collect: ensemble IC: %w", err)
+		}
+		out.Ensemble = ic
+		out.IC, out.RankIC, out.ICIR, out.RankICIR = finite(ic.IC), finite(ic.RankIC), finite(ic.ICIR), finite(ic.RankICIR)
+	}
+	if err := write(cfg.Collect.Output, frame); err != nil {
+		return nil, err
+	}
+	out.Output = cfg.Collect.Output
+	return out, nil
+}
+
+// ensemble combines a collection of frames into one.
+func ensemble(kind string, c collect.Collection, log *zap.Logger) (*collect.Frame, error) {
+	if len(c) == 1 && kind == "rolling" {
+		for _, v := range c {
+			if f, ok := v.(*collect.Frame); ok {
+				return f, nil
+			}
+		}
+	}
+	var (
+		f   *collect.Frame
+		err error
+	)
+	if kind == "average" {
+		f, err = collect.AverageEnsemble{}.Frame(c)
+	} else {
+		f, err = collect.RollingEnsemble{Logger: log}.Frame(c)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("collect: %s ensemble: %w", kind, err)
+	}
+	return f, nil
+}
+
+func write(path string, f *collect.Frame) error {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("collect: output: %w", err)
+		}
+	}
+	tmp := path + ".tmp"
+	file, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("collect: output: %w", err)
+	}
+	if filepath.Ext(path) == ".csv" {
+		err = f.WriteCSV(file)
+	} else {
+		err = f.WriteParquet(file)
+	}
+	if cerr := file.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("collect: write %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
+}
+
+func finite(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
+}
+
+// sortWindows orders windows by key.
+func sortWindows(ws []Window) {
+	sort.Slice(ws, func(i, j int) bool { return ws[i].Key < ws[j].Key })
+}

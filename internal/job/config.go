@@ -1,0 +1,182 @@
+package job
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/taskfleet/taskfleet/pkg/rolling"
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+// ErrInvalidConfig is wrapped by every configuration error; the message
+// names the file and line or the dotted path.
+var ErrInvalidConfig = errors.New("invalid job config")
+
+// Config is a run config file.
+type Config struct {
+	// Pool is the task pool. Required.
+	Pool string `yaml:"pool"`
+	// Kind is the task kind of the generated tasks. Default "linear".
+	Kind string `yaml:"kind"`
+	// Dataset is put into every generated task at dataset.kwargs.data, where
+	// the linear kind reads it: {csv: PATH} or {synthetic: {...}}.
+	Dataset map[string]any `yaml:"dataset"`
+	// MaxAttempts of each task. Default 3; 0 means unlimited.
+	MaxAttempts *int `yaml:"max_attempts"`
+	// Priority of each task. Default 0.
+	Priority int `yaml:"priority"`
+	// TwoPhase runs Qlib's DelayTrainerRM flow: a first worker stage commits
+	// to part_done, a second stage (from part_done) finishes the tasks.
+	TwoPhase bool `yaml:"two_phase"`
+	// Workers is the number of in-process workers of the embedded default
+	// (ignored with --store/--nats: a fleet works). Default 2.
+	Workers int `yaml:"workers"`
+	// Concurrency of each in-process worker. Default 1.
+	Concurrency int `yaml:"concurrency"`
+	// Collect configures the collection step.
+	Collect CollectConfig `yaml:"collect"`
+
+	// Gen is the generation part: calendar, tasks, generators.
+	Gen *rolling.GenConfig `yaml:"-"`
+	// File is the config's path; Dir its directory.
+	File, Dir string `yaml:"-"`
+
+	// The generation keys, validated by package rolling.
+	Calendar   any `yaml:"calendar"`
+	Tasks      any `yaml:"tasks"`
+	Generators any `yaml:"generators"`
+}
+
+// CollectConfig configures the collection step (Qlib's RecorderCollector
+// with RollingGroup).
+type CollectConfig struct {
+	// Key is the dotted paths of the def that make a result's key; the last
+	// element is the rolling window. Default [model.class,
+	// dataset.kwargs.segments.test].
+	Key []string `yaml:"key"`
+	// Group is "rolling" (group by all but the last key element and
+	// ensemble each group) or "none". Default rolling.
+	Group string `yaml:"group"`
+	// Ensemble is "rolling" (concatenate windows; on overlap the later
+	// window wins) or "average" (mean of per-date z-scores across the
+	// groups). Default rolling.
+	Ensemble string `yaml:"ensemble"`
+	// Output is the file the ensembled predictions are written to, .parquet
+	// or .csv, relative to the working directory. Default
+	// out/<pool>_pred.parquet.
+	Output string `yaml:"output"`
+	// OnlyExist skips tasks whose result lacks the pred artifact instead of
+	// failing. Default false.
+	OnlyExist bool `yaml:"only_exist"`
+}
+
+// Load reads and validates a run config.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	return Parse(data, path)
+}
+
+// Parse parses a run config named file.
+func Parse(data []byte, file string) (*Config, error) {
+	cfg := &Config{File: file, Dir: filepath.Dir(file)}
+	if err := yaml.UnmarshalWithOptions(data, cfg, yaml.Strict()); err != nil {
+		return nil, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, file, strings.TrimSpace(yaml.FormatError(err, false, false)))
+	}
+	gen, err := rolling.ParseGenConfig(data, file, false)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Gen = gen
+	bad := func(path, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s: %s", ErrInvalidConfig, file, path, fmt.Sprintf(format, args...))
+	}
+	if cfg.Pool == "" {
+		return nil, bad("pool", "required")
+	}
+	if err := taskstate.ValidatePool(cfg.Pool); err != nil {
+		return nil, bad("pool", "%v", err)
+	}
+	if cfg.Kind == "" {
+		cfg.Kind = "linear"
+	}
+	if cfg.Kind == "linear" && cfg.Dataset == nil {
+		return nil, bad("dataset", "required for the linear kind: {csv: PATH} or {synthetic: {start, end, ...}}")
+	}
+	if cfg.MaxAttempts != nil && *cfg.MaxAttempts < 0 {
+		return nil, bad("max_attempts", "must be ≥ 0 (0 means unlimited), got %d", *cfg.MaxAttempts)
+	}
+	if cfg.Workers < 0 {
+		return nil, bad("workers", "must be ≥ 0, got %d", cfg.Workers)
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = 2
+	}
+	if cfg.Concurrency < 0 {
+		return nil, bad("concurrency", "must be ≥ 0, got %d", cfg.Concurrency)
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 1
+	}
+	c := &cfg.Collect
+	if len(c.Key) == 0 {
+		c.Key = []string{"model.class", "dataset.kwargs.segments.test"}
+	}
+	switch c.Group {
+	case "":
+		c.Group = "rolling"
+	case "rolling", "none":
+	default:
+		return nil, bad("collect.group", "unknown group %q (want rolling or none)", c.Group)
+	}
+	switch c.Ensemble {
+	case "":
+		c.Ensemble = "rolling"
+	case "rolling", "average":
+	default:
+		return nil, bad("collect.ensemble", "unknown ensemble %q (want rolling or average)", c.Ensemble)
+	}
+	if c.Output == "" {
+		c.Output = filepath.Join("out", cfg.Pool+"_pred.parquet")
+	}
+	if ext := filepath.Ext(c.Output); ext != ".parquet" && ext != ".csv" {
+		return nil, bad("collect.output", "%q: want a .parquet or .csv file", c.Output)
+	}
+	if csv, ok := cfg.Dataset["csv"].(string); ok && !filepath.IsAbs(csv) {
+		cfg.Dataset["csv"] = filepath.Join(cfg.Dir, csv) // relative to the config, like the calendar file
+	}
+	return cfg, nil
+}
+
+// Specs generates the tasks (package rolling) and returns them as task
+// specs, with the dataset injected.
+func (c *Config) Specs() ([]taskstate.TaskSpec, []map[string]any, error) {
+	docs, err := c.Gen.Build()
+	if err != nil {
+		return nil, nil, err
+	}
+	specs := make([]taskstate.TaskSpec, len(docs))
+	for i, d := range docs {
+		if c.Dataset != nil {
+			if err := rolling.SetPath(d, "dataset.kwargs.data", c.Dataset); err != nil {
+				return nil, nil, fmt.Errorf("%w: %s: tasks: generated task %d: %v", ErrInvalidConfig, c.File, i, err)
+			}
+		}
+		s := taskstate.TaskSpec{Kind: c.Kind, Def: d, Priority: c.Priority}
+		if c.MaxAttempts != nil {
+			s.MaxAttempts = *c.MaxAttempts
+			if s.MaxAttempts == 0 {
+				s.MaxAttempts = taskstate.UnlimitedAttempts
+			}
+		}
+		specs[i] = s
+	}
+	return specs, docs, nil
+}
