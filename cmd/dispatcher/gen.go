@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
+
+	"github.com/goccy/go-yaml"
 
 	"github.com/taskfleet/taskfleet/internal/cli"
+	"github.com/taskfleet/taskfleet/internal/job"
 	"github.com/taskfleet/taskfleet/pkg/rolling"
 )
 
@@ -14,7 +18,7 @@ func init() {
 
 func cmdGen(ctx context.Context, m *Main, args []string) error {
 	var file string
-	e, err := m.parse("gen", "Read -f CONFIG (calendar, tasks, generators) and print the generated task defs: a table of\nsegments, or with -o json a JSON array of the full task documents (dates as YYYY-MM-DD, open ends as null).", args, func(fs *cli.FlagSet) {
+	e, err := m.parse("gen", "Read -f CONFIG (calendar, tasks, generators; or a `run` config) and print the generated task defs: a table of\nsegments, or with -o json a JSON array of the full task documents (dates as YYYY-MM-DD, open ends as null).", args, func(fs *cli.FlagSet) {
 		fs.StringVar(&file, "f", "", "", "generation config (YAML): calendar, tasks, generators")
 	})
 	if err != nil {
@@ -23,18 +27,37 @@ func cmdGen(ctx context.Context, m *Main, args []string) error {
 	if file == "" {
 		return cli.Usagef("-f: a config file is required")
 	}
-	cfg, err := rolling.LoadGenConfig(file)
+	data, err := os.ReadFile(file)
 	if err != nil {
-		return genErr(err)
+		return cli.Usagef("-f: %v", err)
 	}
-	tasks, err := cfg.Build()
-	if err != nil {
-		return genErr(err)
+	var top map[string]any
+	_ = yaml.Unmarshal(data, &top)
+	var (
+		tasks []map[string]any
+		gen   *rolling.GenConfig
+	)
+	if _, isJob := top["pool"]; isJob { // a `dispatcher run` config: generate exactly what run would create
+		cfg, err := job.Parse(data, file)
+		if err != nil {
+			return jobErr(err)
+		}
+		if _, tasks, err = cfg.Specs(); err != nil {
+			return jobErr(err)
+		}
+		gen = cfg.Gen
+	} else {
+		if gen, err = rolling.ParseGenConfig(data, file, true); err != nil {
+			return genErr(err)
+		}
+		if tasks, err = gen.Build(); err != nil {
+			return genErr(err)
+		}
 	}
 	if e.json() {
 		return rolling.WriteJSON(m.Stdout, tasks)
 	}
-	return rolling.WriteTable(m.Stdout, tasks, cfg.SegmentsPath())
+	return rolling.WriteTable(m.Stdout, tasks, gen.SegmentsPath())
 }
 
 // genErr marks configuration errors of package rolling as usage errors

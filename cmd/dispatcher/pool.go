@@ -93,8 +93,10 @@ func cmdStat(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	if e.json() {
-		return cli.WriteJSON(m.Stdout, cli.CountsJSON(c))
+	if e.json() { // one line: {"waiting":0,"running":0,"part_done":0,"done":2000,"failed":0}
+		b, _ := cli.CountsJSON(c).MarshalJSON()
+		_, err := fmt.Fprintf(m.Stdout, "%s\n", b)
+		return err
 	}
 	t := cli.NewTable(m.Stdout, "STATUS", "TASKS")
 	for _, s := range taskstate.Statuses {

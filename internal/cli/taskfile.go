@@ -57,11 +57,11 @@ func ParseTaskFile(data []byte, name string) ([]taskstate.TaskSpec, error) {
 		return n.GetToken().Position.Line
 	}
 	bad := func(path, format string, args ...any) error {
-		return Usagef("%s:%d: %s: %s", name, line("$"+path), path[1:], fmt.Sprintf(format, args...))
+		return Usagef("%s:%d: %s: %s", name, line("$"+path), path, fmt.Sprintf(format, args...))
 	}
 	specs := make([]taskstate.TaskSpec, 0, len(list))
 	for i, item := range list {
-		at := fmt.Sprintf(".[%d]", i)
+		at := fmt.Sprintf("[%d]", i)
 		m, ok := item.(map[string]any)
 		if !ok {
 			return nil, bad(at, "want a map with kind and def, got %s", typeName(item))

@@ -1,0 +1,249 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Targets from the design's performance targets (2 cores, embedded
+// backend).
+const (
+	TargetBurndown  = 20_000.0 // tasks/s, at least
+	TargetPickupP50 = Millis(time.Millisecond)
+	TargetPickupP99 = Millis(10 * time.Millisecond)
+	TargetWaitP50   = Millis(5 * time.Millisecond)
+	TargetCreate    = 50_000.0 // tasks/s, at least
+	TargetStat      = Millis(50 * time.Millisecond)
+)
+
+// Results holds the figures of every scenario that ran, and the
+// configuration they ran with. Its JSON form is what `dispatcher bench -o
+// json` prints.
+type Results struct {
+	Config   ConfigReport `json:"config"`
+	Burndown *Throughput  `json:"burndown,omitempty"`
+	Pickup   *Latency     `json:"pickup,omitempty"`
+	Wait     *Latency     `json:"wait,omitempty"`
+	Create   *Throughput  `json:"create,omitempty"`
+	Stat     *StatResult  `json:"stat,omitempty"`
+}
+
+// ConfigReport is the configuration next to every figure.
+type ConfigReport struct {
+	Scenarios     []string `json:"scenarios"`
+	Workers       int      `json:"workers"`
+	Concurrency   int      `json:"concurrency"`
+	Events        bool     `json:"events"`
+	EventBus      string   `json:"event_bus"`
+	PollInterval  Millis   `json:"poll_interval_ms"`
+	Debounce      Millis   `json:"debounce_ms"`
+	Idle          Millis   `json:"idle_ms"`
+	N             int      `json:"n"`
+	CreateN       int      `json:"create_n"`
+	Batch         int      `json:"batch"`
+	PickupSamples int      `json:"pickup_samples"`
+	WaitSamples   int      `json:"wait_samples"`
+	StatRuns      int      `json:"stat_runs"`
+	Store         string   `json:"store"`
+	GOMAXPROCS    int      `json:"gomaxprocs"`
+	NumCPU        int      `json:"num_cpu"`
+	GoVersion     string   `json:"go_version"`
+	GOOS          string   `json:"goos"`
+	GOARCH        string   `json:"goarch"`
+}
+
+// Throughput is the figure of the burn-down and create scenarios.
+type Throughput struct {
+	// Tasks is the number of tasks the scenario created (burndown: and
+	// ran).
+	Tasks int `json:"tasks"`
+	// Done and Failed count the pool's tasks by status afterwards
+	// (burndown only).
+	Done   int `json:"done,omitempty"`
+	Failed int `json:"failed,omitempty"`
+	// Seconds is the measured time: burndown from the start of the fleet
+	// to the last commit, create from the first Create call to the return
+	// of the last.
+	Seconds     float64 `json:"seconds"`
+	TasksPerSec float64 `json:"tasks_per_sec"`
+	// TargetPerSec is the design target.
+	TargetPerSec float64 `json:"target_tasks_per_sec"`
+	// ClaimRoundTrips and CommitRoundTrips count the store round trips of
+	// the fleet (burndown only): tasks / round trips is the batch size.
+	ClaimRoundTrips  int `json:"claim_round_trips,omitempty"`
+	CommitRoundTrips int `json:"commit_round_trips,omitempty"`
+	// Batch is the number of tasks per Create call (create only).
+	Batch int `json:"batch,omitempty"`
+}
+
+// Met reports whether the target is met.
+func (t *Throughput) Met() bool { return t.TasksPerSec >= t.TargetPerSec }
+
+// Latency is the figure of the pickup and wait scenarios: percentiles
+// (nearest rank) over the samples.
+type Latency struct {
+	Samples int    `json:"samples"`
+	Events  bool   `json:"events"`
+	Min     Millis `json:"min_ms"`
+	P50     Millis `json:"p50_ms"`
+	P90     Millis `json:"p90_ms"`
+	P99     Millis `json:"p99_ms"`
+	Max     Millis `json:"max_ms"`
+	Mean    Millis `json:"mean_ms"`
+	// TargetP50 and TargetP99 are the design targets (zero: none). They
+	// apply with events; without, the poll interval bounds the latency.
+	TargetP50 Millis `json:"target_p50_ms,omitempty"`
+	TargetP99 Millis `json:"target_p99_ms,omitempty"`
+}
+
+// Met reports whether the targets are met.
+func (l *Latency) Met() bool {
+	return (l.TargetP50 == 0 || l.P50 <= l.TargetP50) && (l.TargetP99 == 0 || l.P99 <= l.TargetP99)
+}
+
+// StatResult is the figure of the stat scenario.
+type StatResult struct {
+	Tasks  int    `json:"tasks"`
+	Runs   int    `json:"runs"`
+	Median Millis `json:"median_ms"`
+	Min    Millis `json:"min_ms"`
+	Max    Millis `json:"max_ms"`
+	Target Millis `json:"target_ms"`
+}
+
+// Met reports whether the target is met.
+func (s *StatResult) Met() bool { return s.Median <= s.Target }
+
+// Millis is a duration that JSON shows as a number of milliseconds.
+type Millis time.Duration
+
+// MarshalJSON writes the milliseconds, to the microsecond.
+func (d Millis) MarshalJSON() ([]byte, error) {
+	return strconv.AppendFloat(nil, math.Round(float64(d)/1e3)/1e3, 'f', -1, 64), nil
+}
+
+// UnmarshalJSON reads a number of milliseconds.
+func (d *Millis) UnmarshalJSON(b []byte) error {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("bench: milliseconds: %w", err)
+	}
+	*d = Millis(f * 1e6)
+	return nil
+}
+
+// String formats d with a unit and three significant digits: 412µs,
+// 1.27ms, 2.01s.
+func (d Millis) String() string {
+	v := time.Duration(d)
+	switch {
+	case v < time.Microsecond:
+		return v.String()
+	case v < time.Millisecond:
+		return strconv.FormatFloat(float64(v)/1e3, 'f', 0, 64) + "µs"
+	case v < time.Second:
+		return strconv.FormatFloat(float64(v)/1e6, 'g', 3, 64) + "ms"
+	}
+	return strconv.FormatFloat(float64(v)/1e9, 'g', 3, 64) + "s"
+}
+
+// summarize returns the percentiles of samples (which it sorts).
+func summarize(samples []time.Duration) Latency {
+	if len(samples) == 0 {
+		return Latency{}
+	}
+	slices.Sort(samples)
+	var sum time.Duration
+	for _, s := range samples {
+		sum += s
+	}
+	rank := func(q float64) Millis {
+		i := int(math.Ceil(q*float64(len(samples)))) - 1
+		return Millis(samples[max(0, min(i, len(samples)-1))])
+	}
+	return Latency{
+		Samples: len(samples), Min: Millis(samples[0]), P50: rank(0.50), P90: rank(0.90), P99: rank(0.99),
+		Max: Millis(samples[len(samples)-1]), Mean: Millis(sum / time.Duration(len(samples))),
+	}
+}
+
+// WriteTable writes the results as a table: one row per figure, with its
+// target and whether it is met, under a line with the configuration.
+func WriteTable(w io.Writer, r Results) error {
+	c := r.Config
+	fmt.Fprintf(w, "configuration: %d worker(s) × concurrency %d; events: %s; poll interval %s; store: %s; GOMAXPROCS %d (%d CPUs); %s\n\n",
+		c.Workers, c.Concurrency, c.EventBus, c.PollInterval, c.Store, c.GOMAXPROCS, c.NumCPU, c.GoVersion)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
+	row("SCENARIO", "FIGURE", "VALUE", "TARGET", "")
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT MET"
+	}
+	if t := r.Burndown; t != nil {
+		row("burndown", fmt.Sprintf("%s no-op tasks, %s", count(t.Tasks), seconds(t.Seconds)), rate(t.TasksPerSec), "≥ "+rate(t.TargetPerSec), verdict(t.Met()))
+		if t.ClaimRoundTrips > 0 && t.CommitRoundTrips > 0 {
+			row("", "tasks per claim / per commit", fmt.Sprintf("%.1f / %.1f", float64(t.Tasks)/float64(t.ClaimRoundTrips), float64(t.Tasks)/float64(t.CommitRoundTrips)), "", "")
+		}
+	}
+	for _, l := range []struct {
+		name string
+		v    *Latency
+	}{{"pickup", r.Pickup}, {"wait", r.Wait}} {
+		if l.v == nil {
+			continue
+		}
+		mode := "events"
+		if !l.v.Events {
+			mode = "polling every " + c.PollInterval.String()
+			if l.name == "wait" {
+				mode = "polling"
+			}
+		}
+		target, met := "-", ""
+		if l.v.TargetP50 != 0 || l.v.TargetP99 != 0 {
+			var parts []string
+			if l.v.TargetP50 != 0 {
+				parts = append(parts, "p50 ≤ "+l.v.TargetP50.String())
+			}
+			if l.v.TargetP99 != 0 {
+				parts = append(parts, "p99 ≤ "+l.v.TargetP99.String())
+			}
+			target, met = strings.Join(parts, ", "), verdict(l.v.Met())
+		}
+		row(l.name, fmt.Sprintf("p50 / p90 / p99 / max (%d samples, %s)", l.v.Samples, mode),
+			fmt.Sprintf("%s / %s / %s / %s", l.v.P50, l.v.P90, l.v.P99, l.v.Max), target, met)
+	}
+	if t := r.Create; t != nil {
+		row("create", fmt.Sprintf("%s tasks in batches of %s, %s", count(t.Tasks), count(t.Batch), seconds(t.Seconds)), rate(t.TasksPerSec), "≥ "+rate(t.TargetPerSec), verdict(t.Met()))
+	}
+	if s := r.Stat; s != nil {
+		row("stat", fmt.Sprintf("median of %d over %s tasks (min %s, max %s)", s.Runs, count(s.Tasks), s.Min, s.Max), s.Median.String(), "≤ "+s.Target.String(), verdict(s.Met()))
+	}
+	return tw.Flush()
+}
+
+// count formats n with thousands separators: 1,000,000.
+func count(n int) string {
+	s := strconv.Itoa(n)
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func rate(r float64) string { return count(int(math.Round(r))) + " tasks/s" }
+
+func seconds(s float64) string { return strconv.FormatFloat(s, 'f', 2, 64) + " s" }
