@@ -41,14 +41,20 @@ func (c *Common) Open(ctx context.Context, log *zap.Logger, name string, reg pro
 	a.closers = append(a.closers, store.Close)
 	if cfg, ok := c.EventsConfig(name, log, reg); ok {
 		conn, err := events.Connect(ctx, cfg)
-		if err != nil {
+		switch {
+		case errors.Is(err, events.ErrUnreachable):
+			// Events are hints: without them everything works by polling.
+			log.Warn("NATS is unreachable; running without events (polling only) — restart to use events once it is up",
+				zap.String("nats", events.Redact(c.NATS)), zap.Error(err))
+		case err != nil:
 			a.Close()
 			return nil, err
+		default:
+			a.Events = conn
+			a.closers = append(a.closers, conn.Close)
+			conn.Notifier().InitPool(c.Pool)
+			mcfg.Notifier = conn.Notifier()
 		}
-		a.Events = conn
-		a.closers = append(a.closers, conn.Close)
-		conn.Notifier().InitPool(c.Pool)
-		mcfg.Notifier = conn.Notifier()
 	}
 	mcfg.Store, mcfg.Pool = store, c.Pool
 	if mcfg.Logger == nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -112,6 +113,9 @@ func (c *Common) OpenStore(ctx context.Context, log *zap.Logger) (taskstate.Stor
 		return s, nil
 	}
 	s, err := mongostore.Open(ctx, mongostore.Config{URI: target, Database: c.DB, Logger: log})
+	if errors.Is(err, mongostore.ErrInvalidURI) {
+		return nil, Usagef("%s: %v", c.fs.Where("store"), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}

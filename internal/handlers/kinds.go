@@ -18,6 +18,11 @@ import (
 )
 
 func init() {
+	// Payloads are gob interface values: every process that decodes them
+	// (workers, and the dispatcher's get, query and collect) must know the
+	// concrete types, so they are registered when this package loads.
+	taskstate.RegisterType(SleepDef{})
+	taskstate.RegisterType(SleepResult{})
 	// Results of the linear kind hold these inside map[string]any.
 	taskstate.RegisterType(&collect.Frame{})
 	taskstate.RegisterType(linear.Metrics{})
@@ -190,4 +195,3 @@ func All(log *zap.Logger) map[string]taskstate.HandlerFunc {
 	kinds["linear"] = Linear(&Datasets{})
 	return kinds
 }
-

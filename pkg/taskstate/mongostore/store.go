@@ -18,6 +18,9 @@ import (
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
+// ErrInvalidURI is wrapped by Open's error when the URI does not parse.
+var ErrInvalidURI = errors.New("mongostore: invalid URI")
+
 // DefaultDatabase is the database used when Config.Database is empty.
 const DefaultDatabase = "taskfleet"
 
@@ -71,7 +74,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 	opts := options.Client().ApplyURI(cfg.URI)
 	if err := opts.Validate(); err != nil {
-		return nil, sc.wrapOpaque("mongostore: invalid URI "+redacted, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidURI, sc.wrapOpaque("mongostore: invalid URI "+redacted, err))
 	}
 	if opts.WriteConcern == nil {
 		opts.SetWriteConcern(writeconcern.Majority())
