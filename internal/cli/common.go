@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -132,5 +133,8 @@ func (c *Common) EventsConfig(name string, log *zap.Logger, reg prometheus.Regis
 		URL: c.NATS, User: c.NATSUser, Password: c.NATSPassword, Token: c.NATSToken, CredsFile: c.NATSCreds,
 		TLSCAFile: c.NATSCA, TLSCertFile: c.NATSCert, TLSKeyFile: c.NATSKey,
 		Name: name, Logger: log, Registerer: reg,
+		// NATS is optional: a process whose server is down at start works by
+		// polling and picks events up once the server answers.
+		ConnectRetry: time.Second, ConnectInBackground: true,
 	}, true
 }

@@ -206,13 +206,15 @@ func TestNATSDownAtStart(t *testing.T) {
 		require.Equal(t, "done", tk.Status, "task %s", tk.ID)
 		require.Equal(t, w.owner, tk.sleepRes(t).Worker)
 	}
-	require.Zero(t, w.metric(t, "taskfleet_events_connected"))
+	connected, _ := metricSum(w.scrape(t), "taskfleet_events_connected")
+	require.Zero(t, connected)
 
 	d := c.startDev(listen)
 	eventually(t, 20*time.Second, "the worker to connect", func() bool {
-		return w.metric(t, "taskfleet_events_connected") == 1
+		v, _ := metricSum(w.scrape(t), "taskfleet_events_connected")
+		return v == 1
 	}, c.dump)
-	before := w.metric(t, "taskfleet_events_received_total", `event="created"`)
+	before, _ := metricSum(w.scrape(t), "taskfleet_events_received_total", `event="created"`)
 	c.create(sleepTasks(5, "1ms", "nats-up"), "--nats", d.url)
 	c.waitAll(30*time.Second, "--nats", d.url)
 	require.Greater(t, w.metric(t, "taskfleet_events_received_total", `event="created"`), before, "no event received once NATS is up")

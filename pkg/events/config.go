@@ -69,6 +69,12 @@ type Config struct {
 	// end it sooner.
 	ConnectRetry time.Duration
 
+	// ConnectInBackground makes Connect succeed when the server does not
+	// answer within ConnectRetry: the Conn keeps connecting in the
+	// background (publishes fail and are counted meanwhile; Wakeups go live
+	// and signal once connected). Refused credentials and TLS errors still
+	// fail at once. Default false.
+	ConnectInBackground bool
 	// ReconnectWait is the pause between reconnect attempts after a lost
 	// connection; a random jitter of up to the same amount is added.
 	// Reconnection never gives up. Defaults to 250 ms.

@@ -122,8 +122,19 @@ func connect(ctx context.Context, cfg Config, extra ...nats.Option) (*Conn, erro
 	}
 	opts = append(opts, extra...)
 	nc, err := c.dial(ctx, opts)
+	background := false
 	if err != nil {
-		return nil, err
+		if !cfg.ConnectInBackground || !errors.Is(err, ErrUnreachable) {
+			return nil, err
+		}
+		// Events are hints: keep connecting in the background. The first
+		// dial above already failed fast on refused credentials or TLS.
+		bopts := append(opts, nats.RetryOnFailedConnect(true), nats.ConnectHandler(c.onReconnect))
+		if nc, err = nats.Connect(cfg.URL, bopts...); err != nil {
+			return nil, classifyConnectErr(err)
+		}
+		background = true
+		c.log.Warn("NATS is unreachable; running on polling until it answers", zap.String("url", c.url))
 	}
 	c.nc = nc
 	c.js, err = jetstream.New(nc,
@@ -136,16 +147,24 @@ func connect(ctx context.Context, cfg Config, extra ...nats.Option) (*Conn, erro
 		nc.Close()
 		return nil, &opError{op: "jetstream", kind: ErrJetStream, err: err, msg: c.describe(err)}
 	}
-	if err := c.EnsureStream(ctx); err != nil {
-		nc.Close()
-		return nil, err
+	if !background {
+		if err := c.EnsureStream(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
 	}
 	c.m.register(cfg.Registerer)
-	c.m.connected.Set(1)
+	if nc.IsConnected() {
+		c.m.connected.Set(1)
+	} else {
+		c.m.connected.Set(0)
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.loop()
-	c.log.Info("connected to NATS", zap.String("url", Redact(nc.ConnectedUrl())),
-		zap.String("server", nc.ConnectedServerName()))
+	if !background {
+		c.log.Info("connected to NATS", zap.String("url", Redact(nc.ConnectedUrl())),
+			zap.String("server", nc.ConnectedServerName()))
+	}
 	return c, nil
 }
 
