@@ -115,7 +115,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	// Statements used inside write transactions are prepared now: the
 	// writer has one connection, which a transaction holds.
-	for _, q := range []string{sqlInsert, sqlSelectKey, sqlFinish, sqlHeartbeat} {
+	for _, q := range []string{sqlInsert, sqlSelectKey, sqlHeartbeat, finishSQL(1)} {
 		if _, err := s.wstmt(ctx, q); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("sqlitestore: open %s: prepare: %w", cfg.Path, err)
@@ -174,14 +174,6 @@ const (
 		VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (pool, key) DO NOTHING`
 	sqlSelectKey = `SELECT id FROM tasks WHERE pool = ? AND key = ?`
-	sqlFinish    = `UPDATE tasks SET status = ?1,
-		res = CASE WHEN ?2 THEN ?3 ELSE res END,
-		last_error = CASE WHEN ?4 THEN ?5 ELSE last_error END,
-		run_after = ?6, attempts = attempts - ?7,
-		lease_owner = NULL, lease_token = NULL, lease_until = NULL, claimed_from = NULL,
-		finished_at = CASE WHEN ?1 IN ('done', 'part_done', 'failed') THEN ?8 ELSE finished_at END,
-		updated_at = ?8
-		WHERE id = ?9 AND pool = ?10 AND status = 'running' AND lease_token = ?11`
 	sqlHeartbeat = `UPDATE tasks SET lease_until = ?, updated_at = ?
 		WHERE id = ? AND pool = ? AND status = 'running' AND lease_token = ?`
 )
@@ -266,7 +258,7 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	}
 	b.WriteString(" AND (" + cond + ")")
 	args = append(args, cargs...)
-	b.WriteString(" ORDER BY priority DESC, seq LIMIT ?) RETURNING " + taskCols + ", def, res")
+	b.WriteString(" ORDER BY priority DESC, seq LIMIT ?) RETURNING " + claimCols)
 	args = append(args, p.Limit)
 	st, err := s.wstmt(ctx, b.String())
 	if err != nil {
@@ -276,7 +268,7 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
-	tasks, err := scanAll(rows, true)
+	tasks, err := scanClaimed(rows, p)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
@@ -287,6 +279,30 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 		return tasks[i].Seq < tasks[j].Seq
 	})
 	return tasks, nil
+}
+
+// claimCols is what a claim returns: what a worker needs to run the task
+// and write about it later. The filter is not parsed (a handler gets the def).
+const claimCols = `id, kind, key, priority, seq, attempts, max_attempts, claimed_from, run_after, created_at, def, res`
+
+func scanClaimed(rows *sql.Rows, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
+	defer rows.Close()
+	var out []*taskstate.Task
+	for rows.Next() {
+		t := &taskstate.Task{Status: taskstate.StatusRunning, StartedAt: p.Now.UTC(), UpdatedAt: p.Now.UTC(),
+			Lease: taskstate.Lease{Owner: p.Owner, Token: p.Token, Until: time.Unix(0, p.LeaseUntil.UnixNano()).UTC()}}
+		var (
+			claimedFrom         string
+			runAfter, createdAt sql.NullInt64
+		)
+		if err := rows.Scan(&t.ID, &t.Kind, &t.Key, &t.Priority, &t.Seq, &t.Attempts, &t.MaxAttempts, &claimedFrom, &runAfter, &createdAt, &t.Def, &t.Res); err != nil {
+			return nil, err
+		}
+		t.ClaimedFrom = taskstate.Status(claimedFrom)
+		t.RunAfter, t.CreatedAt = fromNanos(runAfter), fromNanos(createdAt)
+		out = append(out, t)
+	}
+	return out, rows.Err()
 }
 
 func scanAll(rows *sql.Rows, payloads bool) ([]*taskstate.Task, error) {
@@ -335,36 +351,103 @@ func scanTask(rows *sql.Rows, payloads bool) (*taskstate.Task, error) {
 // Finish implements taskstate.Store.
 func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, error) {
 	applied := make([]bool, len(p.Items))
+	// One statement per chunk of items: the per-statement cost dominates a
+	// batch of commits. Statements are prepared before the transaction
+	// takes the writer's only connection.
+	sizes := map[int]bool{}
+	for off := 0; off < len(p.Items); off += finishChunk {
+		sizes[min(finishChunk, len(p.Items)-off)] = true
+	}
+	for n := range sizes {
+		if _, err := s.wstmt(ctx, finishSQL(n)); err != nil {
+			return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+		}
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 	}
 	defer tx.Rollback()
-	st, err := s.txStmt(ctx, tx, sqlFinish)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
-	}
 	now := p.Now.UnixNano()
-	for i, it := range p.Items {
-		undo := 0
-		if it.UndoAttempt {
-			undo = 1
-		}
-		var runAfter int64
-		if !it.RunAfter.IsZero() {
-			runAfter = it.RunAfter.UnixNano()
-		}
-		res, err := st.ExecContext(ctx, string(it.To), it.SetRes, it.Res, it.SetError, it.LastError, runAfter, undo, now, it.ID, p.Pool, it.Token)
+	index := make(map[string]int, len(p.Items))
+	for off := 0; off < len(p.Items); off += finishChunk {
+		chunk := p.Items[off:min(off+finishChunk, len(p.Items))]
+		st, err := s.txStmt(ctx, tx, finishSQL(len(chunk)))
 		if err != nil {
-			return nil, fmt.Errorf("sqlitestore: finish task %s: %w", it.ID, err)
+			return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 		}
-		n, _ := res.RowsAffected()
-		applied[i] = n == 1
+		args := make([]any, 0, 2+finishCols*len(chunk))
+		args = append(args, now, p.Pool)
+		clear(index)
+		for i, it := range chunk {
+			undo := 0
+			if it.UndoAttempt {
+				undo = 1
+			}
+			var runAfter int64
+			if !it.RunAfter.IsZero() {
+				runAfter = it.RunAfter.UnixNano()
+			}
+			args = append(args, it.ID, string(it.To), it.SetRes, it.Res, it.SetError, it.LastError, runAfter, undo, it.Token)
+			index[it.ID] = off + i
+		}
+		rows, err := st.QueryContext(ctx, args...)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+			}
+			applied[index[id]] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 	}
 	return applied, nil
+}
+
+const (
+	finishChunk = 32 // items per statement
+	finishCols  = 9  // values per item
+)
+
+// finishSQL is the fenced transition of n tasks in one statement:
+// ?1 is now, ?2 the pool, then per item id, to, set_res, res, set_error,
+// last_error, run_after, undo_attempt, token.
+func finishSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`UPDATE tasks SET status = v.column2,
+		res = CASE WHEN v.column3 THEN v.column4 ELSE tasks.res END,
+		last_error = CASE WHEN v.column5 THEN v.column6 ELSE tasks.last_error END,
+		run_after = v.column7, attempts = tasks.attempts - v.column8,
+		lease_owner = NULL, lease_token = NULL, lease_until = NULL, claimed_from = NULL,
+		finished_at = CASE WHEN v.column2 IN ('done', 'part_done', 'failed') THEN ?1 ELSE tasks.finished_at END,
+		updated_at = ?1
+		FROM (VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(")
+		for c := range finishCols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "?%d", 3+i*finishCols+c)
+		}
+		b.WriteString(")")
+	}
+	b.WriteString(`) AS v
+		WHERE tasks.id = v.column1 AND tasks.pool = ?2 AND tasks.status = 'running' AND tasks.lease_token = v.column9
+		RETURNING tasks.id`)
+	return b.String()
 }
 
 // Heartbeat implements taskstate.Store.
