@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func runWorker(t *testing.T, ctx context.Context, env map[string]string, args ...string) (int, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	m := &Main{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	return m.Run(ctx, args), errb.String()
+}
+
+func TestBadFlagsExit2(t *testing.T) {
+	store := map[string]string{"TASKFLEET_STORE": "sqlite://" + filepath.Join(t.TempDir(), "t.db")}
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{store, []string{"--kinds", "noop,train"}, `--kinds: unknown kind "train"`},
+		{map[string]string{"TASKFLEET_KINDS": "gpu"}, nil, `TASKFLEET_KINDS: unknown kind "gpu"`},
+		{map[string]string{"TASKFLEET_CONCURRENCY": "many"}, nil, `TASKFLEET_CONCURRENCY: "many" is not an integer`},
+		{store, []string{"--concurrency", "0"}, "--concurrency: must be at least 1"},
+		{store, []string{"--from-status", "done"}, "--from-status"},
+		{store, []string{"--to-status", "waiting"}, "--to-status"},
+		{store, []string{"--lease", "10ms"}, "--lease"},
+		{store, []string{"extra"}, `unexpected argument "extra"`},
+		{store, []string{"--log-level", "loud"}, "--log-level"},
+	} {
+		code, stderr := runWorker(t, context.Background(), tc.env, tc.args...)
+		require.Equal(t, 2, code, "%v %v: %s", tc.env, tc.args, stderr)
+		require.Contains(t, stderr, tc.want)
+	}
+}
+
+func TestRunsUntilCancelled(t *testing.T) {
+	env := map[string]string{"TASKFLEET_STORE": "sqlite://" + filepath.Join(t.TempDir(), "t.db"), "TASKFLEET_LOG_LEVEL": "warn"}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	code, stderr := runWorker(t, ctx, env, "--metrics-addr", "127.0.0.1:0", "--drain-timeout", "100ms")
+	require.Equal(t, 0, code, stderr)
+}
