@@ -90,7 +90,7 @@ const (
 	DefaultCreateN       = 1_000_000
 	DefaultBatch         = 10_000
 	DefaultWorkers       = 1
-	DefaultConcurrency   = 64
+	DefaultConcurrency   = 256
 	DefaultPickupSamples = 500
 	DefaultWaitSamples   = 100
 	DefaultStatRuns      = 20
@@ -115,7 +115,8 @@ type Config struct {
 	// Workers is the number of Runners of the fleet; they share the
 	// process's store handle and event connection. Defaults to 1.
 	Workers int
-	// Concurrency is the goroutine pool of each Runner. Defaults to 64.
+	// Concurrency is the goroutine pool of each Runner. Defaults to 256
+	// (docs/BENCHMARKS.md has the sweep that chose it).
 	Concurrency int
 	// PickupSamples is the number of tasks the pickup scenario times.
 	// Defaults to 500.
@@ -134,7 +135,7 @@ type Config struct {
 	PollInterval time.Duration
 	// Idle is the pause before each latency sample, so that every sample
 	// finds an idle fleet (longer than the wake-up debounce). Defaults to
-	// 5 ms.
+	// 5 ms; a negative value pauses not at all.
 	Idle time.Duration
 	// ProgressEvery is the interval of the progress lines. Defaults to 2 s.
 	ProgressEvery time.Duration
@@ -179,8 +180,7 @@ func (c Config) withDefaults() (Config, error) {
 		v    *time.Duration
 		def  time.Duration
 	}{
-		{"PollInterval", &c.PollInterval, DefaultPollInterval}, {"Idle", &c.Idle, DefaultIdle},
-		{"ProgressEvery", &c.ProgressEvery, DefaultProgressEvery},
+		{"PollInterval", &c.PollInterval, DefaultPollInterval}, {"ProgressEvery", &c.ProgressEvery, DefaultProgressEvery},
 	} {
 		if *f.v < 0 {
 			return c, fmt.Errorf("bench: Config.%s must not be negative, got %s", f.name, *f.v)
@@ -188,6 +188,12 @@ func (c Config) withDefaults() (Config, error) {
 		if *f.v == 0 {
 			*f.v = f.def
 		}
+	}
+	switch {
+	case c.Idle == 0:
+		c.Idle = DefaultIdle
+	case c.Idle < 0:
+		c.Idle = 0
 	}
 	if len(c.Scenarios) == 0 {
 		c.Scenarios = Scenarios
@@ -290,18 +296,20 @@ func (b *bench) setup(ctx context.Context) error {
 		b.events = "off (polling)"
 		return nil
 	}
+	// Connection notices would only interleave with the progress lines.
+	quiet := b.log.WithOptions(zap.IncreaseLevel(zap.WarnLevel))
 	connect := func(name string) (*events.Conn, error) {
 		if b.cfg.Events != nil {
 			cfg := *b.cfg.Events
-			cfg.Name = name
+			cfg.Name, cfg.Logger = name, quiet
 			return events.Connect(ctx, cfg)
 		}
-		return events.ConnectInProcess(ctx, b.srv, events.Config{Name: name, Logger: b.log})
+		return events.ConnectInProcess(ctx, b.srv, events.Config{Name: name, Logger: quiet})
 	}
 	if b.cfg.Events != nil {
 		b.events = "NATS " + events.Redact(b.cfg.Events.URL)
 	} else {
-		srv, err := events.StartEmbedded(events.EmbeddedConfig{InProcessOnly: true, Logger: b.log})
+		srv, err := events.StartEmbedded(events.EmbeddedConfig{InProcessOnly: true, Logger: quiet})
 		if err != nil {
 			return fmt.Errorf("bench: %w", err)
 		}

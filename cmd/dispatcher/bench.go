@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/taskfleet/taskfleet/internal/bench"
+	"github.com/taskfleet/taskfleet/internal/cli"
+)
+
+func init() {
+	register("bench", "benchmark burn-down, pickup and wait latency, create and stat (embedded by default)", cmdBench)
+}
+
+const benchSummary = `Benchmark a pool end to end, like river bench. By default everything is embedded and fresh: a
+SQLite file in a temporary directory, an in-process NATS server, in-process runners. Scenarios:
+
+  burndown  create -n no-op tasks (default 100,000), start --workers runners, time them until all are
+            done (tasks/s; a progress line every 2 s)
+  pickup    on an idle fleet, create one task at a time and time create → handler start
+            (--samples, default 500; p50/p90/p99/max)
+  wait      time Manager.Wait's return after the commit of the last task (--samples, default 100)
+  create    create -n tasks (default 1,000,000) in batches of --batch (tasks/s)
+  stat      count the create scenario's pool by status (median of 20 runs)
+
+-n and --samples, when given, apply to every scenario that uses them. --store and --nats are used only
+when given on the command line (their environment variables are ignored here, so a benchmark never
+writes to a configured store by accident). Pools are named bench-<run>-<scenario> (--pool is not used)
+and removed at the end unless --keep.
+Progress goes to stderr, the results to stdout (-o json: one object with every figure and the
+configuration).`
+
+func cmdBench(ctx context.Context, m *Main, args []string) error {
+	var (
+		scenarios            string
+		n, samples, batch    int
+		workers, concurrency int
+		noEvents, keep       bool
+		pollInterval, idle   time.Duration
+		cpuProfile           string
+	)
+	e, err := m.parse("bench", benchSummary, args, func(fs *cli.FlagSet) {
+		fs.StringVar(&scenarios, "scenario", "", "all", "scenarios to run: all, or a comma-separated list of burndown, pickup, wait, create, stat")
+		fs.IntVar(&n, "n", "", 0, "tasks to create: 0 means 100,000 for burndown and 1,000,000 for create and stat")
+		fs.IntVar(&batch, "batch", "", bench.DefaultBatch, "tasks per Create call when filling a pool")
+		fs.IntVar(&workers, "workers", "", bench.DefaultWorkers, "in-process runners (they share the store handle and the NATS connection)")
+		fs.IntVar(&concurrency, "concurrency", "", bench.DefaultConcurrency, "tasks each runner runs at once")
+		fs.IntVar(&samples, "samples", "", 0, "latency samples: 0 means 500 for pickup and 100 for wait")
+		fs.BoolVar(&noEvents, "no-events", "", false, "no NATS: runners poll every --poll-interval and wait recounts on its fallback timer")
+		fs.DurationVar(&pollInterval, "poll-interval", "", bench.DefaultPollInterval, "the runners' fallback poll interval (jittered ±20%), as the worker's --poll-interval")
+		fs.DurationVar(&idle, "idle", "", bench.DefaultIdle, "pause before each pickup and wait sample, so that each finds an idle fleet (0: none)")
+		fs.BoolVar(&keep, "keep", "", false, "keep the benchmark pools in --store afterwards")
+		fs.StringVar(&cpuProfile, "cpuprofile", "", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
+	})
+	if err != nil {
+		return err
+	}
+	if len(e.pos) > 0 {
+		return cli.Usagef("bench: unexpected argument %q (the bench command takes only flags)", e.pos[0])
+	}
+	list, err := bench.ParseScenarios(scenarios)
+	if err != nil {
+		return cli.Usagef("%s: %v", e.fs.Where("scenario"), err)
+	}
+	for _, f := range []struct {
+		name     string
+		v, least int
+	}{{"n", n, 0}, {"samples", samples, 0}, {"batch", batch, 1}, {"workers", workers, 1}, {"concurrency", concurrency, 1}} {
+		if f.v < f.least {
+			return cli.Usagef("%s: must be at least %d, got %d", e.fs.Where(f.name), f.least, f.v)
+		}
+	}
+	if pollInterval <= 0 {
+		return cli.Usagef("%s: must be positive, got %s", e.fs.Where("poll-interval"), pollInterval)
+	}
+	if idle < 0 {
+		return cli.Usagef("%s: must not be negative, got %s", e.fs.Where("idle"), idle)
+	}
+	if idle == 0 {
+		idle = -1 // bench.Config: no pause at all
+	}
+	given := map[string]bool{}
+	e.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if noEvents && given["nats"] {
+		return cli.Usagef("--nats and --no-events exclude each other")
+	}
+	log, err := e.c.NewLog(m.Stderr)
+	if err != nil {
+		return err
+	}
+	cfg := bench.Config{
+		Scenarios: list, N: n, CreateN: n, Batch: batch, Workers: workers, Concurrency: concurrency,
+		PickupSamples: samples, WaitSamples: samples, NoEvents: noEvents, PollInterval: pollInterval,
+		Idle: idle, Keep: keep, Logger: log,
+	}
+	if given["store"] {
+		store, err := e.c.OpenStore(ctx, log)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		cfg.Store, cfg.StoreName = store, cli.Redact(e.c.Store)
+	}
+	if given["nats"] && !noEvents {
+		ecfg, _ := e.c.EventsConfig("bench", log, nil)
+		cfg.Events = &ecfg
+	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return cli.Usagef("%s: %v", e.fs.Where("cpuprofile"), err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	res, err := bench.Run(ctx, cfg, m.Stderr)
+	if err != nil && res.Burndown == nil && res.Pickup == nil && res.Wait == nil && res.Create == nil && res.Stat == nil {
+		return err
+	}
+	var werr error
+	if e.json() {
+		werr = cli.WriteJSON(m.Stdout, res)
+	} else {
+		werr = bench.WriteTable(m.Stdout, res)
+	}
+	if err != nil {
+		return err
+	}
+	return werr
+}
