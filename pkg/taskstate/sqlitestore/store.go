@@ -247,9 +247,11 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	var b strings.Builder
 	b.WriteString(`UPDATE tasks SET status = 'running', lease_owner = ?, lease_token = ?, lease_until = ?,
 		claimed_from = status, started_at = ?, updated_at = ?, attempts = attempts + 1
-		WHERE seq IN (SELECT seq FROM tasks WHERE pool = ? AND status = ? AND run_after <= ?`)
+		WHERE seq IN (SELECT seq FROM tasks WHERE pool = ? AND status = '` + claimableStatus(p.From) + `' AND run_after <= ?`)
 	now := p.Now.UnixNano()
-	args := []any{p.Owner, p.Token, p.LeaseUntil.UnixNano(), now, now, p.Pool, string(p.From), now}
+	// The status and the limit are part of the SQL text, not bound: bound,
+	// they make SQLite recompile the statement on every call.
+	args := []any{p.Owner, p.Token, p.LeaseUntil.UnixNano(), now, now, p.Pool, now}
 	if len(p.Kinds) > 0 {
 		b.WriteString(" AND kind IN (" + placeholders(len(p.Kinds)) + ")")
 		for _, k := range p.Kinds {
@@ -258,8 +260,7 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	}
 	b.WriteString(" AND (" + cond + ")")
 	args = append(args, cargs...)
-	b.WriteString(" ORDER BY priority DESC, seq LIMIT ?) RETURNING " + claimCols)
-	args = append(args, p.Limit)
+	fmt.Fprintf(&b, " ORDER BY priority DESC, seq LIMIT %d) RETURNING %s", max(p.Limit, 1), claimCols)
 	st, err := s.wstmt(ctx, b.String())
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
@@ -279,6 +280,15 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 		return tasks[i].Seq < tasks[j].Seq
 	})
 	return tasks, nil
+}
+
+// claimableStatus returns s for the SQL text of a claim; only the two
+// claimable statuses can reach it.
+func claimableStatus(s taskstate.Status) string {
+	if s == taskstate.StatusPartDone {
+		return string(taskstate.StatusPartDone)
+	}
+	return string(taskstate.StatusWaiting)
 }
 
 // claimCols is what a claim returns: what a worker needs to run the task
@@ -376,8 +386,8 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 		}
-		args := make([]any, 0, 2+finishCols*len(chunk))
-		args = append(args, now, p.Pool)
+		args := make([]any, 0, 3+finishCols*len(chunk))
+		args = append(args, now, now)
 		clear(index)
 		for i, it := range chunk {
 			undo := 0
@@ -391,6 +401,7 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 			args = append(args, it.ID, string(it.To), it.SetRes, it.Res, it.SetError, it.LastError, runAfter, undo, it.Token)
 			index[it.ID] = off + i
 		}
+		args = append(args, p.Pool)
 		rows, err := st.QueryContext(ctx, args...)
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: finish: %w", err)
@@ -418,18 +429,30 @@ const (
 	finishCols  = 9  // values per item
 )
 
-// finishSQL is the fenced transition of n tasks in one statement:
-// ?1 is now, ?2 the pool, then per item id, to, set_res, res, set_error,
-// last_error, run_after, undo_attempt, token.
-func finishSQL(n int) string {
+// finishSQLs holds finishSQL(n) for every chunk size, built once.
+var finishSQLs = func() []string {
+	out := make([]string, finishChunk+1)
+	for n := 1; n <= finishChunk; n++ {
+		out[n] = buildFinishSQL(n)
+	}
+	return out
+}()
+
+// finishSQL is the fenced transition of n tasks in one statement. Its
+// arguments, in order (plain ? placeholders: the driver binds numbered ones
+// in quadratic time): now, now, then per item id, to, set_res, res,
+// set_error, last_error, run_after, undo_attempt, token; then the pool.
+func finishSQL(n int) string { return finishSQLs[n] }
+
+func buildFinishSQL(n int) string {
 	var b strings.Builder
 	b.WriteString(`UPDATE tasks SET status = v.column2,
 		res = CASE WHEN v.column3 THEN v.column4 ELSE tasks.res END,
 		last_error = CASE WHEN v.column5 THEN v.column6 ELSE tasks.last_error END,
 		run_after = v.column7, attempts = tasks.attempts - v.column8,
 		lease_owner = NULL, lease_token = NULL, lease_until = NULL, claimed_from = NULL,
-		finished_at = CASE WHEN v.column2 IN ('done', 'part_done', 'failed') THEN ?1 ELSE tasks.finished_at END,
-		updated_at = ?1
+		finished_at = CASE WHEN v.column2 IN ('done', 'part_done', 'failed') THEN ? ELSE tasks.finished_at END,
+		updated_at = ?
 		FROM (VALUES `)
 	for i := range n {
 		if i > 0 {
@@ -440,12 +463,12 @@ func finishSQL(n int) string {
 			if c > 0 {
 				b.WriteString(", ")
 			}
-			fmt.Fprintf(&b, "?%d", 3+i*finishCols+c)
+			b.WriteString("?")
 		}
 		b.WriteString(")")
 	}
 	b.WriteString(`) AS v
-		WHERE tasks.id = v.column1 AND tasks.pool = ?2 AND tasks.status = 'running' AND tasks.lease_token = v.column9
+		WHERE tasks.id = v.column1 AND tasks.pool = ? AND tasks.status = 'running' AND tasks.lease_token = v.column9
 		RETURNING tasks.id`)
 	return b.String()
 }
