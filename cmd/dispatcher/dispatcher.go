@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -64,23 +62,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	return m.exit(err)
 }
 
-func (m *Main) exit(err error) int {
-	switch {
-	case err == nil:
-		return cli.ExitOK
-	case errors.Is(err, flag.ErrHelp):
-		return cli.ExitOK
-	}
-	fmt.Fprintf(cli.NewRedactor().Writer(m.Stderr), "dispatcher: %v\n", err)
-	switch {
-	case errors.Is(err, taskstate.ErrWaitTimeout):
-		return cli.ExitTimeout
-	case errors.Is(err, cli.ErrUsage), errors.Is(err, taskstate.ErrInvalidQuery), errors.Is(err, taskstate.ErrEmptyQuery),
-		errors.Is(err, taskstate.ErrInvalidStatus), errors.Is(err, taskstate.ErrInvalidPool), errors.Is(err, taskstate.ErrInvalidTask):
-		return cli.ExitUsage
-	}
-	return cli.ExitFailure
-}
+func (m *Main) exit(err error) int { return cli.Exit(m.Stderr, "dispatcher", err) }
 
 // env is one command invocation: its flags, the positional arguments and,
 // once opened, the app.

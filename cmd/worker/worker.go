@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"slices"
 	"sort"
@@ -46,16 +43,7 @@ type Config struct {
 
 // Run runs the worker until ctx is done and returns the exit code.
 func (m *Main) Run(ctx context.Context, args []string) int {
-	err := m.run(ctx, args)
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return cli.ExitOK
-	}
-	fmt.Fprintf(cli.NewRedactor().Writer(m.Stderr), "worker: %v\n", err)
-	if errors.Is(err, cli.ErrUsage) || errors.Is(err, taskstate.ErrInvalidStatus) || errors.Is(err, taskstate.ErrInvalidPool) {
-		return cli.ExitUsage
-	}
-	return cli.ExitFailure
+	return cli.Exit(m.Stderr, "worker", m.run(ctx, args))
 }
 
 func (m *Main) run(ctx context.Context, args []string) error {

@@ -2,7 +2,11 @@ package cli
 
 import (
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
 // Exit codes shared by both binaries.
@@ -27,4 +31,23 @@ func (e *UsageError) Unwrap() error { return ErrUsage }
 // Usagef returns a *UsageError.
 func Usagef(format string, args ...any) error {
 	return &UsageError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// Exit reports err on stderr as "prog: err" (credentials redacted) and
+// returns the exit code both binaries use: 0 for success or --help, 3 for a
+// wait timeout, 2 for bad input (flags, configuration, queries, statuses,
+// pools, task specs), 1 for any other failure.
+func Exit(stderr io.Writer, prog string, err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	fmt.Fprintf(NewRedactor().Writer(stderr), "%s: %v\n", prog, err)
+	switch {
+	case errors.Is(err, taskstate.ErrWaitTimeout):
+		return ExitTimeout
+	case errors.Is(err, ErrUsage), errors.Is(err, taskstate.ErrInvalidQuery), errors.Is(err, taskstate.ErrEmptyQuery),
+		errors.Is(err, taskstate.ErrInvalidStatus), errors.Is(err, taskstate.ErrInvalidPool), errors.Is(err, taskstate.ErrInvalidTask):
+		return ExitUsage
+	}
+	return ExitFailure
 }
