@@ -78,6 +78,14 @@ type Throughput struct {
 	// the fleet (burndown only): tasks / round trips is the batch size.
 	ClaimRoundTrips  int `json:"claim_round_trips,omitempty"`
 	CommitRoundTrips int `json:"commit_round_trips,omitempty"`
+	// CPUPerTaskMicros is the benchmark process's CPU time (user +
+	// system, every goroutine) per task over the measured time.
+	CPUPerTaskMicros float64 `json:"cpu_per_task_us"`
+	// StealPct is the share of the machine's CPU time a hypervisor took
+	// away during the measured time (Linux /proc/stat), in percent; -1
+	// when unknown. Wall-clock figures taken with a high steal understate
+	// what the code does.
+	StealPct float64 `json:"steal_pct"`
 	// Batch is the number of tasks per Create call (create only).
 	Batch int `json:"batch,omitempty"`
 }
@@ -193,6 +201,7 @@ func WriteTable(w io.Writer, r Results) error {
 	}
 	if t := r.Burndown; t != nil {
 		row("burndown", fmt.Sprintf("%s no-op tasks, %s", count(t.Tasks), seconds(t.Seconds)), rate(t.TasksPerSec), "≥ "+rate(t.TargetPerSec), verdict(t.Met()))
+		row("", "CPU per task / machine steal", cpuCell(t), "", "")
 		if t.ClaimRoundTrips > 0 && t.CommitRoundTrips > 0 {
 			row("", "tasks per claim / per commit", fmt.Sprintf("%.1f / %.1f", float64(t.Tasks)/float64(t.ClaimRoundTrips), float64(t.Tasks)/float64(t.CommitRoundTrips)), "", "")
 		}
@@ -231,6 +240,7 @@ func WriteTable(w io.Writer, r Results) error {
 	}
 	if t := r.Create; t != nil {
 		row("create", fmt.Sprintf("%s tasks in batches of %s, %s", count(t.Tasks), count(t.Batch), seconds(t.Seconds)), rate(t.TasksPerSec), "≥ "+rate(t.TargetPerSec), verdict(t.Met()))
+		row("", "CPU per task / machine steal", cpuCell(t), "", "")
 	}
 	if s := r.Stat; s != nil {
 		row("stat", fmt.Sprintf("median of %d over %s tasks (min %s, max %s)", s.Runs, count(s.Tasks), s.Min, s.Max), s.Median.String(), "≤ "+s.Target.String(), verdict(s.Met()))
@@ -254,3 +264,12 @@ func count(n int) string {
 func rate(r float64) string { return count(int(math.Round(r))) + " tasks/s" }
 
 func seconds(s float64) string { return strconv.FormatFloat(s, 'f', 2, 64) + " s" }
+
+// cpuCell shows a throughput's CPU per task and the steal during it.
+func cpuCell(t *Throughput) string {
+	steal := "unknown"
+	if t.StealPct >= 0 {
+		steal = fmt.Sprintf("%.0f %%", t.StealPct)
+	}
+	return fmt.Sprintf("%.0f µs / %s", t.CPUPerTaskMicros, steal)
+}

@@ -61,7 +61,7 @@ func (b *bench) burndown(ctx context.Context) (*Throughput, error) {
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), sampleCPU()
 	last, lastN := start, int64(0)
 	err = fl.waitFinished(ctx, int64(n), b.cfg.ProgressEvery, func() {
 		now, done := time.Now(), fl.sink.finished()
@@ -69,7 +69,7 @@ func (b *bench) burndown(ctx context.Context) (*Throughput, error) {
 			count(int(float64(done-lastN)/now.Sub(last).Seconds())), now.Sub(start).Round(time.Second))
 		last, lastN = now, done
 	})
-	elapsed := time.Since(start)
+	elapsed, use := time.Since(start), cpuBetween(cpu0, sampleCPU(), n)
 	fl.stop()
 	if err != nil {
 		return nil, err
@@ -82,6 +82,7 @@ func (b *bench) burndown(ctx context.Context) (*Throughput, error) {
 		Tasks: n, Done: c[taskstate.StatusDone], Failed: c[taskstate.StatusFailed],
 		Seconds: elapsed.Seconds(), TasksPerSec: float64(n) / elapsed.Seconds(), TargetPerSec: TargetBurndown,
 		ClaimRoundTrips: int(fl.sink.claims.Load()), CommitRoundTrips: int(fl.sink.commits.Load()),
+		CPUPerTaskMicros: use.PerTask, StealPct: use.StealPct,
 	}
 	if t.Done+t.Failed != n || c.Total() != n {
 		return t, fmt.Errorf("the pool holds %d done and %d failed of %d tasks after the run", t.Done, t.Failed, n)
@@ -302,12 +303,15 @@ func (b *bench) create(ctx context.Context) (*Throughput, error) {
 	}
 	n := b.cfg.CreateN
 	fmt.Fprintf(b.out, "create: %s tasks in batches of %s\n", count(n), count(b.cfg.Batch))
+	cpu0 := sampleCPU()
 	spent, err := b.fill(ctx, dm, "create", n)
 	if err != nil {
 		return nil, err
 	}
+	use := cpuBetween(cpu0, sampleCPU(), n)
 	b.createdIn = pool
-	t := &Throughput{Tasks: n, Batch: b.cfg.Batch, Seconds: spent.Seconds(), TasksPerSec: float64(n) / spent.Seconds(), TargetPerSec: TargetCreate}
+	t := &Throughput{Tasks: n, Batch: b.cfg.Batch, Seconds: spent.Seconds(), TasksPerSec: float64(n) / spent.Seconds(), TargetPerSec: TargetCreate,
+		CPUPerTaskMicros: use.PerTask, StealPct: use.StealPct}
 	fmt.Fprintf(b.out, "create: %s tasks in %s: %s\n", count(n), seconds(t.Seconds), rate(t.TasksPerSec))
 	return t, nil
 }

@@ -62,6 +62,11 @@ func (c Codec) Encode(v any) ([]byte, error) {
 }
 
 // Decode decodes a payload written by Encode. Empty data decodes to nil.
+//
+// Payloads whose type definitions were seen before are decoded by a cached
+// gob.Decoder that already holds those definitions (see gobDecoders), which
+// spares receiving and compiling the types again; the result is the one a
+// fresh decoder gives.
 func (c Codec) Decode(data []byte) (v any, err error) {
 	if len(data) == 0 {
 		return nil, nil
@@ -69,6 +74,14 @@ func (c Codec) Decode(data []byte) (v any, err error) {
 	if len(data) > c.max() {
 		return nil, fmt.Errorf("%w: %d bytes stored, cap is %d", ErrPayloadTooLarge, len(data), c.max())
 	}
+	if v, ok := gobDecoders.decode(data); ok {
+		return v, nil
+	}
+	return decodeFresh(data) // not cacheable, or an error: the errors are a fresh decoder's
+}
+
+// decodeFresh decodes data with a new gob.Decoder, receiving its types anew.
+func decodeFresh(data []byte) (v any, err error) {
 	defer func() {
 		if r := recover(); r != nil { // gob should not panic on bad input, but a payload must never kill a worker
 			v, err = nil, fmt.Errorf("%w: gob: %v", ErrDecode, r)

@@ -290,10 +290,26 @@ func (m *Manager) Commit(ctx context.Context, t *Task, res any, to Status) error
 	return m.CommitMany(ctx, []CommitItem{{Task: t, Res: res, To: to}})[0]
 }
 
+// Encoded is a result already encoded with the Manager's codec (see
+// Codec.Encode). CommitMany stores it as it is, so a worker can encode
+// results in its handlers' goroutines, in parallel, rather than in the one
+// goroutine that commits them.
+type Encoded []byte
+
+func (m *Manager) encodeResult(res any) ([]byte, error) {
+	if b, ok := res.(Encoded); ok {
+		if len(b) > m.codec.max() {
+			return nil, fmt.Errorf("%w: %d bytes encoded, cap is %d", ErrPayloadTooLarge, len(b), m.codec.max())
+		}
+		return b, nil
+	}
+	return m.codec.Encode(res)
+}
+
 // CommitItem is one result for CommitMany.
 type CommitItem struct {
 	Task *Task
-	Res  any
+	Res  any    // the handler's result, or Encoded
 	To   Status // StatusDone (default) or StatusPartDone
 }
 
@@ -315,7 +331,7 @@ func (m *Manager) CommitMany(ctx context.Context, items []CommitItem) []error {
 			errs[i] = fmt.Errorf("%w: commit to %q (want done or part_done)", ErrInvalidStatus, to)
 			continue
 		}
-		b, err := m.codec.Encode(it.Res)
+		b, err := m.encodeResult(it.Res)
 		if err != nil {
 			errs[i] = err
 			failed++

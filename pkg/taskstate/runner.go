@@ -99,10 +99,12 @@ type running struct {
 	cancel context.CancelCauseFunc
 }
 
+// result is a finished run on its way to the completer. The task stays in
+// inflight (and so keeps its lease renewed) until the completer has
+// committed it; its slot is free as soon as the handler returned.
 type result struct {
 	run *running
 	res any
-	ack chan struct{}
 }
 
 var errLeaseLost = fmt.Errorf("%w: heartbeat found the lease gone", ErrLeaseLost)
@@ -270,33 +272,41 @@ func (r *Runner) start(hard context.Context, tasks *pool.Pool, t *Task) {
 	r.met.InFlight(int(r.count.Add(1)))
 	tasks.Go(func() {
 		defer func() {
-			cancel(nil)
-			r.mu.Lock()
-			delete(r.inflight, t.ID)
-			r.mu.Unlock()
 			r.met.InFlight(int(r.count.Add(-1)))
 			select {
 			case r.freed <- struct{}{}:
 			default:
 			}
 		}()
-		r.runTask(tctx, run)
+		if !r.runTask(tctx, run) {
+			r.done(run)
+		}
 	})
 }
 
-func (r *Runner) runTask(ctx context.Context, run *running) {
+// done forgets a task: it is committed, returned or failed.
+func (r *Runner) done(run *running) {
+	run.cancel(nil)
+	r.mu.Lock()
+	delete(r.inflight, run.task.ID)
+	r.mu.Unlock()
+}
+
+// runTask runs one task and reports whether it handed it to the
+// completer (which then owns it).
+func (r *Runner) runTask(ctx context.Context, run *running) (queued bool) {
 	t := run.task
 	bg := context.WithoutCancel(ctx)
-	log := r.log.With(zap.String("task", t.ID), zap.String("kind", t.Kind), zap.Int("attempt", t.Attempts))
+	log := r.taskLog(t)
 	handler, ok := r.cfg.Handlers[t.Kind]
 	if !ok { // cannot happen: claims are restricted to our kinds
-		r.fail(bg, log, t, fmt.Errorf("no handler for kind %q", t.Kind))
-		return
+		r.fail(bg, log(), t, fmt.Errorf("no handler for kind %q", t.Kind))
+		return false
 	}
 	param, err := r.m.Param(t)
 	if err != nil {
-		r.fail(bg, log, t, err)
-		return
+		r.fail(bg, log(), t, err)
+		return false
 	}
 	start := time.Now()
 	ready := t.CreatedAt
@@ -313,25 +323,30 @@ func (r *Runner) runTask(ctx context.Context, run *running) {
 	case errors.Is(cause, errLeaseLost):
 		r.met.Ran(t.Kind, elapsed, "lease_lost")
 		r.met.LeaseLost(1)
-		log.Warn("lease lost; result discarded")
+		log().Warn("lease lost; result discarded")
 	case err == nil:
-		ack := make(chan struct{})
-		r.results <- result{run: run, res: res, ack: ack}
-		<-ack
 		r.met.Ran(t.Kind, elapsed, "ok")
+		// Encode here, in parallel with the other slots; a result that
+		// does not encode goes as it is and CommitMany fails the task.
+		if b, eerr := r.m.Codec().Encode(res); eerr == nil {
+			res = Encoded(b)
+		}
+		r.results <- result{run: run, res: res}
+		return true
 	case errors.Is(cause, errDraining):
 		r.met.Ran(t.Kind, elapsed, "cancelled")
 		if rerr := r.m.Release(bg, t); rerr != nil {
-			log.Warn("release failed", zap.Error(rerr))
+			log().Warn("release failed", zap.Error(rerr))
 		} else {
 			r.met.Released(1)
-			log.Info("returned to the pool on shutdown")
+			log().Info("returned to the pool on shutdown")
 		}
 	case errors.Is(err, ErrDecode):
 		r.met.Ran(t.Kind, elapsed, "error")
-		r.fail(bg, log, t, err)
+		r.fail(bg, log(), t, err)
 	default:
 		outcome := "error"
+		log := log()
 		if errors.Is(err, ErrPanic) {
 			outcome = "panic"
 			var pe *PanicError
@@ -353,6 +368,15 @@ func (r *Runner) runTask(ctx context.Context, run *running) {
 			r.met.Retried(1)
 			log.Info("task will be retried", zap.Error(err))
 		}
+	}
+	return false
+}
+
+// taskLog returns a function that builds the task's logger: building it
+// costs more than running a no-op task, so only failures do.
+func (r *Runner) taskLog(t *Task) func() *zap.Logger {
+	return func() *zap.Logger {
+		return r.log.With(zap.String("task", t.ID), zap.String("kind", t.Kind), zap.Int("attempt", t.Attempts))
 	}
 }
 
@@ -402,7 +426,7 @@ func (r *Runner) completer(ctx context.Context) {
 			default:
 				r.log.Warn("commit failed; the lease will expire and the task will be retried", zap.String("task", batch[i].run.task.ID), zap.Error(err))
 			}
-			close(batch[i].ack)
+			r.done(batch[i].run)
 		}
 		r.met.Committed(committed)
 	}

@@ -1,5 +1,16 @@
 package sqlitestore
 
+// schemaVersion is stored in PRAGMA user_version. Version 1 kept
+// pool_counts with triggers and indexed every task by status; version 2
+// keeps the counts in the statements that move tasks (one counter update
+// per batch, not three trigger statements per row) and indexes only the
+// tasks in the statuses workers look for, so a commit touches one index
+// entry instead of two.
+const schemaVersion = 2
+
+// schema is the current schema. pool_counts holds the number of tasks per
+// (pool, status); every statement that inserts, deletes or moves tasks
+// updates it in the same transaction, so Stat reads a handful of rows.
 const schema = `
 CREATE TABLE IF NOT EXISTS tasks (
 	seq          INTEGER PRIMARY KEY,
@@ -26,8 +37,15 @@ CREATE TABLE IF NOT EXISTS tasks (
 	finished_at  INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS tasks_pool_key ON tasks (pool, key);
-CREATE INDEX IF NOT EXISTS tasks_claim ON tasks (pool, status, priority DESC, seq);
-CREATE INDEX IF NOT EXISTS tasks_lease ON tasks (pool, lease_until) WHERE status = 'running';
+-- One small index per status a worker looks for, each holding only the
+-- tasks in that status: a claim moves an entry from tasks_waiting to
+-- tasks_running, a commit takes it out of tasks_running, and a finished
+-- task is in none (queries over done tasks find the pool's rows through
+-- tasks_pool_key). The statements that use them name the status as a
+-- literal, which is what lets SQLite pick a partial index.
+CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (pool, priority DESC, seq) WHERE status = 'waiting';
+CREATE INDEX IF NOT EXISTS tasks_part_done ON tasks (pool, priority DESC, seq) WHERE status = 'part_done';
+CREATE INDEX IF NOT EXISTS tasks_running ON tasks (pool, lease_until) WHERE status = 'running';
 
 CREATE TABLE IF NOT EXISTS pool_counts (
 	pool   TEXT    NOT NULL,
@@ -35,24 +53,24 @@ CREATE TABLE IF NOT EXISTS pool_counts (
 	n      INTEGER NOT NULL,
 	PRIMARY KEY (pool, status)
 ) WITHOUT ROWID;
-
-CREATE TRIGGER IF NOT EXISTS tasks_count_insert AFTER INSERT ON tasks BEGIN
-	INSERT OR IGNORE INTO pool_counts (pool, status, n) VALUES (new.pool, new.status, 0);
-	UPDATE pool_counts SET n = n + 1 WHERE pool = new.pool AND status = new.status;
-END;
-CREATE TRIGGER IF NOT EXISTS tasks_count_delete AFTER DELETE ON tasks BEGIN
-	UPDATE pool_counts SET n = n - 1 WHERE pool = old.pool AND status = old.status;
-END;
-CREATE TRIGGER IF NOT EXISTS tasks_count_update AFTER UPDATE OF status ON tasks
-WHEN old.status <> new.status BEGIN
-	UPDATE pool_counts SET n = n - 1 WHERE pool = old.pool AND status = old.status;
-	INSERT OR IGNORE INTO pool_counts (pool, status, n) VALUES (new.pool, new.status, 0);
-	UPDATE pool_counts SET n = n + 1 WHERE pool = new.pool AND status = new.status;
-END;
 `
 
 // taskCols is the column list every task read selects, without payloads;
 // scanTask reads it in this order.
+// migrateV1 turns a version 1 database into version 2: the counting
+// triggers and the old indexes go, and the counts are rebuilt once.
+const migrateV1 = `
+DROP TRIGGER IF EXISTS tasks_count_insert;
+DROP TRIGGER IF EXISTS tasks_count_delete;
+DROP TRIGGER IF EXISTS tasks_count_update;
+DROP INDEX IF EXISTS tasks_lease;
+DROP INDEX IF EXISTS tasks_claim;
+UPDATE pool_counts SET n = 0;
+INSERT INTO pool_counts (pool, status, n)
+	SELECT pool, status, count(*) FROM tasks WHERE true GROUP BY pool, status
+	ON CONFLICT (pool, status) DO UPDATE SET n = excluded.n;
+`
+
 const taskCols = `id, kind, key, status, priority, seq, filter, attempts, max_attempts,
 	last_error, lease_owner, lease_token, lease_until, claimed_from, run_after,
 	created_at, updated_at, started_at, finished_at`

@@ -77,6 +77,11 @@ func colCond(col string, c taskstate.Cond) (string, []any, error) {
 		if c.Value == nil {
 			return col + " IS NULL", nil, nil
 		}
+		if st, ok := taskstate.StatusValue(c.Value); ok && col == "status" && taskstate.Status(st).Valid() {
+			// A literal, not a parameter: SQLite picks a partial index
+			// (tasks_waiting, tasks_running, ...) only for a literal.
+			return "status = '" + st + "'", nil, nil
+		}
 		return col + " = ?", []any{val(c.Value)}, nil
 	case taskstate.OpNe:
 		return col + " IS NOT ?", []any{val(c.Value)}, nil

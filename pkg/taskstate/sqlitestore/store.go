@@ -7,15 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
@@ -85,23 +82,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("sqlitestore: create directory for %s: %w", cfg.Path, err)
 		}
 	}
-	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", cfg.BusyTimeout.Milliseconds()))
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "foreign_keys(OFF)")
-	q.Add("_pragma", "wal_autocheckpoint(20000)")
-	q.Add("_pragma", "cache_size(-65536)")
-	q.Set("_txlock", "immediate")
-	dsn := "file:" + cfg.Path + "?" + q.Encode()
-	w, err := sql.Open("sqlite", dsn)
+	w, err := openDB(cfg.Path, cfg.BusyTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	r, err := sql.Open("sqlite", dsn)
+	r, err := openDB(cfg.Path, cfg.BusyTimeout)
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
@@ -109,13 +97,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	r.SetMaxOpenConns(cfg.MaxReaders)
 	r.SetMaxIdleConns(cfg.MaxReaders)
 	s := &Store{w: w, r: r}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrateRetry(ctx, cfg.BusyTimeout); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
 	}
 	// Statements used inside write transactions are prepared now: the
 	// writer has one connection, which a transaction holds.
-	for _, q := range []string{sqlInsert, sqlSelectKey, sqlHeartbeat, finishSQL(1)} {
+	for _, q := range []string{sqlInsert, sqlSelectKey, sqlHeartbeat, sqlCount, finishSQL(1)} {
 		if _, err := s.wstmt(ctx, q); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("sqlitestore: open %s: prepare: %w", cfg.Path, err)
@@ -124,16 +112,95 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
+// migrateRetry runs migrate, retrying while the file is busy: processes
+// that open a new file together can get SQLITE_BUSY without the busy
+// handler's wait while the first one switches the file to WAL.
+func (s *Store) migrateRetry(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	backoff := 5 * time.Millisecond
+	for {
+		err := s.migrate(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 200*time.Millisecond)
+	}
+}
+
 func (s *Store) migrate(ctx context.Context) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: processes opening together migrate one at a time
 	if err != nil {
-		return err
+		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	switch {
+	case version == schemaVersion:
+		return nil
+	case version > schemaVersion:
+		return fmt.Errorf("schema version %d is newer than this build's %d: upgrade taskfleet", version, schemaVersion)
+	}
+	var v1 bool // version 0 is a new file or one written before user_version was set
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'tasks'").Scan(&v1); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	if v1 {
+		if _, err := tx.ExecContext(ctx, migrateV1); err != nil {
+			return fmt.Errorf("migrate to schema version %d: %w", schemaVersion, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// sqlCount adds n to the count of (pool, status).
+const sqlCount = `INSERT INTO pool_counts (pool, status, n) VALUES (?, ?, ?)
+	ON CONFLICT (pool, status) DO UPDATE SET n = n + excluded.n`
+
+// counts accumulates the changes a write makes to pool_counts, applied
+// with addCounts in the write's transaction.
+type counts map[taskstate.Status]int
+
+func (c counts) move(from, to taskstate.Status, n int) {
+	if from != to && n != 0 {
+		c[from] -= n
+		c[to] += n
+	}
+}
+
+// addCounts applies c to the pool's counters inside tx, one statement per
+// status that changed, in a fixed order.
+func (s *Store) addCounts(ctx context.Context, tx *sql.Tx, pool string, c counts) error {
+	if len(c) == 0 {
+		return nil
+	}
+	st, err := s.txStmt(ctx, tx, sqlCount)
+	if err != nil {
+		return err
+	}
+	for _, status := range taskstate.Statuses {
+		if n := c[status]; n != 0 {
+			if _, err := st.ExecContext(ctx, pool, string(status), n); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes the database.
@@ -213,6 +280,7 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateParams) ([]ta
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
 	}
 	now := p.Now.UnixNano()
+	created := 0
 	for i, t := range p.Tasks {
 		filter, err := json.Marshal(t.Filter)
 		if err != nil {
@@ -224,6 +292,7 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateParams) ([]ta
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
 			out[i] = taskstate.CreatedTask{ID: t.ID, Created: true}
+			created++
 			continue
 		}
 		var id string
@@ -231,6 +300,9 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateParams) ([]ta
 			return nil, fmt.Errorf("sqlitestore: create: read existing task: %w", err)
 		}
 		out[i] = taskstate.CreatedTask{ID: id}
+	}
+	if err := s.addCounts(ctx, tx, p.Pool, counts{taskstate.StatusWaiting: created}); err != nil {
+		return nil, fmt.Errorf("sqlitestore: create: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
@@ -265,12 +337,28 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
-	rows, err := st.QueryContext(ctx, args...)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
 	tasks, err := scanClaimed(rows, p)
 	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	if len(tasks) == 0 {
+		return nil, nil // nothing written; the rollback ends the transaction
+	}
+	c := counts{}
+	c.move(taskstate.Status(claimableStatus(p.From)), taskstate.StatusRunning, len(tasks))
+	if err := s.addCounts(ctx, tx, p.Pool, c); err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
 	sort.Slice(tasks, func(i, j int) bool {
@@ -380,6 +468,7 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 	defer tx.Rollback()
 	now := p.Now.UnixNano()
 	index := make(map[string]int, len(p.Items))
+	moved := counts{}
 	for off := 0; off < len(p.Items); off += finishChunk {
 		chunk := p.Items[off:min(off+finishChunk, len(p.Items))]
 		st, err := s.txStmt(ctx, tx, finishSQL(len(chunk)))
@@ -407,16 +496,20 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 			return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 		}
 		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
+			var id, to string
+			if err := rows.Scan(&id, &to); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 			}
 			applied[index[id]] = true
+			moved.move(taskstate.StatusRunning, taskstate.Status(to), 1)
 		}
 		if err := rows.Close(); err != nil {
 			return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 		}
+	}
+	if err := s.addCounts(ctx, tx, p.Pool, moved); err != nil {
+		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
@@ -469,7 +562,7 @@ func buildFinishSQL(n int) string {
 	}
 	b.WriteString(`) AS v
 		WHERE tasks.id = v.column1 AND tasks.pool = ? AND tasks.status = 'running' AND tasks.lease_token = v.column9
-		RETURNING tasks.id`)
+		RETURNING tasks.id, tasks.status`)
 	return b.String()
 }
 
@@ -539,11 +632,11 @@ func (s *Store) Update(ctx context.Context, p taskstate.UpdateParams) (int64, er
 		sargs = append(sargs, *p.Priority)
 	}
 	q := "UPDATE tasks SET " + strings.Join(sets, ", ") + " WHERE pool = ? AND (" + cond + ")"
-	res, err := s.w.ExecContext(ctx, q, append(append(sargs, p.Pool), args...)...)
+	n, err := s.rewrite(ctx, p.Pool, cond, args, p.Status, q, append(append(sargs, p.Pool), args...))
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: update: %w", err)
 	}
-	return res.RowsAffected()
+	return n, nil
 }
 
 // Delete implements taskstate.Store.
@@ -552,11 +645,65 @@ func (s *Store) Delete(ctx context.Context, p taskstate.DeleteParams) (int64, er
 	if err != nil {
 		return 0, err
 	}
-	res, err := s.w.ExecContext(ctx, "DELETE FROM tasks WHERE pool = ? AND ("+cond+")", append([]any{p.Pool}, args...)...)
+	q := "DELETE FROM tasks WHERE pool = ? AND (" + cond + ")"
+	n, err := s.rewrite(ctx, p.Pool, cond, args, deleted, q, append([]any{p.Pool}, args...))
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: delete: %w", err)
 	}
-	return res.RowsAffected()
+	return n, nil
+}
+
+// deleted stands for "no status any more" in rewrite.
+const deleted taskstate.Status = "\x00deleted"
+
+// rewrite runs an UPDATE or DELETE (q with qargs) of the tasks matching
+// cond and keeps pool_counts right: in one transaction it counts the
+// matches by status, runs q, and moves those counts to status (or takes
+// them away when status is deleted; an empty status changes nothing).
+func (s *Store) rewrite(ctx context.Context, pool, cond string, cargs []any, status taskstate.Status, q string, qargs []any) (int64, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	c := counts{}
+	if status != "" {
+		rows, err := tx.QueryContext(ctx, "SELECT status, count(*) FROM tasks WHERE pool = ? AND ("+cond+") GROUP BY status",
+			append([]any{pool}, cargs...)...)
+		if err != nil {
+			return 0, err
+		}
+		for rows.Next() {
+			var (
+				from string
+				n    int
+			)
+			if err := rows.Scan(&from, &n); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			if status == deleted {
+				c[taskstate.Status(from)] -= n
+			} else {
+				c.move(taskstate.Status(from), status, n)
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return 0, err
+		}
+	}
+	res, err := tx.ExecContext(ctx, q, qargs...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	if err := s.addCounts(ctx, tx, pool, c); err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
 }
 
 // Query implements taskstate.Store.

@@ -1,0 +1,704 @@
+package taskstate
+
+import (
+	"bytes"
+	"encoding/gob"
+	"sync"
+	"sync/atomic"
+)
+
+// Decoder cache for Codec.Decode.
+//
+// Every payload is a self-contained gob stream written by a fresh encoder, so
+// a fresh decoder has to receive and compile its types again for every task
+// (compileDec dominates decoding small defs). The cache keeps gob.Decoders
+// that have already received a payload's type definitions and feeds them only
+// the rest of the next payload with the same definitions.
+//
+// What a payload looks like (checked against Go 1.26's encoder; see
+// TestGobPayloadLayout): Encode(&v) with v an interface writes
+//
+//	message 1: tInterface id, 0, concrete type name, first type definition
+//	message 2..n: one further type definition each
+//	message n+1: concrete type id, byte count, value
+//
+// and a value that holds an interface whose concrete type was not defined yet
+// (a []any inside a map[string]any, a time.Time in an `any` field) carries
+// that definition inline, in the middle of the value. The type definitions
+// are therefore not a prefix that can be cut off: gobScan walks the whole
+// stream with gob's grammar, takes out every type definition (the key is
+// their bytes, in order) and rebuilds the stream without them, as a single
+// message. A decoder that received the same definitions decodes the rebuilt
+// stream exactly as a fresh decoder decodes the original: type definitions
+// only fill the decoder's id→type table, and every type a payload uses is
+// defined in that payload.
+//
+// Why it is safe to share decoders between payloads with the same key: type
+// ids are numbered by the encoding process, but the key holds the
+// definitions themselves (id and type), so two payloads with the same key
+// give every id the same meaning, whatever process wrote them; a payload
+// from a process that numbered its types differently has a different key and
+// gets its own decoders. A decoder never holds a definition its key lacks:
+// the first decode for a key feeds a new decoder the whole original payload
+// (exactly today's fresh decode), and gobScan refuses payloads where gob
+// could receive a different set of definitions than the ones it took out.
+//
+// gobScan refuses anything it does not fully understand (other top-level
+// types, trailing bytes, structs without terminator, a definition inside the
+// value of an interface that might be skipped rather than decoded, too deep
+// nesting, ...), and Decode then takes the fresh-decoder path. A cached
+// decoder that fails or panics is dropped and the payload is decoded again
+// with a fresh decoder, so errors are exactly the ones of a fresh decode.
+//
+// The cache is package-level, like gob's own type registry (RegisterType),
+// which is process-global too. It is bounded: at most gobCacheEntries keys
+// (an arbitrary entry is evicted to make room), keys of at most
+// gobCacheMaxKey bytes, payloads of at most gobCacheMaxPayload bytes (for
+// bigger ones the compile cost is negligible next to the decode), and the
+// decoders of a key sit in a sync.Pool, which the garbage collector empties.
+var gobDecoders = newGobCache(gobCacheEntries)
+
+const (
+	gobCacheEntries    = 1024
+	gobCacheMaxKey     = 16 << 10
+	gobCacheMaxPayload = 64 << 10
+)
+
+type gobCache struct {
+	mu      sync.RWMutex
+	entries map[string]*gobCacheEntry
+	max     int
+	created atomic.Int64 // decoders built, i.e. misses; read by tests
+}
+
+type gobCacheEntry struct {
+	pool sync.Pool // of *cachedDecoder, each one owned by one goroutine at a time
+}
+
+type cachedDecoder struct {
+	r   bytes.Reader // swapped for each payload; an io.ByteReader, so gob reads no further than it needs
+	dec *gob.Decoder
+}
+
+func newGobCache(max int) *gobCache {
+	return &gobCache{entries: make(map[string]*gobCacheEntry), max: max}
+}
+
+// decode decodes data with a cached decoder. ok is false when the payload
+// must go the fresh-decoder way: not cacheable, or it failed to decode.
+func (c *gobCache) decode(data []byte) (v any, ok bool) {
+	if len(data) > gobCacheMaxPayload {
+		return nil, false
+	}
+	s := gobScanPool.Get().(*gobScan)
+	defer s.release()
+	if !s.scan(data) || len(s.key) > gobCacheMaxKey {
+		return nil, false
+	}
+	c.mu.RLock()
+	e := c.entries[string(s.key)]
+	c.mu.RUnlock()
+	var d *cachedDecoder
+	if e != nil {
+		d, _ = e.pool.Get().(*cachedDecoder)
+	}
+	in := s.stream
+	if d == nil {
+		// A new decoder gets the original payload: it receives the type
+		// definitions the gob way, exactly as a fresh decoder would.
+		d = new(cachedDecoder)
+		d.dec = gob.NewDecoder(&d.r)
+		c.created.Add(1)
+		in = data
+	}
+	v, ok = d.decode(in)
+	if !ok {
+		return nil, false // drop d: its state after a failure is unknown
+	}
+	if e == nil {
+		e = c.entry(s.key)
+	}
+	e.pool.Put(d)
+	return v, true
+}
+
+func (d *cachedDecoder) decode(in []byte) (v any, ok bool) {
+	defer func() {
+		if recover() != nil {
+			v, ok = nil, false
+		}
+		d.r.Reset(nil)
+	}()
+	d.r.Reset(in)
+	var x any // a new interface value each time: nothing carries over from the last payload
+	if err := d.dec.Decode(&x); err != nil {
+		return nil, false
+	}
+	return x, true
+}
+
+// entry returns the entry of key, adding it (and evicting an arbitrary one
+// when full) if needed.
+func (c *gobCache) entry(key []byte) *gobCacheEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.entries[string(key)]; e != nil {
+		return e
+	}
+	if len(c.entries) >= c.max {
+		for k := range c.entries {
+			delete(c.entries, k)
+			break
+		}
+	}
+	e := new(gobCacheEntry)
+	c.entries[string(key)] = e
+	return e
+}
+
+func (c *gobCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries)
+}
+
+// gob's predefined type ids (encoding/gob/type.go); user types start at 64.
+const (
+	gobBool       = 1
+	gobInt        = 2
+	gobUint       = 3
+	gobFloat      = 4
+	gobBytes      = 5
+	gobString     = 6
+	gobComplex    = 7
+	gobInterface  = 8
+	gobFirstUser  = 64
+	gobMaxDepth   = 300  // deeper values go the fresh way
+	gobMaxNameLen = 1024 // gob refuses longer interface type names
+)
+
+// Kinds of user-defined wire types.
+const (
+	wireArray = iota + 1
+	wireSlice
+	wireStruct
+	wireMap
+	wireOpaque // GobEncoder, BinaryMarshaler, TextMarshaler: a byte count and bytes
+)
+
+type wireDef struct {
+	kind      uint8
+	elem, key int64
+	len       int64 // arrays
+	f0, f1    int   // struct field type ids: gobScan.fields[f0:f1]
+}
+
+// gobScan walks one payload with gob's grammar (encoding/gob/decode.go, the
+// same checks in the same places) and rebuilds it without type definitions.
+// Each method returns false when the payload is malformed or not something
+// the cache handles.
+type gobScan struct {
+	data     []byte
+	pos, end int // read position and end of the current message
+	keep     int // data[keep:pos] is still to be copied to out
+	edits    int // bytes taken out and message boundaries crossed so far
+	out      []byte
+	stream   []byte // the rebuilt stream: a single message
+	key      []byte // the type definitions, in stream order
+	types    map[int64]wireDef
+	fields   []int64
+	complete map[int64]struct{} // types whose component types are all defined
+	stack    []int64
+}
+
+var gobScanPool = sync.Pool{New: func() any {
+	return &gobScan{types: make(map[int64]wireDef), complete: make(map[int64]struct{})}
+}}
+
+func (s *gobScan) release() {
+	if cap(s.out) > 2*gobCacheMaxPayload || cap(s.key) > 2*gobCacheMaxKey || len(s.types) > 256 {
+		return // let an unusually big one go
+	}
+	s.data, s.stream = nil, nil
+	gobScanPool.Put(s)
+}
+
+const gobFrame = 9 // room for the message length in front of out
+
+// scan checks data and, on success, sets s.key and s.stream.
+func (s *gobScan) scan(data []byte) bool {
+	s.data, s.pos, s.end, s.keep, s.edits = data, 0, 0, 0, 0
+	s.out = append(s.out[:0], make([]byte, gobFrame)...)
+	s.key = s.key[:0]
+	s.fields = s.fields[:0]
+	clear(s.types)
+	clear(s.complete)
+
+	// Decoder.DecodeValue: type definitions, each a message of its own, then
+	// the id of the value.
+	var id int64
+	for {
+		if s.pos == s.end && !s.nextMessage() {
+			return false
+		}
+		a := s.pos
+		x, ok := s.int()
+		if !ok {
+			return false
+		}
+		if x >= 0 {
+			id = x
+			break
+		}
+		if !s.typeDef(-x, a) || s.pos != s.end {
+			return false
+		}
+		s.remove(a)
+	}
+	// Encode(&v) for an interface v: a singleton interface value.
+	if id != gobInterface {
+		return false
+	}
+	if d, ok := s.uint(); !ok || d != 0 {
+		return false
+	}
+	if !s.iface(0, false) {
+		return false
+	}
+	if s.pos != s.end || s.end != len(s.data) {
+		return false // trailing bytes: leave them to the fresh decoder
+	}
+	s.out = append(s.out, s.data[s.keep:s.pos]...)
+	body := len(s.out) - gobFrame
+	n := putGobUint(s.out[:gobFrame], uint64(body))
+	s.stream = s.out[gobFrame-n:]
+	return true
+}
+
+// putGobUint writes x in gob's unsigned encoding at the end of b (len 9) and
+// returns its length.
+func putGobUint(b []byte, x uint64) int {
+	if x < 0x80 {
+		b[len(b)-1] = byte(x)
+		return 1
+	}
+	n := 0
+	for i := len(b) - 1; x > 0; i-- {
+		b[i] = byte(x)
+		x >>= 8
+		n++
+	}
+	b[len(b)-n-1] = byte(-n)
+	return n + 1
+}
+
+// nextMessage starts the next message, as Decoder.recvMessage does when the
+// buffer is empty inside a type sequence.
+func (s *gobScan) nextMessage() bool {
+	if s.pos != s.end || s.end >= len(s.data) {
+		return false
+	}
+	s.out = append(s.out, s.data[s.keep:s.end]...)
+	p := s.end
+	n, w, ok := gobUintAt(s.data[p:])
+	if !ok || n == 0 || n > uint64(len(s.data)-p-w) {
+		return false
+	}
+	s.pos = p + w
+	s.end = s.pos + int(n)
+	s.keep = s.pos
+	s.edits++
+	return true
+}
+
+// remove drops data[a:pos] from the rebuilt stream.
+func (s *gobScan) remove(a int) {
+	s.out = append(s.out, s.data[s.keep:a]...)
+	s.keep = s.pos
+	s.edits++
+}
+
+func gobUintAt(b []byte) (x uint64, width int, ok bool) {
+	if len(b) == 0 {
+		return 0, 0, false
+	}
+	if b[0] <= 0x7f {
+		return uint64(b[0]), 1, true
+	}
+	n := -int(int8(b[0]))
+	if n > 8 || len(b)-1 < n {
+		return 0, 0, false
+	}
+	for _, c := range b[1 : 1+n] {
+		x = x<<8 | uint64(c)
+	}
+	return x, 1 + n, true
+}
+
+func (s *gobScan) uint() (uint64, bool) {
+	x, w, ok := gobUintAt(s.data[s.pos:s.end])
+	s.pos += w
+	return x, ok
+}
+
+func (s *gobScan) int() (int64, bool) {
+	x, ok := s.uint()
+	if x&1 != 0 {
+		return ^int64(x >> 1), ok
+	}
+	return int64(x >> 1), ok
+}
+
+// skipBytes skips a byte count and that many bytes (strings, []byte,
+// GobEncoder data).
+func (s *gobScan) skipBytes() bool {
+	n, ok := s.uint()
+	if !ok || n > uint64(s.end-s.pos) {
+		return false
+	}
+	s.pos += int(n)
+	return true
+}
+
+// count reads an element count, which cannot be more than the bytes left.
+func (s *gobScan) count() (int, bool) {
+	n, ok := s.uint()
+	if !ok || n > uint64(s.end-s.pos) {
+		return 0, false
+	}
+	return int(n), true
+}
+
+// typeDef reads the definition of type id (Decoder.recvType) starting at
+// data[a], whose id is already read.
+func (s *gobScan) typeDef(id int64, a int) bool {
+	if id < gobFirstUser {
+		return false
+	}
+	if _, dup := s.types[id]; dup {
+		return false
+	}
+	w, ok := s.wireType()
+	if !ok {
+		return false
+	}
+	s.types[id] = w
+	s.key = append(s.key, s.data[a:s.pos]...)
+	return true
+}
+
+// builtinStruct reads a struct of one of gob's own types with n fields,
+// calling field for each field present.
+func (s *gobScan) builtinStruct(n int, field func(int) bool) bool {
+	f := -1
+	for {
+		if s.pos == s.end {
+			return false // gob would end the struct here; encoders always write the terminator
+		}
+		d, ok := s.uint()
+		if !ok {
+			return false
+		}
+		if d == 0 {
+			return true
+		}
+		if d >= uint64(n-f) {
+			return false
+		}
+		f += int(d)
+		if !field(f) {
+			return false
+		}
+	}
+}
+
+// skipCommon skips a CommonType{Name string; Id typeId}.
+func (s *gobScan) skipCommon() bool {
+	return s.builtinStruct(2, func(f int) bool {
+		if f == 0 {
+			return s.skipBytes()
+		}
+		_, ok := s.int()
+		return ok
+	})
+}
+
+// wireType reads a gob wireType: exactly one of ArrayT, SliceT, StructT,
+// MapT, GobEncoderT, BinaryMarshalerT, TextMarshalerT.
+func (s *gobScan) wireType() (w wireDef, ok bool) {
+	w.f0 = len(s.fields)
+	w.f1 = w.f0
+	set := 0
+	readID := func(p *int64) bool {
+		var ok bool
+		*p, ok = s.int()
+		return ok
+	}
+	ok = s.builtinStruct(7, func(f int) bool {
+		set++
+		switch f {
+		case 0: // arrayType{CommonType; Elem typeId; Len int}
+			w.kind = wireArray
+			return s.builtinStruct(3, func(f int) bool {
+				switch f {
+				case 0:
+					return s.skipCommon()
+				case 1:
+					return readID(&w.elem)
+				default:
+					return readID(&w.len)
+				}
+			})
+		case 1: // sliceType{CommonType; Elem typeId}
+			w.kind = wireSlice
+			return s.builtinStruct(2, func(f int) bool {
+				if f == 0 {
+					return s.skipCommon()
+				}
+				return readID(&w.elem)
+			})
+		case 2: // structType{CommonType; Field []fieldType{Name string; Id typeId}}
+			w.kind = wireStruct
+			return s.builtinStruct(2, func(f int) bool {
+				if f == 0 {
+					return s.skipCommon()
+				}
+				n, ok := s.count()
+				if !ok {
+					return false
+				}
+				w.f0 = len(s.fields)
+				for range n {
+					if s.pos == s.end {
+						return false
+					}
+					var id int64
+					ok := s.builtinStruct(2, func(f int) bool {
+						if f == 0 {
+							return s.skipBytes()
+						}
+						return readID(&id)
+					})
+					if !ok {
+						return false
+					}
+					s.fields = append(s.fields, id)
+				}
+				w.f1 = len(s.fields)
+				return true
+			})
+		case 3: // mapType{CommonType; Key, Elem typeId}
+			w.kind = wireMap
+			return s.builtinStruct(3, func(f int) bool {
+				switch f {
+				case 0:
+					return s.skipCommon()
+				case 1:
+					return readID(&w.key)
+				default:
+					return readID(&w.elem)
+				}
+			})
+		default: // gobEncoderType{CommonType}
+			w.kind = wireOpaque
+			return s.builtinStruct(1, func(int) bool { return s.skipCommon() })
+		}
+	})
+	return w, ok && set == 1 && w.len >= 0
+}
+
+// defined reports whether id is a type a value can have, all of whose
+// component types (not through interfaces) are defined by now: gob compiles
+// the decoder of a type, components included, when a value of it starts.
+func (s *gobScan) defined(id int64) bool {
+	if id >= gobBool && id <= gobComplex {
+		return true
+	}
+	if id < gobFirstUser {
+		return false
+	}
+	if _, ok := s.complete[id]; ok {
+		return true
+	}
+	s.complete[id] = struct{}{} // only kept if the scan succeeds
+	s.stack = append(s.stack[:0], id)
+	for len(s.stack) > 0 {
+		x := s.stack[len(s.stack)-1]
+		s.stack = s.stack[:len(s.stack)-1]
+		w, ok := s.types[x]
+		if !ok {
+			return false
+		}
+		var two [2]int64
+		refs := s.fields[w.f0:w.f1]
+		switch w.kind {
+		case wireArray, wireSlice:
+			two[0] = w.elem
+			refs = two[:1]
+		case wireMap:
+			two[0], two[1] = w.key, w.elem
+			refs = two[:2]
+		}
+		for _, r := range refs {
+			if r >= gobBool && r <= gobInterface {
+				continue
+			}
+			if r < gobFirstUser {
+				return false
+			}
+			if _, ok := s.complete[r]; !ok {
+				s.complete[r] = struct{}{}
+				s.stack = append(s.stack, r)
+			}
+		}
+	}
+	return true
+}
+
+// iface reads an interface value (Decoder.decodeInterface). underStruct
+// means the value sits somewhere inside a struct field, which the local type
+// might not have: then gob skips the value by its byte count
+// (Decoder.ignoreInterface) instead of decoding it, so the count must be
+// exact and the skipped bytes must be the ones gob would skip.
+func (s *gobScan) iface(depth int, underStruct bool) bool {
+	if depth > gobMaxDepth {
+		return false
+	}
+	n, ok := s.uint()
+	if !ok || n > uint64(s.end-s.pos) || n > gobMaxNameLen {
+		return false
+	}
+	if n == 0 {
+		// A nil interface. ignoreInterface does not special-case it and
+		// would read on, so only accept it where it cannot be ignored.
+		return !underStruct
+	}
+	s.pos += int(n)
+	// Decoder.decodeTypeSequence(true): definitions of the concrete type,
+	// each followed by a byte count unless the message ends there.
+	var id int64
+	for {
+		if s.pos == s.end && !s.nextMessage() {
+			return false
+		}
+		a := s.pos
+		x, ok := s.int()
+		if !ok {
+			return false
+		}
+		if x >= 0 {
+			id = x
+			break
+		}
+		if !s.typeDef(-x, a) {
+			return false
+		}
+		if s.pos < s.end {
+			if _, ok := s.uint(); !ok {
+				return false
+			}
+		}
+		s.remove(a)
+	}
+	if !s.defined(id) {
+		return false
+	}
+	count, ok := s.uint()
+	if !ok {
+		return false
+	}
+	start, edits := s.pos, s.edits
+	if w, user := s.types[id]; user && w.kind == wireStruct {
+		ok = s.structValue(w, depth+1)
+	} else {
+		d, dok := s.uint() // singleton: a zero field delta first
+		ok = dok && d == 0 && s.value(id, depth+1, underStruct)
+	}
+	if !ok {
+		return false
+	}
+	if underStruct && (s.edits != edits || uint64(s.pos-start) != count) {
+		return false
+	}
+	return true
+}
+
+func (s *gobScan) structValue(w wireDef, depth int) bool {
+	if depth > gobMaxDepth {
+		return false
+	}
+	nf := w.f1 - w.f0
+	f := -1
+	for {
+		if s.pos == s.end {
+			return false // no terminator: gob would stop here, encoders never do
+		}
+		d, ok := s.uint()
+		if !ok {
+			return false
+		}
+		if d == 0 {
+			return true
+		}
+		if d >= uint64(nf-f) {
+			return false
+		}
+		f += int(d)
+		if !s.value(s.fields[w.f0+f], depth+1, true) {
+			return false
+		}
+	}
+}
+
+// value reads a value of wire type id; the type is defined (see defined).
+func (s *gobScan) value(id int64, depth int, underStruct bool) bool {
+	if depth > gobMaxDepth {
+		return false
+	}
+	switch id {
+	case gobBool, gobInt, gobUint, gobFloat:
+		_, ok := s.uint()
+		return ok
+	case gobBytes, gobString:
+		return s.skipBytes()
+	case gobComplex:
+		_, ok := s.uint()
+		_, ok2 := s.uint()
+		return ok && ok2
+	case gobInterface:
+		return s.iface(depth+1, underStruct)
+	}
+	w, ok := s.types[id]
+	if !ok {
+		return false
+	}
+	switch w.kind {
+	case wireArray, wireSlice:
+		n, ok := s.count()
+		if !ok || (w.kind == wireArray && int64(n) != w.len) {
+			return false
+		}
+		for range n {
+			if s.pos == s.end || !s.value(w.elem, depth+1, underStruct) {
+				return false
+			}
+		}
+		return true
+	case wireMap:
+		n, ok := s.count()
+		if !ok {
+			return false
+		}
+		for range n {
+			if !s.value(w.key, depth+1, underStruct) || !s.value(w.elem, depth+1, underStruct) {
+				return false
+			}
+		}
+		return true
+	case wireStruct:
+		return s.structValue(w, depth)
+	case wireOpaque:
+		return s.skipBytes()
+	}
+	return false
+}
