@@ -335,9 +335,9 @@ func (m *Manager) CommitMany(ctx context.Context, items []CommitItem) []error {
 		if err != nil {
 			errs[i] = err
 			failed++
-			trs = append(trs, Transition{ID: it.Task.ID, Token: it.Task.Lease.Token, To: StatusFailed, SetError: true, LastError: "result: " + err.Error()})
+			trs = append(trs, Transition{ID: it.Task.ID, Seq: it.Task.Seq, Token: it.Task.Lease.Token, To: StatusFailed, SetError: true, LastError: "result: " + err.Error()})
 		} else {
-			trs = append(trs, Transition{ID: it.Task.ID, Token: it.Task.Lease.Token, To: to, SetRes: true, Res: b})
+			trs = append(trs, Transition{ID: it.Task.ID, Seq: it.Task.Seq, Token: it.Task.Lease.Token, To: to, SetRes: true, Res: b})
 		}
 		idx = append(idx, i)
 	}
@@ -401,7 +401,7 @@ func (m *Manager) Return(ctx context.Context, t *Task, cause error) (Status, err
 	if !to.Claimable() {
 		to = StatusWaiting
 	}
-	tr := Transition{ID: t.ID, Token: t.Lease.Token, To: to, SetError: true, LastError: msg}
+	tr := Transition{ID: t.ID, Seq: t.Seq, Token: t.Lease.Token, To: to, SetError: true, LastError: msg}
 	if t.MaxAttempts > 0 && t.Attempts >= t.MaxAttempts {
 		tr.To = StatusFailed
 		tr.LastError = fmt.Sprintf("attempt %d of %d: %s", t.Attempts, t.MaxAttempts, msg)
@@ -418,7 +418,7 @@ func (m *Manager) Release(ctx context.Context, t *Task) error {
 	if !to.Claimable() {
 		to = StatusWaiting
 	}
-	return m.finishOne(ctx, "release", t, Transition{ID: t.ID, Token: t.Lease.Token, To: to, UndoAttempt: true})
+	return m.finishOne(ctx, "release", t, Transition{ID: t.ID, Seq: t.Seq, Token: t.Lease.Token, To: to, UndoAttempt: true})
 }
 
 // Fail moves a claimed task to failed at once, recording cause: for errors
@@ -428,7 +428,7 @@ func (m *Manager) Fail(ctx context.Context, t *Task, cause error) error {
 	if cause != nil {
 		msg = cause.Error()
 	}
-	return m.finishOne(ctx, "fail", t, Transition{ID: t.ID, Token: t.Lease.Token, To: StatusFailed, SetError: true, LastError: msg})
+	return m.finishOne(ctx, "fail", t, Transition{ID: t.ID, Seq: t.Seq, Token: t.Lease.Token, To: StatusFailed, SetError: true, LastError: msg})
 }
 
 // Heartbeat extends the leases of the given claims to now + lease in one
@@ -475,7 +475,7 @@ func (m *Manager) ReapExpired(ctx context.Context, grace time.Duration) (ReapRes
 			to = StatusWaiting
 		}
 		msg := fmt.Sprintf("lease of %s expired at %s", t.Lease.Owner, t.Lease.Until.UTC().Format(time.RFC3339Nano))
-		tr := Transition{ID: t.ID, Token: t.Lease.Token, To: to, SetError: true, LastError: msg}
+		tr := Transition{ID: t.ID, Seq: t.Seq, Token: t.Lease.Token, To: to, SetError: true, LastError: msg}
 		if t.MaxAttempts > 0 && t.Attempts >= t.MaxAttempts {
 			tr.To = StatusFailed
 			tr.LastError = fmt.Sprintf("attempt %d of %d: %s", t.Attempts, t.MaxAttempts, msg)

@@ -26,7 +26,9 @@ type Store interface {
 	// RunAfter not after Now, kind in Kinds when Kinds is set, matching
 	// Query) to running: highest priority first, then creation order. It
 	// sets the lease, claimed_from and started_at, increments attempts and
-	// returns the tasks with their payloads.
+	// returns the tasks with their def (and, claimed from part_done, their
+	// res: phase two runs on it). A backend may leave res out of a claim
+	// from waiting.
 	Claim(ctx context.Context, p ClaimParams) ([]*Task, error)
 
 	// Finish applies fenced transitions out of running (commit, return,
@@ -109,6 +111,10 @@ type ClaimParams struct {
 type Transition struct {
 	ID    string
 	Token string
+	// Seq is the task's Seq when the caller knows it (0: unknown). A
+	// backend may use it to find the task faster; ID and Token still
+	// decide.
+	Seq int64
 	To    Status
 	// SetRes stores Res (a commit); otherwise res is left as it was.
 	SetRes bool

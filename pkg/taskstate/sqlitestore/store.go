@@ -103,7 +103,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	// Statements used inside write transactions are prepared now: the
 	// writer has one connection, which a transaction holds.
-	for _, q := range []string{sqlInsert, sqlSelectKey, sqlHeartbeat, sqlCount, finishSQL(1)} {
+	for _, q := range []string{sqlInsert, sqlSelectKey, sqlHeartbeat, sqlCount, generalForm.sql(1), commitForm.sql(1)} {
 		if _, err := s.wstmt(ctx, q); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("sqlitestore: open %s: prepare: %w", cfg.Path, err)
@@ -332,7 +332,11 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	}
 	b.WriteString(" AND (" + cond + ")")
 	args = append(args, cargs...)
-	fmt.Fprintf(&b, " ORDER BY priority DESC, seq LIMIT %d) RETURNING %s", max(p.Limit, 1), claimCols)
+	cols := claimCols
+	if p.From == taskstate.StatusPartDone {
+		cols += ", res" // phase two runs on phase one's result
+	}
+	fmt.Fprintf(&b, " ORDER BY priority DESC, seq LIMIT %d) RETURNING %s", max(p.Limit, 1), cols)
 	st, err := s.wstmt(ctx, b.String())
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
@@ -380,24 +384,33 @@ func claimableStatus(s taskstate.Status) string {
 }
 
 // claimCols is what a claim returns: what a worker needs to run the task
-// and write about it later. The filter is not parsed (a handler gets the def).
-const claimCols = `id, kind, key, priority, seq, attempts, max_attempts, claimed_from, run_after, created_at, def, res`
+// and write about it later (res is added for a claim from part_done). The
+// filter is not parsed (a handler gets the def). Every returned value is
+// copied while the claim holds the writer, so the list is kept short.
+const claimCols = `id, kind, key, priority, seq, attempts, max_attempts, run_after, created_at, def`
 
 func scanClaimed(rows *sql.Rows, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
 	defer rows.Close()
-	var out []*taskstate.Task
+	var (
+		out      []*taskstate.Task
+		now      = p.Now.UTC()
+		until    = time.Unix(0, p.LeaseUntil.UnixNano()).UTC()
+		from     = taskstate.Status(claimableStatus(p.From))
+		withRes  = from == taskstate.StatusPartDone
+		runAfter sql.NullInt64
+		created  sql.NullInt64
+	)
 	for rows.Next() {
-		t := &taskstate.Task{Status: taskstate.StatusRunning, StartedAt: p.Now.UTC(), UpdatedAt: p.Now.UTC(),
-			Lease: taskstate.Lease{Owner: p.Owner, Token: p.Token, Until: time.Unix(0, p.LeaseUntil.UnixNano()).UTC()}}
-		var (
-			claimedFrom         string
-			runAfter, createdAt sql.NullInt64
-		)
-		if err := rows.Scan(&t.ID, &t.Kind, &t.Key, &t.Priority, &t.Seq, &t.Attempts, &t.MaxAttempts, &claimedFrom, &runAfter, &createdAt, &t.Def, &t.Res); err != nil {
+		t := &taskstate.Task{Status: taskstate.StatusRunning, StartedAt: now, UpdatedAt: now, ClaimedFrom: from,
+			Lease: taskstate.Lease{Owner: p.Owner, Token: p.Token, Until: until}}
+		dest := []any{&t.ID, &t.Kind, &t.Key, &t.Priority, &t.Seq, &t.Attempts, &t.MaxAttempts, &runAfter, &created, &t.Def}
+		if withRes {
+			dest = append(dest, &t.Res)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		t.ClaimedFrom = taskstate.Status(claimedFrom)
-		t.RunAfter, t.CreatedAt = fromNanos(runAfter), fromNanos(createdAt)
+		t.RunAfter, t.CreatedAt = fromNanos(runAfter), fromNanos(created)
 		out = append(out, t)
 	}
 	return out, rows.Err()
@@ -449,16 +462,25 @@ func scanTask(rows *sql.Rows, payloads bool) (*taskstate.Task, error) {
 // Finish implements taskstate.Store.
 func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, error) {
 	applied := make([]bool, len(p.Items))
-	// One statement per chunk of items: the per-statement cost dominates a
-	// batch of commits. Statements are prepared before the transaction
-	// takes the writer's only connection.
-	sizes := map[int]bool{}
-	for off := 0; off < len(p.Items); off += finishChunk {
-		sizes[min(finishChunk, len(p.Items)-off)] = true
+	// Plain commits (the bulk of a busy pool) go through a narrower
+	// statement that finds each row by its seq; the rest through the
+	// general one. Each statement moves a chunk of items: the per-statement
+	// cost dominates a batch of commits.
+	var groups [2][]int // indexes into p.Items, by finish form
+	for i, it := range p.Items {
+		f := 0
+		if commitForm.fits(it) {
+			f = 1
+		}
+		groups[f] = append(groups[f], i)
 	}
-	for n := range sizes {
-		if _, err := s.wstmt(ctx, finishSQL(n)); err != nil {
-			return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+	// Statements are prepared before the transaction takes the writer's
+	// only connection.
+	for f, idx := range groups {
+		for off := 0; off < len(idx); off += finishChunk {
+			if _, err := s.wstmt(ctx, finishForms[f].sql(min(finishChunk, len(idx)-off))); err != nil {
+				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+			}
 		}
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -467,45 +489,40 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 	}
 	defer tx.Rollback()
 	now := p.Now.UnixNano()
-	index := make(map[string]int, len(p.Items))
+	index := make(map[string]int, min(len(p.Items), finishChunk))
 	moved := counts{}
-	for off := 0; off < len(p.Items); off += finishChunk {
-		chunk := p.Items[off:min(off+finishChunk, len(p.Items))]
-		st, err := s.txStmt(ctx, tx, finishSQL(len(chunk)))
-		if err != nil {
-			return nil, fmt.Errorf("sqlitestore: finish: %w", err)
-		}
-		args := make([]any, 0, 3+finishCols*len(chunk))
-		args = append(args, now, now)
-		clear(index)
-		for i, it := range chunk {
-			undo := 0
-			if it.UndoAttempt {
-				undo = 1
-			}
-			var runAfter int64
-			if !it.RunAfter.IsZero() {
-				runAfter = it.RunAfter.UnixNano()
-			}
-			args = append(args, it.ID, string(it.To), it.SetRes, it.Res, it.SetError, it.LastError, runAfter, undo, it.Token)
-			index[it.ID] = off + i
-		}
-		args = append(args, p.Pool)
-		rows, err := st.QueryContext(ctx, args...)
-		if err != nil {
-			return nil, fmt.Errorf("sqlitestore: finish: %w", err)
-		}
-		for rows.Next() {
-			var id, to string
-			if err := rows.Scan(&id, &to); err != nil {
-				rows.Close()
+	for f, idx := range groups {
+		form := finishForms[f]
+		for off := 0; off < len(idx); off += finishChunk {
+			chunk := idx[off:min(off+finishChunk, len(idx))]
+			st, err := s.txStmt(ctx, tx, form.sql(len(chunk)))
+			if err != nil {
 				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 			}
-			applied[index[id]] = true
-			moved.move(taskstate.StatusRunning, taskstate.Status(to), 1)
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+			args := make([]any, 0, 3+form.cols*len(chunk))
+			args = append(args, now, now)
+			clear(index)
+			for _, i := range chunk {
+				args = form.args(args, p.Items[i])
+				index[p.Items[i].ID] = i
+			}
+			args = append(args, p.Pool)
+			rows, err := st.QueryContext(ctx, args...)
+			if err != nil {
+				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+			}
+			for rows.Next() {
+				var id, to string
+				if err := rows.Scan(&id, &to); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+				}
+				applied[index[id]] = true
+				moved.move(taskstate.StatusRunning, taskstate.Status(to), 1)
+			}
+			if err := rows.Close(); err != nil {
+				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+			}
 		}
 	}
 	if err := s.addCounts(ctx, tx, p.Pool, moved); err != nil {
@@ -517,54 +534,76 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 	return applied, nil
 }
 
-const (
-	finishChunk = 32 // items per statement
-	finishCols  = 9  // values per item
-)
+// finishChunk is the number of items one finish statement moves.
+const finishChunk = 32
 
-// finishSQLs holds finishSQL(n) for every chunk size, built once.
-var finishSQLs = func() []string {
-	out := make([]string, finishChunk+1)
+// finishForm is one shape of the fenced, batched move out of running: an
+// UPDATE ... FROM (VALUES ...) whose arguments are, in order (plain ?
+// placeholders: the driver binds numbered ones in quadratic time): now,
+// now, cols values per item, then the pool. It returns the id and new
+// status of every row it moved.
+type finishForm struct {
+	cols  int
+	texts []string // by item count, built once
+	// fits reports whether the form can carry it.
+	fits func(it taskstate.Transition) bool
+	// args appends it's values.
+	args func(args []any, it taskstate.Transition) []any
+}
+
+func (f finishForm) sql(n int) string { return f.texts[n] }
+
+func newFinishForm(cols int, head, where string, fits func(taskstate.Transition) bool, args func([]any, taskstate.Transition) []any) finishForm {
+	f := finishForm{cols: cols, texts: make([]string, finishChunk+1), fits: fits, args: args}
+	row := "(" + placeholders(cols) + ")"
 	for n := 1; n <= finishChunk; n++ {
-		out[n] = buildFinishSQL(n)
+		f.texts[n] = head + " FROM (VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + ") AS v " +
+			where + " RETURNING tasks.id, tasks.status"
 	}
-	return out
-}()
+	return f
+}
 
-// finishSQL is the fenced transition of n tasks in one statement. Its
-// arguments, in order (plain ? placeholders: the driver binds numbered ones
-// in quadratic time): now, now, then per item id, to, set_res, res,
-// set_error, last_error, run_after, undo_attempt, token; then the pool.
-func finishSQL(n int) string { return finishSQLs[n] }
-
-func buildFinishSQL(n int) string {
-	var b strings.Builder
-	b.WriteString(`UPDATE tasks SET status = v.column2,
+var (
+	// generalForm carries any transition. Per item: id, to, set_res, res,
+	// set_error, last_error, run_after, undo_attempt, token.
+	generalForm = newFinishForm(9, `UPDATE tasks SET status = v.column2,
 		res = CASE WHEN v.column3 THEN v.column4 ELSE tasks.res END,
 		last_error = CASE WHEN v.column5 THEN v.column6 ELSE tasks.last_error END,
 		run_after = v.column7, attempts = tasks.attempts - v.column8,
 		lease_owner = NULL, lease_token = NULL, lease_until = NULL, claimed_from = NULL,
 		finished_at = CASE WHEN v.column2 IN ('done', 'part_done', 'failed') THEN ? ELSE tasks.finished_at END,
-		updated_at = ?
-		FROM (VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(")
-		for c := range finishCols {
-			if c > 0 {
-				b.WriteString(", ")
+		updated_at = ?`,
+		`WHERE tasks.id = v.column1 AND tasks.pool = ? AND tasks.status = 'running' AND tasks.lease_token = v.column9`,
+		func(taskstate.Transition) bool { return true },
+		func(args []any, it taskstate.Transition) []any {
+			undo := 0
+			if it.UndoAttempt {
+				undo = 1
 			}
-			b.WriteString("?")
-		}
-		b.WriteString(")")
-	}
-	b.WriteString(`) AS v
-		WHERE tasks.id = v.column1 AND tasks.pool = ? AND tasks.status = 'running' AND tasks.lease_token = v.column9
-		RETURNING tasks.id, tasks.status`)
-	return b.String()
-}
+			var runAfter int64
+			if !it.RunAfter.IsZero() {
+				runAfter = it.RunAfter.UnixNano()
+			}
+			return append(args, it.ID, string(it.To), it.SetRes, it.Res, it.SetError, it.LastError, runAfter, undo, it.Token)
+		})
+	// commitForm carries a commit whose row the caller knows (Seq): it
+	// finds the row by its rowid, not through the id index, and binds
+	// five values per item instead of nine. Per item: seq, id, to, res,
+	// token.
+	commitForm = newFinishForm(5, `UPDATE tasks SET status = v.column3, res = v.column4, run_after = 0,
+		lease_owner = NULL, lease_token = NULL, lease_until = NULL, claimed_from = NULL,
+		finished_at = ?, updated_at = ?`,
+		`WHERE tasks.seq = v.column1 AND tasks.id = v.column2 AND tasks.pool = ? AND tasks.status = 'running' AND tasks.lease_token = v.column5`,
+		func(it taskstate.Transition) bool {
+			return it.Seq > 0 && it.SetRes && !it.SetError && it.RunAfter.IsZero() && !it.UndoAttempt &&
+				(it.To == taskstate.StatusDone || it.To == taskstate.StatusPartDone)
+		},
+		func(args []any, it taskstate.Transition) []any {
+			return append(args, it.Seq, it.ID, string(it.To), it.Res, it.Token)
+		})
+	// finishForms is indexed by the group Finish puts an item in.
+	finishForms = [2]finishForm{generalForm, commitForm}
+)
 
 // Heartbeat implements taskstate.Store.
 func (s *Store) Heartbeat(ctx context.Context, p taskstate.HeartbeatParams) ([]string, error) {
