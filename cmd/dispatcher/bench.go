@@ -42,6 +42,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		noEvents, keep       bool
 		pollInterval, idle   time.Duration
 		cpuProfile           string
+		gcPercent            int
 	)
 	e, err := m.parse("bench", benchSummary, args, func(fs *cli.FlagSet) {
 		fs.StringVar(&scenarios, "scenario", "", "all", "scenarios to run: all, or a comma-separated list of burndown, pickup, wait, create, stat")
@@ -55,6 +56,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		fs.DurationVar(&idle, "idle", "", bench.DefaultIdle, "pause before each pickup and wait sample, so that each finds an idle fleet (0: none)")
 		fs.BoolVar(&keep, "keep", "", false, "keep the benchmark pools in --store afterwards")
 		fs.StringVar(&cpuProfile, "cpuprofile", "", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
+		cli.RegisterGCPercent(fs, &gcPercent)
 	})
 	if err != nil {
 		return err
@@ -73,6 +75,10 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		if f.v < f.least {
 			return cli.Usagef("%s: must be at least %d, got %d", e.fs.Where(f.name), f.least, f.v)
 		}
+	}
+	gc, err := cli.ApplyGCPercent(m.Getenv, gcPercent, e.fs.Where("gc-percent"))
+	if err != nil {
+		return err
 	}
 	if pollInterval <= 0 {
 		return cli.Usagef("%s: must be positive, got %s", e.fs.Where("poll-interval"), pollInterval)
@@ -95,7 +101,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 	cfg := bench.Config{
 		Scenarios: list, N: n, CreateN: n, Batch: batch, Workers: workers, Concurrency: concurrency,
 		PickupSamples: samples, WaitSamples: samples, NoEvents: noEvents, PollInterval: pollInterval,
-		Idle: idle, Keep: keep, Logger: log,
+		Idle: idle, Keep: keep, Logger: log, GCPercent: gc,
 	}
 	if given["store"] {
 		store, err := e.c.OpenStore(ctx, log)

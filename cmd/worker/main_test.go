@@ -33,6 +33,8 @@ func TestBadFlagsExit2(t *testing.T) {
 		{store, []string{"--lease", "10ms"}, "--lease"},
 		{store, []string{"extra"}, `unexpected argument "extra"`},
 		{store, []string{"--log-level", "loud"}, "--log-level"},
+		{store, []string{"--gc-percent", "0"}, "--gc-percent: must be at least 1, got 0"},
+		{map[string]string{"TASKFLEET_GC_PERCENT": "-5"}, nil, "TASKFLEET_GC_PERCENT: must be at least 1, got -5"},
 	} {
 		code, stderr := runWorker(t, context.Background(), tc.env, tc.args...)
 		require.Equal(t, 2, code, "%v %v: %s", tc.env, tc.args, stderr)

@@ -39,6 +39,7 @@ type Config struct {
 	ReapGrace    time.Duration // --reap-grace: default 2s
 	MetricsAddr  string        // --metrics-addr: HOST:PORT for /metrics, /healthz, /readyz; empty: none
 	Owner        string        // --owner: the name in leases; default hostname:pid
+	GCPercent    int           // --gc-percent: Go GC target; default cli.DefaultGCPercent (GOGC wins)
 }
 
 // Run runs the worker until ctx is done and returns the exit code.
@@ -64,6 +65,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.ReapGrace, "reap-grace", "TASKFLEET_REAP_GRACE", 2*time.Second, "how long past expiry a lease is left alone (clock skew)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "TASKFLEET_METRICS_ADDR", "", "HOST:PORT serving /metrics, /healthz and /readyz (empty: none)")
 	fs.StringVar(&cfg.Owner, "owner", "TASKFLEET_OWNER", "", "worker name in leases (default hostname:pid)")
+	cli.RegisterGCPercent(fs, &cfg.GCPercent)
 	fs.FlagSet.Usage = func() {
 		fs.Usage("usage: worker [flags]\n\nRun the tasks of a pool until SIGTERM: claim as many as there are free slots, heartbeat their\nleases, retry failures with backoff, reap the tasks of crashed workers.")
 	}
@@ -73,6 +75,9 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	}
 	if len(pos) > 0 {
 		return cli.Usagef("worker: unexpected argument %q (the worker takes only flags)", pos[0])
+	}
+	if _, err := cli.ApplyGCPercent(m.Getenv, cfg.GCPercent, fs.Where("gc-percent")); err != nil {
+		return err
 	}
 	if err := c.Validate(); err != nil {
 		return err

@@ -149,6 +149,9 @@ type Config struct {
 	// Keep leaves the benchmark pools in Store at the end. By default they
 	// are removed (a temporary store is removed whole).
 	Keep bool
+	// GCPercent is the garbage collector target in effect, as reported by
+	// the caller that set it (0: not reported; -1: off).
+	GCPercent int
 	// Events connects to this NATS server instead of starting one in the
 	// process. Ignored with NoEvents.
 	Events *events.Config
@@ -410,7 +413,7 @@ func (b *bench) report() ConfigReport {
 		N: b.cfg.N, CreateN: b.cfg.CreateN, Batch: b.cfg.Batch,
 		PickupSamples: b.cfg.PickupSamples, WaitSamples: b.cfg.WaitSamples, StatRuns: b.cfg.StatRuns,
 		Idle: Millis(b.cfg.Idle), Debounce: Millis(events.DefaultDebounce),
-		Store: store, GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
+		Store: store, GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(), GCPercent: b.cfg.GCPercent,
 		GoVersion: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH,
 	}
 }

@@ -53,6 +53,7 @@ type ConfigReport struct {
 	Store         string   `json:"store"`
 	GOMAXPROCS    int      `json:"gomaxprocs"`
 	NumCPU        int      `json:"num_cpu"`
+	GCPercent     int      `json:"gc_percent,omitempty"`
 	GoVersion     string   `json:"go_version"`
 	GOOS          string   `json:"goos"`
 	GOARCH        string   `json:"goarch"`
@@ -188,8 +189,15 @@ func summarize(samples []time.Duration) Latency {
 // target and whether it is met, under a line with the configuration.
 func WriteTable(w io.Writer, r Results) error {
 	c := r.Config
-	fmt.Fprintf(w, "configuration: %d worker(s) × concurrency %d; events: %s; poll interval %s; store: %s; GOMAXPROCS %d (%d CPUs); %s\n\n",
-		c.Workers, c.Concurrency, c.EventBus, c.PollInterval, c.Store, c.GOMAXPROCS, c.NumCPU, c.GoVersion)
+	gc := ""
+	switch {
+	case c.GCPercent > 0:
+		gc = fmt.Sprintf("; GOGC %d", c.GCPercent)
+	case c.GCPercent < 0:
+		gc = "; GOGC off"
+	}
+	fmt.Fprintf(w, "configuration: %d worker(s) × concurrency %d; events: %s; poll interval %s; store: %s; GOMAXPROCS %d (%d CPUs)%s; %s\n\n",
+		c.Workers, c.Concurrency, c.EventBus, c.PollInterval, c.Store, c.GOMAXPROCS, c.NumCPU, gc, c.GoVersion)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
 	row("SCENARIO", "FIGURE", "VALUE", "TARGET", "")

@@ -296,16 +296,20 @@ func (r *Runner) done(run *running) {
 // completer (which then owns it).
 func (r *Runner) runTask(ctx context.Context, run *running) (queued bool) {
 	t := run.task
-	bg := context.WithoutCancel(ctx)
-	log := r.taskLog(t)
+	// Only the paths that write about a failure need these; building them
+	// costs more than running a no-op task.
+	bg := func() context.Context { return context.WithoutCancel(ctx) }
+	log := func() *zap.Logger {
+		return r.log.With(zap.String("task", t.ID), zap.String("kind", t.Kind), zap.Int("attempt", t.Attempts))
+	}
 	handler, ok := r.cfg.Handlers[t.Kind]
 	if !ok { // cannot happen: claims are restricted to our kinds
-		r.fail(bg, log(), t, fmt.Errorf("no handler for kind %q", t.Kind))
+		r.fail(bg(), log(), t, fmt.Errorf("no handler for kind %q", t.Kind))
 		return false
 	}
 	param, err := r.m.Param(t)
 	if err != nil {
-		r.fail(bg, log(), t, err)
+		r.fail(bg(), log(), t, err)
 		return false
 	}
 	start := time.Now()
@@ -335,7 +339,7 @@ func (r *Runner) runTask(ctx context.Context, run *running) (queued bool) {
 		return true
 	case errors.Is(cause, errDraining):
 		r.met.Ran(t.Kind, elapsed, "cancelled")
-		if rerr := r.m.Release(bg, t); rerr != nil {
+		if rerr := r.m.Release(bg(), t); rerr != nil {
 			log().Warn("release failed", zap.Error(rerr))
 		} else {
 			r.met.Released(1)
@@ -343,7 +347,7 @@ func (r *Runner) runTask(ctx context.Context, run *running) (queued bool) {
 		}
 	case errors.Is(err, ErrDecode):
 		r.met.Ran(t.Kind, elapsed, "error")
-		r.fail(bg, log(), t, err)
+		r.fail(bg(), log(), t, err)
 	default:
 		outcome := "error"
 		log := log()
@@ -355,7 +359,7 @@ func (r *Runner) runTask(ctx context.Context, run *running) (queued bool) {
 			}
 		}
 		r.met.Ran(t.Kind, elapsed, outcome)
-		to, rerr := r.m.Return(bg, t, err)
+		to, rerr := r.m.Return(bg(), t, err)
 		switch {
 		case errors.Is(rerr, ErrLeaseLost):
 			r.met.LeaseLost(1)
@@ -370,14 +374,6 @@ func (r *Runner) runTask(ctx context.Context, run *running) (queued bool) {
 		}
 	}
 	return false
-}
-
-// taskLog returns a function that builds the task's logger: building it
-// costs more than running a no-op task, so only failures do.
-func (r *Runner) taskLog(t *Task) func() *zap.Logger {
-	return func() *zap.Logger {
-		return r.log.With(zap.String("task", t.ID), zap.String("kind", t.Kind), zap.Int("attempt", t.Attempts))
-	}
 }
 
 func (r *Runner) fail(ctx context.Context, log *zap.Logger, t *Task, err error) {

@@ -115,7 +115,7 @@ type Transition struct {
 	// backend may use it to find the task faster; ID and Token still
 	// decide.
 	Seq int64
-	To    Status
+	To  Status
 	// SetRes stores Res (a commit); otherwise res is left as it was.
 	SetRes bool
 	Res    []byte
