@@ -108,6 +108,10 @@ type Latency struct {
 	// CreateP50 is the median time Manager.Create took to return, which
 	// every pickup sample includes (pickup only).
 	CreateP50 Millis `json:"create_p50_ms,omitempty"`
+	// StealPct is the share of the machine's CPU time a hypervisor took
+	// away while the samples were taken, in percent; -1 when unknown. A
+	// descheduled virtual CPU shows up in the tail.
+	StealPct float64 `json:"steal_pct"`
 	// TargetP50 and TargetP99 are the design targets (zero: none). They
 	// apply with events; without, the poll interval bounds the latency.
 	TargetP50 Millis `json:"target_p50_ms,omitempty"`
@@ -231,6 +235,9 @@ func WriteTable(w io.Writer, r Results) error {
 		}
 		if l.v.CreateP50 > 0 {
 			mode += "; Create p50 " + l.v.CreateP50.String()
+		}
+		if l.v.StealPct >= 0 {
+			mode += fmt.Sprintf("; steal %.0f %%", l.v.StealPct)
 		}
 		target, met := "-", ""
 		if l.v.TargetP50 != 0 || l.v.TargetP99 != 0 {

@@ -121,7 +121,7 @@ func (b *bench) pickup(ctx context.Context) (*Latency, error) {
 	fmt.Fprintf(b.out, "pickup: %d samples, events %s\n", n, onOff(!b.cfg.NoEvents))
 	samples := make([]time.Duration, 0, n)
 	creates := make([]time.Duration, 0, n)
-	lastPrint := time.Now()
+	lastPrint, cpu0 := time.Now(), sampleCPU()
 	for i := range n {
 		if err := sleep(ctx, b.cfg.Idle); err != nil {
 			return nil, err
@@ -151,6 +151,7 @@ func (b *bench) pickup(ctx context.Context) (*Latency, error) {
 		return nil, err
 	}
 	l := summarize(samples)
+	l.StealPct = cpuBetween(cpu0, sampleCPU(), 0).StealPct
 	l.Events = !b.cfg.NoEvents
 	l.CreateP50 = summarize(creates).P50
 	if l.Events {
@@ -194,7 +195,7 @@ func (b *bench) wait(ctx context.Context) (*Latency, error) {
 	n := b.cfg.WaitSamples
 	fmt.Fprintf(b.out, "wait: %d samples, events %s\n", n, onOff(!b.cfg.NoEvents))
 	samples := make([]time.Duration, 0, n)
-	lastPrint := time.Now()
+	lastPrint, cpu0 := time.Now(), sampleCPU()
 	for i := range n {
 		if err := sleep(ctx, b.cfg.Idle); err != nil {
 			return nil, err
@@ -221,6 +222,7 @@ func (b *bench) wait(ctx context.Context) (*Latency, error) {
 		return nil, err
 	}
 	l := summarize(samples)
+	l.StealPct = cpuBetween(cpu0, sampleCPU(), 0).StealPct
 	l.Events = !b.cfg.NoEvents
 	if l.Events {
 		l.TargetP99 = TargetWait

@@ -103,7 +103,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	// Statements used inside write transactions are prepared now: the
 	// writer has one connection, which a transaction holds.
-	for _, q := range []string{sqlInsert, sqlSelectKey, sqlHeartbeat, sqlCount, generalForm.sql(1), commitForm.sql(1)} {
+	for _, q := range append([]string{sqlInsert, sqlSelectKey, sqlHeartbeat, generalForm.sql(1), commitForm.sql(1)}, countSQLs[1:]...) {
 		if _, err := s.wstmt(ctx, q); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("sqlitestore: open %s: prepare: %w", cfg.Path, err)
@@ -168,9 +168,19 @@ func (s *Store) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// sqlCount adds n to the count of (pool, status).
-const sqlCount = `INSERT INTO pool_counts (pool, status, n) VALUES (?, ?, ?)
-	ON CONFLICT (pool, status) DO UPDATE SET n = n + excluded.n`
+// countSQL(k) adds to the counts of k (pool, status) pairs in one
+// statement; its arguments are pool, status, n for each pair.
+func countSQL(k int) string { return countSQLs[k] }
+
+var countSQLs = func() []string {
+	out := make([]string, len(taskstate.Statuses)+1)
+	for k := 1; k < len(out); k++ {
+		out[k] = `INSERT INTO pool_counts (pool, status, n) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", k), ", ") +
+			` ON CONFLICT (pool, status) DO UPDATE SET n = n + excluded.n`
+	}
+	return out
+}()
 
 // counts accumulates the changes a write makes to pool_counts, applied
 // with addCounts in the write's transaction.
@@ -183,24 +193,23 @@ func (c counts) move(from, to taskstate.Status, n int) {
 	}
 }
 
-// addCounts applies c to the pool's counters inside tx, one statement per
-// status that changed, in a fixed order.
+// addCounts applies c to the pool's counters inside tx, in one statement.
 func (s *Store) addCounts(ctx context.Context, tx *sql.Tx, pool string, c counts) error {
-	if len(c) == 0 {
+	args := make([]any, 0, 3*len(c))
+	for _, status := range taskstate.Statuses { // a fixed order: one text per count
+		if n := c[status]; n != 0 {
+			args = append(args, pool, string(status), n)
+		}
+	}
+	if len(args) == 0 {
 		return nil
 	}
-	st, err := s.txStmt(ctx, tx, sqlCount)
+	st, err := s.txStmt(ctx, tx, countSQL(len(args)/3))
 	if err != nil {
 		return err
 	}
-	for _, status := range taskstate.Statuses {
-		if n := c[status]; n != 0 {
-			if _, err := st.ExecContext(ctx, pool, string(status), n); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	_, err = st.ExecContext(ctx, args...)
+	return err
 }
 
 // Close closes the database.
