@@ -1,18 +1,23 @@
 // Package sqlitestore is the embedded taskstate backend: one SQLite file
 // (modernc.org/sqlite, pure Go, no cgo), safe for several processes at once.
 //
-// All pools share one table, tasks, keyed by (pool, key) for dedup and
-// ordered for claims by the index (pool, status, priority DESC, seq), where
-// seq is the rowid and so the creation order. A second table, pool_counts,
-// holds the number of tasks per pool and status, kept by triggers, so Stat
-// over a whole pool reads five rows however large the pool is.
+// All pools share one table, tasks, keyed by (pool, key) for dedup; seq
+// is the rowid and so the creation order. Claims use one partial index per
+// status a worker looks for (tasks_waiting and tasks_part_done ordered by
+// priority DESC, seq; tasks_running by lease expiry for the reaper), so a
+// finished task is in no status index and a commit removes one entry and
+// adds none. A second table, pool_counts, holds the number of tasks per
+// pool and status; every write that moves tasks updates it in the same
+// transaction, once per batch, so Stat over a whole pool reads five rows
+// however large the pool is. The schema version is PRAGMA user_version;
+// Open migrates older files.
 //
 // The database runs in WAL mode with a busy timeout. Every write is one
-// statement or one IMMEDIATE transaction, so concurrent writers in other
-// processes queue on SQLite's write lock instead of failing. A claim is one
-// UPDATE … WHERE seq IN (SELECT … ORDER BY priority DESC, seq LIMIT n)
-// RETURNING statement: atomic, so no task is ever claimed twice. Every write
-// about a running task is fenced on (id, status = 'running', lease_token).
+// IMMEDIATE transaction, so concurrent writers in other processes queue on
+// SQLite's write lock instead of failing. A claim is one UPDATE … WHERE seq
+// IN (SELECT … ORDER BY priority DESC, seq LIMIT n) RETURNING statement:
+// atomic, so no task is ever claimed twice. Every write about a running
+// task is fenced on (id, status = 'running', lease_token).
 //
 // Queries translate to SQL: dotted paths into the def (filter.model.class)
 // become json_extract(filter, '$."model"."class"'), with type guards so
