@@ -92,6 +92,12 @@ type Runner struct {
 	inflight map[string]*running
 	count    atomic.Int64
 	freed    chan struct{}
+	// renewed is when the held leases were last known good (UnixNano):
+	// the last heartbeat that reached the store, or a moment when none
+	// were held. While it is older than Lease/2 the runner claims nothing
+	// (it could not keep new leases either); once it is older than Lease,
+	// every lease it holds may have been reaped, so it gives them up.
+	renewed atomic.Int64
 }
 
 type running struct {
@@ -108,6 +114,7 @@ type result struct {
 }
 
 var errLeaseLost = fmt.Errorf("%w: heartbeat found the lease gone", ErrLeaseLost)
+var errLeaseExpired = fmt.Errorf("%w: heartbeats failed for longer than the lease", ErrLeaseLost)
 var errDraining = errors.New("taskstate: worker stopping: drain timeout reached")
 
 // NewRunner validates cfg and returns a Runner.
@@ -188,6 +195,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	// bg outlives ctx for the writes that return tasks during shutdown.
 	bg := context.WithoutCancel(ctx)
 
+	r.renewed.Store(time.Now().UnixNano())
 	var side conc.WaitGroup // heartbeat, reaper, completer: owned here
 	sideCtx, stopSide := context.WithCancel(bg)
 	side.Go(func() { r.heartbeat(sideCtx) })
@@ -226,7 +234,7 @@ func (r *Runner) claimLoop(ctx, hard context.Context, tasks *pool.Pool) {
 	pending := true // there may be claimable tasks
 	for ctx.Err() == nil {
 		free := r.cfg.Concurrency - r.InFlight()
-		if pending && free > 0 {
+		if pending && free > 0 && !r.leasesStale() {
 			claimed, err := r.m.Claim(ctx, ClaimOptions{
 				From: r.cfg.From, Kinds: r.kinds, Query: r.cfg.Query, Owner: r.cfg.Owner,
 				Lease: r.cfg.Lease, Limit: free,
@@ -324,7 +332,7 @@ func (r *Runner) runTask(ctx context.Context, run *running) (queued bool) {
 	elapsed := time.Since(start)
 	cause := context.Cause(ctx)
 	switch {
-	case errors.Is(cause, errLeaseLost):
+	case errors.Is(cause, errLeaseLost) || errors.Is(cause, errLeaseExpired):
 		r.met.Ran(t.Kind, elapsed, "lease_lost")
 		r.met.LeaseLost(1)
 		log().Warn("lease lost; result discarded")
@@ -448,10 +456,12 @@ func (r *Runner) heartbeat(ctx context.Context) {
 		lost, err := r.m.Heartbeat(ctx, refs, r.cfg.Lease)
 		if err != nil {
 			if ctx.Err() == nil {
-				r.log.Warn("heartbeat failed", zap.Error(err))
+				r.log.Warn("heartbeat failed", zap.Error(err), zap.Int("leases", len(refs)))
+				r.expireStale()
 			}
 			continue
 		}
+		r.renewed.Store(time.Now().UnixNano())
 		r.mu.Lock()
 		for _, id := range lost {
 			if run, ok := r.inflight[id]; ok {
@@ -459,6 +469,40 @@ func (r *Runner) heartbeat(ctx context.Context) {
 			}
 		}
 		r.mu.Unlock()
+	}
+}
+
+// leasesStale reports whether the held leases have gone unrenewed for
+// half a lease: the store is not taking heartbeats, so new claims could not
+// be kept alive either. With no lease held there is nothing to keep.
+func (r *Runner) leasesStale() bool {
+	return r.held() > 0 && time.Since(time.Unix(0, r.renewed.Load())) > r.cfg.Lease/2
+}
+
+func (r *Runner) held() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.inflight)
+}
+
+// expireStale gives up every held task once its lease has gone a whole
+// lease length without renewal: another worker's reaper may already have
+// taken it back, so its result would be refused. The handlers are
+// cancelled (the result is discarded, as for a lost lease) and the slots
+// free up; when no lease is held any more, claiming resumes on the next
+// wake-up or poll.
+func (r *Runner) expireStale() {
+	if time.Since(time.Unix(0, r.renewed.Load())) <= r.cfg.Lease {
+		return
+	}
+	r.mu.Lock()
+	n := len(r.inflight)
+	for _, run := range r.inflight {
+		run.cancel(errLeaseExpired)
+	}
+	r.mu.Unlock()
+	if n > 0 {
+		r.log.Error("heartbeats failed for longer than the lease; cancelled the tasks held", zap.Int("tasks", n))
 	}
 }
 

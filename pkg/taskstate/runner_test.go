@@ -272,3 +272,59 @@ func TestWaitWakesOnEvent(t *testing.T) {
 	wake <- struct{}{}
 	require.NoError(t, <-errc)
 }
+
+// heartbeatFault wraps a real store and fails every Heartbeat while down
+// is set: a store that takes claims but not lease renewals.
+type heartbeatFault struct {
+	taskstate.Store
+	down atomic.Bool
+}
+
+func (f *heartbeatFault) Heartbeat(ctx context.Context, p taskstate.HeartbeatParams) ([]string, error) {
+	if f.down.Load() {
+		return nil, errors.New("heartbeat: store unreachable")
+	}
+	return f.Store.Heartbeat(ctx, p)
+}
+
+// When heartbeats fail for longer than the lease, the runner gives up the
+// tasks it holds (another worker may have reaped them) instead of running
+// them on leases it can no longer prove: the handler's context ends with a
+// cause wrapping ErrLeaseLost and its result is not committed.
+func TestRunnerGivesUpLeasesItCannotRenew(t *testing.T) {
+	s, err := sqlitestore.Open(context.Background(), sqlitestore.Config{Path: filepath.Join(t.TempDir(), "tasks.db")})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	fault := &heartbeatFault{Store: s}
+	m, err := taskstate.NewManager(taskstate.Config{Store: fault, Pool: "p"})
+	require.NoError(t, err)
+	ctx := context.Background()
+	res, err := m.Create(ctx, []taskstate.TaskSpec{{Kind: "block", Def: 1}}, taskstate.CreateOptions{})
+	require.NoError(t, err)
+	started, ended := make(chan struct{}, 4), make(chan error, 4)
+	r, err := taskstate.NewRunner(taskstate.RunnerConfig{
+		Manager: m, Concurrency: 1, Lease: 300 * time.Millisecond, PollInterval: time.Hour, ReapInterval: -1,
+		Handlers: map[string]taskstate.HandlerFunc{"block": func(ctx context.Context, task *taskstate.Task, param any) (any, error) {
+			started <- struct{}{}
+			<-ctx.Done()
+			ended <- context.Cause(ctx)
+			return "too late", nil
+		}},
+	})
+	require.NoError(t, err)
+	stop := startRunner(t, r)
+	<-started
+	fault.down.Store(true)
+	select {
+	case cause := <-ended:
+		require.ErrorIs(t, cause, taskstate.ErrLeaseLost)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the handler was not cancelled after its lease could not be renewed")
+	}
+	require.Eventually(t, func() bool { return r.InFlight() == 0 }, 10*time.Second, 5*time.Millisecond)
+	stop()
+	task, err := m.Get(ctx, res.IDs[0])
+	require.NoError(t, err)
+	require.Equal(t, taskstate.StatusRunning, task.Status, "nothing was committed on an unrenewed lease")
+	require.Empty(t, task.Res)
+}
