@@ -47,16 +47,34 @@ func (c Codec) max() int {
 
 // Encode gob-encodes v as an interface value, so Decode gives back the same
 // dynamic type. A nil v encodes to nil.
+//
+// The payload is the one a fresh gob.Encoder writes (see encodeFresh). For
+// types without interfaces inside, it is assembled from a cached encoder
+// that already sent the type definitions (see gobEncoders), which spares
+// sending and building them again.
 func (c Codec) Encode(v any) ([]byte, error) {
 	if v == nil {
 		return nil, nil
 	}
+	b, ok := gobEncoders.encode(v)
+	if !ok {
+		var err error
+		if b, err = encodeFresh(v); err != nil { // not cacheable, or an error: the errors are a fresh encoder's
+			return nil, err
+		}
+	}
+	if len(b) > c.max() {
+		return nil, fmt.Errorf("%w: %d bytes encoded, cap is %d", ErrPayloadTooLarge, len(b), c.max())
+	}
+	return b, nil
+}
+
+// encodeFresh encodes a non-nil v with a new gob.Encoder, sending its types
+// anew.
+func encodeFresh(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(&v); err != nil {
 		return nil, fmt.Errorf("taskstate: gob encode %T: %w", v, err)
-	}
-	if buf.Len() > c.max() {
-		return nil, fmt.Errorf("%w: %d bytes encoded, cap is %d", ErrPayloadTooLarge, buf.Len(), c.max())
 	}
 	return buf.Bytes(), nil
 }
