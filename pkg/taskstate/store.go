@@ -28,7 +28,7 @@ type Store interface {
 	// sets the lease, claimed_from and started_at, increments attempts and
 	// returns the tasks with their def (and, claimed from part_done, their
 	// res: phase two runs on it). A backend may leave res out of a claim
-	// from waiting.
+	// from waiting, and the dedup key out of any claim.
 	Claim(ctx context.Context, p ClaimParams) ([]*Task, error)
 
 	// Finish applies fenced transitions out of running (commit, return,

@@ -394,9 +394,10 @@ func claimableStatus(s taskstate.Status) string {
 
 // claimCols is what a claim returns: what a worker needs to run the task
 // and write about it later (res is added for a claim from part_done). The
-// filter is not parsed (a handler gets the def). Every returned value is
-// copied while the claim holds the writer, so the list is kept short.
-const claimCols = `id, kind, key, priority, seq, attempts, max_attempts, run_after, created_at, def`
+// filter is not parsed (a handler gets the def) and the dedup key is left
+// out: every returned value is copied while the claim holds the writer, so
+// the list is kept short.
+const claimCols = `id, kind, priority, seq, attempts, max_attempts, run_after, created_at, def`
 
 func scanClaimed(rows *sql.Rows, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
 	defer rows.Close()
@@ -409,10 +410,11 @@ func scanClaimed(rows *sql.Rows, p taskstate.ClaimParams) ([]*taskstate.Task, er
 		runAfter sql.NullInt64
 		created  sql.NullInt64
 	)
+	dest := make([]any, 0, 10)
 	for rows.Next() {
 		t := &taskstate.Task{Status: taskstate.StatusRunning, StartedAt: now, UpdatedAt: now, ClaimedFrom: from,
 			Lease: taskstate.Lease{Owner: p.Owner, Token: p.Token, Until: until}}
-		dest := []any{&t.ID, &t.Kind, &t.Key, &t.Priority, &t.Seq, &t.Attempts, &t.MaxAttempts, &runAfter, &created, &t.Def}
+		dest = append(dest[:0], &t.ID, &t.Kind, &t.Priority, &t.Seq, &t.Attempts, &t.MaxAttempts, &runAfter, &created, &t.Def)
 		if withRes {
 			dest = append(dest, &t.Res)
 		}
