@@ -28,6 +28,13 @@
 //     Prioritize, Remove, Query, Get, Stat and ListPools. It encodes payloads,
 //     computes dedup keys, applies the retry policy and, after every store
 //     write that succeeded, publishes a hint through a Notifier.
+//   - Runner is a worker's loop (Qlib's run_task, long-lived): a goroutine
+//     pool that claims only free slots, one heartbeat for every held lease,
+//     a batch completer, a reaper and a drain on shutdown. Wait is Qlib's
+//     wait, woken by events.
+//   - Codec turns defs and results into gob payloads. Decoders and encoders
+//     are reused across payloads of the same types (gobcache.go, gobenc.go),
+//     with outputs identical to a fresh decoder's and encoder's.
 //
 // Mapping from Qlib:
 //
