@@ -331,7 +331,9 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 		WHERE seq IN (SELECT seq FROM tasks WHERE pool = ? AND status = '` + claimableStatus(p.From) + `' AND run_after <= ?`)
 	now := p.Now.UnixNano()
 	// The status and the limit are part of the SQL text, not bound: bound,
-	// they make SQLite recompile the statement on every call.
+	// they make SQLite recompile the statement on every call, and only a
+	// literal status lets it use the partial index tasks_waiting (or
+	// tasks_part_done).
 	args := []any{p.Owner, p.Token, p.LeaseUntil.UnixNano(), now, now, p.Pool, now}
 	if len(p.Kinds) > 0 {
 		b.WriteString(" AND kind IN (" + placeholders(len(p.Kinds)) + ")")
