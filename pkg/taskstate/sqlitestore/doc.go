@@ -10,7 +10,11 @@
 // pool and status; every write that moves tasks updates it in the same
 // transaction, once per batch, so Stat over a whole pool reads five rows
 // however large the pool is. The schema version is PRAGMA user_version;
-// Open migrates older files.
+// Open migrates older files, and removes the counting triggers again if a
+// process of an older build (which counted with triggers) has opened the
+// file since. Upgrade every process that shares a file together: while an
+// older one still runs, its triggers count each move a second time until
+// the next Open of this build.
 //
 // The database runs in WAL mode with a busy timeout. Every write is one
 // IMMEDIATE transaction, so concurrent writers in other processes queue on

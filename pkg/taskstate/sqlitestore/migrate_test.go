@@ -71,6 +71,29 @@ func TestMigrateFromV1(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 4, c[taskstate.StatusDone])
 	require.NoError(t, s2.Close())
+
+	// An older build opens the file: it creates its triggers and index
+	// again (IF NOT EXISTS) and adds a task. The next Open of this build
+	// removes them and recounts, so later moves are counted once.
+	_, err = check.Exec(string(v1))
+	require.NoError(t, err)
+	_, err = check.Exec(`INSERT INTO tasks (id, pool, key, kind, status, filter, created_at, updated_at)
+		VALUES ('tz', 'p', 'kz', 'noop', 'waiting', '{}', 1, 1)`)
+	require.NoError(t, err)
+	s3, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
+	require.NoError(t, err)
+	defer s3.Close()
+	require.NoError(t, check.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'`).Scan(&triggers))
+	require.Zero(t, triggers, "the older build's triggers are removed")
+	m3, err := taskstate.NewManager(taskstate.Config{Store: s3, Pool: "p"})
+	require.NoError(t, err)
+	tasks, err = m3.Claim(ctx, taskstate.ClaimOptions{Owner: "w", Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, tasks, 1)
+	require.NoError(t, m3.Commit(ctx, tasks[0], "ok", ""))
+	c, err = m3.Stat(ctx, taskstate.Query{})
+	require.NoError(t, err)
+	require.Equal(t, taskstate.Counts{"waiting": 0, "running": 0, "part_done": 0, "done": 5, "failed": 1}, c)
 }
 
 // TestNewerSchemaRefused: a file written by a newer build is not touched.

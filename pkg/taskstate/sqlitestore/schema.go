@@ -71,6 +71,10 @@ INSERT INTO pool_counts (pool, status, n)
 	ON CONFLICT (pool, status) DO UPDATE SET n = excluded.n;
 `
 
+// sqlV1Objects tells whether any object of schema version 1 is in the file.
+const sqlV1Objects = `SELECT count(*) > 0 FROM sqlite_schema WHERE name IN
+	('tasks_count_insert', 'tasks_count_delete', 'tasks_count_update', 'tasks_lease', 'tasks_claim')`
+
 const taskCols = `id, kind, key, status, priority, seq, filter, attempts, max_attempts,
 	last_error, lease_owner, lease_token, lease_until, claimed_from, run_after,
 	created_at, updated_at, started_at, finished_at`

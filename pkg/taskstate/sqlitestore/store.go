@@ -146,7 +146,20 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	switch {
 	case version == schemaVersion:
-		return nil
+		// An older build that opened the file since has put its triggers
+		// and index back (it creates them IF NOT EXISTS and does not read
+		// the version); with them, every move would be counted twice.
+		var stale bool
+		if err := tx.QueryRowContext(ctx, sqlV1Objects).Scan(&stale); err != nil {
+			return err
+		}
+		if !stale {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, migrateV1); err != nil {
+			return fmt.Errorf("remove schema version 1 objects: %w", err)
+		}
+		return tx.Commit()
 	case version > schemaVersion:
 		return fmt.Errorf("schema version %d is newer than this build's %d: upgrade taskfleet", version, schemaVersion)
 	}
