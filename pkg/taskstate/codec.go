@@ -173,9 +173,14 @@ func ToFilter(def any) (map[string]any, error) {
 // key whatever the key order it was written in.
 func Key(kind string, filter map[string]any) string {
 	b, _ := json.Marshal(filter) // maps marshal with sorted keys; filter came from JSON so it cannot fail
+	return keyOf(kind, b)
+}
+
+// keyOf is Key over the filter's canonical JSON.
+func keyOf(kind string, filterJSON []byte) string {
 	h := sha256.New()
 	h.Write([]byte(kind))
 	h.Write([]byte{0})
-	h.Write(b)
+	h.Write(filterJSON)
 	return hex.EncodeToString(h.Sum(nil))
 }

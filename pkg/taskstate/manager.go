@@ -2,14 +2,17 @@ package taskstate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
 	"math/rand/v2"
 	"os"
 	"regexp"
+	"runtime"
 	"time"
 
+	"github.com/sourcegraph/conc"
 	"go.uber.org/zap"
 )
 
@@ -166,39 +169,21 @@ func (m *Manager) Create(ctx context.Context, specs []TaskSpec, opts CreateOptio
 	if len(specs) == 0 {
 		return res, nil
 	}
+	prepared, err := m.prepareSpecs(specs)
+	if err != nil {
+		return res, err
+	}
 	firstByKey := make(map[string]int, len(specs))
 	slot := make([]int, len(specs)) // index into news for each spec
 	news := make([]NewTask, 0, len(specs))
-	for i, s := range specs {
-		if s.Kind == "" {
-			return res, fmt.Errorf("%w: task %d: kind is required", ErrInvalidTask, i)
-		}
-		if s.Def == nil {
-			return res, fmt.Errorf("%w: task %d: def is required", ErrInvalidTask, i)
-		}
-		filter, err := ToFilter(s.Def)
-		if err != nil {
-			return res, fmt.Errorf("task %d: %w", i, err)
-		}
-		key := Key(s.Kind, filter)
-		if j, ok := firstByKey[key]; ok {
+	for i, p := range prepared {
+		if j, ok := firstByKey[p.Key]; ok {
 			slot[i] = slot[j]
 			continue
 		}
-		def, err := m.codec.Encode(s.Def)
-		if err != nil {
-			return res, fmt.Errorf("task %d: def: %w", i, err)
-		}
-		maxAttempts := s.MaxAttempts
-		switch {
-		case maxAttempts == 0:
-			maxAttempts = m.cfg.DefaultMaxAttempts
-		case maxAttempts < 0:
-			maxAttempts = 0
-		}
-		firstByKey[key] = i
+		firstByKey[p.Key] = i
 		slot[i] = len(news)
-		news = append(news, NewTask{ID: NewID(), Kind: s.Kind, Key: key, Def: def, Filter: filter, Priority: s.Priority, MaxAttempts: maxAttempts})
+		news = append(news, p)
 	}
 	start := time.Now()
 	out, err := m.store.CreateTasks(ctx, CreateParams{Pool: m.pool, Tasks: news, Now: m.cfg.Now(), DryRun: opts.DryRun})
@@ -221,6 +206,72 @@ func (m *Manager) Create(ctx context.Context, specs []TaskSpec, opts CreateOptio
 		m.log.Debug("created tasks", zap.String("pool", m.pool), zap.Int("total", len(specs)), zap.Int("new", res.NewCount))
 	}
 	return res, nil
+}
+
+// prepareParallel is the batch size from which Create prepares its specs on
+// every CPU: encoding, rendering and hashing cost about as much as the
+// store's insert, and would otherwise run on one core while the writer
+// waits.
+const prepareParallel = 256
+
+// prepareSpecs validates and prepares every spec: its filter document, the
+// filter's canonical JSON (marshalled once, for the key and the store), the
+// dedup key, the encoded def and the attempt budget. The first invalid
+// spec, in input order, is the error.
+func (m *Manager) prepareSpecs(specs []TaskSpec) ([]NewTask, error) {
+	out := make([]NewTask, len(specs))
+	errs := make([]error, len(specs))
+	prep := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i], errs[i] = m.prepareSpec(i, specs[i])
+		}
+	}
+	if workers := min(runtime.GOMAXPROCS(0), len(specs)/prepareParallel); workers > 1 {
+		var wg conc.WaitGroup
+		per := (len(specs) + workers - 1) / workers
+		for lo := 0; lo < len(specs); lo += per {
+			wg.Go(func() { prep(lo, min(lo+per, len(specs))) })
+		}
+		wg.Wait()
+	} else {
+		prep(0, len(specs))
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (m *Manager) prepareSpec(i int, s TaskSpec) (NewTask, error) {
+	if s.Kind == "" {
+		return NewTask{}, fmt.Errorf("%w: task %d: kind is required", ErrInvalidTask, i)
+	}
+	if s.Def == nil {
+		return NewTask{}, fmt.Errorf("%w: task %d: def is required", ErrInvalidTask, i)
+	}
+	filter, err := ToFilter(s.Def)
+	if err != nil {
+		return NewTask{}, fmt.Errorf("task %d: %w", i, err)
+	}
+	filterJSON, err := json.Marshal(filter) // maps marshal with sorted keys: canonical
+	if err != nil {
+		return NewTask{}, fmt.Errorf("%w: task %d: filter: %v", ErrInvalidTask, i, err)
+	}
+	def, err := m.codec.Encode(s.Def)
+	if err != nil {
+		return NewTask{}, fmt.Errorf("task %d: def: %w", i, err)
+	}
+	maxAttempts := s.MaxAttempts
+	switch {
+	case maxAttempts == 0:
+		maxAttempts = m.cfg.DefaultMaxAttempts
+	case maxAttempts < 0:
+		maxAttempts = 0
+	}
+	return NewTask{ID: NewID(), Kind: s.Kind, Key: keyOf(s.Kind, filterJSON), Def: def, Filter: filter, FilterJSON: filterJSON,
+		Priority: s.Priority, MaxAttempts: maxAttempts}, nil
 }
 
 // ClaimOptions modify Claim.

@@ -71,11 +71,14 @@ type Store interface {
 
 // NewTask is a task to insert. The Manager fills every field.
 type NewTask struct {
-	ID          string
-	Kind        string
-	Key         string
-	Def         []byte
-	Filter      map[string]any
+	ID     string
+	Kind   string
+	Key    string
+	Def    []byte
+	Filter map[string]any
+	// FilterJSON is Filter as canonical JSON (sorted keys), for backends
+	// that store it as text; nil means marshal Filter.
+	FilterJSON  []byte
 	Priority    int
 	MaxAttempts int
 }

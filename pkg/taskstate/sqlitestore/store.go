@@ -304,9 +304,12 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateParams) ([]ta
 	now := p.Now.UnixNano()
 	created := 0
 	for i, t := range p.Tasks {
-		filter, err := json.Marshal(t.Filter)
-		if err != nil {
-			return nil, fmt.Errorf("sqlitestore: create: filter of task %d: %w", i, err)
+		filter := t.FilterJSON
+		if filter == nil {
+			var err error
+			if filter, err = json.Marshal(t.Filter); err != nil {
+				return nil, fmt.Errorf("sqlitestore: create: filter of task %d: %w", i, err)
+			}
 		}
 		res, err := ins.ExecContext(ctx, t.ID, p.Pool, t.Key, t.Kind, t.Priority, t.Def, string(filter), t.MaxAttempts, now, now)
 		if err != nil {
