@@ -1,8 +1,9 @@
 // Package sqlitestore is the embedded taskstate backend: one SQLite file
 // (modernc.org/sqlite, pure Go, no cgo), safe for several processes at once.
 //
-// All pools share one table, tasks, keyed by (pool, key) for dedup; seq
-// is the rowid and so the creation order. Claims use one partial index per
+// All pools share one table, tasks, keyed by (pool, key) for dedup (the
+// key, a SHA-256, stored as its 32 bytes); seq is the rowid and so the
+// creation order. Claims use one partial index per
 // status a worker looks for (tasks_waiting and tasks_part_done ordered by
 // priority DESC, seq; tasks_running by lease expiry for the reaper), so a
 // finished task is in no status index and a commit removes one entry and

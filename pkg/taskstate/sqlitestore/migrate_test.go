@@ -3,6 +3,7 @@ package sqlitestore_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -28,8 +29,10 @@ func TestMigrateFromV1(t *testing.T) {
 	_, err = db.Exec(string(v1))
 	require.NoError(t, err)
 	for i, st := range []string{"waiting", "waiting", "waiting", "done", "failed"} {
+		// Version 1 stored the Manager's key, a SHA-256 in hex, as text.
+		key := taskstate.Key("noop", map[string]any{"i": float64(i)})
 		_, err := db.Exec(`INSERT INTO tasks (id, pool, key, kind, status, filter, created_at, updated_at)
-			VALUES (?, 'p', ?, 'noop', ?, '{}', 1, 1)`, "t"+string(rune('a'+i)), "k"+string(rune('a'+i)), st)
+			VALUES (?, 'p', ?, 'noop', ?, ?, 1, 1)`, fmt.Sprintf("%024x", i), key, st, fmt.Sprintf(`{"i":%d}`, i))
 		require.NoError(t, err)
 	}
 	_, err = db.Exec(`UPDATE pool_counts SET n = 99 WHERE status = 'done'`) // a drifted counter is rebuilt
@@ -45,6 +48,15 @@ func TestMigrateFromV1(t *testing.T) {
 
 	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "p"})
 	require.NoError(t, err)
+	// Dedup still finds the tasks written with hex keys, and Get shows the
+	// key as before.
+	again, err := m.Create(ctx, []taskstate.TaskSpec{{Kind: "noop", Def: map[string]any{"i": 3}}}, taskstate.CreateOptions{})
+	require.NoError(t, err)
+	require.Equal(t, []string{fmt.Sprintf("%024x", 3)}, again.IDs)
+	require.Zero(t, again.NewCount)
+	got, err := m.Get(ctx, fmt.Sprintf("%024x", 3))
+	require.NoError(t, err)
+	require.Equal(t, taskstate.Key("noop", map[string]any{"i": 3.0}), got.Key)
 	tasks, err := m.Claim(ctx, taskstate.ClaimOptions{Owner: "w", Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, tasks, 3)
@@ -62,7 +74,10 @@ func TestMigrateFromV1(t *testing.T) {
 	require.NoError(t, check.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'`).Scan(&triggers))
 	require.NoError(t, check.QueryRow(`PRAGMA user_version`).Scan(&version))
 	require.Zero(t, triggers)
-	require.Equal(t, 2, version)
+	require.Equal(t, 3, version)
+	var textKeys int
+	require.NoError(t, check.QueryRow(`SELECT count(*) FROM tasks WHERE typeof(key) = 'text'`).Scan(&textKeys))
+	require.Zero(t, textKeys, "every hex key is stored as its bytes")
 
 	// Opening again leaves a current file alone.
 	s2, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
@@ -78,7 +93,7 @@ func TestMigrateFromV1(t *testing.T) {
 	_, err = check.Exec(string(v1))
 	require.NoError(t, err)
 	_, err = check.Exec(`INSERT INTO tasks (id, pool, key, kind, status, filter, created_at, updated_at)
-		VALUES ('tz', 'p', 'kz', 'noop', 'waiting', '{}', 1, 1)`)
+		VALUES ('0000000000000000000000ff', 'p', ?, 'noop', 'waiting', '{"z":1}', 1, 1)`, taskstate.Key("noop", map[string]any{"z": 1.0}))
 	require.NoError(t, err)
 	s3, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
 	require.NoError(t, err)
@@ -94,6 +109,39 @@ func TestMigrateFromV1(t *testing.T) {
 	c, err = m3.Stat(ctx, taskstate.Query{})
 	require.NoError(t, err)
 	require.Equal(t, taskstate.Counts{"waiting": 0, "running": 0, "part_done": 0, "done": 5, "failed": 1}, c)
+	again, err = m3.Create(ctx, []taskstate.TaskSpec{{Kind: "noop", Def: map[string]any{"z": 1}}}, taskstate.CreateOptions{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"0000000000000000000000ff"}, again.IDs, "the older build's hex key was converted too")
+}
+
+// TestMigrateFromV2 converts the hex keys of a version 2 file.
+func TestMigrateFromV2(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	db, err := sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	defer db.Close()
+	key := taskstate.Key("noop", map[string]any{"v": 2.0})
+	_, err = db.Exec(`INSERT INTO tasks (id, pool, key, kind, status, filter, created_at, updated_at)
+		VALUES ('000000000000000000000002', 'p', ?, 'noop', 'waiting', '{"v":2}', 1, 1)`, key)
+	require.NoError(t, err)
+	_, err = db.Exec(`INSERT INTO pool_counts (pool, status, n) VALUES ('p', 'waiting', 1); PRAGMA user_version = 2`)
+	require.NoError(t, err)
+
+	s, err = sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
+	require.NoError(t, err)
+	defer s.Close()
+	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "p"})
+	require.NoError(t, err)
+	res, err := m.Create(ctx, []taskstate.TaskSpec{{Kind: "noop", Def: map[string]any{"v": 2}}}, taskstate.CreateOptions{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"000000000000000000000002"}, res.IDs)
+	var version int
+	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
+	require.Equal(t, 3, version)
 }
 
 // TestNewerSchemaRefused: a file written by a newer build is not touched.

@@ -5,8 +5,10 @@ package sqlitestore
 // keeps the counts in the statements that move tasks (one counter update
 // per batch, not three trigger statements per row) and indexes only the
 // tasks in the statuses workers look for, so a commit touches one index
-// entry instead of two.
-const schemaVersion = 2
+// entry instead of two. Version 3 stores each dedup key as its 32 bytes (a
+// BLOB) instead of 64 hex characters: the (pool, key) index, which every
+// create searches and grows at a random place, is half the size.
+const schemaVersion = 3
 
 // schema is the current schema. pool_counts holds the number of tasks per
 // (pool, status); every statement that inserts, deletes or moves tasks
@@ -71,10 +73,18 @@ INSERT INTO pool_counts (pool, status, n)
 	ON CONFLICT (pool, status) DO UPDATE SET n = excluded.n;
 `
 
+// migrateKeys turns hex keys (versions 1 and 2, or rows an older build
+// wrote since) into their bytes.
+const migrateKeys = `UPDATE tasks SET key = unhex(key) WHERE typeof(key) = 'text' AND length(key) = 64 AND key = lower(key) AND unhex(key) IS NOT NULL`
+
+// keyCol reads a key back as the hex string the Manager computed. A key
+// that was not a SHA-256 in hex is stored as it came, as text.
+const keyCol = `CASE WHEN typeof(key) = 'blob' THEN lower(hex(key)) ELSE key END`
+
 // sqlV1Objects tells whether any object of schema version 1 is in the file.
 const sqlV1Objects = `SELECT count(*) > 0 FROM sqlite_schema WHERE name IN
 	('tasks_count_insert', 'tasks_count_delete', 'tasks_count_update', 'tasks_lease', 'tasks_claim')`
 
-const taskCols = `id, kind, key, status, priority, seq, filter, attempts, max_attempts,
+const taskCols = `id, kind, ` + keyCol + `, status, priority, seq, filter, attempts, max_attempts,
 	last_error, lease_owner, lease_token, lease_until, claimed_from, run_after,
 	created_at, updated_at, started_at, finished_at`

@@ -2,7 +2,9 @@ package sqlitestore
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -156,23 +158,28 @@ func (s *Store) migrate(ctx context.Context) error {
 		if !stale {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, migrateV1); err != nil {
+		if _, err := tx.ExecContext(ctx, migrateV1+";"+migrateKeys); err != nil {
 			return fmt.Errorf("remove schema version 1 objects: %w", err)
 		}
 		return tx.Commit()
 	case version > schemaVersion:
 		return fmt.Errorf("schema version %d is newer than this build's %d: upgrade taskfleet", version, schemaVersion)
 	}
-	var v1 bool // version 0 is a new file or one written before user_version was set
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'tasks'").Scan(&v1); err != nil {
+	var exists bool // version 0 is a new file, or one of version 1 (written before user_version was set)
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'tasks'").Scan(&exists); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
-	if v1 {
+	if exists && version < 2 {
 		if _, err := tx.ExecContext(ctx, migrateV1); err != nil {
-			return fmt.Errorf("migrate to schema version %d: %w", schemaVersion, err)
+			return fmt.Errorf("migrate to schema version 2: %w", err)
+		}
+	}
+	if exists && version < 3 {
+		if _, err := tx.ExecContext(ctx, migrateKeys); err != nil {
+			return fmt.Errorf("migrate to schema version 3: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
@@ -267,6 +274,17 @@ const (
 		WHERE id = ? AND pool = ? AND status = 'running' AND lease_token = ?`
 )
 
+// keyArg is how a dedup key is stored: a SHA-256 in hex as its 32 bytes,
+// anything else as it is.
+func keyArg(key string) any {
+	if len(key) == 2*sha256.Size {
+		if b, err := hex.DecodeString(key); err == nil && hex.EncodeToString(b) == key {
+			return b
+		}
+	}
+	return key
+}
+
 // CreateTasks implements taskstate.Store.
 func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateParams) ([]taskstate.CreatedTask, error) {
 	out := make([]taskstate.CreatedTask, len(p.Tasks))
@@ -275,7 +293,7 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateParams) ([]ta
 			var id string
 			st, err := s.rstmt(ctx, sqlSelectKey)
 			if err == nil {
-				err = st.QueryRowContext(ctx, p.Pool, t.Key).Scan(&id)
+				err = st.QueryRowContext(ctx, p.Pool, keyArg(t.Key)).Scan(&id)
 			}
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
@@ -311,7 +329,8 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateParams) ([]ta
 				return nil, fmt.Errorf("sqlitestore: create: filter of task %d: %w", i, err)
 			}
 		}
-		res, err := ins.ExecContext(ctx, t.ID, p.Pool, t.Key, t.Kind, t.Priority, t.Def, string(filter), t.MaxAttempts, now, now)
+		key := keyArg(t.Key)
+		res, err := ins.ExecContext(ctx, t.ID, p.Pool, key, t.Kind, t.Priority, t.Def, string(filter), t.MaxAttempts, now, now)
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: create: %w", err)
 		}
@@ -321,7 +340,7 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateParams) ([]ta
 			continue
 		}
 		var id string
-		if err := sel.QueryRowContext(ctx, p.Pool, t.Key).Scan(&id); err != nil {
+		if err := sel.QueryRowContext(ctx, p.Pool, key).Scan(&id); err != nil {
 			return nil, fmt.Errorf("sqlitestore: create: read existing task: %w", err)
 		}
 		out[i] = taskstate.CreatedTask{ID: id}
