@@ -236,24 +236,9 @@ func (s *gobScan) scan(data []byte) bool {
 
 	// Decoder.DecodeValue: type definitions, each a message of its own, then
 	// the id of the value.
-	var id int64
-	for {
-		if s.pos == s.end && !s.nextMessage() {
-			return false
-		}
-		a := s.pos
-		x, ok := s.int()
-		if !ok {
-			return false
-		}
-		if x >= 0 {
-			id = x
-			break
-		}
-		if !s.typeDef(-x, a) || s.pos != s.end {
-			return false
-		}
-		s.remove(a)
+	id, ok := s.typeSequence(false)
+	if !ok {
+		return false
 	}
 	// Encode(&v) for an interface v: a singleton interface value.
 	if id != gobInterface {
@@ -294,6 +279,40 @@ func putGobUint(b []byte, x uint64) int {
 
 // nextMessage starts the next message, as Decoder.recvMessage does when the
 // buffer is empty inside a type sequence.
+// typeSequence is gob's Decoder.decodeTypeSequence: it reads (and takes
+// out of the stream) type definitions up to the first non-negative type
+// id, which it returns. At the top level (inline false) each definition is
+// a message of its own; inside an interface value (inline true) one may be
+// followed by a byte count in the same message.
+func (s *gobScan) typeSequence(inline bool) (int64, bool) {
+	for {
+		if s.pos == s.end && !s.nextMessage() {
+			return 0, false
+		}
+		a := s.pos
+		x, ok := s.int()
+		if !ok {
+			return 0, false
+		}
+		if x >= 0 {
+			return x, true
+		}
+		if !s.typeDef(-x, a) {
+			return 0, false
+		}
+		switch {
+		case s.pos == s.end:
+		case !inline:
+			return 0, false
+		default:
+			if _, ok := s.uint(); !ok {
+				return 0, false
+			}
+		}
+		s.remove(a)
+	}
+}
+
 func (s *gobScan) nextMessage() bool {
 	if s.pos != s.end || s.end >= len(s.data) {
 		return false
@@ -576,31 +595,8 @@ func (s *gobScan) iface(depth int, underStruct bool) bool {
 	s.pos += int(n)
 	// Decoder.decodeTypeSequence(true): definitions of the concrete type,
 	// each followed by a byte count unless the message ends there.
-	var id int64
-	for {
-		if s.pos == s.end && !s.nextMessage() {
-			return false
-		}
-		a := s.pos
-		x, ok := s.int()
-		if !ok {
-			return false
-		}
-		if x >= 0 {
-			id = x
-			break
-		}
-		if !s.typeDef(-x, a) {
-			return false
-		}
-		if s.pos < s.end {
-			if _, ok := s.uint(); !ok {
-				return false
-			}
-		}
-		s.remove(a)
-	}
-	if !s.defined(id) {
+	id, ok := s.typeSequence(true)
+	if !ok || !s.defined(id) {
 		return false
 	}
 	count, ok := s.uint()
