@@ -277,17 +277,25 @@ func TestDecodeCacheConcurrent(t *testing.T) {
 		require.NoError(t, err)
 		want[i] = v
 	}
+	concurrently(t, 200, len(payloads), func(i int) error {
+		got, err := Codec{}.Decode(payloads[i])
+		if err == nil && !reflect.DeepEqual(want[i], got) {
+			err = fmt.Errorf("payload %d: got %#v, want %#v", i, got, want[i])
+		}
+		return err
+	})
+}
+
+// concurrently runs check from 16 goroutines, rounds times each, on
+// interleaved indexes below n, and reports each goroutine's first error.
+func concurrently(t *testing.T, rounds, n int, check func(i int) error) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for g := range 16 {
 		wg.Go(func() {
-			for n := range 200 {
-				i := (g*7 + n) % len(payloads)
-				got, err := Codec{}.Decode(payloads[i])
-				if err == nil && !reflect.DeepEqual(want[i], got) {
-					err = fmt.Errorf("payload %d: got %#v, want %#v", i, got, want[i])
-				}
-				if err != nil {
+			for r := range rounds {
+				if err := check((g*7 + r) % n); err != nil {
 					errs <- err
 					return
 				}

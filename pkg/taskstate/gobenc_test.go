@@ -8,7 +8,6 @@ import (
 	"math"
 	"math/rand"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -332,32 +331,17 @@ func TestEncodeCacheConcurrent(t *testing.T) {
 		require.NoError(t, err)
 		want[i] = b
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for g := range 16 {
-		wg.Go(func() {
-			for n := range 300 {
-				i := (g*7 + n) % len(cases)
-				tc := cases[i]
-				got, err := Codec{}.Encode(tc.v)
-				if err == nil && tc.ordered && !bytes.Equal(want[i], got) {
-					err = fmt.Errorf("value %d (%T): got %x, want %x", i, tc.v, got, want[i])
-				}
-				if err == nil && !tc.ordered && len(want[i]) != len(got) {
-					err = fmt.Errorf("value %d (%T): got %d bytes, want %d", i, tc.v, len(got), len(want[i]))
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	concurrently(t, 300, len(cases), func(i int) error {
+		tc := cases[i]
+		got, err := Codec{}.Encode(tc.v)
+		if err == nil && tc.ordered && !bytes.Equal(want[i], got) {
+			err = fmt.Errorf("value %d (%T): got %x, want %x", i, tc.v, got, want[i])
+		}
+		if err == nil && !tc.ordered && len(want[i]) != len(got) {
+			err = fmt.Errorf("value %d (%T): got %d bytes, want %d", i, tc.v, len(got), len(want[i]))
+		}
+		return err
+	})
 }
 
 func randString(r *rand.Rand) string {
