@@ -119,9 +119,8 @@ func (b *bench) pickup(ctx context.Context) (*Latency, error) {
 	defer fl.stop()
 	n := b.cfg.PickupSamples
 	fmt.Fprintf(b.out, "pickup: %d samples, events %s\n", n, onOff(!b.cfg.NoEvents))
-	samples := make([]time.Duration, 0, n)
+	samples := b.newSampler("pickup", n)
 	creates := make([]time.Duration, 0, n)
-	lastPrint, cpu0 := time.Now(), sampleCPU()
 	for i := range n {
 		if err := sleep(ctx, b.cfg.Idle); err != nil {
 			return nil, err
@@ -136,22 +135,16 @@ func (b *bench) pickup(ctx context.Context) (*Latency, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case d := <-started:
-			samples = append(samples, d)
+			samples.add(d)
 		}
 		if err := fl.waitFinished(ctx, int64(i+1), 0, nil); err != nil {
 			return nil, err
-		}
-		if time.Since(lastPrint) >= b.cfg.ProgressEvery {
-			l := summarize(append([]time.Duration(nil), samples...))
-			fmt.Fprintf(b.out, "pickup: samples [ %d / %d ], p50 [ %s ], p99 [ %s ]\n", len(samples), n, l.P50, l.P99)
-			lastPrint = time.Now()
 		}
 	}
 	if err := b.checkDone(ctx, dm, n); err != nil {
 		return nil, err
 	}
-	l := summarize(samples)
-	l.StealPct = cpuBetween(cpu0, sampleCPU(), 0).StealPct
+	l := samples.summary()
 	l.Events = !b.cfg.NoEvents
 	l.CreateP50 = summarize(creates).P50
 	if l.Events {
@@ -194,8 +187,7 @@ func (b *bench) wait(ctx context.Context) (*Latency, error) {
 	defer fl.stop()
 	n := b.cfg.WaitSamples
 	fmt.Fprintf(b.out, "wait: %d samples, events %s\n", n, onOff(!b.cfg.NoEvents))
-	samples := make([]time.Duration, 0, n)
-	lastPrint, cpu0 := time.Now(), sampleCPU()
+	samples := b.newSampler("wait", n)
 	for i := range n {
 		if err := sleep(ctx, b.cfg.Idle); err != nil {
 			return nil, err
@@ -211,18 +203,12 @@ func (b *bench) wait(ctx context.Context) (*Latency, error) {
 		if err != nil {
 			return nil, err
 		}
-		samples = append(samples, d)
-		if time.Since(lastPrint) >= b.cfg.ProgressEvery {
-			l := summarize(append([]time.Duration(nil), samples...))
-			fmt.Fprintf(b.out, "wait: samples [ %d / %d ], p50 [ %s ], p99 [ %s ]\n", len(samples), n, l.P50, l.P99)
-			lastPrint = time.Now()
-		}
+		samples.add(d)
 	}
 	if err := b.checkDone(ctx, dm, n); err != nil {
 		return nil, err
 	}
-	l := summarize(samples)
-	l.StealPct = cpuBetween(cpu0, sampleCPU(), 0).StealPct
+	l := samples.summary()
 	l.Events = !b.cfg.NoEvents
 	if l.Events {
 		l.TargetP99 = TargetWait
@@ -395,4 +381,35 @@ func onOff(on bool) string {
 		return "on"
 	}
 	return "off"
+}
+
+// sampler collects one scenario's latency samples, prints a progress line
+// every ProgressEvery, and summarizes them with the machine's steal over
+// the time they were taken.
+type sampler struct {
+	b       *bench
+	name    string
+	n       int
+	got     []time.Duration
+	printed time.Time
+	cpu0    cpuSample
+}
+
+func (b *bench) newSampler(name string, n int) *sampler {
+	return &sampler{b: b, name: name, n: n, got: make([]time.Duration, 0, n), printed: time.Now(), cpu0: sampleCPU()}
+}
+
+func (s *sampler) add(d time.Duration) {
+	s.got = append(s.got, d)
+	if time.Since(s.printed) >= s.b.cfg.ProgressEvery {
+		l := summarize(append([]time.Duration(nil), s.got...))
+		fmt.Fprintf(s.b.out, "%s: samples [ %d / %d ], p50 [ %s ], p99 [ %s ]\n", s.name, len(s.got), s.n, l.P50, l.P99)
+		s.printed = time.Now()
+	}
+}
+
+func (s *sampler) summary() Latency {
+	l := summarize(s.got)
+	l.StealPct = cpuBetween(s.cpu0, sampleCPU(), 0).StealPct
+	return l
 }
