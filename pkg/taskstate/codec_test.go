@@ -615,6 +615,39 @@ func FuzzParseQuery(f *testing.F) {
 
 var benchSink any
 
+// benchFreshCached runs name/fresh, name/cached and name/cached-parallel:
+// the path before a cache against the cached one, over a payload of size
+// bytes.
+func benchFreshCached(b *testing.B, name string, size int, fresh, cached func() (any, error)) {
+	for _, r := range []struct {
+		name string
+		fn   func() (any, error)
+	}{{"fresh", fresh}, {"cached", cached}} {
+		b.Run(name+"/"+r.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				v, err := r.fn()
+				if err != nil {
+					b.Fatal(err)
+				}
+				benchSink = v
+			}
+		})
+	}
+	b.Run(name+"/cached-parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := cached(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
 // BenchmarkDecode compares a fresh decoder per payload (the path before the
 // cache) with the cached decoders, for a small typed def and a generic
 // document def.
@@ -628,38 +661,8 @@ func BenchmarkDecode(b *testing.B) {
 	} {
 		p, err := Codec{}.Encode(tc.v)
 		require.NoError(b, err)
-		b.Run(tc.name+"/fresh", func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(p)))
-			for b.Loop() {
-				v, err := decodeFresh(p)
-				if err != nil {
-					b.Fatal(err)
-				}
-				benchSink = v
-			}
-		})
-		b.Run(tc.name+"/cached", func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(p)))
-			for b.Loop() {
-				v, err := Codec{}.Decode(p)
-				if err != nil {
-					b.Fatal(err)
-				}
-				benchSink = v
-			}
-		})
-		b.Run(tc.name+"/cached-parallel", func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := (Codec{}).Decode(p); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		})
+		benchFreshCached(b, tc.name, len(p),
+			func() (any, error) { return decodeFresh(p) },
+			func() (any, error) { return Codec{}.Decode(p) })
 	}
 }

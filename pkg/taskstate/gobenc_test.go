@@ -492,38 +492,8 @@ func BenchmarkEncode(b *testing.B) {
 	} {
 		p, err := encodeFresh(tc.v)
 		require.NoError(b, err)
-		b.Run(tc.name+"/fresh", func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(p)))
-			for b.Loop() {
-				v, err := encodeFresh(tc.v)
-				if err != nil {
-					b.Fatal(err)
-				}
-				benchSink = v
-			}
-		})
-		b.Run(tc.name+"/cached", func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(p)))
-			for b.Loop() {
-				v, err := Codec{}.Encode(tc.v)
-				if err != nil {
-					b.Fatal(err)
-				}
-				benchSink = v
-			}
-		})
-		b.Run(tc.name+"/cached-parallel", func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := (Codec{}).Encode(tc.v); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		})
+		benchFreshCached(b, tc.name, len(p),
+			func() (any, error) { return encodeFresh(tc.v) },
+			func() (any, error) { return Codec{}.Encode(tc.v) })
 	}
 }
