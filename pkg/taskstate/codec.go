@@ -63,6 +63,12 @@ func (c Codec) Encode(v any) ([]byte, error) {
 			return nil, err
 		}
 	}
+	return c.capped(b)
+}
+
+// capped returns b, or ErrPayloadTooLarge when an encoded payload is over
+// the cap.
+func (c Codec) capped(b []byte) ([]byte, error) {
 	if len(b) > c.max() {
 		return nil, fmt.Errorf("%w: %d bytes encoded, cap is %d", ErrPayloadTooLarge, len(b), c.max())
 	}

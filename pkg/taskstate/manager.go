@@ -349,10 +349,7 @@ type Encoded []byte
 
 func (m *Manager) encodeResult(res any) ([]byte, error) {
 	if b, ok := res.(Encoded); ok {
-		if len(b) > m.codec.max() {
-			return nil, fmt.Errorf("%w: %d bytes encoded, cap is %d", ErrPayloadTooLarge, len(b), m.codec.max())
-		}
-		return b, nil
+		return m.codec.capped(b)
 	}
 	return m.codec.Encode(res)
 }

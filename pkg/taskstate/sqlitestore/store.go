@@ -277,12 +277,11 @@ const (
 // keyArg is how a dedup key is stored: a SHA-256 in hex as its 32 bytes,
 // anything else as it is.
 func keyArg(key string) any {
-	if len(key) == 2*sha256.Size {
-		if b, err := hex.DecodeString(key); err == nil && hex.EncodeToString(b) == key {
-			return b
-		}
+	if len(key) != 2*sha256.Size || strings.ContainsFunc(key, func(r rune) bool { return (r < '0' || r > '9') && (r < 'a' || r > 'f') }) {
+		return key // not lower-case hex: it would not read back the same
 	}
-	return key
+	b, _ := hex.DecodeString(key)
+	return b
 }
 
 // CreateTasks implements taskstate.Store.
