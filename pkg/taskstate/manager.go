@@ -97,9 +97,6 @@ func NewManager(cfg Config) (*Manager, error) {
 // Pool returns the pool name.
 func (m *Manager) Pool() string { return m.pool }
 
-// Store returns the backend.
-func (m *Manager) Store() Store { return m.store }
-
 // Codec returns the payload codec.
 func (m *Manager) Codec() Codec { return m.codec }
 
@@ -186,7 +183,7 @@ func (m *Manager) Create(ctx context.Context, specs []TaskSpec, opts CreateOptio
 		news = append(news, p)
 	}
 	start := time.Now()
-	out, err := m.store.CreateTasks(ctx, CreateParams{Pool: m.pool, Tasks: news, Now: m.cfg.Now(), DryRun: opts.DryRun})
+	out, err := m.store.CreateTasks(ctx, CreateTasksParams{Pool: m.pool, Tasks: news, Now: m.cfg.Now(), DryRun: opts.DryRun})
 	m.observe("create", start, err)
 	if err != nil {
 		return res, err
@@ -511,7 +508,7 @@ func (m *Manager) ReapExpired(ctx context.Context, grace time.Duration) (ReapRes
 	var rr ReapResult
 	now := m.cfg.Now()
 	start := time.Now()
-	expired, err := m.store.ListExpired(ctx, ExpiredParams{Pool: m.pool, Before: now.Add(-grace), Limit: 1000})
+	expired, err := m.store.ListExpired(ctx, ListExpiredParams{Pool: m.pool, Before: now.Add(-grace), Limit: 1000})
 	m.observe("list_expired", start, err)
 	if err != nil || len(expired) == 0 {
 		return rr, err

@@ -20,7 +20,7 @@ type Store interface {
 	// creators of the same keys: exactly one insert wins (a unique index),
 	// the others get its id. With DryRun nothing is written and new tasks
 	// get an empty id.
-	CreateTasks(ctx context.Context, p CreateParams) ([]CreatedTask, error)
+	CreateTasks(ctx context.Context, p CreateTasksParams) ([]CreatedTask, error)
 
 	// Claim atomically moves up to Limit claimable tasks (status From,
 	// RunAfter not after Now, kind in Kinds when Kinds is set, matching
@@ -42,7 +42,7 @@ type Store interface {
 
 	// ListExpired returns running tasks whose lease ended before Before,
 	// without payloads, oldest lease first.
-	ListExpired(ctx context.Context, p ExpiredParams) ([]*Task, error)
+	ListExpired(ctx context.Context, p ListExpiredParams) ([]*Task, error)
 
 	// Update applies an admin change to every task matching Query and
 	// returns how many matched.
@@ -83,8 +83,8 @@ type NewTask struct {
 	MaxAttempts int
 }
 
-// CreateParams are the arguments of Store.CreateTasks.
-type CreateParams struct {
+// CreateTasksParams are the arguments of Store.CreateTasks.
+type CreateTasksParams struct {
 	Pool   string
 	Tasks  []NewTask
 	Now    time.Time
@@ -147,8 +147,8 @@ type HeartbeatParams struct {
 	Now    time.Time
 }
 
-// ExpiredParams are the arguments of Store.ListExpired.
-type ExpiredParams struct {
+// ListExpiredParams are the arguments of Store.ListExpired.
+type ListExpiredParams struct {
 	Pool   string
 	Before time.Time
 	Limit  int

@@ -31,7 +31,7 @@ func TestIndexes(t *testing.T) {
 	t.Parallel()
 	s := openTestStore(t)
 	ctx := t.Context()
-	_, err := s.CreateTasks(ctx, taskstate.CreateParams{Pool: "ix", Tasks: newTasks("a", 2), Now: time.Now()})
+	_, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "ix", Tasks: newTasks("a", 2), Now: time.Now()})
 	require.NoError(t, err)
 	_, indexed := s.indexed.Load("ix")
 	require.True(t, indexed, "indexes are cached after the first create")
@@ -62,11 +62,11 @@ func TestIndexes(t *testing.T) {
 	s2, err := Open(ctx, Config{URI: testURI(t), Database: s.Database().Name()})
 	require.NoError(t, err)
 	defer s2.Close()
-	_, err = s2.CreateTasks(ctx, taskstate.CreateParams{Pool: "ix", Tasks: newTasks("b", 1), Now: time.Now()})
+	_, err = s2.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "ix", Tasks: newTasks("b", 1), Now: time.Now()})
 	require.NoError(t, err)
 
 	// A dry run and a claim on an unknown pool create no collection.
-	_, err = s.CreateTasks(ctx, taskstate.CreateParams{Pool: "dry", Tasks: newTasks("c", 1), Now: time.Now(), DryRun: true})
+	_, err = s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "dry", Tasks: newTasks("c", 1), Now: time.Now(), DryRun: true})
 	require.NoError(t, err)
 	_, err = s.Claim(ctx, taskstate.ClaimParams{Pool: "nothing", From: taskstate.StatusWaiting, Token: "t", Owner: "o", Now: time.Now(), LeaseUntil: time.Now().Add(time.Minute), Limit: 1})
 	require.NoError(t, err)
@@ -79,7 +79,7 @@ func TestIndexes(t *testing.T) {
 		Keys: bson.D{{Key: "seq", Value: 1}}, Options: options.Index().SetName("seq_1"),
 	})
 	require.NoError(t, err)
-	_, err = s.CreateTasks(ctx, taskstate.CreateParams{Pool: "partial", Tasks: newTasks("p", 1), Now: time.Now()})
+	_, err = s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "partial", Tasks: newTasks("p", 1), Now: time.Now()})
 	require.NoError(t, err)
 	missing, err := s.missingIndexes(ctx, "partial", s.Database().Collection("partial"))
 	require.NoError(t, err)
@@ -90,7 +90,7 @@ func TestIndexes(t *testing.T) {
 		Keys: bson.D{{Key: "key", Value: 1}}, Options: options.Index().SetName("key_1"),
 	})
 	require.NoError(t, err)
-	_, err = s.CreateTasks(ctx, taskstate.CreateParams{Pool: "legacy", Tasks: newTasks("l", 1), Now: time.Now()})
+	_, err = s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "legacy", Tasks: newTasks("l", 1), Now: time.Now()})
 	require.ErrorContains(t, err, "key_1 exists but is not unique")
 }
 
@@ -125,7 +125,7 @@ func TestCreateConcurrentDuplicates(t *testing.T) {
 		}
 		wg.Go(func() {
 			<-start
-			out, err := store.CreateTasks(ctx, taskstate.CreateParams{Pool: "dup", Tasks: tasks, Now: time.Now()})
+			out, err := store.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "dup", Tasks: tasks, Now: time.Now()})
 			if c%2 == 1 {
 				slices.Reverse(out)
 			}
@@ -156,7 +156,7 @@ func TestCreateConcurrentDuplicates(t *testing.T) {
 
 	// A later create of known and new keys.
 	more := append(newTasks("dup", 2), newTasks("fresh", 1)...)
-	out, err := s1.CreateTasks(ctx, taskstate.CreateParams{Pool: "dup", Tasks: more, Now: time.Now()})
+	out, err := s1.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "dup", Tasks: more, Now: time.Now()})
 	require.NoError(t, err)
 	require.Equal(t, []taskstate.CreatedTask{
 		{ID: results[0][0].ID}, {ID: results[0][1].ID}, {ID: more[2].ID, Created: true},
@@ -168,11 +168,11 @@ func TestCreateDryRun(t *testing.T) {
 	s := openTestStore(t)
 	ctx := t.Context()
 	tasks := newTasks("d", 3)
-	out, err := s.CreateTasks(ctx, taskstate.CreateParams{Pool: "dry", Tasks: tasks[:1], Now: time.Now()})
+	out, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "dry", Tasks: tasks[:1], Now: time.Now()})
 	require.NoError(t, err)
 	existing := out[0].ID
 
-	out, err = s.CreateTasks(ctx, taskstate.CreateParams{Pool: "dry", Tasks: tasks, Now: time.Now(), DryRun: true})
+	out, err = s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "dry", Tasks: tasks, Now: time.Now(), DryRun: true})
 	require.NoError(t, err)
 	require.Equal(t, []taskstate.CreatedTask{{ID: existing}, {Created: true}, {Created: true}}, out)
 	c, err := s.Stat(ctx, taskstate.StatParams{Pool: "dry"})
@@ -185,9 +185,9 @@ func TestCreateRejectsMalformedID(t *testing.T) {
 	s := openTestStore(t)
 	tasks := newTasks("m", 1)
 	tasks[0].ID = "xyz"
-	_, err := s.CreateTasks(t.Context(), taskstate.CreateParams{Pool: "m", Tasks: tasks, Now: time.Now()})
+	_, err := s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: "m", Tasks: tasks, Now: time.Now()})
 	require.ErrorIs(t, err, taskstate.ErrInvalidTask)
-	_, err = s.CreateTasks(t.Context(), taskstate.CreateParams{Pool: "bad pool", Tasks: newTasks("m", 1), Now: time.Now()})
+	_, err = s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: "bad pool", Tasks: newTasks("m", 1), Now: time.Now()})
 	require.ErrorIs(t, err, taskstate.ErrInvalidPool)
 }
 
@@ -201,7 +201,7 @@ func TestStoredDocument(t *testing.T) {
 	tasks := newTasks("doc", 1)
 	tasks[0].Filter = map[string]any{"model": map[string]any{"kwargs": map[string]any{"lr": 0.1}, "class": "LGBModel"}, "seg": []any{"2020", "2021"}}
 	tasks[0].Priority = 7
-	_, err := s.CreateTasks(ctx, taskstate.CreateParams{Pool: "doc", Tasks: tasks, Now: now})
+	_, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "doc", Tasks: tasks, Now: now})
 	require.NoError(t, err)
 
 	var raw bson.Raw
@@ -254,7 +254,7 @@ func TestQueryOnServer(t *testing.T) {
 		}
 		tasks = append(tasks, taskstate.NewTask{ID: taskstate.NewID(), Kind: fmt.Sprintf("k%d", i%2), Key: fmt.Sprintf("key%d", i), Def: []byte("d"), Filter: filter, Priority: i})
 	}
-	_, err := s.CreateTasks(ctx, taskstate.CreateParams{Pool: "q", Tasks: tasks, Now: time.Now()})
+	_, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "q", Tasks: tasks, Now: time.Now()})
 	require.NoError(t, err)
 
 	ids := func(q string) []string {
@@ -310,7 +310,7 @@ func TestLifecycle(t *testing.T) {
 	tasks := newTasks("life", 4)
 	tasks[2].Priority = 5 // claimed first
 	tasks[3].Kind = "other"
-	_, err := s.CreateTasks(ctx, taskstate.CreateParams{Pool: pool, Tasks: tasks, Now: now})
+	_, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: pool, Tasks: tasks, Now: now})
 	require.NoError(t, err)
 
 	claim := func(token string, limit int, kinds ...string) []*taskstate.Task {
@@ -397,16 +397,16 @@ func TestLifecycle(t *testing.T) {
 	require.Equal(t, got2[0].ID, got4[0].ID)
 
 	// ListExpired: got[1] (lease until now+3m) and got4 (later+1m).
-	exp, err := s.ListExpired(ctx, taskstate.ExpiredParams{Pool: pool, Before: now.Add(4 * time.Minute), Limit: 10})
+	exp, err := s.ListExpired(ctx, taskstate.ListExpiredParams{Pool: pool, Before: now.Add(4 * time.Minute), Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, exp, 1)
 	require.Equal(t, got[1].ID, exp[0].ID)
 	require.Nil(t, exp[0].Def)
 	require.Equal(t, "tok1", exp[0].Lease.Token)
-	exp, err = s.ListExpired(ctx, taskstate.ExpiredParams{Pool: pool, Before: later.Add(time.Hour)})
+	exp, err = s.ListExpired(ctx, taskstate.ListExpiredParams{Pool: pool, Before: later.Add(time.Hour)})
 	require.NoError(t, err)
 	require.Equal(t, []string{got[1].ID, got4[0].ID}, []string{exp[0].ID, exp[1].ID}, "oldest lease first")
-	exp, err = s.ListExpired(ctx, taskstate.ExpiredParams{Pool: pool, Before: later.Add(time.Hour), Limit: 1})
+	exp, err = s.ListExpired(ctx, taskstate.ListExpiredParams{Pool: pool, Before: later.Add(time.Hour), Limit: 1})
 	require.NoError(t, err)
 	require.Len(t, exp, 1)
 

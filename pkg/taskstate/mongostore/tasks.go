@@ -39,7 +39,7 @@ var noPayloads = bson.D{{Key: fDef, Value: 0}, {Key: fRes, Value: 0}}
 // with its key, read back with one find on the keys, and Created false.
 // Should that task be deleted before the find, the insert is tried again.
 // Under DryRun only the find runs.
-func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateParams) ([]taskstate.CreatedTask, error) {
+func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) ([]taskstate.CreatedTask, error) {
 	c, err := s.coll(p.Pool)
 	if err != nil {
 		return nil, err
@@ -446,7 +446,7 @@ func (s *Store) Heartbeat(ctx context.Context, p taskstate.HeartbeatParams) ([]s
 
 // ListExpired returns running tasks whose lease ended before p.Before,
 // oldest lease first, without payloads.
-func (s *Store) ListExpired(ctx context.Context, p taskstate.ExpiredParams) ([]*taskstate.Task, error) {
+func (s *Store) ListExpired(ctx context.Context, p taskstate.ListExpiredParams) ([]*taskstate.Task, error) {
 	c, err := s.coll(p.Pool)
 	if err != nil {
 		return nil, err

@@ -285,7 +285,7 @@ func keyArg(key string) any {
 }
 
 // CreateTasks implements taskstate.Store.
-func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateParams) ([]taskstate.CreatedTask, error) {
+func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) ([]taskstate.CreatedTask, error) {
 	out := make([]taskstate.CreatedTask, len(p.Tasks))
 	if p.DryRun {
 		for i, t := range p.Tasks {
@@ -680,7 +680,7 @@ func (s *Store) Heartbeat(ctx context.Context, p taskstate.HeartbeatParams) ([]s
 }
 
 // ListExpired implements taskstate.Store.
-func (s *Store) ListExpired(ctx context.Context, p taskstate.ExpiredParams) ([]*taskstate.Task, error) {
+func (s *Store) ListExpired(ctx context.Context, p taskstate.ListExpiredParams) ([]*taskstate.Task, error) {
 	limit := p.Limit
 	if limit <= 0 {
 		limit = -1

@@ -289,7 +289,7 @@ func init() {
 		id := e.create(specs("noop", 1)...)[0]
 		task := e.claim(taskstate.ClaimOptions{Lease: time.Second})[0]
 		e.clock.Advance(time.Minute)
-		expired, err := e.store.ListExpired(e.ctx, taskstate.ExpiredParams{Pool: "pool_a", Before: e.clock.Now()})
+		expired, err := e.store.ListExpired(e.ctx, taskstate.ListExpiredParams{Pool: "pool_a", Before: e.clock.Now()})
 		require.NoError(t, err)
 		require.Len(t, expired, 1)
 		// The slow worker commits after the reaper read the task ...
@@ -359,7 +359,7 @@ func init() {
 	add("RunOne/UndecodablePayloadFailsOnlyItsTask", func(t *testing.T, h Harness) {
 		e := newEnv(t, h)
 		// A def written by another program that this one cannot decode.
-		_, err := e.store.CreateTasks(e.ctx, taskstate.CreateParams{Pool: "pool_a", Now: e.clock.Now(), Tasks: []taskstate.NewTask{
+		_, err := e.store.CreateTasks(e.ctx, taskstate.CreateTasksParams{Pool: "pool_a", Now: e.clock.Now(), Tasks: []taskstate.NewTask{
 			{ID: taskstate.NewID(), Kind: "noop", Key: "bad", Def: []byte("\x07garbage that is not gob"), Filter: map[string]any{"value": "bad"}, MaxAttempts: 3},
 		}})
 		require.NoError(t, err)
