@@ -21,7 +21,11 @@ type Def struct {
 	CreatedNs int64 `json:"created_ns,omitempty"`
 }
 
-func init() { taskstate.RegisterType(Def{}) }
+func init() {
+	if err := taskstate.RegisterType(Def{}); err != nil {
+		panic(err) // another type holds the name: defs would not decode
+	}
+}
 
 // fleet is Workers in-process Runners on one pool, sharing the store and
 // the worker-side event connection, as the runners of one process would.

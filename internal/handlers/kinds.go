@@ -21,12 +21,12 @@ func init() {
 	// Payloads are gob interface values: every process that decodes them
 	// (workers, and the dispatcher's get, query and collect) must know the
 	// concrete types, so they are registered when this package loads.
-	taskstate.RegisterType(SleepDef{})
-	taskstate.RegisterType(SleepResult{})
-	// Results of the linear kind hold these inside map[string]any.
-	taskstate.RegisterType(&collect.Frame{})
-	taskstate.RegisterType(linear.Metrics{})
-	taskstate.RegisterType(collect.ICSummary{})
+	// Results of the linear kind hold the last three inside map[string]any.
+	for _, v := range []any{SleepDef{}, SleepResult{}, &collect.Frame{}, linear.Metrics{}, collect.ICSummary{}} {
+		if err := taskstate.RegisterType(v); err != nil {
+			panic(err) // another type holds the name: these payloads would not decode
+		}
+	}
 }
 
 // DataPath is where a linear task's def names its dataset.

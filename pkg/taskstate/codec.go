@@ -1,7 +1,6 @@
 package taskstate
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/gob"
 	"encoding/hex"
@@ -9,6 +8,8 @@ import (
 	"fmt"
 	"reflect"
 	"time"
+
+	"github.com/taskfleet/taskfleet/internal/gobcodec"
 )
 
 // DefaultMaxPayload is the default cap on an encoded def or result: 15 MiB,
@@ -24,18 +25,46 @@ func init() {
 }
 
 // RegisterType makes a concrete type usable inside a def or result that is
-// stored as an interface value. It is gob.Register, safe to call more than
-// once for the same type.
-func RegisterType(v any) {
-	defer func() { _ = recover() }() // gob panics on a name clash; the first registration wins
+// stored as an interface value. It is gob.Register, but returns gob's
+// panic as an error (a name registered for another type, a nil or
+// interface value). Registering the same type again returns nil.
+func RegisterType(v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("taskstate: register type %T: %v", v, r)
+		}
+	}()
 	gob.Register(v)
+	return nil
 }
 
 // Codec encodes defs and results with encoding/gob (Go's pickle: any Go
 // value, no code execution on decode) and enforces a size cap both ways.
+//
+// A Codec from NewCodec reuses gob decoders and encoders across payloads of
+// the same types (see internal/gobcodec); copies share them. The zero value
+// and a literal such as Codec{MaxSize: n} work too, but encode and decode
+// every payload fresh; NewManager gives such a Codec its own caches.
 type Codec struct {
 	// MaxSize caps an encoded payload in bytes. Default DefaultMaxPayload.
 	MaxSize int
+
+	dec *gobcodec.DecoderCache // nil: every payload decoded fresh
+	enc *gobcodec.EncoderCache // nil: every payload encoded fresh
+}
+
+// NewCodec returns a Codec with the size cap maxSize (DefaultMaxPayload when
+// maxSize <= 0) and its own decoder and encoder caches.
+func NewCodec(maxSize int) Codec {
+	return Codec{MaxSize: maxSize, dec: gobcodec.NewDecoderCache(0), enc: gobcodec.NewEncoderCache(0)}
+}
+
+// cached returns c, with caches of its own if it has none.
+func (c Codec) cached() Codec {
+	if c.dec == nil || c.enc == nil {
+		return NewCodec(c.MaxSize)
+	}
+	return c
 }
 
 func (c Codec) max() int {
@@ -46,22 +75,15 @@ func (c Codec) max() int {
 }
 
 // Encode gob-encodes v as an interface value, so Decode gives back the same
-// dynamic type. A nil v encodes to nil.
-//
-// The payload is the one a fresh gob.Encoder writes (see encodeFresh). For
-// types without interfaces inside, it is assembled from a cached encoder
-// that already sent the type definitions (see gobEncoders), which spares
-// sending and building them again.
+// dynamic type. A nil v encodes to nil. The payload is the one a fresh
+// gob.Encoder writes, whether or not it came from a cached encoder.
 func (c Codec) Encode(v any) ([]byte, error) {
 	if v == nil {
 		return nil, nil
 	}
-	b, ok := gobEncoders.encode(v)
-	if !ok {
-		var err error
-		if b, err = encodeFresh(v); err != nil { // not cacheable, or an error: the errors are a fresh encoder's
-			return nil, err
-		}
+	b, err := c.enc.Encode(v)
+	if err != nil {
+		return nil, fmt.Errorf("taskstate: gob encode %T: %w", v, err)
 	}
 	return c.capped(b)
 }
@@ -75,22 +97,9 @@ func (c Codec) capped(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-// encodeFresh encodes a non-nil v with a new gob.Encoder, sending its types
-// anew.
-func encodeFresh(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(&v); err != nil {
-		return nil, fmt.Errorf("taskstate: gob encode %T: %w", v, err)
-	}
-	return buf.Bytes(), nil
-}
-
 // Decode decodes a payload written by Encode. Empty data decodes to nil.
-//
-// Payloads whose type definitions were seen before are decoded by a cached
-// gob.Decoder that already holds those definitions (see gobDecoders), which
-// spares receiving and compiling the types again; the result is the one a
-// fresh decoder gives.
+// The value and error are a fresh gob.Decoder's, whether or not a cached
+// decoder did the work.
 func (c Codec) Decode(data []byte) (v any, err error) {
 	if len(data) == 0 {
 		return nil, nil
@@ -98,20 +107,7 @@ func (c Codec) Decode(data []byte) (v any, err error) {
 	if len(data) > c.max() {
 		return nil, fmt.Errorf("%w: %d bytes stored, cap is %d", ErrPayloadTooLarge, len(data), c.max())
 	}
-	if v, ok := gobDecoders.decode(data); ok {
-		return v, nil
-	}
-	return decodeFresh(data) // not cacheable, or an error: the errors are a fresh decoder's
-}
-
-// decodeFresh decodes data with a new gob.Decoder, receiving its types anew.
-func decodeFresh(data []byte) (v any, err error) {
-	defer func() {
-		if r := recover(); r != nil { // gob should not panic on bad input, but a payload must never kill a worker
-			v, err = nil, fmt.Errorf("%w: gob: %v", ErrDecode, r)
-		}
-	}()
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&v); err != nil {
+	if v, err = c.dec.Decode(data); err != nil {
 		return nil, fmt.Errorf("%w: gob: %v", ErrDecode, err)
 	}
 	return v, nil

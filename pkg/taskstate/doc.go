@@ -32,9 +32,10 @@
 //     pool that claims only free slots, one heartbeat for every held lease,
 //     a batch completer, a reaper and a drain on shutdown. Wait is Qlib's
 //     wait, woken by events.
-//   - Codec turns defs and results into gob payloads. Decoders and encoders
-//     are reused across payloads of the same types (gobcache.go, gobenc.go),
-//     with outputs identical to a fresh decoder's and encoder's.
+//   - Codec turns defs and results into gob payloads. A Manager's Codec
+//     reuses decoders and encoders across payloads of the same types
+//     (internal/gobcodec), with outputs identical to a fresh decoder's and
+//     encoder's.
 //
 // Mapping from Qlib:
 //

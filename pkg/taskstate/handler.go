@@ -28,8 +28,11 @@ func TaskFromContext(ctx context.Context) *Task {
 func Handle[D, R any](fn func(ctx context.Context, def D) (R, error)) HandlerFunc {
 	var d D
 	var r R
-	RegisterType(d)
-	RegisterType(r)
+	// Errors are ignored: D or R may be an interface type (nothing to
+	// register), and a name held by another type keeps its first
+	// registration; Convert still turns documents into D.
+	_ = RegisterType(d)
+	_ = RegisterType(r)
 	return func(ctx context.Context, t *Task, param any) (any, error) {
 		def, err := Convert[D](param)
 		if err != nil {

@@ -91,7 +91,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.DefaultMaxAttempts == 0 {
 		cfg.DefaultMaxAttempts = DefaultMaxAttempts
 	}
-	return &Manager{cfg: cfg, store: cfg.Store, pool: cfg.Pool, codec: cfg.Codec, log: cfg.Logger}, nil
+	return &Manager{cfg: cfg, store: cfg.Store, pool: cfg.Pool, codec: cfg.Codec.cached(), log: cfg.Logger}, nil
 }
 
 // Pool returns the pool name.

@@ -1,4 +1,4 @@
-package taskstate
+package gobcodec
 
 import (
 	"bytes"
@@ -8,78 +8,33 @@ import (
 	"sync/atomic"
 )
 
-// Encoder cache for Codec.Encode.
+// EncoderCache encodes values with gob.Encoders that already sent the
+// type definitions of the value's concrete type T.
 //
-// Every payload is the output of a fresh gob.Encoder, which sends the type
-// definitions of the value and builds its encoder state anew each time. The
-// cache keeps, per concrete type, gob.Encoders that have already sent those
-// definitions, and rebuilds the bytes a fresh encoder would write from what
-// such an encoder writes.
+// A fresh encoder writes P + message(V): P is every message but the last
+// (the interface header H, naming T, then T's definitions; empty when T
+// needs none) and V is T's id, a byte count and the value. An encoder that
+// already encoded a T writes the single message H+V. P comes from each
+// type's first payload (TestEncodeCacheLayout). This only holds when V does
+// not depend on the encoder's history, which it does only through interface
+// values (they send their concrete type's definitions the first time), so
+// types with an interface anywhere inside go fresh (gobEncodable). Types with
+// their own encoding (time.Time) are fine: gob writes their method's output.
 //
-// What an encoder writes for Encode(&v), v an interface holding a value of
-// concrete type T (Go 1.26's encoding/gob, encoder.go and encode.go; checked
-// by TestEncodeCacheLayout and TestEncodeCacheMatchesFreshEncoder). Let H be
-// the interface header: tInterface's id, the singleton field delta 0, and
-// the registered name of T.
-//
-//   - A fresh encoder, when T needs type definitions: message 1 is H followed
-//     by the first definition, messages 2..n hold one further definition
-//     each, and message n+1 is V: T's type id, a byte count, the value.
-//   - A fresh encoder, when T needs none (int, string, []byte): a single
-//     message H+V.
-//   - An encoder that already encoded a T: a single message H+V, since the
-//     definitions are sent only once per encoder.
-//
-// So a fresh payload is P + message(V), where P (everything before the last
-// message) is taken from the first payload an encoder writes (a new encoder
-// is a fresh encoder), and V is what a primed encoder writes after H. P is
-// empty for types without definitions, and then the primed encoder's output
-// is the fresh payload as it is.
-//
-// Why P and V do not depend on the encoder's history: P is H and the
-// definitions of the types reachable from T, which depend only on T (type
-// ids are process-global and fixed once assigned, and a type's registered
-// name cannot change). V is T's id and the value encoded by gob's compiled
-// engine for T, which is global too; the only part of a value's encoding
-// that reads the encoder's state is an interface value (it sends the
-// concrete type's definitions the first time the encoder meets that type,
-// inline in the value). Hence the cache only takes types in which reflect
-// finds no interface anywhere (gobEncodable: struct fields, exported or not,
-// elements, keys, pointers, recursively); all other types (map[string]any,
-// []any, structs with `any` fields, ...) take the fresh encoder. Types with
-// their own encoding (GobEncoder, BinaryMarshaler, TextMarshaler, e.g.
-// time.Time) are fine: gob writes their method's output as a byte string,
-// which does not involve the encoder's state; the check still walks their
-// fields, so one holding an interface is refused too. Each per-type encoder
-// only ever sees values of its type, so it holds no other definitions.
-//
-// Every output of a primed encoder is checked to be a single message that
-// starts with the H of P; an encoder whose output is not, or that fails,
-// is dropped and the value is encoded by a fresh encoder, whose output and
-// errors are then exactly today's. Map entries are written in Go's random
-// iteration order, by both encoders alike.
-//
-// The cache is package-level, like gob's own type registry (RegisterType).
-// It is bounded: at most gobEncCacheEntries types (an arbitrary entry is
-// evicted to make room), encoders whose last payload was over
-// gobEncMaxPooled bytes are not kept, and the encoders of a type sit in a
-// sync.Pool, which the garbage collector empties. The encoders are stateful,
-// so each is used by one goroutine at a time (taken from and put back into
-// the pool).
-var gobEncoders = newGobEncCache(gobEncCacheEntries)
-
-const (
-	gobEncCacheEntries = 1024
-	gobEncMaxPooled    = 64 << 10
-	gobEncMaxDepth     = 64 // deeper type trees are refused
-)
-
-type gobEncCache struct {
+// Bounded: at most maxTypes types (an arbitrary one is evicted); encoders
+// whose last payload was over gobEncMaxPooled bytes are not kept. Encoders
+// are stateful: each is used by one goroutine at a time.
+type EncoderCache struct {
 	mu      sync.RWMutex
 	entries map[reflect.Type]*gobEncEntry
 	max     int
 	created atomic.Int64 // encoders built; read by tests
 }
+
+const (
+	gobEncMaxPooled = 64 << 10
+	gobEncMaxDepth  = 64 // deeper type trees are refused
+)
 
 type gobEncEntry struct {
 	ok     bool                         // T is cacheable (gobEncodable)
@@ -98,14 +53,40 @@ type cachedEncoder struct {
 	enc *gob.Encoder
 }
 
-func newGobEncCache(max int) *gobEncCache {
-	return &gobEncCache{entries: make(map[reflect.Type]*gobEncEntry), max: max}
+// NewEncoderCache returns an empty cache of at most maxTypes concrete
+// types (DefaultEntries when maxTypes <= 0).
+func NewEncoderCache(maxTypes int) *EncoderCache {
+	if maxTypes <= 0 {
+		maxTypes = DefaultEntries
+	}
+	return &EncoderCache{entries: make(map[reflect.Type]*gobEncEntry), max: maxTypes}
+}
+
+// Encode gob-encodes v as an interface value (Encode(&v)) and returns the
+// bytes and the error EncodeFresh gives, through a cached encoder when it
+// can. A nil cache encodes everything fresh.
+func (c *EncoderCache) Encode(v any) ([]byte, error) {
+	if c != nil && v != nil {
+		if b, ok := c.encode(v); ok {
+			return b, nil
+		}
+	}
+	return EncodeFresh(v) // not cacheable, or an error: the errors are a fresh encoder's
+}
+
+// EncodeFresh encodes v with a new gob.Encoder, sending its types anew.
+func EncodeFresh(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // encode returns the payload a fresh encoder writes for v, in a new slice.
 // ok is false when v must go the fresh-encoder way: a type the cache does
 // not take, or an encoder that failed.
-func (c *gobEncCache) encode(v any) (out []byte, ok bool) {
+func (c *EncoderCache) encode(v any) (out []byte, ok bool) {
 	e := c.entry(reflect.TypeOf(v))
 	if !e.ok {
 		return nil, false
@@ -209,7 +190,7 @@ func gobLayout(b []byte) (*gobEncLayout, bool) {
 
 // entry returns the entry of t, adding it (and evicting an arbitrary one
 // when full) if needed.
-func (c *gobEncCache) entry(t reflect.Type) *gobEncEntry {
+func (c *EncoderCache) entry(t reflect.Type) *gobEncEntry {
 	c.mu.RLock()
 	e := c.entries[t]
 	c.mu.RUnlock()
@@ -233,7 +214,7 @@ func (c *gobEncCache) entry(t reflect.Type) *gobEncEntry {
 	return e
 }
 
-func (c *gobEncCache) len() int {
+func (c *EncoderCache) len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.entries)

@@ -1,4 +1,4 @@
-package taskstate
+package gobcodec
 
 import (
 	"bytes"
@@ -59,14 +59,14 @@ type (
 )
 
 func init() {
-	RegisterType(codecTestNested{})
-	RegisterType(codecTestNode{})
-	RegisterType(codecTestWithAny{})
-	RegisterType(codecTestProp{})
-	RegisterType([]codecTestInner{})
-	RegisterType(map[string]codecTestInner{})
-	RegisterType([]string{})
-	RegisterType(map[string]int{})
+	gob.Register(codecTestNested{})
+	gob.Register(codecTestNode{})
+	gob.Register(codecTestWithAny{})
+	gob.Register(codecTestProp{})
+	gob.Register([]codecTestInner{})
+	gob.Register(map[string]codecTestInner{})
+	gob.Register([]string{})
+	gob.Register(map[string]int{})
 }
 
 type encTestCase struct {
@@ -154,19 +154,19 @@ func maxMapLen(v reflect.Value) int {
 // with both decoders in any case.
 func checkEncoded(t testing.TB, v any, ordered bool, got []byte) {
 	t.Helper()
-	want, err := encodeFresh(v)
+	want, err := EncodeFresh(v)
 	require.NoError(t, err)
 	if ordered {
 		require.Equal(t, want, got, "%T %#v", v, v)
 	} else {
 		require.Equal(t, len(want), len(got), "%T", v)
 	}
-	wantV, err := decodeFresh(want)
+	wantV, err := DecodeFresh(want)
 	require.NoError(t, err)
-	gotV, err := decodeFresh(got)
+	gotV, err := DecodeFresh(got)
 	require.NoError(t, err)
 	require.Equal(t, wantV, gotV, "%T", v)
-	gotC, err := Codec{}.Decode(got)
+	gotC, err := testDec.Decode(got)
 	require.NoError(t, err)
 	require.Equal(t, wantV, gotC, "%T", v)
 }
@@ -195,7 +195,7 @@ func TestEncodeCacheLayout(t *testing.T) {
 		v := tc.v
 		require.NoError(t, enc.Encode(&v))
 		first := bytes.Clone(buf.Bytes())
-		fresh, err := encodeFresh(tc.v)
+		fresh, err := EncodeFresh(tc.v)
 		require.NoError(t, err)
 		require.Equal(t, fresh, first, "a new encoder is a fresh encoder")
 		l, ok := gobLayout(first)
@@ -225,7 +225,7 @@ func TestEncodeCacheLayout(t *testing.T) {
 
 func TestEncodeCacheMatchesFreshEncoder(t *testing.T) {
 	cases := encTestCases()
-	c := newGobEncCache(gobEncCacheEntries)
+	c := NewEncoderCache(0)
 	for round := range 6 {
 		for i := range cases {
 			if round%2 == 1 { // interleave in another order
@@ -237,7 +237,7 @@ func TestEncodeCacheMatchesFreshEncoder(t *testing.T) {
 			if ok {
 				checkEncoded(t, tc.v, tc.ordered, got)
 			}
-			got, err := Codec{}.Encode(tc.v)
+			got, err := testEnc.Encode(tc.v)
 			require.NoError(t, err)
 			checkEncoded(t, tc.v, tc.ordered, got)
 		}
@@ -260,7 +260,7 @@ func TestEncodeCacheMatchesFreshEncoder(t *testing.T) {
 }
 
 func TestEncodeCacheReusesEncoders(t *testing.T) {
-	c := newGobEncCache(gobEncCacheEntries)
+	c := NewEncoderCache(0)
 	for i := range 200 {
 		v := codecTestSmall{Model: fmt.Sprint("m", i), Seed: i, Dry: i%2 == 0}
 		got, ok := c.encode(v)
@@ -272,7 +272,7 @@ func TestEncodeCacheReusesEncoders(t *testing.T) {
 }
 
 func TestEncodeCacheBounded(t *testing.T) {
-	c := newGobEncCache(2)
+	c := NewEncoderCache(2)
 	for range 3 {
 		for _, v := range []any{codecTestSmall{Seed: 1}, codecTestInner{Key: "x"}, codecTestList{{}}, 5, map[string]any{"a": 1}} {
 			got, ok := c.encode(v)
@@ -292,48 +292,36 @@ type codecTestBadMarshal struct{ A int }
 func (codecTestBadMarshal) MarshalBinary() ([]byte, error) { return nil, errors.New("bad marshal") }
 
 func TestEncodeErrorsAreFreshEncoders(t *testing.T) {
-	RegisterType(codecTestBadMarshal{})
+	gob.Register(codecTestBadMarshal{})
 	var nilPtr *codecTestInner
 	for _, v := range []any{codecTestUnregistered{A: 1}, func() {}, make(chan int), nilPtr, codecTestBadMarshal{A: 1},
 		codecTestWithAny{Any: codecTestUnregistered{}}} {
-		_, want := encodeFresh(v)
+		_, want := EncodeFresh(v)
 		require.Error(t, want, "%T", v)
 		for range 3 {
-			_, err := Codec{}.Encode(v)
+			_, err := testEnc.Encode(v)
 			require.Error(t, err)
 			require.Equal(t, want.Error(), err.Error())
 			require.Equal(t, errors.Unwrap(want), errors.Unwrap(err))
 		}
 	}
 	// The errors do not spoil the cache for good values of the same types.
-	got, err := Codec{}.Encode(&codecTestInner{Key: "ok"})
+	got, err := testEnc.Encode(&codecTestInner{Key: "ok"})
 	require.NoError(t, err)
 	checkEncoded(t, &codecTestInner{Key: "ok"}, true, got)
-
-	// The cap, on both paths.
-	small := Codec{MaxSize: 64}
-	for _, v := range []any{make([]byte, 100), []any{make([]byte, 100)}, codecTestSmall{Model: string(make([]byte, 60))}} {
-		for range 2 {
-			_, err := small.Encode(v)
-			require.ErrorIs(t, err, ErrPayloadTooLarge, "%T", v)
-		}
-	}
-	b, err := Codec{}.Encode(nil)
-	require.NoError(t, err)
-	require.Nil(t, b)
 }
 
 func TestEncodeCacheConcurrent(t *testing.T) {
 	cases := encTestCases()
 	want := make([][]byte, len(cases))
 	for i, tc := range cases {
-		b, err := encodeFresh(tc.v)
+		b, err := EncodeFresh(tc.v)
 		require.NoError(t, err)
 		want[i] = b
 	}
 	concurrently(t, 300, len(cases), func(i int) error {
 		tc := cases[i]
-		got, err := Codec{}.Encode(tc.v)
+		got, err := testEnc.Encode(tc.v)
 		if err == nil && tc.ordered && !bytes.Equal(want[i], got) {
 			err = fmt.Errorf("value %d (%T): got %x, want %x", i, tc.v, got, want[i])
 		}
@@ -419,7 +407,7 @@ func randProp(r *rand.Rand) codecTestProp {
 // random values of a struct with many field kinds.
 func TestEncodeCacheRandomValues(t *testing.T) {
 	r := rand.New(rand.NewSource(1))
-	c := newGobEncCache(gobEncCacheEntries)
+	c := NewEncoderCache(0)
 	n := 500
 	if testing.Short() {
 		n = 200
@@ -429,13 +417,13 @@ func TestEncodeCacheRandomValues(t *testing.T) {
 		for _, v := range []any{p, &p, p.M, p.F} {
 			got, ok := c.encode(v)
 			require.True(t, ok, "%T", v)
-			want, err := encodeFresh(v)
+			want, err := EncodeFresh(v)
 			require.NoError(t, err)
 			require.Equal(t, want, got, "%#v", v)
 		}
-		got, err := Codec{}.Decode(mustEncode(t, p))
+		got, err := testDec.Decode(mustEncode(t, p))
 		require.NoError(t, err)
-		want, err := decodeFresh(mustEncodeFresh(t, p))
+		want, err := DecodeFresh(mustEncodeFresh(t, p))
 		require.NoError(t, err)
 		require.Equal(t, want, got)
 		require.Equal(t, p.A, got.(codecTestProp).A)
@@ -444,19 +432,19 @@ func TestEncodeCacheRandomValues(t *testing.T) {
 
 func mustEncodeFresh(t testing.TB, v any) []byte {
 	t.Helper()
-	b, err := encodeFresh(v)
+	b, err := EncodeFresh(v)
 	require.NoError(t, err)
 	return b
 }
 
 func mustEncode(t testing.TB, v any) []byte {
 	t.Helper()
-	b, err := Codec{}.Encode(v)
+	b, err := testEnc.Encode(v)
 	require.NoError(t, err)
 	return b
 }
 
-func FuzzCodecEncode(f *testing.F) {
+func FuzzEncode(f *testing.F) {
 	f.Add(int64(1), "ridge", 3, true, []byte{1})
 	f.Add(int64(-1), "", 0, false, []byte(nil))
 	f.Fuzz(func(t *testing.T, a int64, s string, n int, b bool, raw []byte) {
@@ -468,32 +456,12 @@ func FuzzCodecEncode(f *testing.F) {
 			a, s, raw,
 		} {
 			for range 2 {
-				got, err := Codec{}.Encode(v)
+				got, err := testEnc.Encode(v)
 				require.NoError(t, err)
-				want, err := encodeFresh(v)
+				want, err := EncodeFresh(v)
 				require.NoError(t, err)
 				require.Equal(t, want, got)
 			}
 		}
 	})
-}
-
-// BenchmarkEncode compares a fresh encoder per payload (the path before the
-// cache) with the cached encoders.
-func BenchmarkEncode(b *testing.B) {
-	for _, tc := range []struct {
-		name string
-		v    any
-	}{
-		{"struct", codecTestSmall{Model: "ridge-regression", Segment: "2020-01-01/2020-02-01", Seed: 42, Dry: true}},
-		{"nested", codecTestNested{Inner: codecTestInner{Key: "in", Count: 2}, Items: []codecTestInner{{Key: "a"}, {Key: "b"}},
-			When: time.Unix(1700000000, 5).UTC(), ByKey: map[string]int{"k": 1}}},
-		{"map", map[string]any{"model": map[string]any{"class": "Linear", "alpha": 0.5}, "seg": []any{"2020-01-01", "2020-02-01"}, "n": 3}},
-	} {
-		p, err := encodeFresh(tc.v)
-		require.NoError(b, err)
-		benchFreshCached(b, tc.name, len(p),
-			func() (any, error) { return encodeFresh(tc.v) },
-			func() (any, error) { return Codec{}.Encode(tc.v) })
-	}
 }

@@ -1,75 +1,47 @@
-package taskstate
+package gobcodec
 
 import (
 	"bytes"
 	"encoding/gob"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 )
 
-// Decoder cache for Codec.Decode.
+// DecoderCache decodes payloads with gob.Decoders that already received
+// the payload's type definitions.
 //
-// Every payload is a self-contained gob stream written by a fresh encoder, so
-// a fresh decoder has to receive and compile its types again for every task
-// (compileDec dominates decoding small defs). The cache keeps gob.Decoders
-// that have already received a payload's type definitions and feeds them only
-// the rest of the next payload with the same definitions.
+// A payload is: message 1 with the interface header and the first type
+// definition, one message per further definition, then the value; a value
+// holding an interface whose concrete type is new carries that definition
+// inline (TestGobPayloadLayout). The definitions are therefore no prefix:
+// gobScan takes every one out (they form the key, in order) and rebuilds
+// the stream as one message. A decoder that received the same definitions
+// decodes the rebuilt stream as a fresh one decodes the original, because
+// definitions only fill its id→type table and a payload defines every type
+// it uses. The first decode of a key feeds a new decoder the whole payload,
+// so a decoder never holds a definition its key lacks.
 //
-// What a payload looks like (checked against Go 1.26's encoder; see
-// TestGobPayloadLayout): Encode(&v) with v an interface writes
-//
-//	message 1: tInterface id, 0, concrete type name, first type definition
-//	message 2..n: one further type definition each
-//	message n+1: concrete type id, byte count, value
-//
-// and a value that holds an interface whose concrete type was not defined yet
-// (a []any inside a map[string]any, a time.Time in an `any` field) carries
-// that definition inline, in the middle of the value. The type definitions
-// are therefore not a prefix that can be cut off: gobScan walks the whole
-// stream with gob's grammar, takes out every type definition (the key is
-// their bytes, in order) and rebuilds the stream without them, as a single
-// message. A decoder that received the same definitions decodes the rebuilt
-// stream exactly as a fresh decoder decodes the original: type definitions
-// only fill the decoder's id→type table, and every type a payload uses is
-// defined in that payload.
-//
-// Why it is safe to share decoders between payloads with the same key: type
-// ids are numbered by the encoding process, but the key holds the
-// definitions themselves (id and type), so two payloads with the same key
-// give every id the same meaning, whatever process wrote them; a payload
-// from a process that numbered its types differently has a different key and
-// gets its own decoders. A decoder never holds a definition its key lacks:
-// the first decode for a key feeds a new decoder the whole original payload
-// (exactly today's fresh decode), and gobScan refuses payloads where gob
-// could receive a different set of definitions than the ones it took out.
-//
-// gobScan refuses anything it does not fully understand (other top-level
-// types, trailing bytes, structs without terminator, a definition inside the
-// value of an interface that might be skipped rather than decoded, too deep
-// nesting, ...), and Decode then takes the fresh-decoder path. A cached
-// decoder that fails or panics is dropped and the payload is decoded again
-// with a fresh decoder, so errors are exactly the ones of a fresh decode.
-//
-// The cache is package-level, like gob's own type registry (RegisterType),
-// which is process-global too. It is bounded: at most gobCacheEntries keys
-// (an arbitrary entry is evicted to make room), keys of at most
-// gobCacheMaxKey bytes, payloads of at most gobCacheMaxPayload bytes (for
-// bigger ones the compile cost is negligible next to the decode), and the
-// decoders of a key sit in a sync.Pool, which the garbage collector empties.
-var gobDecoders = newGobCache(gobCacheEntries)
-
-const (
-	gobCacheEntries    = 1024
-	gobCacheMaxKey     = 16 << 10
-	gobCacheMaxPayload = 64 << 10
-)
-
-type gobCache struct {
+// Bounded: at most maxKeys keys (an arbitrary one is evicted), keys of at
+// most gobCacheMaxKey bytes, payloads of at most gobCacheMaxPayload bytes
+// (for bigger ones compiling is negligible next to decoding).
+type DecoderCache struct {
 	mu      sync.RWMutex
 	entries map[string]*gobCacheEntry
 	max     int
+	scans   sync.Pool    // of *gobScan, scratch space
 	created atomic.Int64 // decoders built, i.e. misses; read by tests
 }
+
+// DefaultEntries bounds a cache built with a size of 0: keys of a
+// DecoderCache, types of an EncoderCache.
+const DefaultEntries = 1024
+
+const (
+	gobCacheMaxKey     = 16 << 10
+	gobCacheMaxPayload = 64 << 10
+)
 
 type gobCacheEntry struct {
 	pool sync.Pool // of *cachedDecoder, each one owned by one goroutine at a time
@@ -80,18 +52,52 @@ type cachedDecoder struct {
 	dec *gob.Decoder
 }
 
-func newGobCache(max int) *gobCache {
-	return &gobCache{entries: make(map[string]*gobCacheEntry), max: max}
+// NewDecoderCache returns an empty cache of at most maxKeys sets of type
+// definitions (DefaultEntries when maxKeys <= 0).
+func NewDecoderCache(maxKeys int) *DecoderCache {
+	if maxKeys <= 0 {
+		maxKeys = DefaultEntries
+	}
+	c := &DecoderCache{entries: make(map[string]*gobCacheEntry), max: maxKeys}
+	c.scans.New = func() any { return newGobScan() }
+	return c
+}
+
+// Decode decodes a payload written by a fresh gob.Encoder (Encode(&v), v an
+// interface), through a cached decoder when it can. The value and the error
+// are the ones DecodeFresh gives. A nil cache decodes everything fresh.
+func (c *DecoderCache) Decode(data []byte) (any, error) {
+	if c != nil {
+		if v, ok := c.decode(data); ok {
+			return v, nil
+		}
+	}
+	return DecodeFresh(data) // not cacheable, or an error: the errors are a fresh decoder's
+}
+
+// DecodeFresh decodes data with a new gob.Decoder, receiving its types
+// anew. A panic inside gob is returned as an error: a payload must never
+// kill a worker.
+func DecodeFresh(data []byte) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, errors.New(fmt.Sprint(r))
+		}
+	}()
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // decode decodes data with a cached decoder. ok is false when the payload
 // must go the fresh-decoder way: not cacheable, or it failed to decode.
-func (c *gobCache) decode(data []byte) (v any, ok bool) {
+func (c *DecoderCache) decode(data []byte) (v any, ok bool) {
 	if len(data) > gobCacheMaxPayload {
 		return nil, false
 	}
-	s := gobScanPool.Get().(*gobScan)
-	defer s.release()
+	s := c.scans.Get().(*gobScan)
+	defer c.release(s)
 	if !s.scan(data) || len(s.key) > gobCacheMaxKey {
 		return nil, false
 	}
@@ -139,7 +145,7 @@ func (d *cachedDecoder) decode(in []byte) (v any, ok bool) {
 
 // entry returns the entry of key, adding it (and evicting an arbitrary one
 // when full) if needed.
-func (c *gobCache) entry(key []byte) *gobCacheEntry {
+func (c *DecoderCache) entry(key []byte) *gobCacheEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.entries[string(key)]; e != nil {
@@ -156,7 +162,7 @@ func (c *gobCache) entry(key []byte) *gobCacheEntry {
 	return e
 }
 
-func (c *gobCache) len() int {
+func (c *DecoderCache) len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.entries)
@@ -211,16 +217,17 @@ type gobScan struct {
 	stack    []int64
 }
 
-var gobScanPool = sync.Pool{New: func() any {
+func newGobScan() *gobScan {
 	return &gobScan{types: make(map[int64]wireDef), complete: make(map[int64]struct{})}
-}}
+}
 
-func (s *gobScan) release() {
+// release gives s back to c's pool.
+func (c *DecoderCache) release(s *gobScan) {
 	if cap(s.out) > 2*gobCacheMaxPayload || cap(s.key) > 2*gobCacheMaxKey || len(s.types) > 256 {
 		return // let an unusually big one go
 	}
 	s.data, s.stream = nil, nil
-	gobScanPool.Put(s)
+	c.scans.Put(s)
 }
 
 const gobFrame = 9 // room for the message length in front of out
