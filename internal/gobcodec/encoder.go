@@ -14,12 +14,13 @@ import (
 // A fresh encoder writes P + message(V): P is every message but the last
 // (the interface header H, naming T, then T's definitions; empty when T
 // needs none) and V is T's id, a byte count and the value. An encoder that
-// already encoded a T writes the single message H+V. P comes from each
-// type's first payload (TestEncodeCacheLayout). This only holds when V does
-// not depend on the encoder's history, which it does only through interface
-// values (they send their concrete type's definitions the first time), so
-// types with an interface anywhere inside go fresh (gobEncodable). Types with
-// their own encoding (time.Time) are fine: gob writes their method's output.
+// already encoded a T writes the single message H+V. P is taken from each
+// type's first payload (TestEncodeCacheLayout); it depends on T only, as gob
+// type ids are process-global and fixed once assigned. V depends on the
+// encoder's history only through interface values (they send their concrete
+// type's definitions the first time), so types with an interface anywhere
+// inside go fresh (gobEncodable). Types with their own encoding (time.Time)
+// are fine: gob writes their method's output as bytes.
 //
 // Bounded: at most maxTypes types (an arbitrary one is evicted); encoders
 // whose last payload was over gobEncMaxPooled bytes are not kept. Encoders
