@@ -33,7 +33,8 @@ type ReaperConfig struct {
 	// Interval is the time between passes. Defaults to 5 s.
 	Interval time.Duration
 	// Grace is how long past its expiry a lease is left alone (clock skew
-	// between hosts). Defaults to 2 s.
+	// between hosts). Defaults to 2 s; the special value -1 (any negative
+	// value) means none: a lease is reaped as soon as it ends.
 	Grace time.Duration
 	// NowFunc is the clock a lease's expiry is judged by. Defaults to the
 	// Manager's clock (Config.Now), or time.Now with Store.
@@ -66,8 +67,11 @@ func NewReaper(cfg ReaperConfig) (*Reaper, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 5 * time.Second
 	}
-	if cfg.Grace <= 0 {
+	switch {
+	case cfg.Grace == 0:
 		cfg.Grace = 2 * time.Second
+	case cfg.Grace < 0:
+		cfg.Grace = 0
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
