@@ -92,8 +92,9 @@ type RunnerConfig struct {
 	// DrainTimeout is how long a stopping runner lets in-flight tasks finish
 	// before it cancels them and returns them to the pool. Default 10 s.
 	DrainTimeout time.Duration
-	// ReapInterval is how often the runner's reaper looks for expired
-	// leases. Default 5 s; negative disables the reaper.
+	// ReapInterval is how often the runner's Reaper (over its Manager's
+	// pool) looks for expired leases. Default 5 s; negative disables the
+	// reaper.
 	ReapInterval time.Duration
 	// ReapGrace is how long past its expiry a lease is left alone (clock
 	// skew between hosts). Default 2 s.
