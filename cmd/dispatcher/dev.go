@@ -40,6 +40,15 @@ func cmdDev(ctx context.Context, m *Main, args []string) error {
 	if err != nil || port < 0 || port > 65535 {
 		return cli.Usagef("%s: %q: bad port", e.fs.Where("nats-listen"), listen)
 	}
+	if reapEvery <= 0 {
+		return cli.Usagef("%s: %s: want > 0", e.fs.Where("reap-interval"), reapEvery)
+	}
+	if grace < 0 {
+		return cli.Usagef("%s: %s: want >= 0", e.fs.Where("reap-grace"), grace)
+	}
+	if grace == 0 {
+		grace = -1 // ReaperConfig: no grace
+	}
 	log, err := e.c.NewLog(m.Stderr)
 	if err != nil {
 		return err
@@ -64,40 +73,15 @@ func cmdDev(ctx context.Context, m *Main, args []string) error {
 	defer store.Close()
 	fmt.Fprintf(m.Stdout, "nats listening on %s\n", srv.ClientURL())
 	log.Info("dev server ready", zap.String("nats", srv.ClientURL()), zap.String("store", cli.Redact(e.c.Store)))
-	reapAll(ctx, store, conn.Notifier(), log, reapEvery, grace)
+	reaper, err := taskstate.NewReaper(taskstate.ReaperConfig{
+		Store: store, Notifier: conn.Notifier(), Interval: reapEvery, Grace: grace, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := reaper.Run(ctx); err != nil {
+		return err
+	}
 	log.Info("dev server stopping")
 	return nil
-}
-
-// reapAll reaps every pool of the store each interval until ctx is done.
-func reapAll(ctx context.Context, store taskstate.Store, n taskstate.Notifier, log *zap.Logger, every, grace time.Duration) {
-	managers := map[string]*taskstate.Manager{}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		pools, err := store.ListPools(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Warn("reaper: list pools", zap.Error(err))
-			}
-			continue
-		}
-		for _, p := range pools {
-			mg, ok := managers[p]
-			if !ok {
-				if mg, err = taskstate.NewManager(taskstate.Config{Store: store, Pool: p, Notifier: n, Logger: log}); err != nil {
-					continue // a pool name this build cannot serve
-				}
-				managers[p] = mg
-			}
-			if _, err := mg.ReapExpired(ctx, grace); err != nil && ctx.Err() == nil {
-				log.Warn("reaper", zap.String("pool", p), zap.Error(err))
-			}
-		}
-	}
 }

@@ -137,13 +137,13 @@ func (s *sink) Failed(n int) {
 	s.signal()
 }
 
-func (s *sink) Retried(n int)                     { s.retried.Add(int64(n)) }
-func (s *sink) Released(int)                      {}
-func (s *sink) Reaped(int, int)                   {}
-func (s *sink) LeaseLost(int)                     {}
-func (s *sink) Ran(string, time.Duration, string) {}
-func (s *sink) Pickup(time.Duration)              {}
-func (s *sink) InFlight(int)                      {}
+func (s *sink) Retried(n int)                                { s.retried.Add(int64(n)) }
+func (s *sink) Released(int)                                 {}
+func (s *sink) Reaped(int, int)                              {}
+func (s *sink) LeaseLost(int)                                {}
+func (s *sink) Ran(string, time.Duration, taskstate.Outcome) {}
+func (s *sink) Pickup(time.Duration)                         {}
+func (s *sink) InFlight(int)                                 {}
 
 var _ taskstate.RunnerMetrics = (*sink)(nil)
 

@@ -39,7 +39,7 @@ func Sleep(ctx context.Context, def SleepDef) (SleepResult, error) {
 		d, err = 0, nil
 	}
 	if err != nil || d < 0 {
-		return SleepResult{}, fmt.Errorf("%w: sleep: duration %q: want a Go duration such as 30ms", taskstate.ErrDecode, def.Duration)
+		return SleepResult{}, taskstate.Permanent(fmt.Errorf("sleep: duration %q: want a Go duration such as 30ms", def.Duration))
 	}
 	if d > 0 {
 		timer := time.NewTimer(d)

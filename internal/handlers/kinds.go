@@ -56,28 +56,28 @@ type SynthSpec struct {
 func (s DataSpec) Load() (*dataset.Panel, error) {
 	switch {
 	case s.CSV != "" && s.Synthetic != nil:
-		return nil, fmt.Errorf("%w: %s: give csv or synthetic, not both", taskstate.ErrDecode, DataPath)
+		return nil, taskstate.Permanent(fmt.Errorf("%s: give csv or synthetic, not both", DataPath))
 	case s.CSV != "":
 		return dataset.LoadCSV(s.CSV)
 	case s.Synthetic != nil:
 		start, err := dataset.ParseDate(s.Synthetic.Start)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s.synthetic.start: %v", taskstate.ErrDecode, DataPath, err)
+			return nil, taskstate.Permanent(fmt.Errorf("%s.synthetic.start: %v", DataPath, err))
 		}
 		end, err := dataset.ParseDate(s.Synthetic.End)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s.synthetic.end: %v", taskstate.ErrDecode, DataPath, err)
+			return nil, taskstate.Permanent(fmt.Errorf("%s.synthetic.end: %v", DataPath, err))
 		}
 		cal, err := rolling.BusinessDays(start, end, nil)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s.synthetic: %v", taskstate.ErrDecode, DataPath, err)
+			return nil, taskstate.Permanent(fmt.Errorf("%s.synthetic: %v", DataPath, err))
 		}
 		return dataset.Synthetic(dataset.SynthConfig{
 			Days: cal.Days(), Instruments: s.Synthetic.Instruments, Features: s.Synthetic.Features,
 			Seed: s.Synthetic.Seed, SNR: s.Synthetic.SNR,
 		})
 	}
-	return nil, fmt.Errorf("%w: %s: want {csv: PATH} or {synthetic: {...}}", taskstate.ErrDecode, DataPath)
+	return nil, taskstate.Permanent(fmt.Errorf("%s: want {csv: PATH} or {synthetic: {...}}", DataPath))
 }
 
 // Datasets caches loaded panels by their spec, so the windows of one
@@ -91,11 +91,11 @@ type Datasets struct {
 func (d *Datasets) Get(doc map[string]any) (*dataset.Panel, error) {
 	raw, ok := rolling.GetPath(doc, DataPath)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s is missing: the def must name its data", taskstate.ErrDecode, DataPath)
+		return nil, taskstate.Permanent(fmt.Errorf("%s is missing: the def must name its data", DataPath))
 	}
 	b, err := json.Marshal(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", taskstate.ErrDecode, DataPath, err)
+		return nil, taskstate.Permanent(fmt.Errorf("%s: %v", DataPath, err))
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -104,7 +104,7 @@ func (d *Datasets) Get(doc map[string]any) (*dataset.Panel, error) {
 	}
 	var spec DataSpec
 	if err := json.Unmarshal(b, &spec); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", taskstate.ErrDecode, DataPath, err)
+		return nil, taskstate.Permanent(fmt.Errorf("%s: %v", DataPath, err))
 	}
 	p, err := spec.Load()
 	if err != nil {
@@ -130,11 +130,11 @@ func Linear(data *Datasets) taskstate.HandlerFunc {
 		}
 		doc, ok := param.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("%w: linear: want a task document, got %T", taskstate.ErrDecode, param)
+			return nil, taskstate.Permanent(fmt.Errorf("linear: want a task document, got %T", param))
 		}
 		def, err := linear.DefFromMap(doc)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", taskstate.ErrDecode, err)
+			return nil, taskstate.Permanent(err)
 		}
 		panel, err := data.Get(doc)
 		if err != nil {
@@ -143,7 +143,7 @@ func Linear(data *Datasets) taskstate.HandlerFunc {
 		res, err := linear.Train(ctx, def, panel)
 		if err != nil {
 			if errors.Is(err, linear.ErrBadDef) {
-				return nil, fmt.Errorf("%w: %v", taskstate.ErrDecode, err)
+				return nil, taskstate.Permanent(err)
 			}
 			return nil, err
 		}
@@ -154,11 +154,11 @@ func Linear(data *Datasets) taskstate.HandlerFunc {
 func scorePhaseTwo(param any) (any, error) {
 	arts, ok := param.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("%w: linear phase two: want phase one's artifacts, got %T", taskstate.ErrDecode, param)
+		return nil, taskstate.Permanent(fmt.Errorf("linear phase two: want phase one's artifacts, got %T", param))
 	}
 	pred, ok := arts["pred"].(*collect.Frame)
 	if !ok {
-		return nil, fmt.Errorf("%w: linear phase two: phase one's result has no pred frame", taskstate.ErrDecode)
+		return nil, taskstate.Permanent(errors.New("linear phase two: phase one's result has no pred frame"))
 	}
 	ic, err := pred.IC()
 	if err != nil {
@@ -178,11 +178,11 @@ func Exec(log *zap.Logger) taskstate.HandlerFunc {
 	return func(ctx context.Context, t *taskstate.Task, param any) (any, error) {
 		doc, ok := param.(map[string]any)
 		if !ok {
-			return nil, fmt.Errorf("%w: exec: want a task document, got %T", taskstate.ErrDecode, param)
+			return nil, taskstate.Permanent(fmt.Errorf("exec: want a task document, got %T", param))
 		}
 		def, err := exec.DefFromMap(doc)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", taskstate.ErrDecode, err)
+			return nil, taskstate.Permanent(err)
 		}
 		return exec.Run(ctx, def, log.With(zap.String("task", t.ID)))
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 // runOutcomes are the outcomes taskstate.Runner passes to Ran.
-var runOutcomes = []string{"ok", "error", "panic", "lease_lost", "cancelled"}
+var runOutcomes = taskstate.Outcomes()
 
 // runBuckets run from 1 ms to about 70 minutes, doubling: a noop task to a
 // model fit.
@@ -47,7 +47,10 @@ type Worker struct {
 	lastInFlight atomic.Int64
 }
 
-type runKey struct{ kind, outcome string }
+type runKey struct {
+	kind    string
+	outcome taskstate.Outcome
+}
 
 var _ taskstate.RunnerMetrics = (*Worker)(nil)
 
@@ -147,7 +150,7 @@ func newWorker(r *registrar, pool string, kinds []string) (*Worker, error) {
 	}
 	for _, k := range slices.Compact(slices.Sorted(slices.Values(kinds))) {
 		for _, o := range runOutcomes {
-			w.run[runKey{k, o}] = runVec.WithLabelValues(pool, k, o)
+			w.run[runKey{k, o}] = runVec.WithLabelValues(pool, k, string(o))
 		}
 	}
 	return w, nil
@@ -188,7 +191,7 @@ func (w *Worker) LeaseLost(n int) { add(w.leaseLost, n) }
 
 // Ran observes one handler run of kind with duration d and outcome (ok,
 // error, panic, lease_lost or cancelled).
-func (w *Worker) Ran(kind string, d time.Duration, outcome string) {
+func (w *Worker) Ran(kind string, d time.Duration, outcome taskstate.Outcome) {
 	secs := max(d, 0).Seconds()
 	if obs, ok := w.run[runKey{kind, outcome}]; ok {
 		obs.Observe(secs)
@@ -196,7 +199,7 @@ func (w *Worker) Ran(kind string, d time.Duration, outcome string) {
 	}
 	// A kind or outcome not given to NewWorker. A label value that is not
 	// valid UTF-8 cannot be recorded; a metric never stops a task.
-	if obs, err := w.runVec.GetMetricWithLabelValues(w.pool, kind, outcome); err == nil {
+	if obs, err := w.runVec.GetMetricWithLabelValues(w.pool, kind, string(outcome)); err == nil {
 		obs.Observe(secs)
 	}
 }

@@ -23,8 +23,8 @@ func TaskFromContext(ctx context.Context) *Task {
 // phase-one result) is converted to D — directly when it was stored as a D,
 // through JSON when it was stored as a document — and the returned R is the
 // result to commit. A param that does not convert fails the task at once
-// (the error wraps ErrDecode); any other error is retried. D and R are
-// registered with gob.
+// (the error wraps ErrDecode), as does an error fn makes with Permanent;
+// any other error is retried. D and R are registered with gob.
 func Handle[D, R any](fn func(ctx context.Context, def D) (R, error)) HandlerFunc {
 	var d D
 	var r R

@@ -338,24 +338,27 @@ func (m *Manager) Commit(ctx context.Context, t *Task, res any, to Status) error
 	return m.CommitMany(ctx, []CommitItem{{Task: t, Res: res, To: to}})[0]
 }
 
-// Encoded is a result already encoded with the Manager's codec (see
-// Codec.Encode). CommitMany stores it as it is, so a worker can encode
-// results in its handlers' goroutines, in parallel, rather than in the one
-// goroutine that commits them.
-type Encoded []byte
-
-func (m *Manager) encodeResult(res any) ([]byte, error) {
-	if b, ok := res.(Encoded); ok {
-		return m.codec.capped(b)
-	}
-	return m.codec.Encode(res)
-}
-
 // CommitItem is one result for CommitMany.
 type CommitItem struct {
 	Task *Task
-	Res  any    // the handler's result, or Encoded
-	To   Status // StatusDone (default) or StatusPartDone
+	// Res is the handler's result, encoded with the Manager's codec unless
+	// EncodedRes is set.
+	Res any
+	// EncodedRes, when not nil, is the result already encoded with the
+	// Manager's codec (Codec.Encode); it is stored as it is (after the size
+	// cap) and Res is ignored. A worker encodes results this way in its
+	// handlers' goroutines, in parallel, rather than in the one goroutine
+	// that commits them.
+	EncodedRes []byte
+	// To is StatusDone (default) or StatusPartDone.
+	To Status
+}
+
+func (m *Manager) encodeResult(it CommitItem) ([]byte, error) {
+	if it.EncodedRes != nil {
+		return m.codec.capped(it.EncodedRes)
+	}
+	return m.codec.Encode(it.Res)
 }
 
 // CommitMany commits several results in one store round trip (the batch
@@ -376,7 +379,7 @@ func (m *Manager) CommitMany(ctx context.Context, items []CommitItem) []error {
 			errs[i] = fmt.Errorf("%w: commit to %q (want done or part_done)", ErrInvalidStatus, to)
 			continue
 		}
-		b, err := m.encodeResult(it.Res)
+		b, err := m.encodeResult(it)
 		if err != nil {
 			errs[i] = err
 			failed++
@@ -505,8 +508,13 @@ type ReapResult struct {
 // back. A task with attempts left returns to the status it was claimed
 // from; one without goes to failed.
 func (m *Manager) ReapExpired(ctx context.Context, grace time.Duration) (ReapResult, error) {
+	return m.reapExpired(ctx, m.cfg.Now(), grace)
+}
+
+// reapExpired is ReapExpired at the time now: the Reaper passes its own
+// clock's time.
+func (m *Manager) reapExpired(ctx context.Context, now time.Time, grace time.Duration) (ReapResult, error) {
 	var rr ReapResult
-	now := m.cfg.Now()
 	start := time.Now()
 	expired, err := m.store.ListExpired(ctx, ListExpiredParams{Pool: m.pool, Before: now.Add(-grace), Limit: 1000})
 	m.observe("list_expired", start, err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,19 +13,48 @@ import (
 	"go.uber.org/zap"
 )
 
+// Outcome is how a handler run ended, as Runner reports it to
+// RunnerMetrics.Ran. Its values are metric label values: they never change.
+type Outcome string
+
+const (
+	// OutcomeOK: the handler returned a result, which goes to the
+	// completer to be committed.
+	OutcomeOK Outcome = "ok"
+	// OutcomeError: the handler returned an error. The task is returned
+	// for another attempt, or failed when its attempts are spent, or at
+	// once when the error is Permanent or its payload did not decode.
+	OutcomeError Outcome = "error"
+	// OutcomePanic: the handler panicked; the task is returned as for an
+	// error.
+	OutcomePanic Outcome = "panic"
+	// OutcomeLeaseLost: the lease went (taken back by a reaper or an
+	// admin, or not renewed for a whole lease) while the handler ran; its
+	// result is discarded.
+	OutcomeLeaseLost Outcome = "lease_lost"
+	// OutcomeCancelled: the runner stopped and the drain timeout ended the
+	// handler; the task is released without spending the attempt.
+	OutcomeCancelled Outcome = "cancelled"
+)
+
+// Outcomes returns every Outcome, in the order of the constants.
+func Outcomes() []Outcome {
+	return []Outcome{OutcomeOK, OutcomeError, OutcomePanic, OutcomeLeaseLost, OutcomeCancelled}
+}
+
 // RunnerMetrics receives what a Runner does. A nil RunnerMetrics in the
 // config records nothing. internal/metrics implements it with Prometheus.
 type RunnerMetrics interface {
+	// ReaperMetrics counts what the runner's reaper takes back.
+	ReaperMetrics
 	Claimed(n int)
 	Committed(n int)
 	Retried(n int)
 	Failed(n int)
 	Released(n int)
-	Reaped(requeued, failed int)
 	LeaseLost(n int)
-	// Ran observes a handler run: its kind, duration and outcome
-	// ("ok", "error", "panic", "lease_lost", "cancelled").
-	Ran(kind string, d time.Duration, outcome string)
+	// Ran observes a handler run: its kind, duration and outcome.
+	Ran(kind string, d time.Duration, outcome Outcome)
 	// Pickup observes handler start − max(created_at, run_after).
 	Pickup(d time.Duration)
 	InFlight(n int)
@@ -64,8 +92,9 @@ type RunnerConfig struct {
 	// DrainTimeout is how long a stopping runner lets in-flight tasks finish
 	// before it cancels them and returns them to the pool. Default 10 s.
 	DrainTimeout time.Duration
-	// ReapInterval is how often the runner's reaper looks for expired
-	// leases. Default 5 s; negative disables the reaper.
+	// ReapInterval is how often the runner's Reaper (over its Manager's
+	// pool) looks for expired leases. Default 5 s; negative disables the
+	// reaper.
 	ReapInterval time.Duration
 	// ReapGrace is how long past its expiry a lease is left alone (clock
 	// skew between hosts). Default 2 s.
@@ -73,6 +102,13 @@ type RunnerConfig struct {
 	// CommitBatch caps the results committed in one store round trip.
 	// Default 256.
 	CommitBatch int
+	// NowFunc is the clock of all lease math: the claim loop's and the
+	// heartbeat's view of when the held leases were last renewed, the
+	// reaper's view of which leases expired, and the pickup latency.
+	// Defaults to the Manager's clock (Config.Now), which defaults to
+	// time.Now; the Manager stamps claims and renewals with its own clock,
+	// so set both to the same function.
+	NowFunc func() time.Time
 	// Logger logs task failures and lifecycle. Default: zap.NewNop().
 	Logger *zap.Logger
 	// Metrics records what happens. Default: nothing.
@@ -80,41 +116,26 @@ type RunnerConfig struct {
 }
 
 // Runner claims tasks as slots free up and runs them with their handler.
+// It is the claim loop; it owns three services, each in its own
+// goroutine while Run runs: a heartbeat that renews every held lease, a
+// completer that commits results in batches, and a Reaper over its pool.
 type Runner struct {
-	cfg     RunnerConfig
-	m       *Manager
-	log     *zap.Logger
-	met     RunnerMetrics
-	kinds   []string
-	results chan result
+	cfg   RunnerConfig
+	m     *Manager
+	log   *zap.Logger
+	met   RunnerMetrics
+	now   func() time.Time
+	kinds []string
 
-	mu       sync.Mutex
-	inflight map[string]*running
-	count    atomic.Int64
-	freed    chan struct{}
-	// renewed is when the held leases were last known good (UnixNano):
-	// the last heartbeat that reached the store, or a moment when none
-	// were held. While it is older than Lease/2 the runner claims nothing
-	// (it could not keep new leases either); once it is older than Lease,
-	// every lease it holds may have been reaped, so it gives them up.
-	renewed atomic.Int64
+	held   *held
+	hb     *heartbeat
+	comp   *completer
+	reaper *Reaper // nil: disabled
+
+	count atomic.Int64 // handlers running
+	freed chan struct{}
 }
 
-type running struct {
-	task   *Task
-	cancel context.CancelCauseFunc
-}
-
-// result is a finished run on its way to the completer. The task stays in
-// inflight (and so keeps its lease renewed) until the completer has
-// committed it; its slot is free as soon as the handler returned.
-type result struct {
-	run *running
-	res any
-}
-
-var errLeaseLost = fmt.Errorf("%w: heartbeat found the lease gone", ErrLeaseLost)
-var errLeaseExpired = fmt.Errorf("%w: heartbeats failed for longer than the lease", ErrLeaseLost)
 var errDraining = errors.New("taskstate: worker stopping: drain timeout reached")
 
 // NewRunner validates cfg and returns a Runner.
@@ -174,12 +195,25 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	for k := range cfg.Handlers {
 		kinds = append(kinds, k)
 	}
-	return &Runner{
-		cfg: cfg, m: cfg.Manager, log: cfg.Logger, met: cfg.Metrics, kinds: kinds,
-		results:  make(chan result, cfg.Concurrency),
-		inflight: make(map[string]*running),
-		freed:    make(chan struct{}, 1),
-	}, nil
+	now := clockOf(cfg.NowFunc, cfg.Manager)
+	h := newHeld()
+	r := &Runner{
+		cfg: cfg, m: cfg.Manager, log: cfg.Logger, met: cfg.Metrics, now: now, kinds: kinds,
+		held: h,
+		hb:   &heartbeat{m: cfg.Manager, held: h, lease: cfg.Lease, now: now, log: cfg.Logger},
+		comp: &completer{m: cfg.Manager, to: cfg.To, batch: cfg.CommitBatch, held: h, met: cfg.Metrics, log: cfg.Logger,
+			queue: make(chan result, cfg.Concurrency)},
+		freed: make(chan struct{}, 1),
+	}
+	if cfg.ReapInterval > 0 {
+		reaper, err := NewReaper(ReaperConfig{Manager: cfg.Manager, Interval: cfg.ReapInterval, Grace: cfg.ReapGrace,
+			NowFunc: now, Logger: cfg.Logger, Metrics: cfg.Metrics})
+		if err != nil {
+			return nil, err
+		}
+		r.reaper = reaper
+	}
+	return r, nil
 }
 
 // InFlight returns the number of tasks running now.
@@ -195,15 +229,15 @@ func (r *Runner) Run(ctx context.Context) error {
 	// bg outlives ctx for the writes that return tasks during shutdown.
 	bg := context.WithoutCancel(ctx)
 
-	r.renewed.Store(time.Now().UnixNano())
-	var side conc.WaitGroup // heartbeat, reaper, completer: owned here
+	r.hb.markRenewed()
+	var side conc.WaitGroup // heartbeat and reaper: owned here, stopped last
 	sideCtx, stopSide := context.WithCancel(bg)
-	side.Go(func() { r.heartbeat(sideCtx) })
-	if r.cfg.ReapInterval > 0 {
-		side.Go(func() { r.reaper(sideCtx) })
+	side.Go(func() { r.hb.run(sideCtx) })
+	if r.reaper != nil {
+		side.Go(func() { _ = r.reaper.Run(sideCtx) })
 	}
-	completerDone := make(chan struct{})
-	go func() { defer close(completerDone); r.completer(bg) }()
+	var completing conc.WaitGroup // the completer: owned here, ends when its queue is closed and empty
+	completing.Go(func() { r.comp.run(bg) })
 
 	tasks := pool.New().WithMaxGoroutines(r.cfg.Concurrency)
 	r.claimLoop(ctx, hard, tasks)
@@ -221,8 +255,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		cancelHard(errDraining)
 		<-drained
 	}
-	close(r.results)
-	<-completerDone
+	close(r.comp.queue)
+	completing.Wait()
 	stopSide()
 	side.Wait()
 	return nil
@@ -234,7 +268,7 @@ func (r *Runner) claimLoop(ctx, hard context.Context, tasks *pool.Pool) {
 	pending := true // there may be claimable tasks
 	for ctx.Err() == nil {
 		free := r.cfg.Concurrency - r.InFlight()
-		if pending && free > 0 && !r.leasesStale() {
+		if pending && free > 0 && !r.hb.stale() {
 			claimed, err := r.m.Claim(ctx, ClaimOptions{
 				From: r.cfg.From, Kinds: r.kinds, Query: r.cfg.Query, Owner: r.cfg.Owner,
 				Lease: r.cfg.Lease, Limit: free,
@@ -274,9 +308,7 @@ func (r *Runner) jitter() time.Duration {
 func (r *Runner) start(hard context.Context, tasks *pool.Pool, t *Task) {
 	tctx, cancel := context.WithCancelCause(hard)
 	run := &running{task: t, cancel: cancel}
-	r.mu.Lock()
-	r.inflight[t.ID] = run
-	r.mu.Unlock()
+	r.held.add(run)
 	r.met.InFlight(int(r.count.Add(1)))
 	tasks.Go(func() {
 		defer func() {
@@ -287,17 +319,9 @@ func (r *Runner) start(hard context.Context, tasks *pool.Pool, t *Task) {
 			}
 		}()
 		if !r.runTask(tctx, run) {
-			r.done(run)
+			r.held.remove(run)
 		}
 	})
-}
-
-// done forgets a task: it is committed, returned or failed.
-func (r *Runner) done(run *running) {
-	run.cancel(nil)
-	r.mu.Lock()
-	delete(r.inflight, run.task.ID)
-	r.mu.Unlock()
 }
 
 // runTask runs one task and reports whether it handed it to the
@@ -326,41 +350,44 @@ func (r *Runner) runTask(ctx context.Context, run *running) (queued bool) {
 		ready = t.RunAfter
 	}
 	if !ready.IsZero() {
-		r.met.Pickup(r.m.cfg.Now().Sub(ready))
+		r.met.Pickup(r.now().Sub(ready))
 	}
 	res, err := Call(func() (any, error) { return handler(ctx, t, param) })
 	elapsed := time.Since(start)
 	cause := context.Cause(ctx)
 	switch {
 	case errors.Is(cause, errLeaseLost) || errors.Is(cause, errLeaseExpired):
-		r.met.Ran(t.Kind, elapsed, "lease_lost")
+		r.met.Ran(t.Kind, elapsed, OutcomeLeaseLost)
 		r.met.LeaseLost(1)
 		log().Warn("lease lost; result discarded")
 	case err == nil:
-		r.met.Ran(t.Kind, elapsed, "ok")
+		r.met.Ran(t.Kind, elapsed, OutcomeOK)
 		// Encode here, in parallel with the other slots; a result that
 		// does not encode goes as it is and CommitMany fails the task.
+		out := result{run: run}
 		if b, eerr := r.m.Codec().Encode(res); eerr == nil {
-			res = Encoded(b)
+			out.enc = b
+		} else {
+			out.res = res
 		}
-		r.results <- result{run: run, res: res}
+		r.comp.queue <- out
 		return true
 	case errors.Is(cause, errDraining):
-		r.met.Ran(t.Kind, elapsed, "cancelled")
+		r.met.Ran(t.Kind, elapsed, OutcomeCancelled)
 		if rerr := r.m.Release(bg(), t); rerr != nil {
 			log().Warn("release failed", zap.Error(rerr))
 		} else {
 			r.met.Released(1)
 			log().Info("returned to the pool on shutdown")
 		}
-	case errors.Is(err, ErrDecode):
-		r.met.Ran(t.Kind, elapsed, "error")
+	case noRetry(err):
+		r.met.Ran(t.Kind, elapsed, OutcomeError)
 		r.fail(bg(), log(), t, err)
 	default:
-		outcome := "error"
+		outcome := OutcomeError
 		log := log()
 		if errors.Is(err, ErrPanic) {
-			outcome = "panic"
+			outcome = OutcomePanic
 			var pe *PanicError
 			if errors.As(err, &pe) {
 				log = log.With(zap.ByteString("stack", pe.Stack))
@@ -393,149 +420,15 @@ func (r *Runner) fail(ctx context.Context, log *zap.Logger, t *Task, err error) 
 	log.Warn("task failed", zap.Error(err))
 }
 
-// completer commits results in batches (River's batch completer): it takes
-// what is queued, commits it in one round trip, acknowledges, repeats.
-func (r *Runner) completer(ctx context.Context) {
-	batch := make([]result, 0, r.cfg.CommitBatch)
-	for first := range r.results {
-		batch = append(batch[:0], first)
-	more:
-		for len(batch) < r.cfg.CommitBatch {
-			select {
-			case next, ok := <-r.results:
-				if !ok {
-					break more
-				}
-				batch = append(batch, next)
-			default:
-				break more
-			}
-		}
-		items := make([]CommitItem, len(batch))
-		for i, b := range batch {
-			items[i] = CommitItem{Task: b.run.task, Res: b.res, To: r.cfg.To}
-		}
-		errs := r.m.CommitMany(ctx, items)
-		committed := 0
-		for i, err := range errs {
-			switch {
-			case err == nil:
-				committed++
-			case errors.Is(err, ErrLeaseLost):
-				r.met.LeaseLost(1)
-				r.log.Warn("commit refused: lease lost; result discarded", zap.String("task", batch[i].run.task.ID))
-			case errors.Is(err, ErrPayloadTooLarge) || errors.Is(err, ErrInvalidStatus):
-				r.met.Failed(1)
-				r.log.Warn("result rejected; task failed", zap.String("task", batch[i].run.task.ID), zap.Error(err))
-			default:
-				r.log.Warn("commit failed; the lease will expire and the task will be retried", zap.String("task", batch[i].run.task.ID), zap.Error(err))
-			}
-			r.done(batch[i].run)
-		}
-		r.met.Committed(committed)
-	}
-}
-
-// heartbeat renews every held lease in one write each Lease/3 and cancels
-// the tasks whose lease is gone.
-func (r *Runner) heartbeat(ctx context.Context) {
-	tick := time.NewTicker(r.cfg.Lease / 3)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		r.mu.Lock()
-		refs := make([]LeaseRef, 0, len(r.inflight))
-		for _, run := range r.inflight {
-			refs = append(refs, run.task.Ref())
-		}
-		r.mu.Unlock()
-		lost, err := r.m.Heartbeat(ctx, refs, r.cfg.Lease)
-		if err != nil {
-			if ctx.Err() == nil {
-				r.log.Warn("heartbeat failed", zap.Error(err), zap.Int("leases", len(refs)))
-				r.expireStale()
-			}
-			continue
-		}
-		r.renewed.Store(time.Now().UnixNano())
-		r.mu.Lock()
-		for _, id := range lost {
-			if run, ok := r.inflight[id]; ok {
-				run.cancel(errLeaseLost)
-			}
-		}
-		r.mu.Unlock()
-	}
-}
-
-// leasesStale reports whether the held leases have gone unrenewed for
-// half a lease: the store is not taking heartbeats, so new claims could not
-// be kept alive either. With no lease held there is nothing to keep.
-func (r *Runner) leasesStale() bool {
-	return r.held() > 0 && time.Since(time.Unix(0, r.renewed.Load())) > r.cfg.Lease/2
-}
-
-func (r *Runner) held() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.inflight)
-}
-
-// expireStale gives up every held task once its lease has gone a whole
-// lease length without renewal: another worker's reaper may already have
-// taken it back, so its result would be refused. The handlers are
-// cancelled (the result is discarded, as for a lost lease) and the slots
-// free up; when no lease is held any more, claiming resumes on the next
-// wake-up or poll.
-func (r *Runner) expireStale() {
-	if time.Since(time.Unix(0, r.renewed.Load())) <= r.cfg.Lease {
-		return
-	}
-	r.mu.Lock()
-	n := len(r.inflight)
-	for _, run := range r.inflight {
-		run.cancel(errLeaseExpired)
-	}
-	r.mu.Unlock()
-	if n > 0 {
-		r.log.Error("heartbeats failed for longer than the lease; cancelled the tasks held", zap.Int("tasks", n))
-	}
-}
-
-// reaper takes back tasks of crashed workers.
-func (r *Runner) reaper(ctx context.Context) {
-	tick := time.NewTicker(r.cfg.ReapInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		rr, err := r.m.ReapExpired(ctx, r.cfg.ReapGrace)
-		if err != nil {
-			if ctx.Err() == nil {
-				r.log.Warn("reap failed", zap.Error(err))
-			}
-			continue
-		}
-		r.met.Reaped(rr.Requeued, rr.Failed)
-	}
-}
-
 type nopMetrics struct{}
 
-func (nopMetrics) Claimed(int)                       {}
-func (nopMetrics) Committed(int)                     {}
-func (nopMetrics) Retried(int)                       {}
-func (nopMetrics) Failed(int)                        {}
-func (nopMetrics) Released(int)                      {}
-func (nopMetrics) Reaped(int, int)                   {}
-func (nopMetrics) LeaseLost(int)                     {}
-func (nopMetrics) Ran(string, time.Duration, string) {}
-func (nopMetrics) Pickup(time.Duration)              {}
-func (nopMetrics) InFlight(int)                      {}
+func (nopMetrics) Claimed(int)                        {}
+func (nopMetrics) Committed(int)                      {}
+func (nopMetrics) Retried(int)                        {}
+func (nopMetrics) Failed(int)                         {}
+func (nopMetrics) Released(int)                       {}
+func (nopMetrics) Reaped(int, int)                    {}
+func (nopMetrics) LeaseLost(int)                      {}
+func (nopMetrics) Ran(string, time.Duration, Outcome) {}
+func (nopMetrics) Pickup(time.Duration)               {}
+func (nopMetrics) InFlight(int)                       {}

@@ -2,32 +2,79 @@ package taskstate
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 )
 
+// fakeClock is a clock a test moves by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 // A runner claims nothing while the leases it holds have gone unrenewed
-// for half a lease; with no lease held it always may.
+// for half a lease; with no lease held it always may. Its clock is the
+// injected one.
 func TestRunnerLeasesStale(t *testing.T) {
-	r, err := NewRunner(RunnerConfig{Manager: &Manager{}, Lease: time.Minute,
+	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	r, err := NewRunner(RunnerConfig{Manager: &Manager{}, Lease: time.Minute, NowFunc: clock.Now,
 		Handlers: map[string]HandlerFunc{"noop": func(_ context.Context, _ *Task, p any) (any, error) { return p, nil }}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.renewed.Store(time.Now().Add(-time.Hour).UnixNano())
-	if r.leasesStale() {
+	r.hb.markRenewed()
+	clock.Advance(time.Hour)
+	if r.hb.stale() {
 		t.Fatal("stale with no lease held")
 	}
-	r.inflight["t1"] = &running{task: &Task{ID: "t1"}, cancel: func(error) {}}
-	if !r.leasesStale() {
+	r.held.add(&running{task: &Task{ID: "t1"}, cancel: func(error) {}})
+	if !r.hb.stale() {
 		t.Fatal("not stale an hour after the last renewal of a held lease")
 	}
-	r.renewed.Store(time.Now().Add(-20 * time.Second).UnixNano())
-	if r.leasesStale() {
+	r.hb.markRenewed()
+	clock.Advance(20 * time.Second)
+	if r.hb.stale() {
 		t.Fatal("stale 20 s into a one-minute lease")
 	}
-	r.renewed.Store(time.Now().Add(-40 * time.Second).UnixNano())
-	if !r.leasesStale() {
+	clock.Advance(20 * time.Second)
+	if !r.hb.stale() {
 		t.Fatal("not stale 40 s into a one-minute lease (past half)")
+	}
+}
+
+// After a whole lease without renewal the heartbeat cancels every held
+// run with a cause wrapping ErrLeaseLost; before that it cancels nothing.
+func TestHeartbeatExpireStaleByClock(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	h := newHeld()
+	hb := &heartbeat{held: h, lease: time.Minute, now: clock.Now, log: zap.NewNop()}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	h.add(&running{task: &Task{ID: "t1"}, cancel: cancel})
+	hb.markRenewed()
+	clock.Advance(time.Minute)
+	hb.expireStale()
+	if ctx.Err() != nil {
+		t.Fatal("cancelled exactly one lease into the lease")
+	}
+	clock.Advance(time.Second)
+	hb.expireStale()
+	if cause := context.Cause(ctx); cause != errLeaseExpired {
+		t.Fatalf("cause %v, want errLeaseExpired", cause)
 	}
 }

@@ -42,7 +42,8 @@ type HandlerFunc func(ctx context.Context, t *Task, param any) (res any, err err
 // an error or a panic the task is returned (retried after a backoff, or
 // failed when its attempts are spent) and the error is returned. When ctx
 // is cancelled while fn runs, the task is released without counting the
-// attempt. A payload that does not decode fails the task at once.
+// attempt. A payload that does not decode, or an error made with
+// Permanent, fails the task at once.
 func (m *Manager) RunOne(ctx context.Context, opts ClaimOptions, to Status, fn HandlerFunc) (ran bool, err error) {
 	opts.Limit = 1
 	tasks, err := m.Claim(ctx, opts)
@@ -68,6 +69,9 @@ func (m *Manager) RunOne(ctx context.Context, opts ClaimOptions, to Status, fn H
 	defer cancel()
 	if ctx.Err() != nil && !errors.Is(err, ErrPanic) {
 		return true, errors.Join(err, m.Release(wctx, t))
+	}
+	if IsPermanent(err) {
+		return true, errors.Join(err, m.Fail(wctx, t, err))
 	}
 	_, rerr := m.Return(wctx, t, err)
 	return true, errors.Join(err, rerr)

@@ -1,0 +1,83 @@
+package taskstate
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/zap"
+)
+
+// result is a finished run on its way to the completer. The task stays
+// held (and so keeps its lease renewed) until the completer has committed
+// it; its slot is free as soon as the handler returned.
+type result struct {
+	run *running
+	// res is the handler's result when enc is nil (it did not encode, and
+	// CommitMany fails the task with the encoding error).
+	res any
+	// enc is res encoded by the handler's goroutine.
+	enc []byte
+}
+
+// completer commits results in batches (River's batch completer): it takes
+// what is queued, commits it in one round trip, acknowledges, repeats.
+type completer struct {
+	m     *Manager
+	to    Status
+	batch int
+	held  *held
+	met   RunnerMetrics
+	log   *zap.Logger
+	// queue carries the results to commit; the runner closes it once no
+	// handler is left, and run returns when it has committed what was
+	// queued.
+	queue chan result
+}
+
+// run commits until queue is closed and empty.
+func (c *completer) run(ctx context.Context) {
+	batch := make([]result, 0, c.batch)
+	for first := range c.queue {
+		batch = append(batch[:0], first)
+	more:
+		for len(batch) < c.batch {
+			select {
+			case next, ok := <-c.queue:
+				if !ok {
+					break more
+				}
+				batch = append(batch, next)
+			default:
+				break more
+			}
+		}
+		c.commit(ctx, batch)
+	}
+}
+
+// commit commits one batch in one round trip and forgets its tasks.
+func (c *completer) commit(ctx context.Context, batch []result) {
+	items := make([]CommitItem, len(batch))
+	for i, b := range batch {
+		items[i] = CommitItem{Task: b.run.task, Res: b.res, EncodedRes: b.enc, To: c.to}
+	}
+	errs := c.m.CommitMany(ctx, items)
+	committed := 0
+	for i, err := range errs {
+		id := batch[i].run.task.ID
+		switch {
+		case err == nil:
+			committed++
+		case errors.Is(err, ErrLeaseLost):
+			c.met.LeaseLost(1)
+			c.log.Warn("commit refused: lease lost; result discarded", zap.String("task", id))
+		case errors.Is(err, ErrPayloadTooLarge) || errors.Is(err, ErrInvalidStatus):
+			c.met.Failed(1)
+			c.log.Warn("result rejected; task failed", zap.String("task", id), zap.Error(err))
+		default:
+			c.log.Warn("commit failed; the lease will expire and the task will be retried", zap.String("task", id), zap.Error(err))
+		}
+		c.held.remove(batch[i].run)
+	}
+	c.met.Committed(committed)
+}

@@ -1,0 +1,152 @@
+package taskstate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// ReaperMetrics receives what a Reaper does. RunnerMetrics includes it.
+type ReaperMetrics interface {
+	// Reaped counts one pass over one pool: the expired tasks sent back
+	// to the pool and those failed because their attempts were spent.
+	Reaped(requeued, failed int)
+}
+
+// ReaperConfig configures a Reaper. Exactly one of Manager and Store is
+// required.
+type ReaperConfig struct {
+	// Manager is the one pool to reap (a worker's reaper).
+	Manager *Manager
+	// Store, instead of Manager, reaps every pool of the store (the
+	// dispatcher's dev reaper): each pass lists the pools and reaps each
+	// through a Manager of its own, built with Notifier, Logger and
+	// NowFunc. A pool name that NewManager refuses is skipped.
+	Store Store
+	// Notifier receives the hints of the Managers built for Store.
+	// Defaults to none.
+	Notifier Notifier
+	// Interval is the time between passes. Defaults to 5 s.
+	Interval time.Duration
+	// Grace is how long past its expiry a lease is left alone (clock skew
+	// between hosts). Defaults to 2 s; the special value -1 (any negative
+	// value) means none: a lease is reaped as soon as it ends.
+	Grace time.Duration
+	// NowFunc is the clock a lease's expiry is judged by. Defaults to the
+	// Manager's clock (Config.Now), or time.Now with Store.
+	NowFunc func() time.Time
+	// Logger logs the passes that fail. Defaults to zap.NewNop().
+	Logger *zap.Logger
+	// Metrics counts what each pass takes back. Defaults to nothing.
+	Metrics ReaperMetrics
+}
+
+// Reaper takes back the tasks of crashed or frozen workers: running tasks
+// whose lease ended more than Grace ago go back to the status they were
+// claimed from, or to failed when their attempts are spent (see
+// Manager.ReapExpired). Every Runner runs one over its pool, and
+// `dispatcher dev` runs one over every pool of its store. Reaping is
+// fenced, so any number of reapers may run at once.
+type Reaper struct {
+	cfg ReaperConfig
+	now func() time.Time
+
+	mu       sync.Mutex
+	managers map[string]*Manager // by pool, for Store
+}
+
+// NewReaper validates cfg and returns a Reaper.
+func NewReaper(cfg ReaperConfig) (*Reaper, error) {
+	if (cfg.Manager == nil) == (cfg.Store == nil) {
+		return nil, errors.New("taskstate: ReaperConfig needs exactly one of Manager and Store")
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 5 * time.Second
+	}
+	switch {
+	case cfg.Grace == 0:
+		cfg.Grace = 2 * time.Second
+	case cfg.Grace < 0:
+		cfg.Grace = 0
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
+	}
+	return &Reaper{cfg: cfg, now: clockOf(cfg.NowFunc, cfg.Manager), managers: map[string]*Manager{}}, nil
+}
+
+// Run makes a pass every Interval until ctx is done, then returns nil.
+// A pass that fails is logged and the next one tries again.
+func (r *Reaper) Run(ctx context.Context) error {
+	tick := time.NewTicker(r.cfg.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if _, err := r.Reap(ctx); err != nil && ctx.Err() == nil {
+			r.cfg.Logger.Warn("reap failed", zap.Error(err))
+		}
+	}
+}
+
+// Reap makes one pass now and returns what it took back, over every pool
+// it reaped. Over a Store, a pool that fails does not stop the others: the
+// error joins each pool's error.
+func (r *Reaper) Reap(ctx context.Context) (ReapResult, error) {
+	if r.cfg.Manager != nil {
+		return r.reapPool(ctx, r.cfg.Manager)
+	}
+	pools, err := r.cfg.Store.ListPools(ctx)
+	if err != nil {
+		return ReapResult{}, fmt.Errorf("list pools: %w", err)
+	}
+	var total ReapResult
+	var errs []error
+	for _, p := range pools {
+		m, ok := r.manager(p)
+		if !ok {
+			continue // a pool name this build cannot serve
+		}
+		rr, err := r.reapPool(ctx, m)
+		total.Requeued += rr.Requeued
+		total.Failed += rr.Failed
+		total.Lost += rr.Lost
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pool %s: %w", p, err))
+		}
+	}
+	return total, errors.Join(errs...)
+}
+
+func (r *Reaper) reapPool(ctx context.Context, m *Manager) (ReapResult, error) {
+	rr, err := m.reapExpired(ctx, r.now(), r.cfg.Grace)
+	if err == nil {
+		r.cfg.Metrics.Reaped(rr.Requeued, rr.Failed)
+	}
+	return rr, err
+}
+
+// manager returns the Manager of pool, built on first use.
+func (r *Reaper) manager(pool string) (*Manager, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m, ok := r.managers[pool]; ok {
+		return m, true
+	}
+	m, err := NewManager(Config{Store: r.cfg.Store, Pool: pool, Notifier: r.cfg.Notifier, Logger: r.cfg.Logger, Now: r.now})
+	if err != nil {
+		return nil, false
+	}
+	r.managers[pool] = m
+	return m, true
+}
