@@ -276,14 +276,12 @@ func claimFilter(p taskstate.ClaimParams, query bson.D) bson.D {
 // and, if any write failed, the first error (the flags of the other items
 // are still set).
 func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
 	c, err := s.coll(p.Pool)
 	if err != nil {
 		return nil, err
-	}
-	for i, tr := range p.Items {
-		if !tr.To.Valid() || tr.To == taskstate.StatusRunning {
-			return nil, fmt.Errorf("%w: item %d: cannot finish to %q", taskstate.ErrInvalidStatus, i, tr.To)
-		}
 	}
 	applied := make([]bool, len(p.Items))
 	errs := make([]error, len(p.Items))

@@ -508,6 +508,9 @@ func scanTask(rows *sql.Rows, payloads bool) (*taskstate.Task, error) {
 
 // Finish implements taskstate.Store.
 func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
 	applied := make([]bool, len(p.Items))
 	// Plain commits (the bulk of a busy pool) go through a narrower
 	// statement that finds each row by its seq; the rest through the
