@@ -121,6 +121,16 @@ type ClaimParams struct {
 	Limit      int // at least 1
 }
 
+// Validate reports whether Claim accepts p: From is waiting or part_done
+// (an error wrapping ErrInvalidStatus if not). Both backends call it first
+// thing in Claim.
+func (p ClaimParams) Validate() error {
+	if !p.From.Claimable() {
+		return fmt.Errorf("%w: cannot claim from %q (want waiting or part_done)", ErrInvalidStatus, p.From)
+	}
+	return nil
+}
+
 // Transition is one fenced move out of running.
 type Transition struct {
 	ID    string

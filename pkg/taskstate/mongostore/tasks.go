@@ -192,12 +192,12 @@ func (s *Store) lookupKeys(ctx context.Context, c *mongo.Collection, pool string
 // the caller and must not be orphaned); the error is logged and the next
 // claim will meet it again.
 func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
 	c, err := s.coll(p.Pool)
 	if err != nil {
 		return nil, err
-	}
-	if !p.From.Claimable() {
-		return nil, fmt.Errorf("%w: cannot claim from %q (want waiting or part_done)", taskstate.ErrInvalidStatus, p.From)
 	}
 	if p.Token == "" {
 		return nil, errors.New("mongostore: claim: empty lease token")

@@ -355,6 +355,9 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 
 // Claim implements taskstate.Store.
 func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
 	cond, cargs, err := where(p.Query)
 	if err != nil {
 		return nil, err
