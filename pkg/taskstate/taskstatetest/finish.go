@@ -19,9 +19,9 @@ var finishCases = []Case{
 		stale := commit(held[2], "stale")
 		stale.Token = "not-the-token"
 		applied := f.finish(
-			commit(held[1], "ok"),          // running under its token
-			stale,                          // wrong token
-			commit(held[0], "again"),       // no longer running
+			commit(held[1], "ok"),    // running under its token
+			stale,                    // wrong token
+			commit(held[0], "again"), // no longer running
 			commit(&taskstate.Task{ID: taskstate.NewID(), Lease: held[1].Lease}, "x"), // no such task
 		)
 		require.Equal(t, []bool{true, false, false, false}, applied)
