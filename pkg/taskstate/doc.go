@@ -20,9 +20,10 @@
 //
 // The package is split the way riverqueue/river splits its driver layer:
 //
-//   - Store is the storage seam, one params struct per method. Backends live
-//     in subpackages (sqlitestore, mongostore) and all pass the conformance
-//     suite in taskstatetest.
+//   - Store is the storage seam, one params struct per method; it is
+//     internal to taskfleet and may change without notice. Backends live in
+//     subpackages (sqlitestore, mongostore) and all pass the Store contract
+//     suite, taskstatetest.Exercise.
 //   - Manager is the API users call: Create, Claim, Commit, Return, Fail,
 //     Heartbeat, ReapExpired, ResetStatus, ResetWaiting, RetryFailed,
 //     Prioritize, Remove, Query, Get, Stat and ListPools. It encodes payloads,

@@ -2,14 +2,22 @@ package taskstate
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"iter"
 	"time"
 )
 
-// Store is the storage seam. A backend implements it and passes the
-// conformance suite in package taskstatetest. The Manager is its only
-// intended caller: it validates pools and queries, encodes payloads and
-// fills timestamps, so a backend only stores and fences.
+// Store is the storage seam between the Manager and a backend (sqlitestore,
+// mongostore).
+//
+// It is internal and unstable: it is not for use outside taskfleet and may
+// change without notice. Do not implement it elsewhere; use a Manager.
+//
+// A backend passes the contract suite in package taskstatetest
+// (taskstatetest.Exercise). The Manager is the only intended caller: it
+// validates pools and queries, encodes payloads and fills timestamps, so a
+// backend only stores and fences.
 //
 // Every method that changes a running task is fenced: it applies only where
 // the task is still running under the given lease token.
@@ -34,6 +42,9 @@ type Store interface {
 	// Finish applies fenced transitions out of running (commit, return,
 	// fail, reap). It reports, per item, whether the transition applied; an
 	// item whose task is no longer running under its token is skipped.
+	// A batch with an item that FinishParams.Validate rejects is refused
+	// as a whole, before anything is written, with that error (wrapping
+	// ErrInvalidTransition).
 	Finish(ctx context.Context, p FinishParams) ([]bool, error)
 
 	// Heartbeat extends, in one write, the leases still held, and returns
@@ -110,6 +121,16 @@ type ClaimParams struct {
 	Limit      int // at least 1
 }
 
+// Validate reports whether Claim accepts p: From is waiting or part_done
+// (an error wrapping ErrInvalidStatus if not). Both backends call it first
+// thing in Claim.
+func (p ClaimParams) Validate() error {
+	if !p.From.Claimable() {
+		return fmt.Errorf("%w: cannot claim from %q (want waiting or part_done)", ErrInvalidStatus, p.From)
+	}
+	return nil
+}
+
 // Transition is one fenced move out of running.
 type Transition struct {
 	ID    string
@@ -137,6 +158,41 @@ type FinishParams struct {
 	Pool  string
 	Now   time.Time
 	Items []Transition
+}
+
+// ErrInvalidTransition: a Store.Finish item asks for a move out of running
+// that no operation makes (to running or to an unknown status, a result
+// stored without a commit, an attempt given back without a release). The
+// batch was refused and nothing was written.
+var ErrInvalidTransition = errors.New("taskstate: invalid transition")
+
+// Validate reports whether tr is a move out of running that Finish accepts,
+// with an error wrapping ErrInvalidTransition if not:
+//   - To is waiting, part_done, done or failed;
+//   - SetRes (a commit) goes to done or part_done;
+//   - UndoAttempt (a release) goes back to waiting or part_done.
+func (tr Transition) Validate() error {
+	switch {
+	case !tr.To.Valid() || tr.To == StatusRunning:
+		return fmt.Errorf("%w: cannot finish to %q (want waiting, part_done, done or failed)", ErrInvalidTransition, tr.To)
+	case tr.SetRes && tr.To != StatusDone && tr.To != StatusPartDone:
+		return fmt.Errorf("%w: a result is stored by a commit to done or part_done, not to %q", ErrInvalidTransition, tr.To)
+	case tr.UndoAttempt && !tr.To.Claimable():
+		return fmt.Errorf("%w: a release gives the task back to waiting or part_done, not to %q", ErrInvalidTransition, tr.To)
+	}
+	return nil
+}
+
+// Validate checks every item with Transition.Validate and returns the first
+// error, naming the item. Both backends call it first thing in Finish, so
+// they refuse the same batches the same way.
+func (p FinishParams) Validate() error {
+	for i, tr := range p.Items {
+		if err := tr.Validate(); err != nil {
+			return fmt.Errorf("finish item %d (task %s): %w", i, tr.ID, err)
+		}
+	}
+	return nil
 }
 
 // HeartbeatParams are the arguments of Store.Heartbeat.

@@ -99,7 +99,7 @@
 // only: its findAndModify is not atomic under concurrency, so concurrent
 // claimers can be handed the same task (the lease token still fences the
 // second commit). Store.IsFerretDB reports it, from buildInfo, and the
-// conformance suite then skips its concurrent-atomicity cases with that
+// Store contract suite then skips its concurrent-atomicity cases with that
 // reason. FerretDB v1 also drops the connection when createIndexes is asked
 // for several indexes that all exist; the list-then-create-missing index
 // setup above avoids that.

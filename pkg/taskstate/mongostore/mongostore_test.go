@@ -386,7 +386,7 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []bool{false}, applied)
 	_, err = s.Finish(ctx, taskstate.FinishParams{Pool: pool, Now: now, Items: []taskstate.Transition{{ID: got[1].ID, Token: "tok1", To: taskstate.StatusRunning}}})
-	require.ErrorIs(t, err, taskstate.ErrInvalidStatus)
+	require.ErrorIs(t, err, taskstate.ErrInvalidTransition)
 
 	// The returned task is not claimable before run_after.
 	require.Empty(t, claim("tok4", 5, "noop"))

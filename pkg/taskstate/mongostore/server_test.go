@@ -2,31 +2,24 @@ package mongostore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
+	"github.com/taskfleet/taskfleet/pkg/taskstate/internal/mongotest"
 )
 
 // EnvTestURI names the environment variable that points the tests at a
-// MongoDB (or MongoDB-wire) server. `make test` starts tools/mongotestserver
-// and sets it.
-const EnvTestURI = "TASKFLEET_TEST_MONGO_URI"
+// MongoDB (or MongoDB-wire) server.
+const EnvTestURI = mongotest.EnvURI
 
 // testURI returns the test server's URI or skips the test.
 func testURI(t testing.TB) string {
 	t.Helper()
-	uri := os.Getenv(EnvTestURI)
-	if uri == "" {
-		t.Skipf("%s is not set: no MongoDB server to test against (run the tests through tools/mongotestserver/with-server.sh, or set it to a mongodb:// URI)", EnvTestURI)
-	}
-	return uri
+	return mongotest.URI(t)
 }
 
 // openTestStore opens a Store on a fresh database with a random name; when
@@ -35,35 +28,13 @@ func testURI(t testing.TB) string {
 func openTestStore(t testing.TB) *Store {
 	t.Helper()
 	uri := testURI(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	db := "taskfleet_test_" + hex.EncodeToString(b[:])
+	db := mongotest.Database(t, uri)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := Open(ctx, Config{URI: uri, Database: db})
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		require.NoError(t, s.Close(), "closing twice is fine")
-		dropDatabase(t, uri, db)
-	})
+	t.Cleanup(func() { require.NoError(t, s.Close(), "closing twice is fine") })
 	return s
-}
-
-// dropDatabase drops a test database through its own connection, so that it
-// works after the store under test was closed.
-func dropDatabase(t testing.TB, uri, db string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := Open(ctx, Config{URI: uri, Database: db})
-	if err != nil {
-		t.Errorf("drop test database %s: %v", db, err)
-		return
-	}
-	defer s.Close()
-	if err := s.Database().Drop(ctx); err != nil {
-		t.Errorf("drop test database %s: %v", db, err)
-	}
 }
 
 // newTasks returns n new tasks whose keys start with prefix.

@@ -125,7 +125,7 @@ func (s *Store) Database() *mongo.Database { return s.db }
 // from the buildInfo command: FerretDB adds ferretdb* fields
 // (ferretdbVersion, ferretdbFeatures) to it. FerretDB v1 speaks the wire
 // protocol but its findAndModify is not atomic under concurrency, so the
-// conformance suite skips its concurrent-atomicity cases there. The answer
+// Store contract suite skips its concurrent-atomicity cases there. The answer
 // is cached after the first success.
 func (s *Store) IsFerretDB(ctx context.Context) (bool, error) {
 	s.ferretMu.Lock()

@@ -192,12 +192,12 @@ func (s *Store) lookupKeys(ctx context.Context, c *mongo.Collection, pool string
 // the caller and must not be orphaned); the error is logged and the next
 // claim will meet it again.
 func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
 	c, err := s.coll(p.Pool)
 	if err != nil {
 		return nil, err
-	}
-	if !p.From.Claimable() {
-		return nil, fmt.Errorf("%w: cannot claim from %q (want waiting or part_done)", taskstate.ErrInvalidStatus, p.From)
 	}
 	if p.Token == "" {
 		return nil, errors.New("mongostore: claim: empty lease token")
@@ -276,14 +276,12 @@ func claimFilter(p taskstate.ClaimParams, query bson.D) bson.D {
 // and, if any write failed, the first error (the flags of the other items
 // are still set).
 func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
 	c, err := s.coll(p.Pool)
 	if err != nil {
 		return nil, err
-	}
-	for i, tr := range p.Items {
-		if !tr.To.Valid() || tr.To == taskstate.StatusRunning {
-			return nil, fmt.Errorf("%w: item %d: cannot finish to %q", taskstate.ErrInvalidStatus, i, tr.To)
-		}
 	}
 	applied := make([]bool, len(p.Items))
 	errs := make([]error, len(p.Items))

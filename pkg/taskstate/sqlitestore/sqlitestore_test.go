@@ -19,8 +19,9 @@ func open(t testing.TB) *sqlitestore.Store {
 	return s
 }
 
-func TestConformance(t *testing.T) {
-	taskstatetest.Run(t, "sqlite", taskstatetest.Harness{
-		NewStore: func(t *testing.T) taskstate.Store { return open(t) },
-	})
+// TestStoreContract runs the Store contract suite, one fresh database file
+// per case.
+func TestStoreContract(t *testing.T) {
+	t.Parallel()
+	taskstatetest.Exercise(t.Context(), t, func(t *testing.T) taskstate.Store { return open(t) }, nil)
 }

@@ -355,6 +355,9 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 
 // Claim implements taskstate.Store.
 func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
 	cond, cargs, err := where(p.Query)
 	if err != nil {
 		return nil, err
@@ -508,6 +511,9 @@ func scanTask(rows *sql.Rows, payloads bool) (*taskstate.Task, error) {
 
 // Finish implements taskstate.Store.
 func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
 	applied := make([]bool, len(p.Items))
 	// Plain commits (the bulk of a busy pool) go through a narrower
 	// statement that finds each row by its seq; the rest through the

@@ -1,8 +1,7 @@
 package taskstatetest
 
 import (
-	"errors"
-	"testing"
+	"context"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -10,124 +9,71 @@ import (
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
-func init() {
-	add("Admin/ResetWaitingDefaultsToRunning", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		ids := e.create(specs("noop", 3)...)
-		tasks := e.claim(taskstate.ClaimOptions{Limit: 2})
-		require.NoError(t, e.m.Commit(e.ctx, tasks[1], nil, ""))
-		n, err := e.m.ResetWaiting(e.ctx, taskstate.Query{})
+var adminCases = []Case{
+	// A reset clears the lease, so the worker that still runs the task is
+	// fenced out, even after someone else claimed it again.
+	{Group: "Update", Name: "StatusClearsLease", Run: func(ctx context.Context, t T, s taskstate.Store) {
+		f := newFixture(ctx, t, s)
+		ids := f.create(tasks(0, 2)...)
+		held := f.claim(taskstate.ClaimParams{Limit: 2})
+		require.Equal(t, int64(1), f.update(taskstate.UpdateParams{Query: taskstate.ByIDs(ids[0]), Status: taskstate.StatusWaiting}))
+		stored := f.get(ids[0])
+		require.Equal(t, taskstate.StatusWaiting, stored.Status)
+		require.Equal(t, taskstate.Lease{}, stored.Lease)
+		require.Empty(t, stored.ClaimedFrom)
+		require.True(t, stored.RunAfter.IsZero())
+		require.Equal(t, counts(1, 1, 0, 0, 0), f.stat(taskstate.Query{}))
+
+		require.Equal(t, []bool{false}, f.finish(commit(held[0], "stale")))
+		lost, err := s.Heartbeat(ctx, taskstate.HeartbeatParams{Pool: f.pool, Now: f.now, Until: f.now.Add(time.Minute), Leases: []taskstate.LeaseRef{held[0].Ref()}})
 		require.NoError(t, err)
-		require.Equal(t, int64(1), n)
-		require.Equal(t, counts(2, 0, 0, 1, 0), e.stat())
-		stored := e.get(ids[0])
-		require.Empty(t, stored.Lease.Token, "a reset clears the lease")
-		// The worker that held it is fenced out.
-		requireLeaseLost(t, e.m.Commit(e.ctx, tasks[0], "stale", ""))
-		lost, err := e.m.Heartbeat(e.ctx, []taskstate.LeaseRef{tasks[0].Ref()}, time.Minute)
-		require.NoError(t, err)
-		require.Equal(t, []string{tasks[0].ID}, lost)
-		// Even after a new claim of the same task, the old token is refused.
-		again := e.claimOne()
+		require.Equal(t, []string{ids[0]}, lost)
+		again := f.claimOne()
 		require.Equal(t, ids[0], again.ID)
-		requireLeaseLost(t, e.m.Commit(e.ctx, tasks[0], "stale", ""))
-		require.NoError(t, e.m.Commit(e.ctx, again, "fresh", ""))
-		res, err := e.m.DecodeRes(e.get(ids[0]))
-		require.NoError(t, err)
-		require.Equal(t, "fresh", res)
-	})
+		require.Equal(t, []bool{false}, f.finish(commit(held[0], "stale")), "the old token stays fenced out after a new claim")
+		require.Equal(t, []bool{true, true}, f.finish(commit(again, "fresh"), commit(held[1], "other")))
+		require.Equal(t, []byte("fresh"), f.get(ids[0]).Res)
+		require.Equal(t, counts(0, 0, 0, 2, 0), f.stat(taskstate.Query{}))
+	}},
 
-	add("Admin/ResetStatus", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		ids := e.create(specs("noop", 3)...)
-		n, err := e.m.ResetStatus(e.ctx, taskstate.ByIDs(ids[0], ids[1]), taskstate.StatusDone)
-		require.NoError(t, err)
-		require.Equal(t, int64(2), n)
-		require.Equal(t, counts(1, 0, 0, 2, 0), e.stat())
-		n, err = e.m.ResetStatus(e.ctx, taskstate.ByStatus(taskstate.StatusDone), taskstate.StatusPartDone)
-		require.NoError(t, err)
-		require.Equal(t, int64(2), n)
-		require.Equal(t, counts(1, 0, 2, 0, 0), e.stat())
-		_, err = e.m.ResetStatus(e.ctx, taskstate.Query{}, taskstate.StatusRunning)
-		require.ErrorIs(t, err, taskstate.ErrInvalidStatus)
-		_, err = e.m.ResetStatus(e.ctx, taskstate.Query{}, "finished")
-		require.ErrorIs(t, err, taskstate.ErrInvalidStatus)
-		require.Equal(t, counts(1, 0, 2, 0, 0), e.stat())
-	})
-
-	add("Admin/RetryFailed", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		ids := e.create(taskstate.TaskSpec{Kind: "noop", Def: 1, MaxAttempts: 1}, taskstate.TaskSpec{Kind: "noop", Def: 2})
-		task := e.claimOne()
-		_, err := e.m.Return(e.ctx, task, errors.New("poison"))
-		require.NoError(t, err)
-		require.Equal(t, counts(1, 0, 0, 0, 1), e.stat())
-		n, err := e.m.RetryFailed(e.ctx, taskstate.Query{})
-		require.NoError(t, err)
-		require.Equal(t, int64(1), n)
-		stored := e.get(ids[0])
+	{Group: "Update", Name: "AttemptsAndPriority", Run: func(ctx context.Context, t T, s taskstate.Store) {
+		f := newFixture(ctx, t, s)
+		ids := f.create(tasks(0, 3)...)
+		task := f.claimOne()
+		require.Equal(t, []bool{true}, f.finish(taskstate.Transition{ID: task.ID, Token: task.Lease.Token, To: taskstate.StatusFailed, SetError: true, LastError: "poison"}))
+		require.Equal(t, int64(1), f.update(taskstate.UpdateParams{Query: taskstate.ByStatus(taskstate.StatusFailed), Status: taskstate.StatusWaiting, ResetAttempts: true}))
+		stored := f.get(ids[0])
 		require.Equal(t, taskstate.StatusWaiting, stored.Status)
 		require.Equal(t, 0, stored.Attempts)
 		require.Empty(t, stored.LastError)
-		require.Equal(t, counts(2, 0, 0, 0, 0), e.stat())
-	})
+		prio := 7
+		require.Equal(t, int64(2), f.update(taskstate.UpdateParams{Query: taskstate.Query{}.Where("filter.i", taskstate.OpGte, 1), Priority: &prio}))
+		require.Equal(t, 7, f.get(ids[1]).Priority)
+		require.Equal(t, 7, f.get(ids[2]).Priority)
+		require.Equal(t, 0, f.get(ids[0]).Priority)
+		require.Equal(t, taskstate.StatusWaiting, f.get(ids[1]).Status, "an update without Status keeps it")
+		require.Equal(t, int64(0), f.update(taskstate.UpdateParams{Query: taskstate.ByStatus(taskstate.StatusDone), Status: taskstate.StatusWaiting}))
+		require.Equal(t, counts(3, 0, 0, 0, 0), f.stat(taskstate.Query{}))
+	}},
 
-	add("Admin/PrioritizeByIDAndQuery", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		ids := e.create(specs("noop", 4)...)
-		n, err := e.m.Prioritize(e.ctx, taskstate.ByIDs(ids[3]), 10)
-		require.NoError(t, err)
-		require.Equal(t, int64(1), n)
-		n, err = e.m.Prioritize(e.ctx, taskstate.Query{}.Where("filter.index", taskstate.OpGte, 2).Where("filter.index", taskstate.OpLt, 3), 5)
-		require.NoError(t, err)
-		require.Equal(t, int64(1), n)
-		require.Equal(t, 10, e.get(ids[3]).Priority)
-		require.Equal(t, 5, e.get(ids[2]).Priority)
-		require.Equal(t, ids[3], e.claimOne().ID)
-		require.Equal(t, ids[2], e.claimOne().ID)
-		require.Equal(t, ids[0], e.claimOne().ID)
-	})
-
-	add("Admin/RemoveNeedsAllForEmptyQuery", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		ids := e.create(specs("noop", 4)...)
-		_, err := e.m.Remove(e.ctx, taskstate.Query{}, false)
-		require.ErrorIs(t, err, taskstate.ErrEmptyQuery)
-		require.Equal(t, 4, e.stat().Total())
-		n, err := e.m.Remove(e.ctx, taskstate.ByIDs(ids[0]), false)
-		require.NoError(t, err)
-		require.Equal(t, int64(1), n)
-		_, err = e.m.Get(e.ctx, ids[0])
+	{Group: "Delete", Name: "ByQuery", Run: func(ctx context.Context, t T, s taskstate.Store) {
+		f := newFixture(ctx, t, s)
+		ids := f.create(tasks(0, 4)...)
+		f.claimOne()
+		del := func(q taskstate.Query) int64 {
+			t.Helper()
+			n, err := s.Delete(ctx, taskstate.DeleteParams{Pool: f.pool, Query: q})
+			require.NoError(t, err)
+			return n
+		}
+		require.Equal(t, int64(1), del(taskstate.ByIDs(ids[1])))
+		_, err := s.Get(ctx, taskstate.GetParams{Pool: f.pool, ID: ids[1]})
 		require.ErrorIs(t, err, taskstate.ErrNotFound)
-		n, err = e.m.Remove(e.ctx, taskstate.Query{}, true)
-		require.NoError(t, err)
-		require.Equal(t, int64(3), n)
-		require.Equal(t, counts(0, 0, 0, 0, 0), e.stat())
-	})
-
-	add("Get/UnknownAndMalformedID", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		e.create(specs("noop", 1)...)
-		_, err := e.m.Get(e.ctx, taskstate.NewID())
-		require.ErrorIs(t, err, taskstate.ErrNotFound)
-		_, err = e.m.Get(e.ctx, "xyz")
-		require.ErrorIs(t, err, taskstate.ErrNotFound)
-	})
-
-	add("Stat/CountsEveryStatusAndFilters", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		require.Equal(t, counts(0, 0, 0, 0, 0), e.stat())
-		e.create(specs("noop", 6)...)
-		e.create(taskstate.TaskSpec{Kind: "sleep", Def: "s"})
-		tasks := e.claim(taskstate.ClaimOptions{Limit: 4})
-		require.NoError(t, e.m.Commit(e.ctx, tasks[0], nil, ""))
-		require.NoError(t, e.m.Commit(e.ctx, tasks[1], nil, taskstate.StatusPartDone))
-		require.NoError(t, e.m.Fail(e.ctx, tasks[2], errors.New("x")))
-		require.Equal(t, counts(3, 1, 1, 1, 1), e.stat())
-		c, err := e.m.Stat(e.ctx, taskstate.Query{}.Where(taskstate.FieldKind, taskstate.OpEq, "sleep"))
-		require.NoError(t, err)
-		require.Equal(t, counts(1, 0, 0, 0, 0), c)
-		require.Equal(t, 6, c.Total()+5)
-		require.Equal(t, 5, e.stat().Undone())
-	})
+		require.Equal(t, int64(2), del(taskstate.Query{}.Where("filter.i", taskstate.OpGte, 2)))
+		require.Equal(t, int64(0), del(taskstate.Query{}.Where("filter.i", taskstate.OpGte, 2)))
+		require.Equal(t, counts(0, 1, 0, 0, 0), f.stat(taskstate.Query{}))
+		require.Equal(t, int64(1), del(taskstate.Query{}))
+		require.Equal(t, counts(0, 0, 0, 0, 0), f.stat(taskstate.Query{}))
+		require.Empty(t, f.ids(taskstate.Query{}))
+	}},
 }

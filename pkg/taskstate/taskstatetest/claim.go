@@ -2,9 +2,8 @@ package taskstatetest
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -12,426 +11,162 @@ import (
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
-func init() {
-	add("Claim/PriorityThenCreationOrder", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		ids := e.create(
-			taskstate.TaskSpec{Kind: "noop", Def: 0},
-			taskstate.TaskSpec{Kind: "noop", Def: 1, Priority: 5},
-			taskstate.TaskSpec{Kind: "noop", Def: 2},
-			taskstate.TaskSpec{Kind: "noop", Def: 3, Priority: 5},
-			taskstate.TaskSpec{Kind: "noop", Def: 4, Priority: -1},
-		)
+var claimCases = []Case{
+	{Group: "Claim", Name: "PriorityThenCreationOrder", Run: func(ctx context.Context, t T, s taskstate.Store) {
+		f := newFixture(ctx, t, s)
+		in := tasks(0, 5)
+		for i, p := range []int{0, 5, 0, 5, -1} {
+			in[i].Priority = p
+		}
+		ids := f.create(in...)
 		var got []string
 		for range 5 {
-			got = append(got, e.claimOne().ID)
+			got = append(got, f.claimOne().ID)
 		}
-		require.Equal(t, []string{ids[1], ids[3], ids[0], ids[2], ids[4]}, got)
-		require.Empty(t, e.claim(taskstate.ClaimOptions{}))
-	})
+		require.Equal(t, pick(ids, 1, 3, 0, 2, 4), got)
+		require.Empty(t, f.claim(taskstate.ClaimParams{Limit: 10}))
+	}},
 
-	add("Claim/BatchIsOrderedAndLimited", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		ids := e.create(specs("noop", 5)...)
-		_, err := e.m.Prioritize(e.ctx, taskstate.ByIDs(ids[4]), 9)
-		require.NoError(t, err)
-		tasks := e.claim(taskstate.ClaimOptions{Limit: 3})
-		require.Len(t, tasks, 3)
-		require.Equal(t, []string{ids[4], ids[0], ids[1]}, []string{tasks[0].ID, tasks[1].ID, tasks[2].ID})
-		require.Equal(t, counts(2, 3, 0, 0, 0), e.stat())
-	})
+	{Group: "Claim", Name: "BatchIsOrderedAndLimited", Run: func(ctx context.Context, t T, s taskstate.Store) {
+		f := newFixture(ctx, t, s)
+		in := tasks(0, 5)
+		in[4].Priority = 9
+		ids := f.create(in...)
+		got := f.claim(taskstate.ClaimParams{Limit: 3, Token: "tok-1"})
+		require.Equal(t, pick(ids, 4, 0, 1), taskIDs(got))
+		for _, task := range got {
+			require.Equal(t, "tok-1", task.Lease.Token)
+		}
+		require.Equal(t, counts(2, 3, 0, 0, 0), f.stat(taskstate.Query{}))
+		require.Equal(t, pick(ids, 2, 3), taskIDs(f.claim(taskstate.ClaimParams{Limit: 10})))
+		require.Empty(t, f.claim(taskstate.ClaimParams{Limit: 10}))
+		require.Equal(t, counts(0, 5, 0, 0, 0), f.stat(taskstate.Query{}))
+	}},
 
-	add("Claim/SetsLease", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		id := e.create(specs("noop", 1)...)[0]
-		task := e.claim(taskstate.ClaimOptions{Owner: "host:1", Lease: 10 * time.Second})[0]
+	{Group: "Claim", Name: "SetsLeaseAndAttempts", Run: func(ctx context.Context, t T, s taskstate.Store) {
+		f := newFixture(ctx, t, s)
+		nt := task("noop", 0)
+		id := f.create(nt)[0]
+		got := f.claim(taskstate.ClaimParams{Owner: "host:1", Token: "tok", LeaseUntil: f.now.Add(10 * time.Second)})
+		require.Len(t, got, 1)
+		task := got[0]
 		require.Equal(t, id, task.ID)
 		require.Equal(t, taskstate.StatusRunning, task.Status)
-		require.Equal(t, "host:1", task.Lease.Owner)
-		require.NotEmpty(t, task.Lease.Token)
-		require.Equal(t, e.clock.Now().Add(10*time.Second), task.Lease.Until)
+		require.Equal(t, taskstate.Lease{Owner: "host:1", Token: "tok", Until: f.now.Add(10 * time.Second)}, task.Lease)
 		require.Equal(t, 1, task.Attempts)
 		require.Equal(t, taskstate.StatusWaiting, task.ClaimedFrom)
-		require.Equal(t, e.clock.Now(), task.StartedAt)
-		require.NotEmpty(t, task.Def, "a claim returns the def")
-		stored := e.get(id)
+		require.Equal(t, f.now, task.StartedAt)
+		require.Equal(t, nt.Def, task.Def, "a claim returns the def")
+		stored := f.get(id)
 		require.Equal(t, task.Lease, stored.Lease)
 		require.Equal(t, 1, stored.Attempts)
-	})
+		require.Equal(t, taskstate.StatusWaiting, stored.ClaimedFrom)
+		require.Equal(t, f.now, stored.StartedAt)
+	}},
 
-	add("Claim/KindsAndQuery", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		ids := e.create(
-			taskstate.TaskSpec{Kind: "linear", Def: def("Linear", 1)},
-			taskstate.TaskSpec{Kind: "sleep", Def: def("Linear", 2)},
-			taskstate.TaskSpec{Kind: "linear", Def: def("GBDT", 3)},
-		)
-		got := e.claim(taskstate.ClaimOptions{Kinds: []string{"sleep", "exec"}, Limit: 10})
+	{Group: "Claim", Name: "Kinds", Run: func(ctx context.Context, t T, s taskstate.Store) {
+		f := newFixture(ctx, t, s)
+		ids := f.create(task("linear", 0), task("sleep", 1), task("linear", 2), task("exec", 3))
+		got := f.claim(taskstate.ClaimParams{Kinds: []string{"sleep", "exec"}, Limit: 10})
+		require.Equal(t, pick(ids, 1, 3), taskIDs(got))
+		require.Empty(t, f.claim(taskstate.ClaimParams{Kinds: []string{"sleep", "gpu"}, Limit: 10}))
+		require.Equal(t, pick(ids, 0, 2), taskIDs(f.claim(taskstate.ClaimParams{Limit: 10})))
+	}},
+
+	{Group: "Claim", Name: "Query", Run: func(ctx context.Context, t T, s taskstate.Store) {
+		f := newFixture(ctx, t, s)
+		ids := f.create(tasks(0, 4)...)
+		q := taskstate.Query{}.Where("filter.i", taskstate.OpGte, 2)
+		require.Equal(t, pick(ids, 2, 3), taskIDs(f.claim(taskstate.ClaimParams{Query: q, Limit: 10})))
+		q = taskstate.Query{}.Where("filter.name", taskstate.OpIn, []any{"t1", "t3"})
+		require.Equal(t, pick(ids, 1), taskIDs(f.claim(taskstate.ClaimParams{Query: q, Limit: 10})), "t3 is running already")
+		require.Equal(t, counts(1, 3, 0, 0, 0), f.stat(taskstate.Query{}))
+	}},
+
+	{Group: "Claim", Name: "RunAfter", Run: func(ctx context.Context, t T, s taskstate.Store) {
+		f := newFixture(ctx, t, s)
+		id := f.create(task("noop", 0))[0]
+		task := f.claimOne()
+		require.Equal(t, []bool{true}, f.finish(taskstate.Transition{ID: id, Token: task.Lease.Token, To: taskstate.StatusWaiting,
+			SetError: true, LastError: "boom", RunAfter: f.now.Add(time.Minute)}))
+		require.Equal(t, f.now.Add(time.Minute), f.get(id).RunAfter)
+		require.Empty(t, f.claim(taskstate.ClaimParams{}), "not claimable before run_after")
+		f.advance(59 * time.Second)
+		require.Empty(t, f.claim(taskstate.ClaimParams{}), "not claimable before run_after")
+		f.advance(time.Second)
+		again := f.claimOne()
+		require.Equal(t, id, again.ID, "claimable once run_after is not after now")
+		require.Equal(t, 2, again.Attempts)
+	}},
+
+	{Group: "Claim", Name: "FromPartDoneReturnsRes", Run: func(ctx context.Context, t T, s taskstate.Store) {
+		f := newFixture(ctx, t, s)
+		id := f.create(task("noop", 0))[0]
+		task := f.claimOne()
+		require.Equal(t, []bool{true}, f.finish(taskstate.Transition{ID: id, Token: task.Lease.Token, To: taskstate.StatusPartDone, SetRes: true, Res: []byte("phase one")}))
+		require.Empty(t, f.claim(taskstate.ClaimParams{}), "part_done is not claimable from waiting")
+		got := f.claim(taskstate.ClaimParams{From: taskstate.StatusPartDone})
 		require.Len(t, got, 1)
-		require.Equal(t, ids[1], got[0].ID)
-		q := taskstate.Query{}.Where("filter.model.class", taskstate.OpEq, "GBDT")
-		got = e.claim(taskstate.ClaimOptions{Query: q, Limit: 10})
-		require.Len(t, got, 1)
-		require.Equal(t, ids[2], got[0].ID)
-	})
+		require.Equal(t, id, got[0].ID)
+		require.Equal(t, taskstate.StatusPartDone, got[0].ClaimedFrom)
+		require.Equal(t, []byte("phase one"), got[0].Res)
+		require.Equal(t, 2, got[0].Attempts)
+	}},
 
-	add("Claim/BadOptions", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		_, err := e.m.Claim(e.ctx, taskstate.ClaimOptions{From: taskstate.StatusDone})
-		require.ErrorIs(t, err, taskstate.ErrInvalidStatus)
-		_, err = e.m.Claim(e.ctx, taskstate.ClaimOptions{Query: taskstate.Query{}.Where("filter.x", "$regex", "a")})
-		requireInvalidQuery(t, err, "filter.x")
-	})
+	{Group: "Claim", Name: "InvalidFrom", Run: func(ctx context.Context, t T, s taskstate.Store) {
+		f := newFixture(ctx, t, s)
+		f.create(task("noop", 0))
+		for _, from := range []taskstate.Status{taskstate.StatusDone, taskstate.StatusRunning, "finished"} {
+			_, err := s.Claim(ctx, taskstate.ClaimParams{Pool: f.pool, From: from, Owner: "w", Token: "tok", Now: f.now, LeaseUntil: f.now.Add(time.Minute), Limit: 1})
+			require.ErrorIs(t, err, taskstate.ErrInvalidStatus, "from %q", from)
+		}
+		require.Equal(t, counts(1, 0, 0, 0, 0), f.stat(taskstate.Query{}))
+	}},
 
-	add("Commit/DoneWithResult", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		id := e.create(specs("noop", 1)...)[0]
-		task := e.claimOne()
-		e.clock.Advance(time.Second)
-		require.NoError(t, e.m.Commit(e.ctx, task, map[string]any{"ic": 0.05}, ""))
-		stored := e.get(id)
-		require.Equal(t, taskstate.StatusDone, stored.Status)
-		require.Empty(t, stored.Lease.Token)
-		require.Equal(t, e.clock.Now(), stored.FinishedAt)
-		res, err := e.m.DecodeRes(stored)
-		require.NoError(t, err)
-		require.Equal(t, map[string]any{"ic": 0.05}, res)
-		require.Equal(t, counts(0, 0, 0, 1, 0), e.stat())
-		require.Equal(t, 1, e.notes.count(taskstate.EventCommitted))
-		// The same claim cannot commit twice.
-		requireLeaseLost(t, e.m.Commit(e.ctx, task, "again", ""))
-		res, err = e.m.DecodeRes(e.get(id))
-		require.NoError(t, err)
-		require.Equal(t, map[string]any{"ic": 0.05}, res)
-	})
-
-	add("Commit/TwoPhase", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		id := e.create(specs("noop", 1)...)[0]
-		task := e.claimOne()
-		require.NoError(t, e.m.Commit(e.ctx, task, "phase-one", taskstate.StatusPartDone))
-		require.Equal(t, counts(0, 0, 1, 0, 0), e.stat())
-		require.Empty(t, e.claim(taskstate.ClaimOptions{}), "part_done is not claimable from waiting")
-		tasks := e.claim(taskstate.ClaimOptions{From: taskstate.StatusPartDone})
-		require.Len(t, tasks, 1)
-		require.Equal(t, id, tasks[0].ID)
-		require.Equal(t, taskstate.StatusPartDone, tasks[0].ClaimedFrom)
-		param, err := e.m.Param(tasks[0])
-		require.NoError(t, err)
-		require.Equal(t, "phase-one", param)
-		// An error in phase two returns it to part_done.
-		to, err := e.m.Return(e.ctx, tasks[0], errors.New("gpu busy"))
-		require.NoError(t, err)
-		require.Equal(t, taskstate.StatusPartDone, to)
-		e.clock.Advance(time.Hour)
-		tasks = e.claim(taskstate.ClaimOptions{From: taskstate.StatusPartDone})
-		require.Len(t, tasks, 1)
-		require.NoError(t, e.m.Commit(e.ctx, tasks[0], "phase-two", taskstate.StatusDone))
-		res, err := e.m.DecodeRes(e.get(id))
-		require.NoError(t, err)
-		require.Equal(t, "phase-two", res)
-	})
-
-	add("Commit/BadStatus", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		e.create(specs("noop", 1)...)
-		task := e.claimOne()
-		require.ErrorIs(t, e.m.Commit(e.ctx, task, 1, taskstate.StatusWaiting), taskstate.ErrInvalidStatus)
-		require.Equal(t, counts(0, 1, 0, 0, 0), e.stat())
-	})
-
-	add("Commit/ResultTooLargeFailsTask", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		m, err := taskstate.NewManager(taskstate.Config{Store: e.store, Pool: "pool_a", Now: e.clock.Now, Codec: taskstate.Codec{MaxSize: 1024}})
-		require.NoError(t, err)
-		ids, err := m.Create(e.ctx, specs("noop", 1), taskstate.CreateOptions{})
-		require.NoError(t, err)
-		tasks, err := m.Claim(e.ctx, taskstate.ClaimOptions{})
-		require.NoError(t, err)
-		err = m.Commit(e.ctx, tasks[0], make([]byte, 4096), "")
-		require.ErrorIs(t, err, taskstate.ErrPayloadTooLarge)
-		stored, err := m.Get(e.ctx, ids.IDs[0])
-		require.NoError(t, err)
-		require.Equal(t, taskstate.StatusFailed, stored.Status)
-		require.Contains(t, stored.LastError, "payload too large")
-		require.Empty(t, stored.Res)
-	})
-
-	add("Commit/ManyFencedPerItem", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		e.create(specs("noop", 3)...)
-		tasks := e.claim(taskstate.ClaimOptions{Limit: 3})
-		stale := *tasks[1]
-		stale.Lease.Token = "not-the-token"
-		errs := e.m.CommitMany(e.ctx, []taskstate.CommitItem{{Task: tasks[0], Res: 0}, {Task: &stale, Res: 1}, {Task: tasks[2], Res: 2}})
-		require.NoError(t, errs[0])
-		requireLeaseLost(t, errs[1])
-		require.NoError(t, errs[2])
-		require.Equal(t, counts(0, 1, 0, 2, 0), e.stat())
-	})
-
-	add("Return/BackoffAttemptsAndFailed", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		id := e.create(taskstate.TaskSpec{Kind: "noop", Def: 1, MaxAttempts: 2})[0]
-		task := e.claimOne()
-		to, err := e.m.Return(e.ctx, task, errors.New("boom 1"))
-		require.NoError(t, err)
-		require.Equal(t, taskstate.StatusWaiting, to)
-		stored := e.get(id)
-		require.Equal(t, taskstate.StatusWaiting, stored.Status)
-		require.Equal(t, "boom 1", stored.LastError)
-		require.Equal(t, e.clock.Now().Add(time.Minute), stored.RunAfter)
-		require.Empty(t, e.claim(taskstate.ClaimOptions{}), "not claimable during backoff")
-		e.clock.Advance(time.Minute)
-		task = e.claimOne()
-		require.Equal(t, 2, task.Attempts)
-		to, err = e.m.Return(e.ctx, task, errors.New("boom 2"))
-		require.NoError(t, err)
-		require.Equal(t, taskstate.StatusFailed, to)
-		stored = e.get(id)
-		require.Equal(t, taskstate.StatusFailed, stored.Status)
-		require.Contains(t, stored.LastError, "attempt 2 of 2: boom 2")
-		require.Equal(t, 1, e.notes.count(taskstate.EventFailed))
-		requireLeaseLost(t, func() error { _, err := e.m.Return(e.ctx, task, nil); return err }())
-	})
-
-	add("Return/UnlimitedAttempts", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		e.create(taskstate.TaskSpec{Kind: "noop", Def: 1, MaxAttempts: taskstate.UnlimitedAttempts})
-		for i := range 6 {
-			task := e.claimOne()
-			require.Equal(t, i+1, task.Attempts)
-			to, err := e.m.Return(e.ctx, task, errors.New("again"))
+	{Group: "Claim", Name: "ConcurrentClaimsAreExclusive", NeedsAtomicClaims: true, Run: func(ctx context.Context, t T, s taskstate.Store) {
+		f := newFixture(ctx, t, s)
+		const n, claimers = 200, 6
+		for first := 0; first < n; first += 50 {
+			_, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: f.pool, Now: f.now, Tasks: tasks(first, 50)})
 			require.NoError(t, err)
-			require.Equal(t, taskstate.StatusWaiting, to)
-			e.clock.Advance(time.Hour)
 		}
-	})
-
-	add("Release/DoesNotCountAttempt", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		id := e.create(specs("noop", 1)...)[0]
-		task := e.claimOne()
-		require.NoError(t, e.m.Release(e.ctx, task))
-		stored := e.get(id)
-		require.Equal(t, taskstate.StatusWaiting, stored.Status)
-		require.Equal(t, 0, stored.Attempts)
-		require.Len(t, e.claim(taskstate.ClaimOptions{}), 1, "released tasks are claimable at once")
-	})
-
-	add("Fail/RecordsError", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		id := e.create(specs("noop", 1)...)[0]
-		task := e.claimOne()
-		require.NoError(t, e.m.Fail(e.ctx, task, errors.New("cannot decode")))
-		stored := e.get(id)
-		require.Equal(t, taskstate.StatusFailed, stored.Status)
-		require.Equal(t, "cannot decode", stored.LastError)
-	})
-
-	add("Heartbeat/ExtendsAndReportsLost", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		e.create(specs("noop", 3)...)
-		tasks := e.claim(taskstate.ClaimOptions{Limit: 3, Lease: time.Minute})
-		require.NoError(t, e.m.Commit(e.ctx, tasks[2], nil, ""))
-		e.clock.Advance(30 * time.Second)
-		refs := []taskstate.LeaseRef{tasks[0].Ref(), tasks[1].Ref(), tasks[2].Ref()}
-		lost, err := e.m.Heartbeat(e.ctx, refs, time.Minute)
-		require.NoError(t, err)
-		require.Equal(t, []string{tasks[2].ID}, lost)
-		require.Equal(t, e.clock.Now().Add(time.Minute), e.get(tasks[0].ID).Lease.Until)
-		require.Equal(t, e.clock.Now().Add(time.Minute), e.get(tasks[1].ID).Lease.Until)
-		stale := tasks[1].Ref()
-		stale.Token = "stale"
-		lost, err = e.m.Heartbeat(e.ctx, []taskstate.LeaseRef{stale}, time.Minute)
-		require.NoError(t, err)
-		require.Equal(t, []string{tasks[1].ID}, lost)
-	})
-
-	add("Reap/ExpiredLeasesGoBack", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		ids := e.create(
-			taskstate.TaskSpec{Kind: "noop", Def: 1, MaxAttempts: 1},
-			taskstate.TaskSpec{Kind: "noop", Def: 2},
-			taskstate.TaskSpec{Kind: "noop", Def: 3},
-		)
-		short := e.claim(taskstate.ClaimOptions{Limit: 2, Lease: time.Second})
-		long := e.claim(taskstate.ClaimOptions{Limit: 1, Lease: time.Hour})
-		require.Len(t, short, 2)
-		require.Len(t, long, 1)
-		e.clock.Advance(2 * time.Second)
-		rr, err := e.m.ReapExpired(e.ctx, 5*time.Second)
-		require.NoError(t, err)
-		require.Equal(t, taskstate.ReapResult{}, rr, "within the grace nothing is reaped")
-		e.clock.Advance(5 * time.Second)
-		rr, err = e.m.ReapExpired(e.ctx, 5*time.Second)
-		require.NoError(t, err)
-		require.Equal(t, taskstate.ReapResult{Requeued: 1, Failed: 1}, rr)
-		require.Equal(t, taskstate.StatusFailed, e.get(ids[0]).Status)
-		require.Contains(t, e.get(ids[0]).LastError, "lease of worker-1 expired")
-		require.Equal(t, taskstate.StatusWaiting, e.get(ids[1]).Status)
-		require.Equal(t, taskstate.StatusRunning, e.get(ids[2]).Status)
-		// The zombie's writes are refused and change nothing.
-		requireLeaseLost(t, e.m.Commit(e.ctx, short[1], "zombie", ""))
-		lost, err := e.m.Heartbeat(e.ctx, []taskstate.LeaseRef{short[1].Ref()}, time.Minute)
-		require.NoError(t, err)
-		require.Equal(t, []string{short[1].ID}, lost)
-		_, err = e.m.Return(e.ctx, short[1], errors.New("zombie"))
-		requireLeaseLost(t, err)
-		stored := e.get(ids[1])
-		require.Equal(t, taskstate.StatusWaiting, stored.Status)
-		require.Empty(t, stored.Res)
-		require.Equal(t, counts(1, 1, 0, 0, 1), e.stat())
-	})
-
-	add("Reap/CommitBetweenReadAndWriteWins", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		id := e.create(specs("noop", 1)...)[0]
-		task := e.claim(taskstate.ClaimOptions{Lease: time.Second})[0]
-		e.clock.Advance(time.Minute)
-		expired, err := e.store.ListExpired(e.ctx, taskstate.ListExpiredParams{Pool: "pool_a", Before: e.clock.Now()})
-		require.NoError(t, err)
-		require.Len(t, expired, 1)
-		// The slow worker commits after the reaper read the task ...
-		require.NoError(t, e.m.Commit(e.ctx, task, "late but done", ""))
-		// ... so the reaper's fenced write must not move it back.
-		applied, err := e.store.Finish(e.ctx, taskstate.FinishParams{Pool: "pool_a", Now: e.clock.Now(), Items: []taskstate.Transition{
-			{ID: expired[0].ID, Token: expired[0].Lease.Token, To: taskstate.StatusWaiting},
-		}})
-		require.NoError(t, err)
-		require.Equal(t, []bool{false}, applied)
-		require.Equal(t, taskstate.StatusDone, e.get(id).Status)
-	})
-
-	add("RunOne/CommitsReturnsAndReleases", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		e.create(taskstate.TaskSpec{Kind: "noop", Def: "ok"}, taskstate.TaskSpec{Kind: "noop", Def: "err"},
-			taskstate.TaskSpec{Kind: "noop", Def: "panic"}, taskstate.TaskSpec{Kind: "noop", Def: "cancel"})
-		stopped := false
-		run := func(ctx context.Context) (bool, error) {
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			return e.m.RunOne(ctx, taskstate.ClaimOptions{Owner: "w"}, "", func(ctx context.Context, t *taskstate.Task, param any) (any, error) {
-				switch param {
-				case "err":
-					return nil, errors.New("handler error")
-				case "panic":
-					panic("handler panic")
-				case "cancel": // the worker stops while the handler runs, the first time
-					if stopped {
-						break
-					}
-					stopped = true
-					cancel()
-					<-ctx.Done()
-					return nil, ctx.Err()
-				}
-				return "result of " + param.(string), nil
-			})
-		}
-		ran, err := run(e.ctx)
-		require.True(t, ran)
-		require.NoError(t, err)
-		ran, err = run(e.ctx)
-		require.True(t, ran)
-		require.ErrorContains(t, err, "handler error")
-		ran, err = run(e.ctx)
-		require.True(t, ran)
-		require.ErrorIs(t, err, taskstate.ErrPanic)
-		ran, err = run(e.ctx)
-		require.True(t, ran)
-		require.ErrorIs(t, err, context.Canceled)
-		ran, err = run(e.ctx)
-		require.NoError(t, err)
-		require.True(t, ran, "the cancelled task was released at once")
-		ran, err = run(e.ctx)
-		require.NoError(t, err)
-		require.False(t, ran, "the others wait out their backoff")
-		require.Equal(t, counts(2, 0, 0, 2, 0), e.stat())
-		var errs []string
-		for task, err := range e.m.Query(e.ctx, taskstate.ByStatus(taskstate.StatusWaiting), taskstate.QueryOptions{}) {
-			require.NoError(t, err)
-			errs = append(errs, task.LastError)
-		}
-		require.ElementsMatch(t, []string{"handler error", "panic: handler panic"}, errs)
-	})
-
-	add("RunOne/UndecodablePayloadFailsOnlyItsTask", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		// A def written by another program that this one cannot decode.
-		_, err := e.store.CreateTasks(e.ctx, taskstate.CreateTasksParams{Pool: "pool_a", Now: e.clock.Now(), Tasks: []taskstate.NewTask{
-			{ID: taskstate.NewID(), Kind: "noop", Key: "bad", Def: []byte("\x07garbage that is not gob"), Filter: map[string]any{"value": "bad"}, MaxAttempts: 3},
-		}})
-		require.NoError(t, err)
-		good := e.create(taskstate.TaskSpec{Kind: "noop", Def: "good"})[0]
-		var ran []any
-		for {
-			ok, err := e.m.RunOne(e.ctx, taskstate.ClaimOptions{}, "", func(ctx context.Context, t *taskstate.Task, param any) (any, error) {
-				ran = append(ran, param)
-				return param, nil
-			})
-			if !ok {
-				break
-			}
-			if err != nil {
-				require.ErrorIs(t, err, taskstate.ErrDecode)
-			}
-		}
-		require.Equal(t, []any{"good"}, ran)
-		require.Equal(t, counts(0, 0, 0, 1, 1), e.stat())
-		require.Equal(t, taskstate.StatusDone, e.get(good).Status)
-		for task, err := range e.m.Query(e.ctx, taskstate.ByStatus(taskstate.StatusFailed), taskstate.QueryOptions{}) {
-			require.NoError(t, err)
-			require.Contains(t, task.LastError, "cannot decode payload")
-		}
-	})
-
-	addAtomic("Claim/ConcurrentClaimersNeverShare", func(t *testing.T, h Harness) {
-		e := newEnv(t, h)
-		const n, claimers = 400, 8
-		e.create(specs("noop", n)...)
+		// Exclusivity and completeness, not fairness: a claimer may get
+		// every task or none.
 		var (
-			mu    sync.Mutex
-			seen  = map[string]int{}
-			wg    sync.WaitGroup
-			fails = make(chan error, claimers)
+			mu   sync.Mutex
+			seen = map[string]int{}
+			wg   sync.WaitGroup
+			errs = make(chan error, claimers)
 		)
 		for c := range claimers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				for {
-					tasks, err := e.m.Claim(e.ctx, taskstate.ClaimOptions{Owner: "c" + string(rune('a'+c)), Limit: 4})
+					got, err := s.Claim(ctx, taskstate.ClaimParams{Pool: f.pool, From: taskstate.StatusWaiting, Owner: fmt.Sprint("c", c),
+						Token: taskstate.NewToken(), Now: f.now, LeaseUntil: f.now.Add(time.Minute), Limit: 4})
 					if err != nil {
-						fails <- err
+						errs <- err
 						return
 					}
-					if len(tasks) == 0 {
+					if len(got) == 0 {
 						return
 					}
 					mu.Lock()
-					for _, task := range tasks {
+					for _, task := range got {
 						seen[task.ID]++
 					}
 					mu.Unlock()
-					for _, task := range tasks {
-						if err := e.m.Commit(e.ctx, task, nil, ""); err != nil {
-							fails <- err
-							return
-						}
-					}
 				}
-			}()
+			})
 		}
 		wg.Wait()
-		close(fails)
-		for err := range fails {
+		close(errs)
+		for err := range errs {
 			require.NoError(t, err)
 		}
 		require.Len(t, seen, n)
 		for id, k := range seen {
 			require.Equal(t, 1, k, "task %s claimed %d times", id, k)
 		}
-		require.Equal(t, counts(0, 0, 0, n, 0), e.stat())
-	})
+		require.Equal(t, counts(0, n, 0, 0, 0), f.stat(taskstate.Query{}))
+	}},
 }

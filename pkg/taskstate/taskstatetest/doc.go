@@ -1,14 +1,24 @@
-// Package taskstatetest is the conformance suite every taskstate.Store
-// backend passes. A backend's test calls Run with a Harness that opens fresh,
-// empty stores:
+// Package taskstatetest is the contract suite of the taskstate.Store seam.
+// Every backend runs it from one test:
 //
-//	func TestConformance(t *testing.T) {
-//		taskstatetest.Run(t, "sqlite", taskstatetest.Harness{NewStore: open})
+//	func TestStoreContract(t *testing.T) {
+//		taskstatetest.Exercise(t.Context(), t, func(t *testing.T) taskstate.Store {
+//			return openEmptyStore(t)
+//		}, nil)
 //	}
 //
-// Subtests are named after the backend (TestConformance/sqlite/Claim/...), so
-// a failure says which backend broke which rule. Cases that need atomic
-// concurrent claims are skipped, with the reason printed, when the harness
-// says the backend cannot provide them (FerretDB v1's findAndModify is not
-// atomic); against a real MongoDB they run.
+// The cases call Store methods directly, the way the Manager does, and check
+// what the Store doc promises: claim order and limits, per-item fencing in
+// Finish and the transitions it refuses, lost leases, the reaper's listing,
+// admin updates that fence out a worker, counters that agree with a scan.
+// Each case runs in its own parallel subtest on a fresh store
+// (TestStoreContract/Finish/FencedByToken …), so a failure names the
+// backend's test and the rule it broke.
+//
+// Cases are plain functions of a T (the part of testing.T they use), so a
+// test can also run them with Check against a deliberately broken Store and
+// assert that the suite notices.
+//
+// Like the seam itself, this package is internal to taskfleet and may change
+// without notice.
 package taskstatetest

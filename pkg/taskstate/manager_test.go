@@ -1,9 +1,10 @@
-package taskstatetest
+package taskstate_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,18 +14,91 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
+	"github.com/taskfleet/taskfleet/pkg/taskstate/internal/mongotest"
+	"github.com/taskfleet/taskfleet/pkg/taskstate/mongostore"
+	"github.com/taskfleet/taskfleet/pkg/taskstate/sqlitestore"
 )
 
-// Harness tells Run how to get stores of the backend under test.
-type Harness struct {
-	// NewStore returns a new, empty store; the harness closes it when the
-	// test ends. Required.
-	NewStore func(t *testing.T) taskstate.Store
-	// NoAtomicClaims marks a backend whose concurrent claims are not atomic;
-	// the cases that check atomicity are skipped with SkipReason.
-	NoAtomicClaims bool
-	// SkipReason explains NoAtomicClaims in the test output.
-	SkipReason string
+// The Manager tests (manager_*_test.go) run every case on every backend:
+// TestManagerClaimAndFinish/sqlite/Commit/TwoPhase,
+// TestManagerClaimAndFinish/mongo/Commit/TwoPhase, … Each case gets a fresh
+// store. The Mongo cases skip when no server is configured (see
+// mongotest.URI).
+
+// managerCase is one Manager test, run on each backend.
+type managerCase struct {
+	name   string
+	atomic bool // needs atomic concurrent claims
+	fn     func(t *testing.T, e *env)
+}
+
+// backend opens fresh, empty stores of one kind.
+type backend struct {
+	name string
+	open func(t *testing.T) taskstate.Store
+	// noAtomicClaims, when set, says why the atomicity cases are skipped
+	// ("" when they run).
+	noAtomicClaims func(t *testing.T) string
+}
+
+func backends() []backend {
+	return []backend{
+		{name: "sqlite", open: func(t *testing.T) taskstate.Store {
+			t.Helper()
+			s, err := sqlitestore.Open(context.Background(), sqlitestore.Config{Path: filepath.Join(t.TempDir(), "tasks.db")})
+			require.NoError(t, err)
+			return s
+		}},
+		{name: "mongo", open: openMongo, noAtomicClaims: mongoAtomic},
+	}
+}
+
+func openMongo(t *testing.T) taskstate.Store {
+	t.Helper()
+	uri := mongotest.URI(t)
+	db := mongotest.Database(t, uri)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := mongostore.Open(ctx, mongostore.Config{URI: uri, Database: db})
+	require.NoError(t, err)
+	return s
+}
+
+// mongoAtomic returns why the Mongo test server's concurrent claims are
+// not atomic, or "" when they are. It skips t when no server is configured.
+func mongoAtomic(t *testing.T) string {
+	t.Helper()
+	s := openMongo(t).(*mongostore.Store)
+	defer s.Close()
+	ferret, err := s.IsFerretDB(t.Context())
+	require.NoError(t, err)
+	if ferret {
+		return "the server is FerretDB (buildInfo reports ferretdb fields), whose findAndModify is not atomic under concurrency; point " + mongotest.EnvURI + " at a real MongoDB to run it"
+	}
+	return ""
+}
+
+// runManagerCases runs each case on each backend, in parallel subtests.
+func runManagerCases(t *testing.T, cases []managerCase) {
+	t.Helper()
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			noAtomic := ""
+			if b.noAtomicClaims != nil {
+				noAtomic = b.noAtomicClaims(t)
+			}
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					t.Parallel()
+					if c.atomic && noAtomic != "" {
+						t.Skipf("skipped: needs atomic concurrent claims: %s", noAtomic)
+					}
+					c.fn(t, newEnv(t, b.open(t)))
+				})
+			}
+		})
+	}
 }
 
 // Clock is a settable clock for Manager.Now.
@@ -50,31 +124,32 @@ type env struct {
 	store taskstate.Store
 	clock *Clock
 	m     *taskstate.Manager
-	notes *recorder
+	notes *notes
 }
 
-type recorder struct {
+// notes counts the events a Manager publishes.
+type notes struct {
 	mu     sync.Mutex
 	events map[taskstate.Event]int
 }
 
-func (r *recorder) Notify(_ context.Context, _ string, ev taskstate.Event, n int) {
+func (r *notes) Notify(_ context.Context, _ string, ev taskstate.Event, n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events[ev] += n
 }
 
-func (r *recorder) count(ev taskstate.Event) int {
+func (r *notes) count(ev taskstate.Event) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.events[ev]
 }
 
-func newEnv(t *testing.T, h Harness) *env {
+// newEnv wraps s, which it closes when the test ends.
+func newEnv(t *testing.T, s taskstate.Store) *env {
 	t.Helper()
-	s := h.NewStore(t)
 	t.Cleanup(func() { _ = s.Close() })
-	e := &env{t: t, ctx: context.Background(), store: s, clock: NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), notes: &recorder{events: map[taskstate.Event]int{}}}
+	e := &env{t: t, ctx: t.Context(), store: s, clock: NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), notes: &notes{events: map[taskstate.Event]int{}}}
 	e.m = e.manager("pool_a")
 	return e
 }
@@ -158,36 +233,6 @@ func counts(waiting, running, partDone, done, failed int) taskstate.Counts {
 		taskstate.StatusWaiting: waiting, taskstate.StatusRunning: running, taskstate.StatusPartDone: partDone,
 		taskstate.StatusDone: done, taskstate.StatusFailed: failed,
 	}
-}
-
-// Run runs the whole suite under t.Run(name).
-func Run(t *testing.T, name string, h Harness) {
-	t.Run(name, func(t *testing.T) {
-		for _, c := range cases {
-			t.Run(c.name, func(t *testing.T) {
-				if c.atomic && h.NoAtomicClaims {
-					t.Skipf("skipped: needs atomic concurrent claims: %s", h.SkipReason)
-				}
-				c.fn(t, h)
-			})
-		}
-	})
-}
-
-type testCase struct {
-	name   string
-	atomic bool // needs atomic concurrent claims
-	fn     func(t *testing.T, h Harness)
-}
-
-var cases []testCase
-
-func add(name string, fn func(t *testing.T, h Harness)) {
-	cases = append(cases, testCase{name: name, fn: fn})
-}
-
-func addAtomic(name string, fn func(t *testing.T, h Harness)) {
-	cases = append(cases, testCase{name: name, atomic: true, fn: fn})
 }
 
 func requireLeaseLost(t *testing.T, err error) {

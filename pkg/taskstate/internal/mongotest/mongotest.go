@@ -1,0 +1,56 @@
+// Package mongotest gives tests a MongoDB (or Mongo-wire) server to run
+// against: the URI from the environment, or a skip that says how to get
+// one, and a fresh database per test that is dropped when the test ends.
+// It does not import mongostore, so mongostore's own tests use it too.
+package mongotest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// EnvURI names the environment variable that points the tests at a
+// MongoDB (or MongoDB-wire) server. `make test` starts
+// tools/mongotestserver and sets it.
+const EnvURI = "TASKFLEET_TEST_MONGO_URI"
+
+// URI returns the test server's URI or skips the test.
+func URI(t testing.TB) string {
+	t.Helper()
+	uri := os.Getenv(EnvURI)
+	if uri == "" {
+		t.Skipf("%s is not set: no MongoDB server to test against (run the tests through tools/mongotestserver/with-server.sh, or set it to a mongodb:// URI)", EnvURI)
+	}
+	return uri
+}
+
+// Database returns a fresh database name on the server at uri and drops
+// that database when the test ends, through its own connection, after the
+// cleanups the test registers later (such as closing the store under test).
+func Database(t testing.TB, uri string) string {
+	t.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	db := "taskfleet_test_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := mongo.Connect(options.Client().ApplyURI(uri))
+		if err != nil {
+			t.Errorf("drop test database %s: %v", db, err)
+			return
+		}
+		defer func() { _ = c.Disconnect(ctx) }()
+		if err := c.Database(db).Drop(ctx); err != nil {
+			t.Errorf("drop test database %s: %v", db, err)
+		}
+	})
+	return db
+}
