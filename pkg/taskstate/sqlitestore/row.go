@@ -22,15 +22,8 @@ func keyArg(key string) any {
 	return b
 }
 
-// nanos is how a time is stored: Unix nanoseconds, NULL for the zero time.
-func nanos(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixNano()
-}
-
-// fromNanos reads a stored time back, in UTC; NULL and 0 are the zero time.
+// fromNanos reads a stored time (Unix nanoseconds) back, in UTC; NULL and 0
+// are the zero time.
 func fromNanos(n sql.NullInt64) time.Time {
 	if !n.Valid || n.Int64 == 0 {
 		return time.Time{}

@@ -228,7 +228,7 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 				applied[index[id]] = true
 				moved.move(taskstate.StatusRunning, taskstate.Status(to), 1)
 			}
-			if err := rows.Close(); err != nil {
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 			}
 		}
@@ -364,7 +364,7 @@ func (s *Store) rewrite(ctx context.Context, pool, cond string, cargs []any, sta
 				c.move(taskstate.Status(from), status, n)
 			}
 		}
-		if err := rows.Close(); err != nil {
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return 0, err
 		}
 	}
