@@ -144,11 +144,15 @@ func TestMultiProcessClaimsAreExclusive(t *testing.T) {
 		require.NoError(t, sc.Err())
 		f.Close()
 	}
+	// Exclusive and complete: every task was claimed exactly once. How
+	// the tasks spread over the claimers is up to the scheduler (under
+	// load one process can take nearly all of them), so it is not checked.
 	require.Len(t, claims, n, "every task claimed")
 	for id, k := range claims {
 		require.Equal(t, 1, k, "task %s claimed %d times", id, k)
 	}
-	require.Len(t, byClaimer, procs*goroutines, "every claimer worked")
+	// Each claimer took its tasks in claim order: nothing was put back, so
+	// every claim finds the highest priority, then oldest, task left.
 	for name, recs := range byClaimer {
 		for i := 1; i < len(recs); i++ {
 			a, b := recs[i-1], recs[i]
@@ -156,10 +160,20 @@ func TestMultiProcessClaimsAreExclusive(t *testing.T) {
 			require.True(t, ordered, "%s claimed priority %d seq %d before priority %d seq %d", name, a.Priority, a.Seq, b.Priority, b.Seq)
 		}
 	}
+	// Nothing lost and nothing left running, by the counters and by a scan
+	// of the rows.
 	c, err := m.Stat(ctx, taskstate.Query{})
 	require.NoError(t, err)
 	require.Equal(t, n, c[taskstate.StatusDone])
 	require.Equal(t, n, c.Total())
+	scanned := map[taskstate.Status]int{}
+	for task, err := range s.Query(ctx, taskstate.QueryParams{Pool: "race"}) {
+		require.NoError(t, err)
+		require.Equal(t, 1, claims[task.ID], "task %s", task.ID)
+		require.Equal(t, 1, task.Attempts, "task %s", task.ID)
+		scanned[task.Status]++
+	}
+	require.Equal(t, map[taskstate.Status]int{taskstate.StatusDone: n}, scanned)
 }
 
 func TestConcurrentCreatorsOnSeparateConnections(t *testing.T) {

@@ -57,8 +57,6 @@ CREATE TABLE IF NOT EXISTS pool_counts (
 ) WITHOUT ROWID;
 `
 
-// taskCols is the column list every task read selects, without payloads;
-// scanTask reads it in this order.
 // migrateV1 turns a version 1 database into version 2: the counting
 // triggers and the old indexes go, and the counts are rebuilt once.
 const migrateV1 = `
@@ -85,6 +83,8 @@ const keyCol = `CASE WHEN typeof(key) = 'blob' THEN lower(hex(key)) ELSE key END
 const sqlV1Objects = `SELECT count(*) > 0 FROM sqlite_schema WHERE name IN
 	('tasks_count_insert', 'tasks_count_delete', 'tasks_count_update', 'tasks_lease', 'tasks_claim')`
 
+// taskCols is the column list every task read selects, without payloads;
+// scanTask reads it in this order.
 const taskCols = `id, kind, ` + keyCol + `, status, priority, seq, filter, attempts, max_attempts,
 	last_error, lease_owner, lease_token, lease_until, claimed_from, run_after,
 	created_at, updated_at, started_at, finished_at`

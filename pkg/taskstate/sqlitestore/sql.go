@@ -227,7 +227,7 @@ func wholeFilterCond(c taskstate.Cond) (string, []any, error) {
 	case taskstate.OpEq, taskstate.OpNe:
 		s, err := enc(c.Value)
 		if err != nil {
-			return "", nil, fmt.Errorf("%w: filter: %v", taskstate.ErrInvalidQuery, err)
+			return "", nil, fmt.Errorf("%w: filter: %w", taskstate.ErrInvalidQuery, err)
 		}
 		if c.Op == taskstate.OpEq {
 			return "filter = ?", []any{s}, nil

@@ -1,0 +1,82 @@
+package sqlitestore
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// migrateRetry runs migrate, retrying while the file is busy: processes
+// that open a new file together can get SQLITE_BUSY without the busy
+// handler's wait while the first one switches the file to WAL.
+func (s *Store) migrateRetry(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	backoff := 5 * time.Millisecond
+	for {
+		err := s.migrate(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 200*time.Millisecond)
+	}
+}
+
+// migrate brings the file to schemaVersion in one transaction (see schema.go).
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: processes opening together migrate one at a time
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	switch {
+	case version == schemaVersion:
+		// An older build that opened the file since has put its triggers
+		// and index back (it creates them IF NOT EXISTS and does not read
+		// the version); with them, every move would be counted twice.
+		var stale bool
+		if err := tx.QueryRowContext(ctx, sqlV1Objects).Scan(&stale); err != nil {
+			return err
+		}
+		if !stale {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, migrateV1+";"+migrateKeys); err != nil {
+			return fmt.Errorf("remove schema version 1 objects: %w", err)
+		}
+		return tx.Commit()
+	case version > schemaVersion:
+		return fmt.Errorf("schema version %d is newer than this build's %d: upgrade taskfleet", version, schemaVersion)
+	}
+	var exists bool // version 0 is a new file, or one of version 1 (written before user_version was set)
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'tasks'").Scan(&exists); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	if exists && version < 2 {
+		if _, err := tx.ExecContext(ctx, migrateV1); err != nil {
+			return fmt.Errorf("migrate to schema version 2: %w", err)
+		}
+	}
+	if exists && version < 3 {
+		if _, err := tx.ExecContext(ctx, migrateKeys); err != nil {
+			return fmt.Errorf("migrate to schema version 3: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

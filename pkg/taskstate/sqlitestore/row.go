@@ -1,0 +1,113 @@
+package sqlitestore
+
+import (
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+// keyArg is how a dedup key is stored: a SHA-256 in hex as its 32 bytes,
+// anything else as it is.
+func keyArg(key string) any {
+	if len(key) != 2*sha256.Size || strings.ContainsFunc(key, func(r rune) bool { return (r < '0' || r > '9') && (r < 'a' || r > 'f') }) {
+		return key // not lower-case hex: it would not read back the same
+	}
+	b, _ := hex.DecodeString(key)
+	return b
+}
+
+// fromNanos reads a stored time (Unix nanoseconds) back, in UTC; NULL and 0
+// are the zero time.
+func fromNanos(n sql.NullInt64) time.Time {
+	if !n.Valid || n.Int64 == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+// claimCols is what a claim returns: what a worker needs to run the task
+// and write about it later (res is added for a claim from part_done). The
+// filter is not parsed (a handler gets the def) and the dedup key is left
+// out: every returned value is copied while the claim holds the writer, so
+// the list is kept short.
+const claimCols = `id, kind, priority, seq, attempts, max_attempts, run_after, created_at, def`
+
+// scanClaimed reads the rows a claim returns (claimCols) into running tasks.
+func scanClaimed(rows *sql.Rows, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
+	defer rows.Close()
+	var (
+		out      []*taskstate.Task
+		now      = p.Now.UTC()
+		until    = time.Unix(0, p.LeaseUntil.UnixNano()).UTC()
+		from     = taskstate.Status(claimableStatus(p.From))
+		withRes  = from == taskstate.StatusPartDone
+		runAfter sql.NullInt64
+		created  sql.NullInt64
+	)
+	dest := make([]any, 0, 10)
+	for rows.Next() {
+		t := &taskstate.Task{Status: taskstate.StatusRunning, StartedAt: now, UpdatedAt: now, ClaimedFrom: from,
+			Lease: taskstate.Lease{Owner: p.Owner, Token: p.Token, Until: until}}
+		dest = append(dest[:0], &t.ID, &t.Kind, &t.Priority, &t.Seq, &t.Attempts, &t.MaxAttempts, &runAfter, &created, &t.Def)
+		if withRes {
+			dest = append(dest, &t.Res)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		t.RunAfter, t.CreatedAt = fromNanos(runAfter), fromNanos(created)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// scanAll reads every row of taskCols (and def, res with payloads) and closes rows.
+func scanAll(rows *sql.Rows, payloads bool) ([]*taskstate.Task, error) {
+	defer rows.Close()
+	var out []*taskstate.Task
+	for rows.Next() {
+		t, err := scanTask(rows, payloads)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// scanTask reads the current row of taskCols (and def, res with payloads).
+func scanTask(rows *sql.Rows, payloads bool) (*taskstate.Task, error) {
+	var (
+		t                                  taskstate.Task
+		status, filter                     string
+		lastErr, owner, token, claimedFrom sql.NullString
+		leaseUntil, startedAt, finishedAt  sql.NullInt64
+		runAfter, createdAt, updatedAt     sql.NullInt64
+		dest                               = []any{&t.ID, &t.Kind, &t.Key, &status, &t.Priority, &t.Seq, &filter, &t.Attempts, &t.MaxAttempts, &lastErr, &owner, &token, &leaseUntil, &claimedFrom, &runAfter, &createdAt, &updatedAt, &startedAt, &finishedAt}
+	)
+	if payloads {
+		dest = append(dest, &t.Def, &t.Res)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return nil, err
+	}
+	t.Status = taskstate.Status(status)
+	if err := json.Unmarshal([]byte(filter), &t.Filter); err != nil {
+		return nil, fmt.Errorf("task %s: filter: %w", t.ID, err)
+	}
+	t.LastError = lastErr.String
+	t.Lease = taskstate.Lease{Owner: owner.String, Token: token.String, Until: fromNanos(leaseUntil)}
+	t.ClaimedFrom = taskstate.Status(claimedFrom.String)
+	t.RunAfter = fromNanos(runAfter)
+	t.CreatedAt = fromNanos(createdAt)
+	t.UpdatedAt = fromNanos(updatedAt)
+	t.StartedAt = fromNanos(startedAt)
+	t.FinishedAt = fromNanos(finishedAt)
+	return &t, nil
+}

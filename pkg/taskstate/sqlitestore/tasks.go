@@ -1,0 +1,482 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"sort"
+	"strings"
+
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+const (
+	sqlInsert = `INSERT INTO tasks
+		(id, pool, key, kind, status, priority, def, filter, max_attempts, created_at, updated_at)
+		VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (pool, key) DO NOTHING`
+	sqlSelectKey = `SELECT id FROM tasks WHERE pool = ? AND key = ?`
+	sqlHeartbeat = `UPDATE tasks SET lease_until = ?, updated_at = ?
+		WHERE id = ? AND pool = ? AND status = 'running' AND lease_token = ?`
+)
+
+// CreateTasks implements taskstate.Store.
+func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) ([]taskstate.CreatedTask, error) {
+	out := make([]taskstate.CreatedTask, len(p.Tasks))
+	if p.DryRun {
+		for i, t := range p.Tasks {
+			var id string
+			st, err := s.rstmt(ctx, sqlSelectKey)
+			if err == nil {
+				err = st.QueryRowContext(ctx, p.Pool, keyArg(t.Key)).Scan(&id)
+			}
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				out[i] = taskstate.CreatedTask{Created: true}
+			case err != nil:
+				return nil, fmt.Errorf("sqlitestore: create: %w", err)
+			default:
+				out[i] = taskstate.CreatedTask{ID: id}
+			}
+		}
+		return out, nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: create: %w", err)
+	}
+	defer tx.Rollback()
+	ins, err := s.txStmt(ctx, tx, sqlInsert)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: create: %w", err)
+	}
+	sel, err := s.txStmt(ctx, tx, sqlSelectKey)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: create: %w", err)
+	}
+	now := p.Now.UnixNano()
+	created := 0
+	for i, t := range p.Tasks {
+		filter := t.FilterJSON
+		if filter == nil {
+			var err error
+			if filter, err = json.Marshal(t.Filter); err != nil {
+				return nil, fmt.Errorf("sqlitestore: create: filter of task %d: %w", i, err)
+			}
+		}
+		key := keyArg(t.Key)
+		res, err := ins.ExecContext(ctx, t.ID, p.Pool, key, t.Kind, t.Priority, t.Def, string(filter), t.MaxAttempts, now, now)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: create: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			out[i] = taskstate.CreatedTask{ID: t.ID, Created: true}
+			created++
+			continue
+		}
+		var id string
+		if err := sel.QueryRowContext(ctx, p.Pool, key).Scan(&id); err != nil {
+			return nil, fmt.Errorf("sqlitestore: create: read existing task: %w", err)
+		}
+		out[i] = taskstate.CreatedTask{ID: id}
+	}
+	if err := s.addCounts(ctx, tx, p.Pool, counts{taskstate.StatusWaiting: created}); err != nil {
+		return nil, fmt.Errorf("sqlitestore: create: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: create: %w", err)
+	}
+	return out, nil
+}
+
+// Claim implements taskstate.Store.
+func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	cond, cargs, err := where(p.Query)
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	b.WriteString(`UPDATE tasks SET status = 'running', lease_owner = ?, lease_token = ?, lease_until = ?,
+		claimed_from = status, started_at = ?, updated_at = ?, attempts = attempts + 1
+		WHERE seq IN (SELECT seq FROM tasks WHERE pool = ? AND status = '` + claimableStatus(p.From) + `' AND run_after <= ?`)
+	now := p.Now.UnixNano()
+	// The status and the limit are part of the SQL text, not bound: bound,
+	// they make SQLite recompile the statement on every call, and only a
+	// literal status lets it use the partial index tasks_waiting (or
+	// tasks_part_done).
+	args := []any{p.Owner, p.Token, p.LeaseUntil.UnixNano(), now, now, p.Pool, now}
+	if len(p.Kinds) > 0 {
+		b.WriteString(" AND kind IN (" + placeholders(len(p.Kinds)) + ")")
+		for _, k := range p.Kinds {
+			args = append(args, k)
+		}
+	}
+	b.WriteString(" AND (" + cond + ")")
+	args = append(args, cargs...)
+	cols := claimCols
+	if p.From == taskstate.StatusPartDone {
+		cols += ", res" // phase two runs on phase one's result
+	}
+	fmt.Fprintf(&b, " ORDER BY priority DESC, seq LIMIT %d) RETURNING %s", max(p.Limit, 1), cols)
+	st, err := s.wstmt(ctx, b.String())
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	tasks, err := scanClaimed(rows, p)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	if len(tasks) == 0 {
+		return nil, nil // nothing written; the rollback ends the transaction
+	}
+	c := counts{}
+	c.move(taskstate.Status(claimableStatus(p.From)), taskstate.StatusRunning, len(tasks))
+	if err := s.addCounts(ctx, tx, p.Pool, c); err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	sort.Slice(tasks, func(i, j int) bool {
+		if tasks[i].Priority != tasks[j].Priority {
+			return tasks[i].Priority > tasks[j].Priority
+		}
+		return tasks[i].Seq < tasks[j].Seq
+	})
+	return tasks, nil
+}
+
+// claimableStatus returns s for the SQL text of a claim; only the two
+// claimable statuses can reach it.
+func claimableStatus(s taskstate.Status) string {
+	if s == taskstate.StatusPartDone {
+		return string(taskstate.StatusPartDone)
+	}
+	return string(taskstate.StatusWaiting)
+}
+
+// Finish implements taskstate.Store.
+func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	applied := make([]bool, len(p.Items))
+	// Plain commits (the bulk of a busy pool) go through a narrower
+	// statement that finds each row by its seq; the rest through the
+	// general one. Each statement moves a chunk of items: the per-statement
+	// cost dominates a batch of commits.
+	var groups [2][]int // indexes into p.Items, by finish form
+	for i, it := range p.Items {
+		f := 0
+		if commitForm.fits(it) {
+			f = 1
+		}
+		groups[f] = append(groups[f], i)
+	}
+	// Statements are prepared before the transaction takes the writer's
+	// only connection.
+	for f, idx := range groups {
+		for off := 0; off < len(idx); off += finishChunk {
+			if _, err := s.wstmt(ctx, finishForms[f].sql(min(finishChunk, len(idx)-off))); err != nil {
+				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+			}
+		}
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+	}
+	defer tx.Rollback()
+	now := p.Now.UnixNano()
+	index := make(map[string]int, min(len(p.Items), finishChunk))
+	moved := counts{}
+	for f, idx := range groups {
+		form := finishForms[f]
+		for off := 0; off < len(idx); off += finishChunk {
+			chunk := idx[off:min(off+finishChunk, len(idx))]
+			st, err := s.txStmt(ctx, tx, form.sql(len(chunk)))
+			if err != nil {
+				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+			}
+			args := make([]any, 0, 3+form.cols*len(chunk))
+			args = append(args, now, now)
+			clear(index)
+			for _, i := range chunk {
+				args = form.args(args, p.Items[i])
+				index[p.Items[i].ID] = i
+			}
+			args = append(args, p.Pool)
+			rows, err := st.QueryContext(ctx, args...)
+			if err != nil {
+				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+			}
+			for rows.Next() {
+				var id, to string
+				if err := rows.Scan(&id, &to); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+				}
+				applied[index[id]] = true
+				moved.move(taskstate.StatusRunning, taskstate.Status(to), 1)
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+			}
+		}
+	}
+	if err := s.addCounts(ctx, tx, p.Pool, moved); err != nil {
+		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+	}
+	return applied, nil
+}
+
+// Heartbeat implements taskstate.Store.
+func (s *Store) Heartbeat(ctx context.Context, p taskstate.HeartbeatParams) ([]string, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: heartbeat: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := s.txStmt(ctx, tx, sqlHeartbeat)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: heartbeat: %w", err)
+	}
+	var lost []string
+	for _, l := range p.Leases {
+		res, err := st.ExecContext(ctx, p.Until.UnixNano(), p.Now.UnixNano(), l.ID, p.Pool, l.Token)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: heartbeat: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			lost = append(lost, l.ID)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: heartbeat: %w", err)
+	}
+	return lost, nil
+}
+
+// ListExpired implements taskstate.Store.
+func (s *Store) ListExpired(ctx context.Context, p taskstate.ListExpiredParams) ([]*taskstate.Task, error) {
+	limit := p.Limit
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks
+		WHERE pool = ? AND status = 'running' AND lease_until < ? ORDER BY lease_until LIMIT ?`,
+		p.Pool, p.Before.UnixNano(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: list expired: %w", err)
+	}
+	out, err := scanAll(rows, false)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: list expired: %w", err)
+	}
+	return out, nil
+}
+
+// Update implements taskstate.Store.
+func (s *Store) Update(ctx context.Context, p taskstate.UpdateParams) (int64, error) {
+	cond, args, err := where(p.Query)
+	if err != nil {
+		return 0, err
+	}
+	sets := []string{"updated_at = ?"}
+	sargs := []any{p.Now.UnixNano()}
+	if p.Status != "" {
+		sets = append(sets, "status = ?", "lease_owner = NULL", "lease_token = NULL", "lease_until = NULL", "claimed_from = NULL", "run_after = 0")
+		sargs = append(sargs, string(p.Status))
+	}
+	if p.ResetAttempts {
+		sets = append(sets, "attempts = 0", "last_error = NULL")
+	}
+	if p.Priority != nil {
+		sets = append(sets, "priority = ?")
+		sargs = append(sargs, *p.Priority)
+	}
+	q := "UPDATE tasks SET " + strings.Join(sets, ", ") + " WHERE pool = ? AND (" + cond + ")"
+	n, err := s.rewrite(ctx, p.Pool, cond, args, p.Status, q, append(append(sargs, p.Pool), args...))
+	if err != nil {
+		return 0, fmt.Errorf("sqlitestore: update: %w", err)
+	}
+	return n, nil
+}
+
+// Delete implements taskstate.Store.
+func (s *Store) Delete(ctx context.Context, p taskstate.DeleteParams) (int64, error) {
+	cond, args, err := where(p.Query)
+	if err != nil {
+		return 0, err
+	}
+	q := "DELETE FROM tasks WHERE pool = ? AND (" + cond + ")"
+	n, err := s.rewrite(ctx, p.Pool, cond, args, deleted, q, append([]any{p.Pool}, args...))
+	if err != nil {
+		return 0, fmt.Errorf("sqlitestore: delete: %w", err)
+	}
+	return n, nil
+}
+
+// deleted stands for "no status any more" in rewrite.
+const deleted taskstate.Status = "\x00deleted"
+
+// rewrite runs an UPDATE or DELETE (q with qargs) of the tasks matching
+// cond and keeps pool_counts right: in one transaction it counts the
+// matches by status, runs q, and moves those counts to status (or takes
+// them away when status is deleted; an empty status changes nothing).
+func (s *Store) rewrite(ctx context.Context, pool, cond string, cargs []any, status taskstate.Status, q string, qargs []any) (int64, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	c := counts{}
+	if status != "" {
+		rows, err := tx.QueryContext(ctx, "SELECT status, count(*) FROM tasks WHERE pool = ? AND ("+cond+") GROUP BY status",
+			append([]any{pool}, cargs...)...)
+		if err != nil {
+			return 0, err
+		}
+		for rows.Next() {
+			var (
+				from string
+				n    int
+			)
+			if err := rows.Scan(&from, &n); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			if status == deleted {
+				c[taskstate.Status(from)] -= n
+			} else {
+				c.move(taskstate.Status(from), status, n)
+			}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return 0, err
+		}
+	}
+	res, err := tx.ExecContext(ctx, q, qargs...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	if err := s.addCounts(ctx, tx, pool, c); err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
+}
+
+// Query implements taskstate.Store.
+func (s *Store) Query(ctx context.Context, p taskstate.QueryParams) iter.Seq2[*taskstate.Task, error] {
+	return func(yield func(*taskstate.Task, error) bool) {
+		cond, args, err := where(p.Query)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		cols := taskCols
+		if p.Payloads {
+			cols += ", def, res"
+		}
+		limit := p.Limit
+		if limit <= 0 {
+			limit = -1
+		}
+		rows, err := s.r.QueryContext(ctx, "SELECT "+cols+" FROM tasks WHERE pool = ? AND ("+cond+") ORDER BY seq LIMIT ?",
+			append(append([]any{p.Pool}, args...), limit)...)
+		if err != nil {
+			yield(nil, fmt.Errorf("sqlitestore: query: %w", err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanTask(rows, p.Payloads)
+			if err != nil {
+				yield(nil, fmt.Errorf("sqlitestore: query: %w", err))
+				return
+			}
+			if !yield(t, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(nil, fmt.Errorf("sqlitestore: query: %w", err))
+		}
+	}
+}
+
+// Get implements taskstate.Store.
+func (s *Store) Get(ctx context.Context, p taskstate.GetParams) (*taskstate.Task, error) {
+	cols := taskCols
+	if p.Payloads {
+		cols += ", def, res"
+	}
+	rows, err := s.r.QueryContext(ctx, "SELECT "+cols+" FROM tasks WHERE pool = ? AND id = ?", p.Pool, p.ID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: get: %w", err)
+	}
+	tasks, err := scanAll(rows, p.Payloads)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: get: %w", err)
+	}
+	if len(tasks) == 0 {
+		return nil, fmt.Errorf("%w: %s in pool %s", taskstate.ErrNotFound, p.ID, p.Pool)
+	}
+	return tasks[0], nil
+}
+
+// Stat implements taskstate.Store.
+func (s *Store) Stat(ctx context.Context, p taskstate.StatParams) (taskstate.Counts, error) {
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if p.Query.IsEmpty() {
+		rows, err = s.r.QueryContext(ctx, `SELECT status, n FROM pool_counts WHERE pool = ?`, p.Pool)
+	} else {
+		cond, args, werr := where(p.Query)
+		if werr != nil {
+			return nil, werr
+		}
+		rows, err = s.r.QueryContext(ctx, "SELECT status, count(*) FROM tasks WHERE pool = ? AND ("+cond+") GROUP BY status",
+			append([]any{p.Pool}, args...)...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: stat: %w", err)
+	}
+	defer rows.Close()
+	c := taskstate.NewCounts()
+	for rows.Next() {
+		var (
+			st string
+			n  int
+		)
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("sqlitestore: stat: %w", err)
+		}
+		c[taskstate.Status(st)] += n
+	}
+	return c, rows.Err()
+}
