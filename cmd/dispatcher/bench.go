@@ -10,6 +10,7 @@ import (
 
 	"github.com/taskfleet/taskfleet/internal/bench"
 	"github.com/taskfleet/taskfleet/internal/cli"
+	"github.com/taskfleet/taskfleet/internal/redact"
 )
 
 func init() {
@@ -109,7 +110,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 			return err
 		}
 		defer store.Close()
-		cfg.Store, cfg.StoreName = store, cli.Redact(e.c.Store)
+		cfg.Store, cfg.StoreName = store, redact.URI(e.c.Store)
 	}
 	if given["nats"] && !noEvents {
 		ecfg, _ := e.c.EventsConfig("bench", log, nil)

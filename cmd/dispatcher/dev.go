@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/taskfleet/taskfleet/internal/cli"
+	"github.com/taskfleet/taskfleet/internal/redact"
 	"github.com/taskfleet/taskfleet/pkg/events"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
@@ -63,7 +64,7 @@ func cmdDev(ctx context.Context, m *Main, args []string) error {
 	}
 	defer store.Close()
 	fmt.Fprintf(m.Stdout, "nats listening on %s\n", srv.ClientURL())
-	log.Info("dev server ready", zap.String("nats", srv.ClientURL()), zap.String("store", cli.Redact(e.c.Store)))
+	log.Info("dev server ready", zap.String("nats", srv.ClientURL()), zap.String("store", redact.URI(e.c.Store)))
 	reapAll(ctx, store, conn.Notifier(), log, reapEvery, grace)
 	log.Info("dev server stopping")
 	return nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/internal/job"
+	"github.com/taskfleet/taskfleet/internal/redact"
 	"github.com/taskfleet/taskfleet/pkg/events"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
@@ -138,7 +139,7 @@ func cmdRun(ctx context.Context, m *Main, args []string) error {
 	if je.c.Output != "json" {
 		progress, finish = newProgress(m.Stderr, []taskstate.Status{taskstate.StatusDone, taskstate.StatusFailed})
 	}
-	mode := "fleet (tasks run on the workers of " + cli.Redact(je.c.Store) + ")"
+	mode := "fleet (tasks run on the workers of " + redact.URI(je.c.Store) + ")"
 	if je.embedded {
 		mode = fmt.Sprintf("embedded (%d in-process workers × %d)", je.cfg.Workers, je.cfg.Concurrency)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/internal/handlers"
 	"github.com/taskfleet/taskfleet/internal/metrics"
+	"github.com/taskfleet/taskfleet/internal/redact"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
@@ -167,7 +168,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		log.Info("serving metrics", zap.String("addr", "http://"+srv.Addr()+"/metrics"))
 	}
 	log.Info("worker started", zap.String("pool", c.Pool), zap.Strings("kinds", kinds), zap.Int("concurrency", cfg.Concurrency),
-		zap.String("from", string(from)), zap.String("to", string(to)), zap.Bool("events", app.Events != nil), zap.String("store", cli.Redact(c.Store)))
+		zap.String("from", string(from)), zap.String("to", string(to)), zap.Bool("events", app.Events != nil), zap.String("store", redact.URI(c.Store)))
 	if err := runner.Run(ctx); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/taskfleet/taskfleet/internal/redact"
 	"github.com/taskfleet/taskfleet/pkg/events"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 	"github.com/taskfleet/taskfleet/pkg/taskstate/mongostore"
@@ -61,9 +62,10 @@ func (c *Common) Register(fs *FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", "TASKFLEET_LOG_FORMAT", "console", "log format: console or json")
 }
 
-// Redactor hides the credentials these flags carry.
-func (c *Common) Redactor() *Redactor {
-	return NewRedactor(c.NATSPassword, c.NATSToken)
+// Redactor hides the credentials these flags carry: those of the store and
+// NATS URLs and the NATS password and token.
+func (c *Common) Redactor() *redact.Redactor {
+	return redact.New([]string{c.Store, c.NATS}, c.NATSPassword, c.NATSToken)
 }
 
 // Validate checks the values that need no I/O.
@@ -91,7 +93,7 @@ func (c *Common) storeKind() (kind, target string, err error) {
 	case strings.HasPrefix(c.Store, "mongodb://"), strings.HasPrefix(c.Store, "mongodb+srv://"):
 		return "mongo", c.Store, nil
 	}
-	return "", "", Usagef("%s: unsupported store %q (want sqlite://PATH or mongodb://HOST)", c.fs.Where("store"), Redact(c.Store))
+	return "", "", Usagef("%s: unsupported store %q (want sqlite://PATH or mongodb://HOST)", c.fs.Where("store"), redact.URI(c.Store))
 }
 
 // Embedded reports whether the store is the embedded SQLite default.
