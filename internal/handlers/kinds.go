@@ -60,11 +60,11 @@ func (s DataSpec) Load() (*dataset.Panel, error) {
 	case s.CSV != "":
 		return dataset.LoadCSV(s.CSV)
 	case s.Synthetic != nil:
-		start, err := dataset.ParseDate(s.Synthetic.Start)
+		start, err := rolling.ParseDate(s.Synthetic.Start)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s.synthetic.start: %v", taskstate.ErrDecode, DataPath, err)
 		}
-		end, err := dataset.ParseDate(s.Synthetic.End)
+		end, err := rolling.ParseDate(s.Synthetic.End)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s.synthetic.end: %v", taskstate.ErrDecode, DataPath, err)
 		}
