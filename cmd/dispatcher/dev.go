@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/taskfleet/taskfleet/internal/app"
 	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/internal/redact"
 	"github.com/taskfleet/taskfleet/pkg/events"
@@ -58,7 +59,7 @@ func cmdDev(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	defer conn.Close()
-	store, err := e.c.OpenStore(ctx, log)
+	store, err := app.OpenStore(ctx, &e.c, log)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/taskfleet/taskfleet/internal/app"
 	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/internal/job"
 	"github.com/taskfleet/taskfleet/internal/redact"
@@ -69,7 +70,7 @@ func (m *Main) openJob(ctx context.Context, name, summary string, args []string,
 		}
 		return je, nil
 	}
-	store, err := e.c.OpenStore(ctx, log)
+	store, err := app.OpenStore(ctx, &e.c, log)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +91,7 @@ func (m *Main) openJob(ctx context.Context, name, summary string, args []string,
 		je.closeBus()
 		return nil, err
 	}
-	je.app = &cli.App{Log: log, Store: store, Events: conn, Manager: je.manager}
+	je.app = &app.App{Log: log, Store: store, Events: conn, Manager: je.manager}
 	je.wakeups = wakeupsOf(conn, cfg.Pool)
 	return je, nil
 }

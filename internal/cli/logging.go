@@ -32,3 +32,8 @@ func NewLogger(w io.Writer, level, format string, r *redact.Redactor) (*zap.Logg
 	core := zapcore.NewCore(enc, zapcore.AddSync(r.Writer(w)), lvl)
 	return zap.New(core), nil
 }
+
+// NewLog returns the logger the common flags ask for, writing to w.
+func (c *Common) NewLog(w io.Writer) (*zap.Logger, error) {
+	return NewLogger(w, c.LogLevel, c.LogFormat, c.Redactor())
+}
