@@ -8,8 +8,10 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/taskfleet/taskfleet/internal/app"
 	"github.com/taskfleet/taskfleet/internal/bench"
 	"github.com/taskfleet/taskfleet/internal/cli"
+	"github.com/taskfleet/taskfleet/internal/redact"
 )
 
 func init() {
@@ -104,15 +106,15 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		Idle: idle, Keep: keep, Logger: log, GCPercent: gc,
 	}
 	if given["store"] {
-		store, err := e.c.OpenStore(ctx, log)
+		store, err := app.OpenStore(ctx, &e.c, log)
 		if err != nil {
 			return err
 		}
 		defer store.Close()
-		cfg.Store, cfg.StoreName = store, cli.Redact(e.c.Store)
+		cfg.Store, cfg.StoreName = store, redact.URI(e.c.Store)
 	}
 	if given["nats"] && !noEvents {
-		ecfg, _ := e.c.EventsConfig("bench", log, nil)
+		ecfg, _ := app.EventsConfig(&e.c, "bench", log, nil)
 		cfg.Events = &ecfg
 	}
 	if cpuProfile != "" {

@@ -9,7 +9,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/taskfleet/taskfleet/internal/app"
 	"github.com/taskfleet/taskfleet/internal/cli"
+	"github.com/taskfleet/taskfleet/internal/redact"
 	"github.com/taskfleet/taskfleet/pkg/events"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
@@ -66,13 +68,13 @@ func cmdDev(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	defer conn.Close()
-	store, err := e.c.OpenStore(ctx, log)
+	store, err := app.OpenStore(ctx, &e.c, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	fmt.Fprintf(m.Stdout, "nats listening on %s\n", srv.ClientURL())
-	log.Info("dev server ready", zap.String("nats", srv.ClientURL()), zap.String("store", cli.Redact(e.c.Store)))
+	log.Info("dev server ready", zap.String("nats", srv.ClientURL()), zap.String("store", redact.URI(e.c.Store)))
 	reaper, err := taskstate.NewReaper(taskstate.ReaperConfig{
 		Store: store, Notifier: conn.Notifier(), Interval: reapEvery, Grace: grace, Logger: log,
 	})

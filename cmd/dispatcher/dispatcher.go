@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/taskfleet/taskfleet/internal/app"
 	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
@@ -71,7 +72,7 @@ type env struct {
 	fs  *cli.FlagSet
 	c   cli.Common
 	pos []string
-	app *cli.App
+	app *app.App
 }
 
 // parse defines the common flags plus extra, parses args and validates.
@@ -99,11 +100,11 @@ func (e *env) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	app, err := e.c.Open(ctx, log, "dispatcher", nil, taskstate.Config{})
+	a, err := app.Open(ctx, &e.c, log, "dispatcher", nil, taskstate.Config{})
 	if err != nil {
 		return err
 	}
-	e.app = app
+	e.app = a
 	return nil
 }
 

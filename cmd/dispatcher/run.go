@@ -7,8 +7,10 @@ import (
 	"io"
 	"time"
 
+	"github.com/taskfleet/taskfleet/internal/app"
 	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/internal/job"
+	"github.com/taskfleet/taskfleet/internal/redact"
 	"github.com/taskfleet/taskfleet/pkg/events"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
@@ -68,7 +70,7 @@ func (m *Main) openJob(ctx context.Context, name, summary string, args []string,
 		}
 		return je, nil
 	}
-	store, err := e.c.OpenStore(ctx, log)
+	store, err := app.OpenStore(ctx, &e.c, log)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +91,7 @@ func (m *Main) openJob(ctx context.Context, name, summary string, args []string,
 		je.closeBus()
 		return nil, err
 	}
-	je.app = &cli.App{Log: log, Store: store, Events: conn, Manager: je.manager}
+	je.app = &app.App{Log: log, Store: store, Events: conn, Manager: je.manager}
 	je.wakeups = wakeupsOf(conn, cfg.Pool)
 	return je, nil
 }
@@ -138,7 +140,7 @@ func cmdRun(ctx context.Context, m *Main, args []string) error {
 	if je.c.Output != "json" {
 		progress, finish = newProgress(m.Stderr, []taskstate.Status{taskstate.StatusDone, taskstate.StatusFailed})
 	}
-	mode := "fleet (tasks run on the workers of " + cli.Redact(je.c.Store) + ")"
+	mode := "fleet (tasks run on the workers of " + redact.URI(je.c.Store) + ")"
 	if je.embedded {
 		mode = fmt.Sprintf("embedded (%d in-process workers × %d)", je.cfg.Workers, je.cfg.Concurrency)
 	}

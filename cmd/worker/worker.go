@@ -12,9 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/taskfleet/taskfleet/internal/app"
 	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/internal/handlers"
 	"github.com/taskfleet/taskfleet/internal/metrics"
+	"github.com/taskfleet/taskfleet/internal/redact"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
@@ -132,16 +134,16 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	app, err := c.Open(ctx, log, "worker", reg, taskstate.Config{Observe: met.ObserveStore})
+	a, err := app.Open(ctx, &c, log, "worker", reg, taskstate.Config{Observe: met.ObserveStore})
 	if err != nil {
 		return err
 	}
-	defer app.Close()
+	defer a.Close()
 	reg.MustRegister(metrics.NewPoolCollector(func(ctx context.Context, pool string) (taskstate.Counts, error) {
-		return app.Manager.Stat(ctx, taskstate.Query{})
+		return a.Manager.Stat(ctx, taskstate.Query{})
 	}, metrics.StaticPools(c.Pool), 2*time.Second, log))
 
-	wake, stopWake, err := app.Wakeups(ctx, taskstate.EventCreated, taskstate.EventAvailable)
+	wake, stopWake, err := a.Wakeups(ctx, taskstate.EventCreated, taskstate.EventAvailable)
 	if err != nil {
 		return err
 	}
@@ -151,7 +153,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		reapEvery = -1
 	}
 	runner, err := taskstate.NewRunner(taskstate.RunnerConfig{
-		Manager: app.Manager, Handlers: hs, Concurrency: cfg.Concurrency, From: from, To: to, Owner: cfg.Owner,
+		Manager: a.Manager, Handlers: hs, Concurrency: cfg.Concurrency, From: from, To: to, Owner: cfg.Owner,
 		Lease: cfg.Lease, PollInterval: cfg.PollInterval, Wakeups: wake, DrainTimeout: cfg.DrainTimeout,
 		ReapInterval: reapEvery, ReapGrace: cfg.ReapGrace, Logger: log, Metrics: met,
 	})
@@ -167,7 +169,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		log.Info("serving metrics", zap.String("addr", "http://"+srv.Addr()+"/metrics"))
 	}
 	log.Info("worker started", zap.String("pool", c.Pool), zap.Strings("kinds", kinds), zap.Int("concurrency", cfg.Concurrency),
-		zap.String("from", string(from)), zap.String("to", string(to)), zap.Bool("events", app.Events != nil), zap.String("store", cli.Redact(c.Store)))
+		zap.String("from", string(from)), zap.String("to", string(to)), zap.Bool("events", a.Events != nil), zap.String("store", redact.URI(c.Store)))
 	if err := runner.Run(ctx); err != nil {
 		return err
 	}

@@ -1,19 +1,11 @@
 package cli
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"strings"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-
-	"github.com/taskfleet/taskfleet/pkg/events"
+	"github.com/taskfleet/taskfleet/internal/redact"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 	"github.com/taskfleet/taskfleet/pkg/taskstate/mongostore"
-	"github.com/taskfleet/taskfleet/pkg/taskstate/sqlitestore"
 )
 
 // DefaultStore is the embedded default.
@@ -61,9 +53,10 @@ func (c *Common) Register(fs *FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", "TASKFLEET_LOG_FORMAT", "console", "log format: console or json")
 }
 
-// Redactor hides the credentials these flags carry.
-func (c *Common) Redactor() *Redactor {
-	return NewRedactor(c.NATSPassword, c.NATSToken)
+// Redactor hides the credentials these flags carry: those of the store and
+// NATS URLs and the NATS password and token.
+func (c *Common) Redactor() *redact.Redactor {
+	return redact.New([]string{c.Store, c.NATS}, c.NATSPassword, c.NATSToken)
 }
 
 // Validate checks the values that need no I/O.
@@ -74,67 +67,41 @@ func (c *Common) Validate() error {
 	if err := taskstate.ValidatePool(c.Pool); err != nil {
 		return Usagef("%s: %v", c.fs.Where("pool"), err)
 	}
-	if _, _, err := c.storeKind(); err != nil {
+	if _, _, err := c.StoreTarget(); err != nil {
 		return err
 	}
 	return nil
 }
 
-func (c *Common) storeKind() (kind, target string, err error) {
+// Store kinds of StoreTarget.
+const (
+	StoreSQLite = "sqlite"
+	StoreMongo  = "mongo"
+)
+
+// StoreTarget returns the kind of store --store names (StoreSQLite or
+// StoreMongo) and what to open: the SQLite path or the MongoDB URI. An
+// unsupported value is a usage error.
+func (c *Common) StoreTarget() (kind, target string, err error) {
 	switch {
 	case strings.HasPrefix(c.Store, "sqlite://"):
 		path := strings.TrimPrefix(c.Store, "sqlite://")
 		if path == "" {
 			return "", "", Usagef("%s: sqlite:// needs a path, e.g. sqlite://.taskfleet/tasks.db", c.fs.Where("store"))
 		}
-		return "sqlite", path, nil
+		return StoreSQLite, path, nil
 	case strings.HasPrefix(c.Store, "mongodb://"), strings.HasPrefix(c.Store, "mongodb+srv://"):
-		return "mongo", c.Store, nil
+		return StoreMongo, c.Store, nil
 	}
-	return "", "", Usagef("%s: unsupported store %q (want sqlite://PATH or mongodb://HOST)", c.fs.Where("store"), Redact(c.Store))
+	return "", "", Usagef("%s: unsupported store %q (want sqlite://PATH or mongodb://HOST)", c.fs.Where("store"), redact.URI(c.Store))
 }
+
+// Where names the source of flag name's value for error messages (see
+// FlagSet.Where).
+func (c *Common) Where(name string) string { return c.fs.Where(name) }
 
 // Embedded reports whether the store is the embedded SQLite default.
 func (c *Common) Embedded() bool {
-	kind, _, _ := c.storeKind()
-	return kind == "sqlite"
-}
-
-// OpenStore opens the configured store.
-func (c *Common) OpenStore(ctx context.Context, log *zap.Logger) (taskstate.Store, error) {
-	kind, target, err := c.storeKind()
-	if err != nil {
-		return nil, err
-	}
-	if kind == "sqlite" {
-		s, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: target})
-		if err != nil {
-			return nil, fmt.Errorf("open store %s: %w", c.Store, err)
-		}
-		return s, nil
-	}
-	s, err := mongostore.Open(ctx, mongostore.Config{URI: target, Database: c.DB, Logger: log})
-	if errors.Is(err, mongostore.ErrInvalidURI) {
-		return nil, Usagef("%s: %v", c.fs.Where("store"), err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	return s, nil
-}
-
-// EventsConfig returns the event bus configuration, or false when no NATS
-// URL is set.
-func (c *Common) EventsConfig(name string, log *zap.Logger, reg prometheus.Registerer) (events.Config, bool) {
-	if c.NATS == "" {
-		return events.Config{}, false
-	}
-	return events.Config{
-		URL: c.NATS, User: c.NATSUser, Password: c.NATSPassword, Token: c.NATSToken, CredsFile: c.NATSCreds,
-		TLSCAFile: c.NATSCA, TLSCertFile: c.NATSCert, TLSKeyFile: c.NATSKey,
-		Name: name, Logger: log, Registerer: reg,
-		// NATS is optional: a process whose server is down at start works by
-		// polling and picks events up once the server answers.
-		ConnectRetry: time.Second, ConnectInBackground: true,
-	}, true
+	kind, _, _ := c.StoreTarget()
+	return kind == StoreSQLite
 }

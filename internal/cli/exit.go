@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/taskfleet/taskfleet/internal/redact"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
@@ -41,7 +42,7 @@ func Exit(stderr io.Writer, prog string, err error) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
-	fmt.Fprintf(NewRedactor().Writer(stderr), "%s: %v\n", prog, err)
+	fmt.Fprintf(redact.New(nil).Writer(stderr), "%s: %v\n", prog, err)
 	switch {
 	case errors.Is(err, taskstate.ErrWaitTimeout):
 		return ExitTimeout

@@ -7,8 +7,8 @@ import (
 	"sort"
 
 	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/parser"
 
+	"github.com/taskfleet/taskfleet/internal/yamlpos"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
@@ -30,13 +30,13 @@ func LoadTaskFile(path string) ([]taskstate.TaskSpec, error) {
 
 // ParseTaskFile parses the contents of a task file named name.
 func ParseTaskFile(data []byte, name string) ([]taskstate.TaskSpec, error) {
-	file, err := parser.ParseBytes(data, 0)
+	file, err := yamlpos.Parse(data)
 	if err != nil {
-		return nil, Usagef("%s: %s", name, yaml.FormatError(err, false, false))
+		return nil, Usagef("%s: %s", name, yamlpos.Message(err))
 	}
 	var raw any
 	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return nil, Usagef("%s: %s", name, yaml.FormatError(err, false, false))
+		return nil, Usagef("%s: %s", name, yamlpos.Message(err))
 	}
 	if raw == nil {
 		return nil, Usagef("%s: no tasks (want a list of {kind, def})", name)
@@ -45,23 +45,12 @@ func ParseTaskFile(data []byte, name string) ([]taskstate.TaskSpec, error) {
 	if !ok {
 		return nil, Usagef("%s:1: want a list of tasks, got %s", name, typeName(raw))
 	}
-	line := func(path string) int {
-		p, err := yaml.PathString(path)
-		if err != nil {
-			return 0
-		}
-		n, err := p.FilterFile(file)
-		if err != nil || n == nil {
-			return 0
-		}
-		return n.GetToken().Position.Line
-	}
-	bad := func(path, format string, args ...any) error {
-		return Usagef("%s:%d: %s: %s", name, line("$"+path), path, fmt.Sprintf(format, args...))
+	bad := func(path yamlpos.Path, format string, args ...any) error {
+		return Usagef("%s: %s: %s", yamlpos.Where(name, file.Line(path)), path, fmt.Sprintf(format, args...))
 	}
 	specs := make([]taskstate.TaskSpec, 0, len(list))
 	for i, item := range list {
-		at := fmt.Sprintf("[%d]", i)
+		at := yamlpos.Path{i}
 		m, ok := item.(map[string]any)
 		if !ok {
 			return nil, bad(at, "want a map with kind and def, got %s", typeName(item))
@@ -76,7 +65,7 @@ func ParseTaskFile(data []byte, name string) ([]taskstate.TaskSpec, error) {
 			switch k {
 			case "kind", "def", "priority", "max_attempts":
 			default:
-				return nil, bad(at+"."+k, "unknown field (want kind, def, priority, max_attempts)")
+				return nil, bad(at.Append(k), "unknown field (want kind, def, priority, max_attempts)")
 			}
 		}
 		kind, ok := m["kind"].(string)
@@ -91,14 +80,14 @@ func ParseTaskFile(data []byte, name string) ([]taskstate.TaskSpec, error) {
 		if v, ok := m["priority"]; ok {
 			n, ok := asInt(v)
 			if !ok {
-				return nil, bad(at+".priority", "want an integer, got %v", v)
+				return nil, bad(at.Append("priority"), "want an integer, got %v", v)
 			}
 			spec.Priority = n
 		}
 		if v, ok := m["max_attempts"]; ok {
 			n, ok := asInt(v)
 			if !ok || n < 0 {
-				return nil, bad(at+".max_attempts", "want an integer ≥ 0 (0 means unlimited), got %v", v)
+				return nil, bad(at.Append("max_attempts"), "want an integer ≥ 0 (0 means unlimited), got %v", v)
 			}
 			spec.MaxAttempts = n
 			if n == 0 {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/taskfleet/taskfleet/pkg/rolling"
 )
 
 // ParseError reports a malformed CSV file at a line:
@@ -121,7 +123,7 @@ func ReadCSV(r io.Reader, name string) (*Panel, error) {
 		}
 		line, _ := cr.FieldPos(0)
 
-		dt, err := ParseDate(rec[dtCol])
+		dt, err := rolling.ParseDate(rec[dtCol])
 		if err != nil {
 			return nil, fail(line, "datetime", fmt.Errorf("bad date %q", rec[dtCol]))
 		}

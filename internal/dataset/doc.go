@@ -6,7 +6,7 @@
 //	Qlib                                   taskfleet
 //	DatasetH + DataHandlerLP (Alpha158)    Panel (features and label already computed)
 //	dataset.prepare(segment)               Panel.Between(start, end), both ends inclusive
-//	segments {"train": (start, end)}       linear.Segment, parsed with ParseDate
+//	segments {"train": (start, end)}       linear.Segment, parsed with rolling.ParseDate
 //
 // # Sources
 //

@@ -124,33 +124,6 @@ func (p *Panel) Instruments() []string {
 	return out
 }
 
-var dateLayouts = []string{
-	time.DateOnly,
-	"2006-01-02 15:04:05",
-	"2006-01-02T15:04:05",
-	time.RFC3339Nano,
-	"2006-01-02 15:04:05.999999999",
-	"2006/01/02",
-	"20060102",
-}
-
-// ParseDate parses a date or datetime: YYYY-MM-DD, YYYY-MM-DD HH:MM:SS (also
-// with a T), RFC 3339, YYYY/MM/DD or YYYYMMDD. Datetimes are naive, as pandas'
-// and Qlib's are: the result is the wall clock read in UTC, and an RFC 3339
-// offset is dropped rather than applied, so "2020-01-02T00:00:00+08:00" is
-// 2020-01-02.
-func ParseDate(s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	for _, layout := range dateLayouts {
-		if t, err := time.Parse(layout, s); err == nil {
-			y, m, d := t.Date()
-			h, mi, sec := t.Clock()
-			return time.Date(y, m, d, h, mi, sec, t.Nanosecond(), time.UTC), nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%w: bad date %q, want YYYY-MM-DD", ErrInvalid, s)
-}
-
 // FormatDate formats t as YYYY-MM-DD, or YYYY-MM-DD HH:MM:SS when t is not
 // midnight.
 func FormatDate(t time.Time) string {

@@ -60,11 +60,11 @@ func (s DataSpec) Load() (*dataset.Panel, error) {
 	case s.CSV != "":
 		return dataset.LoadCSV(s.CSV)
 	case s.Synthetic != nil:
-		start, err := dataset.ParseDate(s.Synthetic.Start)
+		start, err := rolling.ParseDate(s.Synthetic.Start)
 		if err != nil {
 			return nil, taskstate.Permanent(fmt.Errorf("%s.synthetic.start: %v", DataPath, err))
 		}
-		end, err := dataset.ParseDate(s.Synthetic.End)
+		end, err := rolling.ParseDate(s.Synthetic.End)
 		if err != nil {
 			return nil, taskstate.Permanent(fmt.Errorf("%s.synthetic.end: %v", DataPath, err))
 		}

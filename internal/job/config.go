@@ -9,6 +9,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/taskfleet/taskfleet/internal/yamlpos"
 	"github.com/taskfleet/taskfleet/pkg/rolling"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
@@ -88,39 +89,40 @@ func Load(path string) (*Config, error) {
 func Parse(data []byte, file string) (*Config, error) {
 	cfg := &Config{File: file, Dir: filepath.Dir(file)}
 	if err := yaml.UnmarshalWithOptions(data, cfg, yaml.Strict()); err != nil {
-		return nil, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, file, strings.TrimSpace(yaml.FormatError(err, false, false)))
+		return nil, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, file, strings.TrimSpace(yamlpos.Message(err)))
 	}
 	gen, err := rolling.ParseGenConfig(data, file, false)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Gen = gen
-	bad := func(path, format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s: %s", ErrInvalidConfig, file, path, fmt.Sprintf(format, args...))
+	pos, _ := yamlpos.Parse(data) // parsed above: cannot fail
+	bad := func(p yamlpos.Path, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s: %s", ErrInvalidConfig, yamlpos.Where(file, pos.Line(p)), p, fmt.Sprintf(format, args...))
 	}
 	if cfg.Pool == "" {
-		return nil, bad("pool", "required")
+		return nil, bad(yamlpos.Path{"pool"}, "required")
 	}
 	if err := taskstate.ValidatePool(cfg.Pool); err != nil {
-		return nil, bad("pool", "%v", err)
+		return nil, bad(yamlpos.Path{"pool"}, "%v", err)
 	}
 	if cfg.Kind == "" {
 		cfg.Kind = "linear"
 	}
 	if cfg.Kind == "linear" && cfg.Dataset == nil {
-		return nil, bad("dataset", "required for the linear kind: {csv: PATH} or {synthetic: {start, end, ...}}")
+		return nil, bad(yamlpos.Path{"dataset"}, "required for the linear kind: {csv: PATH} or {synthetic: {start, end, ...}}")
 	}
 	if cfg.MaxAttempts != nil && *cfg.MaxAttempts < 0 {
-		return nil, bad("max_attempts", "must be ≥ 0 (0 means unlimited), got %d", *cfg.MaxAttempts)
+		return nil, bad(yamlpos.Path{"max_attempts"}, "must be ≥ 0 (0 means unlimited), got %d", *cfg.MaxAttempts)
 	}
 	if cfg.Workers < 0 {
-		return nil, bad("workers", "must be ≥ 0, got %d", cfg.Workers)
+		return nil, bad(yamlpos.Path{"workers"}, "must be ≥ 0, got %d", cfg.Workers)
 	}
 	if cfg.Workers == 0 {
 		cfg.Workers = 2
 	}
 	if cfg.Concurrency < 0 {
-		return nil, bad("concurrency", "must be ≥ 0, got %d", cfg.Concurrency)
+		return nil, bad(yamlpos.Path{"concurrency"}, "must be ≥ 0, got %d", cfg.Concurrency)
 	}
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 1
@@ -134,20 +136,20 @@ func Parse(data []byte, file string) (*Config, error) {
 		c.Group = "rolling"
 	case "rolling", "none":
 	default:
-		return nil, bad("collect.group", "unknown group %q (want rolling or none)", c.Group)
+		return nil, bad(yamlpos.Path{"collect", "group"}, "unknown group %q (want rolling or none)", c.Group)
 	}
 	switch c.Ensemble {
 	case "":
 		c.Ensemble = "rolling"
 	case "rolling", "average":
 	default:
-		return nil, bad("collect.ensemble", "unknown ensemble %q (want rolling or average)", c.Ensemble)
+		return nil, bad(yamlpos.Path{"collect", "ensemble"}, "unknown ensemble %q (want rolling or average)", c.Ensemble)
 	}
 	if c.Output == "" {
 		c.Output = filepath.Join("out", cfg.Pool+"_pred.parquet")
 	}
 	if ext := filepath.Ext(c.Output); ext != ".parquet" && ext != ".csv" {
-		return nil, bad("collect.output", "%q: want a .parquet or .csv file", c.Output)
+		return nil, bad(yamlpos.Path{"collect", "output"}, "%q: want a .parquet or .csv file", c.Output)
 	}
 	if csv, ok := cfg.Dataset["csv"].(string); ok && !filepath.IsAbs(csv) {
 		cfg.Dataset["csv"] = filepath.Join(cfg.Dir, csv) // relative to the config, like the calendar file

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +151,9 @@ func TestConfigErrorsNameFileAndPath(t *testing.T) {
 			require.Error(t, err)
 			require.Contains(t, err.Error(), p)
 			require.Contains(t, err.Error(), c.want)
+			if name == "bad ensemble" || name == "bad workers" {
+				require.Regexp(t, regexp.QuoteMeta(p)+`:\d+: `+regexp.QuoteMeta(c.want)+`: `, err.Error(), "names the line")
+			}
 		})
 	}
 }

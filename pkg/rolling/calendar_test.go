@@ -22,12 +22,15 @@ func TestParseDate(t *testing.T) {
 		"2020-01-02T15:04:05Z": time.Date(2020, 1, 2, 15, 4, 5, 0, time.UTC),
 		// The wall clock is kept, as pandas does for a naive timestamp.
 		"2020-01-02T15:04:05+08:00": time.Date(2020, 1, 2, 15, 4, 5, 0, time.UTC),
+		"2020-01-02T00:00:00+08:00": time.Date(2020, 1, 2, 0, 0, 0, 0, time.UTC),
+		"2020-01-02T09:30:00":       time.Date(2020, 1, 2, 9, 30, 0, 0, time.UTC),
+		"2020-01-02 09:30:00.5":     time.Date(2020, 1, 2, 9, 30, 0, 5e8, time.UTC),
 	} {
 		got, err := ParseDate(in)
 		require.NoError(t, err, in)
 		require.Equal(t, want, got, in)
 	}
-	for _, bad := range []string{"", "2020-13-01", "2020-02-30", "tomorrow", "2020-1-2x"} {
+	for _, bad := range []string{"", "2020-13-01", "2020-02-30", "tomorrow", "2020-1-2x", "02.01.2020"} {
 		_, err := ParseDate(bad)
 		require.ErrorContains(t, err, "bad date", bad)
 	}

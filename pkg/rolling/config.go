@@ -7,15 +7,13 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
-	"github.com/goccy/go-yaml/token"
+
+	"github.com/taskfleet/taskfleet/internal/yamlpos"
 )
 
 // Generator types of GeneratorConfig.Type.
@@ -58,9 +56,9 @@ type GenConfig struct {
 	// Defaults to none: the templates are the tasks.
 	Generators []GeneratorConfig `yaml:"generators"`
 
-	file string    // the config file name, for error messages
-	dir  string    // the directory relative paths are resolved against
-	ast  *ast.File // the parsed file, to find the line of a value
+	file string        // the config file name, for error messages
+	dir  string        // the directory relative paths are resolved against
+	pos  *yamlpos.File // the parsed file, to find the line of a value
 }
 
 // CalendarConfig describes the trading calendar: either a file, or business
@@ -260,7 +258,7 @@ func LoadGenConfig(path string) (*GenConfig, error) {
 // the file and line, e.g. "config.yaml:7: generators[0].step: must be > 0,
 // got 0".
 func ParseGenConfig(data []byte, filename string, strict bool) (*GenConfig, error) {
-	f, err := parser.ParseBytes(data, 0)
+	f, err := yamlpos.Parse(data)
 	if err != nil {
 		return nil, yamlError(filename, err, nil)
 	}
@@ -268,9 +266,9 @@ func ParseGenConfig(data []byte, filename string, strict bool) (*GenConfig, erro
 	if err := yaml.UnmarshalWithOptions(data, c); err != nil {
 		return nil, yamlError(filename, err, f)
 	}
-	c.file, c.dir, c.ast = filename, filepath.Dir(filename), f
-	if len(f.Docs) > 0 && f.Docs[0] != nil {
-		if err := c.checkKeys(f.Docs[0].Body, strict); err != nil {
+	c.file, c.dir, c.pos = filename, filepath.Dir(filename), f
+	if body := f.Body(); body != nil {
+		if err := c.checkKeys(body, strict); err != nil {
 			return nil, err
 		}
 	}
@@ -282,13 +280,12 @@ func ParseGenConfig(data []byte, filename string, strict bool) (*GenConfig, erro
 
 // yamlError converts a YAML error into a *ConfigError with its line and,
 // when f is given and holds the offending token, its path in the document.
-func yamlError(filename string, err error, f *ast.File) error {
-	var ye yaml.Error
-	if !errors.As(err, &ye) {
+func yamlError(filename string, err error, f *yamlpos.File) error {
+	tk, msg, ok := yamlpos.ErrorToken(err)
+	if !ok {
 		return &ConfigError{File: filename, Err: err}
 	}
-	ce := &ConfigError{File: filename, Err: errors.New(ye.GetMessage())}
-	tk := ye.GetToken()
+	ce := &ConfigError{File: filename, Err: errors.New(msg)}
 	if tk != nil && tk.Position != nil {
 		ce.Line = tk.Position.Line
 	}
@@ -296,13 +293,8 @@ func yamlError(filename string, err error, f *ast.File) error {
 	if errors.As(err, &te) && tk != nil {
 		ce.Err = fmt.Errorf("want %s, got %q", typeName(te.DstType), tk.Value)
 	}
-	if f != nil && tk != nil {
-		for _, doc := range f.Docs {
-			if path, ok := findToken(doc.Body, tk, nil); ok {
-				ce.Path = renderPath(path)
-				break
-			}
-		}
+	if path, ok := f.PathOf(tk); ok {
+		ce.Path = path.String()
 	}
 	return ce
 }
@@ -333,57 +325,6 @@ func typeName(t reflect.Type) string {
 	return t.String()
 }
 
-// findToken returns the path of the node holding tk.
-func findToken(n ast.Node, tk *token.Token, path []any) ([]any, bool) {
-	if n == nil {
-		return nil, false
-	}
-	switch n := n.(type) {
-	case *ast.MappingNode:
-		for _, mv := range n.Values {
-			if p, ok := findToken(mv, tk, path); ok {
-				return p, true
-			}
-		}
-		if samePos(n.GetToken(), tk) {
-			return path, true
-		}
-	case *ast.MappingValueNode:
-		key := n.Key.GetToken()
-		if key == nil {
-			return nil, false
-		}
-		p := append(slices.Clip(path), key.Value)
-		if samePos(key, tk) {
-			return p, true
-		}
-		return findToken(n.Value, tk, p)
-	case *ast.SequenceNode:
-		for i, v := range n.Values {
-			if p, ok := findToken(v, tk, append(slices.Clip(path), i)); ok {
-				return p, true
-			}
-		}
-		if samePos(n.GetToken(), tk) {
-			return path, true
-		}
-	case *ast.AnchorNode:
-		return findToken(n.Value, tk, path)
-	case *ast.TagNode:
-		return findToken(n.Value, tk, path)
-	default:
-		if samePos(n.GetToken(), tk) {
-			return path, true
-		}
-	}
-	return nil, false
-}
-
-func samePos(a, b *token.Token) bool {
-	return a != nil && b != nil && a.Position != nil && b.Position != nil &&
-		a.Position.Line == b.Position.Line && a.Position.Column == b.Position.Column
-}
-
 // yamlKeys returns the YAML keys of a struct type's fields.
 func yamlKeys(t reflect.Type) map[string]bool {
 	keys := map[string]bool{}
@@ -401,33 +342,14 @@ var (
 	generatorKeys = yamlKeys(reflect.TypeFor[GeneratorConfig]())
 )
 
-// mappingValues returns the key/value pairs of a mapping node.
-func mappingValues(n ast.Node) []*ast.MappingValueNode {
-	switch n := n.(type) {
-	case *ast.MappingNode:
-		return n.Values
-	case *ast.MappingValueNode:
-		return []*ast.MappingValueNode{n}
-	case *ast.AnchorNode:
-		return mappingValues(n.Value)
-	case *ast.TagNode:
-		return mappingValues(n.Value)
-	}
-	return nil
-}
-
 // checkKeys reports unknown keys: at the top level when strict, and always
 // inside calendar and each generator.
 func (c *GenConfig) checkKeys(body ast.Node, strict bool) error {
-	check := func(n ast.Node, known map[string]bool, prefix []any) error {
-		for _, mv := range mappingValues(n) {
-			tk := mv.Key.GetToken()
-			if tk == nil || tk.Value == "<<" {
-				continue
-			}
-			if !known[tk.Value] {
-				return &ConfigError{File: c.file, Line: tk.Position.Line, Path: renderPath(append(prefix, tk.Value)),
-					Err: fmt.Errorf("unknown key %q", tk.Value)}
+	check := func(n ast.Node, known map[string]bool, prefix yamlpos.Path) error {
+		for _, k := range yamlpos.Keys(n) {
+			if !known[k.Name] {
+				return &ConfigError{File: c.file, Line: k.Line, Path: prefix.Append(k.Name).String(),
+					Err: fmt.Errorf("unknown key %q", k.Name)}
 			}
 		}
 		return nil
@@ -437,91 +359,25 @@ func (c *GenConfig) checkKeys(body ast.Node, strict bool) error {
 			return err
 		}
 	}
-	if err := check(c.node([]any{"calendar"}), calendarKeys, []any{"calendar"}); err != nil {
+	if err := check(c.pos.Node(yamlpos.Path{"calendar"}), calendarKeys, yamlpos.Path{"calendar"}); err != nil {
 		return err
 	}
 	for i := range c.Generators {
-		if err := check(c.node([]any{"generators", i}), generatorKeys, []any{"generators", i}); err != nil {
+		at := yamlpos.Path{"generators", i}
+		if err := check(c.pos.Node(at), generatorKeys, at); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// node returns the AST node at path, or nil.
-func (c *GenConfig) node(path []any) ast.Node {
-	if c.ast == nil {
-		return nil
-	}
-	p, err := yaml.PathString(yamlPathString(path))
-	if err != nil {
-		return nil
-	}
-	n, err := p.FilterFile(c.ast)
-	if err != nil {
-		return nil
-	}
-	return n
-}
-
-// lineOf returns the line of the value at path, or of its closest ancestor
-// present in the file; 0 when unknown.
-func (c *GenConfig) lineOf(path []any) int {
-	for i := len(path); i > 0; i-- {
-		if n := c.node(path[:i]); n != nil {
-			if tk := n.GetToken(); tk != nil && tk.Position != nil {
-				return tk.Position.Line
-			}
-		}
-	}
-	return 0
-}
-
 // errAt returns a *ConfigError for the value at path.
-func (c *GenConfig) errAt(path []any, err error) error {
-	return &ConfigError{File: c.file, Line: c.lineOf(path), Path: renderPath(path), Err: err}
+func (c *GenConfig) errAt(path yamlpos.Path, err error) error {
+	return &ConfigError{File: c.file, Line: c.pos.Line(path), Path: path.String(), Err: err}
 }
 
-func (c *GenConfig) errorf(path []any, format string, args ...any) error {
+func (c *GenConfig) errorf(path yamlpos.Path, format string, args ...any) error {
 	return c.errAt(path, fmt.Errorf(format, args...))
-}
-
-var plainKeyRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
-// yamlPathString renders a path as a goccy YAML path: $.a.b[0].'c.d'.
-func yamlPathString(path []any) string {
-	var b strings.Builder
-	b.WriteString("$")
-	for _, p := range path {
-		switch p := p.(type) {
-		case int:
-			b.WriteString("[" + strconv.Itoa(p) + "]")
-		case string:
-			if plainKeyRe.MatchString(p) {
-				b.WriteString("." + p)
-			} else {
-				b.WriteString(".'" + strings.ReplaceAll(p, "'", "''") + "'")
-			}
-		}
-	}
-	return b.String()
-}
-
-// renderPath renders a path for messages: generators[0].step.
-func renderPath(path []any) string {
-	var b strings.Builder
-	for _, p := range path {
-		switch p := p.(type) {
-		case int:
-			b.WriteString("[" + strconv.Itoa(p) + "]")
-		case string:
-			if b.Len() > 0 {
-				b.WriteString(".")
-			}
-			b.WriteString(p)
-		}
-	}
-	return b.String()
 }
 
 // templatePath converts a dotted path inside a template into path elements,
@@ -556,345 +412,4 @@ func templatePath(tpl map[string]any, dotted string) []any {
 		}
 	}
 	return out
-}
-
-// Validate checks the configuration without reading any file. Errors wrap
-// ErrInvalidConfig and, for a config read from a file, name the file and
-// line.
-func (c *GenConfig) Validate() error {
-	if len(c.Tasks) == 0 {
-		return c.errorf([]any{"tasks"}, "at least one task template is required")
-	}
-	for i, t := range c.Tasks {
-		if t == nil {
-			return c.errorf([]any{"tasks", i}, "want a task map, got null")
-		}
-	}
-	if len(c.Generators) > 0 || !c.Calendar.isZero() {
-		if err := c.validateCalendar(); err != nil {
-			return err
-		}
-	}
-	for i := range c.Generators {
-		if err := c.validateGenerator(i); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (cc CalendarConfig) isZero() bool {
-	return cc.File == "" && cc.Start == "" && cc.End == "" && cc.Holidays == nil && cc.HolidaysFile == "" && cc.LastDataDay == ""
-}
-
-func (c *GenConfig) validateCalendar() error {
-	cc := c.Calendar
-	at := func(k string) []any { return []any{"calendar", k} }
-	if cc.File != "" {
-		for k, set := range map[string]bool{"start": cc.Start != "", "end": cc.End != "", "holidays": cc.Holidays != nil, "holidays_file": cc.HolidaysFile != ""} {
-			if set {
-				return c.errorf(at(k), "not allowed with calendar.file")
-			}
-		}
-	} else {
-		if cc.Start == "" || cc.End == "" {
-			return c.errorf([]any{"calendar"}, "set calendar.file, or calendar.start and calendar.end")
-		}
-		start, err := ParseDate(cc.Start)
-		if err != nil {
-			return c.errAt(at("start"), err)
-		}
-		end, err := ParseDate(cc.End)
-		if err != nil {
-			return c.errAt(at("end"), err)
-		}
-		if end.Before(start) {
-			return c.errorf(at("end"), "%s is before calendar.start %s", cc.End, cc.Start)
-		}
-		for i, h := range cc.Holidays {
-			if _, err := ParseDate(h); err != nil {
-				return c.errAt([]any{"calendar", "holidays", i}, err)
-			}
-		}
-	}
-	if cc.LastDataDay != "" {
-		if _, err := ParseDate(cc.LastDataDay); err != nil {
-			return c.errAt(at("last_data_day"), err)
-		}
-	}
-	return nil
-}
-
-func (c *GenConfig) validateGenerator(i int) error {
-	g := c.Generators[i]
-	at := func(k ...any) []any { return append([]any{"generators", i}, k...) }
-	var notFor []string // fields set that belong to the other type
-	switch g.Type {
-	case TypeRolling:
-		if g.Step != nil {
-			if err := g.Step.Err(); err != nil {
-				return c.errAt(at("step"), err)
-			}
-		}
-		switch RollType(g.RType) {
-		case "", Expanding, Sliding:
-		default:
-			return c.errorf(at("rtype"), "unknown roll type %q: want %q or %q", g.RType, Expanding, Sliding)
-		}
-		if g.TruncDays != nil && *g.TruncDays < 1 {
-			return c.errorf(at("trunc_days"), "must be ≥ 1, got %d (omit trunc_days to disable truncation)", *g.TruncDays)
-		}
-		if g.Horizons != nil {
-			notFor = append(notFor, "horizons")
-		}
-		if g.LabelLeakN != nil {
-			notFor = append(notFor, "label_leak_n")
-		}
-		if g.Set != nil {
-			notFor = append(notFor, "set")
-		}
-	case TypeMultiHorizon:
-		for j, h := range g.Horizons {
-			if h <= 0 {
-				return c.errorf(at("horizons", j), "must be > 0, got %d", h)
-			}
-		}
-		if g.Horizons != nil && len(g.Horizons) == 0 {
-			return c.errorf(at("horizons"), "at least one horizon is required (omit horizons for the default [5])")
-		}
-		if g.LabelLeakN != nil && *g.LabelLeakN < 0 {
-			return c.errorf(at("label_leak_n"), "must be ≥ 0, got %d", *g.LabelLeakN)
-		}
-		for _, p := range sortedKeys(g.Set) {
-			if err := checkDottedPath(p); err != nil {
-				return c.errAt(at("set", p), err)
-			}
-		}
-		for k, set := range map[string]bool{"step": g.Step != nil, "rtype": g.RType != "", "trunc_days": g.TruncDays != nil,
-			"train_key": g.TrainKey != "", "handler_mod": g.HandlerMod != nil, "clip_test_end": g.ClipTestEnd} {
-			if set {
-				notFor = append(notFor, k)
-			}
-		}
-	case "":
-		return c.errorf(at(), "missing type: want %q or %q", TypeRolling, TypeMultiHorizon)
-	default:
-		return c.errorf(at("type"), "unknown generator type %q: want %q or %q", g.Type, TypeRolling, TypeMultiHorizon)
-	}
-	if len(notFor) > 0 {
-		slices.Sort(notFor)
-		return c.errorf(at(notFor[0]), "not a setting of a %s generator", g.Type)
-	}
-	if g.SegmentsPath != "" {
-		if err := checkDottedPath(g.SegmentsPath); err != nil {
-			return c.errAt(at("segments_path"), err)
-		}
-	}
-	return nil
-}
-
-// checkDottedPath rejects empty paths and empty path elements.
-func checkDottedPath(p string) error {
-	for _, part := range strings.Split(p, ".") {
-		if part == "" {
-			return fmt.Errorf("bad path %q: empty element", p)
-		}
-	}
-	return nil
-}
-
-// path resolves a file name from the config against the config's directory.
-func (c *GenConfig) path(name string) string {
-	if filepath.IsAbs(name) || c.dir == "" {
-		return name
-	}
-	return filepath.Join(c.dir, name)
-}
-
-// BuildCalendar loads or builds the calendar the config describes. Errors
-// wrap ErrInvalidConfig; a bad line of a calendar or holidays file is
-// reported with that file's name and line.
-func (c *GenConfig) BuildCalendar() (*Calendar, error) {
-	if err := c.validateCalendar(); err != nil {
-		return nil, err
-	}
-	cc := c.Calendar
-	var (
-		cal *Calendar
-		err error
-	)
-	if cc.File != "" {
-		name := c.path(cc.File)
-		if _, serr := os.Stat(name); serr != nil {
-			return nil, c.errAt([]any{"calendar", "file"}, unwrapPathError(serr))
-		}
-		if cal, err = LoadCalendar(name); err != nil {
-			return nil, err
-		}
-	} else {
-		start, _ := ParseDate(cc.Start)
-		end, _ := ParseDate(cc.End)
-		var holidays []time.Time
-		for _, h := range cc.Holidays {
-			d, _ := ParseDate(h)
-			holidays = append(holidays, d)
-		}
-		if cc.HolidaysFile != "" {
-			name := c.path(cc.HolidaysFile)
-			if _, serr := os.Stat(name); serr != nil {
-				return nil, c.errAt([]any{"calendar", "holidays_file"}, unwrapPathError(serr))
-			}
-			more, err := LoadDates(name)
-			if err != nil {
-				return nil, err
-			}
-			holidays = append(holidays, more...)
-		}
-		if cal, err = BusinessDays(start, end, holidays); err != nil {
-			var ce *ConfigError
-			if errors.As(err, &ce) {
-				err = ce.Err
-			}
-			return nil, c.errAt([]any{"calendar"}, err)
-		}
-	}
-	if cc.LastDataDay != "" {
-		t, _ := ParseDate(cc.LastDataDay)
-		if cal, err = cal.WithLastDataDay(t); err != nil {
-			return nil, c.errAt([]any{"calendar", "last_data_day"}, err)
-		}
-	}
-	return cal, nil
-}
-
-func unwrapPathError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
-	}
-	return err
-}
-
-// BuildGenerators returns the configured generators over cal, in order.
-func (c *GenConfig) BuildGenerators(cal *Calendar) ([]Generator, error) {
-	gens := make([]Generator, 0, len(c.Generators))
-	for i, gc := range c.Generators {
-		if err := c.validateGenerator(i); err != nil {
-			return nil, err
-		}
-		switch gc.Type {
-		case TypeRolling:
-			gens = append(gens, gc.rollingGen(cal))
-		case TypeMultiHorizon:
-			mh := &MultiHorizonGen{Calendar: cal, Horizons: gc.Horizons, LabelLeakN: DefaultLabelLeakN,
-				Set: gc.Set, TestKey: gc.TestKey, SegmentsPath: gc.SegmentsPath}
-			if gc.LabelLeakN != nil {
-				mh.LabelLeakN = *gc.LabelLeakN
-			}
-			gens = append(gens, mh)
-		}
-	}
-	return gens, nil
-}
-
-// rollingGen returns the RollingGen of a validated rolling config.
-func (gc GeneratorConfig) rollingGen(cal *Calendar) *RollingGen {
-	rg := &RollingGen{Calendar: cal, Type: RollType(gc.RType), TestKey: gc.TestKey, TrainKey: gc.TrainKey,
-		SegmentsPath: gc.SegmentsPath, ClipTestEnd: gc.ClipTestEnd}
-	if gc.Step != nil {
-		rg.Step, rg.Period = gc.Step.Days, gc.Step.Period
-	}
-	if gc.TruncDays != nil {
-		rg.TruncDays = *gc.TruncDays
-	}
-	if gc.HandlerMod != nil && !*gc.HandlerMod {
-		rg.NoDatasetMod = true
-	}
-	return rg
-}
-
-// Build generates the task documents: the templates expanded by the
-// generators (Qlib's task_generator), with dates as "2006-01-02" strings and
-// open ends as nil. Errors wrap ErrInvalidConfig and point at the config
-// line of the offending value, e.g. "config.yaml:14:
-// tasks[0].dataset.kwargs.segments.test[0]: rolling: date outside the
-// calendar: 2030-01-02 is after the calendar's last day 2020-12-31".
-func (c *GenConfig) Build() ([]map[string]any, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	var gens []Generator
-	if len(c.Generators) > 0 {
-		cal, err := c.BuildCalendar()
-		if err != nil {
-			return nil, err
-		}
-		if gens, err = c.BuildGenerators(cal); err != nil {
-			return nil, err
-		}
-	}
-	tasks, err := Generate(c.Tasks, gens...)
-	if err != nil {
-		return nil, c.generateError(err)
-	}
-	return NormalizeTasks(tasks), nil
-}
-
-// generateError points a Generate error at the template's line.
-func (c *GenConfig) generateError(err error) error {
-	var ge *GenerateError
-	if !errors.As(err, &ge) {
-		return &ConfigError{File: c.file, Err: err}
-	}
-	var pe *PathError
-	if errors.As(ge.Err, &pe) {
-		path := append([]any{"tasks", ge.Template}, templatePath(c.Tasks[ge.Template], pe.Path)...)
-		return c.errAt(path, pe.Err)
-	}
-	var ce *ConfigError
-	if errors.As(ge.Err, &ce) {
-		return c.errAt([]any{"generators", ge.Generator}, ce)
-	}
-	return c.errAt([]any{"tasks", ge.Template}, ge.Err)
-}
-
-// SegmentsPath returns the segments path of the first generator that sets
-// one, or DefaultSegmentsPath: the path WriteTable needs.
-func (c *GenConfig) SegmentsPath() string {
-	for _, g := range c.Generators {
-		if g.SegmentsPath != "" {
-			return g.SegmentsPath
-		}
-	}
-	return DefaultSegmentsPath
-}
-
-// Following generates the rolling tasks that follow existing tasks up to
-// end with the config's rolling generator: Qlib's
-// RollingStrategy.prepare_tasks (see RollingGen.Following). The caller
-// fetches the existing task definitions, for example from the pool. The
-// config must have exactly one rolling generator. The result is normalized
-// like Build's.
-func (c *GenConfig) Following(existing []map[string]any, end time.Time) ([]map[string]any, error) {
-	var idx []int
-	for i, g := range c.Generators {
-		if g.Type == TypeRolling {
-			idx = append(idx, i)
-		}
-	}
-	if len(idx) != 1 {
-		return nil, c.errorf([]any{"generators"}, "following needs exactly one rolling generator, found %d", len(idx))
-	}
-	if err := c.validateGenerator(idx[0]); err != nil {
-		return nil, err
-	}
-	cal, err := c.BuildCalendar()
-	if err != nil {
-		return nil, err
-	}
-	tasks, err := c.Generators[idx[0]].rollingGen(cal).Following(existing, end)
-	if err != nil {
-		return nil, err
-	}
-	return NormalizeTasks(tasks), nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/taskfleet/taskfleet/internal/dataset"
+	"github.com/taskfleet/taskfleet/pkg/rolling"
 )
 
 // Sentinel errors; errors from this package wrap them.
@@ -26,7 +27,7 @@ var (
 const DefaultAlpha = 1.0
 
 // Segment is a date range [Start, End], both ends inclusive, as YYYY-MM-DD (or
-// any form dataset.ParseDate reads). An empty Start or End leaves that side
+// any form rolling.ParseDate reads). An empty Start or End leaves that side
 // open (Qlib's None). The zero Segment means "no segment".
 type Segment struct {
 	Start string
@@ -39,12 +40,12 @@ func (s Segment) IsZero() bool { return s.Start == "" && s.End == "" }
 // Bounds parses the segment; a zero time is an open side.
 func (s Segment) Bounds() (start, end time.Time, err error) {
 	if s.Start != "" {
-		if start, err = dataset.ParseDate(s.Start); err != nil {
+		if start, err = rolling.ParseDate(s.Start); err != nil {
 			return time.Time{}, time.Time{}, fmt.Errorf("start: bad date %q", s.Start)
 		}
 	}
 	if s.End != "" {
-		if end, err = dataset.ParseDate(s.End); err != nil {
+		if end, err = rolling.ParseDate(s.End); err != nil {
 			return time.Time{}, time.Time{}, fmt.Errorf("end: bad date %q", s.End)
 		}
 	}

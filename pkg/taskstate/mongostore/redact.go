@@ -3,13 +3,9 @@ package mongostore
 import (
 	"context"
 	"errors"
-	"net/url"
-	"strings"
-)
 
-// secretOptions are the connection-string options whose values are secrets
-// (compared in lower case). Redact replaces their values too.
-var secretOptions = []string{"password", "secret", "token", "authmechanismproperties"}
+	"github.com/taskfleet/taskfleet/internal/redact"
+)
 
 // Redact returns uri with its credentials replaced by "***", so it can be
 // logged or put in an error: "mongodb://user:pw@host/db" becomes
@@ -20,116 +16,17 @@ var secretOptions = []string{"password", "secret", "token", "authmechanismproper
 // It errs on the side of hiding: the user information ends at the last "@"
 // of the URI, so a password with an unescaped "@", "/" or "?" is hidden
 // whole, at the price of hiding more than the credentials when an option
-// value contains an "@".
-func Redact(uri string) string {
-	scheme, rest, ok := strings.Cut(uri, "://")
-	if !ok {
-		scheme, rest = "", uri
-	} else {
-		scheme += "://"
-	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		rest = "***" + rest[at:]
-	}
-	if q := strings.IndexByte(rest, '?'); q >= 0 {
-		rest = rest[:q+1] + redactOptions(rest[q+1:])
-	}
-	return scheme + rest
-}
+// value contains an "@". It is redact.URI, taskfleet's one redactor.
+func Redact(uri string) string { return redact.URI(uri) }
 
-// redactOptions hides the values of secret options in a query string.
-func redactOptions(query string) string {
-	parts := strings.Split(query, "&")
-	for i, p := range parts {
-		name, _, hasValue := strings.Cut(p, "=")
-		if !hasValue {
-			continue
-		}
-		lower := strings.ToLower(name)
-		for _, s := range secretOptions {
-			if strings.Contains(lower, s) {
-				parts[i] = name + "=***"
-				break
-			}
-		}
-	}
-	return strings.Join(parts, "&")
-}
+// scrubber removes a URI's secrets from text: the URI itself, the
+// credentials of any URI and the URI's secrets quoted on their own.
+type scrubber struct{ r *redact.Redactor }
 
-// secrets returns the substrings of uri that must never be shown: the user
-// information (raw and unescaped), the password (raw and unescaped) and
-// the values of secret options. Longest first, so that replacing them in
-// order never leaves a part of a longer secret behind.
-func secrets(uri string) []string {
-	var out []string
-	add := func(s string) {
-		if s == "" {
-			return
-		}
-		out = append(out, s)
-		if u, err := url.PathUnescape(s); err == nil && u != s {
-			out = append(out, u)
-		}
-		if u, err := url.QueryUnescape(s); err == nil && u != s {
-			out = append(out, u)
-		}
-	}
-	_, rest, ok := strings.Cut(uri, "://")
-	if !ok {
-		rest = uri
-	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		userinfo := rest[:at]
-		add(userinfo)
-		if _, pw, ok := strings.Cut(userinfo, ":"); ok {
-			add(pw)
-		}
-	}
-	if q := strings.IndexByte(rest, '?'); q >= 0 {
-		for _, p := range strings.Split(rest[q+1:], "&") {
-			name, value, ok := strings.Cut(p, "=")
-			if !ok {
-				continue
-			}
-			lower := strings.ToLower(name)
-			for _, s := range secretOptions {
-				if strings.Contains(lower, s) {
-					add(value)
-					break
-				}
-			}
-		}
-	}
-	// Longest first.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && len(out[j]) > len(out[j-1]); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
-}
-
-// scrubber removes a URI's secrets from text.
-type scrubber struct {
-	uri      string
-	redacted string
-	secrets  []string
-}
-
-func newScrubber(uri string) scrubber {
-	return scrubber{uri: uri, redacted: Redact(uri), secrets: secrets(uri)}
-}
+func newScrubber(uri string) scrubber { return scrubber{r: redact.New([]string{uri})} }
 
 // text returns s with the URI redacted and every secret replaced by "***".
-func (sc scrubber) text(s string) string {
-	if sc.uri != "" {
-		s = strings.ReplaceAll(s, sc.uri, sc.redacted)
-	}
-	for _, sec := range sc.secrets {
-		s = strings.ReplaceAll(s, sec, "***")
-	}
-	return s
-}
+func (sc scrubber) text(s string) string { return sc.r.String(s) }
 
 // scrubbedError is an error whose message went through a scrubber. It
 // unwraps to cause, which may be nil when the original error is not safe

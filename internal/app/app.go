@@ -1,13 +1,13 @@
-package cli
+package app
 
 import (
 	"context"
 	"errors"
-	"io"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/pkg/events"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
@@ -23,23 +23,18 @@ type App struct {
 	closers []func() error
 }
 
-// NewLog returns the logger the common flags ask for, writing to w.
-func (c *Common) NewLog(w io.Writer) (*zap.Logger, error) {
-	return NewLogger(w, c.LogLevel, c.LogFormat, c.Redactor())
-}
-
 // Open opens the store, connects to NATS when configured (as client name,
 // with its metrics on reg) and returns the App for the configured pool,
 // whose Manager is built from mcfg. Close releases everything.
-func (c *Common) Open(ctx context.Context, log *zap.Logger, name string, reg prometheus.Registerer, mcfg taskstate.Config) (*App, error) {
+func Open(ctx context.Context, c *cli.Common, log *zap.Logger, name string, reg prometheus.Registerer, mcfg taskstate.Config) (*App, error) {
 	a := &App{Log: log}
-	store, err := c.OpenStore(ctx, log)
+	store, err := OpenStore(ctx, c, log)
 	if err != nil {
 		return nil, err
 	}
 	a.Store = store
 	a.closers = append(a.closers, store.Close)
-	if cfg, ok := c.EventsConfig(name, log, reg); ok {
+	if cfg, ok := EventsConfig(c, name, log, reg); ok {
 		conn, err := events.Connect(ctx, cfg)
 		switch {
 		case errors.Is(err, events.ErrUnreachable):
