@@ -15,22 +15,15 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/taskfleet/taskfleet/internal/fleettest"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated configuration reference in README.md from the binaries' --help")
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	dir, err := os.MkdirTemp("", "taskfleet-deploy-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+// TestMain removes the binaries the tests built (fleettest.Build) and fails
+// the run on leaked goroutines.
+func TestMain(m *testing.M) { fleettest.Main(m) }
 
 // The services deploy/compose.yaml must define.
 var wantServices = []string{"mongo", "nats", "worker", "exporter", "dispatcher", "prometheus", "grafana"}

@@ -3,13 +3,14 @@ package deploy
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/taskfleet/taskfleet/internal/fleettest"
 )
 
 // TestDockerfile checks the image recipe against the repository and the
@@ -126,10 +127,12 @@ func TestDockerignoreKeepsWhatTheBuildNeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, code := runQuickIn(t, root, "go", "list", "-deps", "-json=Dir,GoFiles,CgoFiles,SFiles,EmbedFiles,Module", "./cmd/dispatcher", "./cmd/worker")
-	if code != 0 {
-		t.Fatalf("go list: exit %d\n%s", code, out)
+	r := fleettest.Run(t, fleettest.Cmd{Path: "go", Dir: root,
+		Args: []string{"list", "-deps", "-json=Dir,GoFiles,CgoFiles,SFiles,EmbedFiles,Module", "./cmd/dispatcher", "./cmd/worker"}})
+	if r.Code != 0 {
+		t.Fatalf("go list failed\n%s", r)
 	}
+	out := r.Stdout
 	need := []string{"go.mod", "go.sum"}
 	dec := json.NewDecoder(strings.NewReader(out))
 	for dec.More() {
@@ -173,19 +176,4 @@ func TestDockerignoreKeepsWhatTheBuildNeeds(t *testing.T) {
 			t.Errorf(".dockerignore does not exclude %s", f)
 		}
 	}
-}
-
-// runQuickIn runs a command in dir and returns its output and exit code.
-func runQuickIn(t testing.TB, dir, name string, args ...string) (string, int) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		if ee, ok := err.(interface{ ExitCode() int }); ok {
-			return string(out), ee.ExitCode()
-		}
-		t.Fatalf("%s %q: %v", name, args, err)
-	}
-	return string(out), 0
 }

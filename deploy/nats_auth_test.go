@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/taskfleet/taskfleet/internal/fleettest"
 	"github.com/taskfleet/taskfleet/pkg/events"
 )
 
@@ -44,8 +45,9 @@ func TestWorkerNATSAuthentication(t *testing.T) {
 		dir := t.TempDir()
 		store := "sqlite://" + filepath.Join(dir, "tasks.db")
 		env := []string{"TASKFLEET_NATS_USER=" + user, "TASKFLEET_NATS_PASSWORD=" + password}
-		w := startProc(t, dir, env, worker, "--store", store, "--nats", natsURL, "--log-format", "json", "--log-level", "debug")
-		w.waitLog(t, 20*time.Second, "worker started with events", func(r map[string]any) bool {
+		w := fleettest.Start(t, fleettest.Cmd{Path: worker, Dir: dir, Env: fleettest.Env(env...),
+			Args: []string{"--store", store, "--nats", natsURL, "--log-format", "json", "--log-level", "debug"}})
+		w.WaitLog(t, fleettest.StartTimeout, "worker started with events", func(r map[string]any) bool {
 			return r["msg"] == "worker started" && r["events"] == true
 		})
 		tasks := filepath.Join(dir, "tasks.yaml")
@@ -53,22 +55,22 @@ func TestWorkerNATSAuthentication(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The dispatcher gets the same credentials by flag.
-		out, code := runQuick(t, nil, dispatcher, "create", "-f", tasks, "--store", store, "--nats", natsURL,
+		r := run(t, dispatcher, "create", "-f", tasks, "--store", store, "--nats", natsURL,
 			"--nats-user", user, "--nats-password", password)
-		if code != 0 {
-			t.Fatalf("dispatcher create: exit %d\n%s", code, out)
+		if r.Code != 0 {
+			t.Fatalf("dispatcher create failed\n%s", r)
 		}
-		noSecret(t, "dispatcher create", out, password)
-		out, code = runQuick(t, nil, dispatcher, "wait", "--timeout", "20s", "--quiet", "--store", store, "--nats", natsURL,
+		noSecret(t, "dispatcher create", r.Output(), password)
+		r = run(t, dispatcher, "wait", "--timeout", "20s", "--quiet", "--store", store, "--nats", natsURL,
 			"--nats-user", user, "--nats-password", password)
-		if code != 0 {
-			t.Fatalf("dispatcher wait: exit %d\n%s\nworker:\n%s", code, out, w.output())
+		if r.Code != 0 {
+			t.Fatalf("dispatcher wait failed\n%s\nworker:\n%s", r, w.Dump())
 		}
-		noSecret(t, "dispatcher wait", out, password)
-		if code := w.stop(t); code != 0 {
+		noSecret(t, "dispatcher wait", r.Output(), password)
+		if code := w.Stop(t); code != 0 {
 			t.Errorf("worker exit code %d after SIGTERM, want 0", code)
 		}
-		noSecret(t, "worker", w.output(), password)
+		noSecret(t, "worker", w.Output(), password)
 	})
 
 	t.Run("credentials in the URL", func(t *testing.T) {
@@ -76,23 +78,24 @@ func TestWorkerNATSAuthentication(t *testing.T) {
 		dir := t.TempDir()
 		u, _ := url.Parse(natsURL)
 		u.User = url.UserPassword(user, password)
-		w := startProc(t, dir, []string{"TASKFLEET_NATS=" + u.String()}, worker,
-			"--store", "sqlite://"+filepath.Join(dir, "tasks.db"), "--log-format", "json", "--log-level", "debug")
-		w.waitLog(t, 20*time.Second, "worker started with events", func(r map[string]any) bool {
+		w := fleettest.Start(t, fleettest.Cmd{Path: worker, Dir: dir, Env: fleettest.Env("TASKFLEET_NATS=" + u.String()),
+			Args: []string{"--store", "sqlite://" + filepath.Join(dir, "tasks.db"), "--log-format", "json", "--log-level", "debug"}})
+		w.WaitLog(t, fleettest.StartTimeout, "worker started with events", func(r map[string]any) bool {
 			return r["msg"] == "worker started" && r["events"] == true
 		})
-		if code := w.stop(t); code != 0 {
+		if code := w.Stop(t); code != 0 {
 			t.Errorf("worker exit code %d after SIGTERM, want 0", code)
 		}
-		noSecret(t, "worker", w.output(), password)
+		noSecret(t, "worker", w.Output(), password)
 	})
 
 	refused := func(t *testing.T, env []string, secrets ...string) {
 		t.Helper()
 		dir := t.TempDir()
-		w := startProc(t, dir, env, worker, "--store", "sqlite://"+filepath.Join(dir, "tasks.db"), "--nats", natsURL)
-		code := w.waitExit(t, 20*time.Second)
-		out := w.output()
+		w := fleettest.Start(t, fleettest.Cmd{Path: worker, Dir: dir, Env: fleettest.Env(env...),
+			Args: []string{"--store", "sqlite://" + filepath.Join(dir, "tasks.db"), "--nats", natsURL}})
+		code := w.WaitExit(t, fleettest.RunTimeout)
+		out := w.Output()
 		if code == 0 {
 			t.Fatalf("worker exit code 0, want a failure:\n%s", out)
 		}

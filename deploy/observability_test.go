@@ -17,6 +17,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/taskfleet/taskfleet/internal/fleettest"
 	"github.com/taskfleet/taskfleet/internal/metrics"
 	"github.com/taskfleet/taskfleet/pkg/events"
 )
@@ -545,11 +546,11 @@ func TestFreshWorkerServesEveryDashboardMetric(t *testing.T) {
 	store := "sqlite://" + filepath.Join(dir, "tasks.db")
 	common := []string{"--store", store, "--nats", nats.ClientURL(), "--log-format", "json"}
 
-	worker := startProc(t, dir, nil, binary(t, "worker"), append(slices.Clone(common),
-		"--metrics-addr", "127.0.0.1:0", "--concurrency", "2")...)
-	rec := worker.waitLog(t, 20*time.Second, "serving metrics", logMsg("serving metrics"))
+	worker := fleettest.Start(t, fleettest.Cmd{Path: binary(t, "worker"), Dir: dir,
+		Args: append(slices.Clone(common), "--metrics-addr", "127.0.0.1:0", "--concurrency", "2")})
+	rec := worker.WaitLog(t, fleettest.StartTimeout, "serving metrics", fleettest.LogMsg("serving metrics"))
 	workerURL, _ := rec["addr"].(string)
-	worker.waitLog(t, 20*time.Second, "worker started with events", func(r map[string]any) bool {
+	worker.WaitLog(t, fleettest.StartTimeout, "worker started with events", func(r map[string]any) bool {
 		return r["msg"] == "worker started" && r["events"] == true
 	})
 
@@ -558,43 +559,38 @@ func TestFreshWorkerServesEveryDashboardMetric(t *testing.T) {
 		t.Fatal(err)
 	}
 	dispatcher := binary(t, "dispatcher")
-	if out, code := runQuick(t, nil, dispatcher, append([]string{"create", "-f", tasks}, common...)...); code != 0 {
-		t.Fatalf("dispatcher create: exit %d\n%s", code, out)
+	if r := run(t, dispatcher, append([]string{"create", "-f", tasks}, common...)...); r.Code != 0 {
+		t.Fatalf("dispatcher create failed\n%s", r)
 	}
-	if out, code := runQuick(t, nil, dispatcher, append([]string{"wait", "--timeout", "20s", "--quiet"}, common...)...); code != 0 {
-		t.Fatalf("dispatcher wait: exit %d\n%s\nworker:\n%s", code, out, worker.output())
+	if r := run(t, dispatcher, append([]string{"wait", "--timeout", "20s", "--quiet"}, common...)...); r.Code != 0 {
+		t.Fatalf("dispatcher wait failed\n%s\nworker:\n%s", r, worker.Dump())
 	}
-	var workerSeries []series
-	eventually(t, 10*time.Second, "the worker's metrics show the committed task", func() error {
-		ss, err := scrape(workerURL)
-		if err != nil {
-			return err
+	var workerMetrics fleettest.Metrics
+	fleettest.Eventually(t, 10*time.Second, func() error {
+		m := fleettest.Scrape(t, workerURL)
+		for _, want := range [][]string{
+			{"taskfleet_tasks_committed_total", "pool", "default"},
+			{"taskfleet_task_run_duration_seconds_count", "kind", "noop", "outcome", "ok"},
+			{"taskfleet_tasks", "pool", "default", "status", "done"},
+		} {
+			if v, _ := m.Sum(want[0], want[1:]...); v != 1 {
+				return fmt.Errorf("the worker's metrics do not show the committed task: %s%q = %v, want 1", want[0], want[1:], v)
+			}
 		}
-		if v, _ := value(ss, "taskfleet_tasks_committed_total", map[string]string{"pool": "default"}); v != "1" {
-			return fmt.Errorf("taskfleet_tasks_committed_total{pool=\"default\"} = %q", v)
-		}
-		if v, _ := value(ss, "taskfleet_task_run_duration_seconds_count", map[string]string{"kind": "noop", "outcome": "ok"}); v != "1" {
-			return fmt.Errorf("taskfleet_task_run_duration_seconds_count{kind=\"noop\",outcome=\"ok\"} = %q", v)
-		}
-		if v, _ := value(ss, "taskfleet_tasks", map[string]string{"pool": "default", "status": "done"}); v != "1" {
-			return fmt.Errorf("taskfleet_tasks{pool=\"default\",status=\"done\"} = %q", v)
-		}
-		workerSeries = ss
+		workerMetrics = m
 		return nil
 	})
 
-	exporter := startProc(t, dir, nil, dispatcher, "exporter", "--store", store, "--log-format", "json", "--metrics-addr", "127.0.0.1:0")
-	rec = exporter.waitLog(t, 20*time.Second, "serving pool metrics", logMsg("serving pool metrics"))
+	exporter := fleettest.Start(t, fleettest.Cmd{Path: dispatcher, Dir: dir,
+		Args: []string{"exporter", "--store", store, "--log-format", "json", "--metrics-addr", "127.0.0.1:0"}})
+	rec = exporter.WaitLog(t, fleettest.StartTimeout, "serving pool metrics", fleettest.LogMsg("serving pool metrics"))
 	exporterURL, _ := rec["addr"].(string)
-	exporterSeries, err := scrape(exporterURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := value(exporterSeries, "taskfleet_tasks", map[string]string{"pool": "default", "status": "done"}); v != "1" {
-		t.Errorf("exporter: taskfleet_tasks{pool=\"default\",status=\"done\"} = %q, want 1", v)
+	exporterMetrics := fleettest.Scrape(t, exporterURL)
+	if v, _ := exporterMetrics.Sum("taskfleet_tasks", "pool", "default", "status", "done"); v != 1 {
+		t.Errorf("exporter: taskfleet_tasks{pool=\"default\",status=\"done\"} = %v, want 1", v)
 	}
 
-	idx := indexSeries(workerSeries, exporterSeries)
+	idx := indexSamples(workerMetrics.Samples(), exporterMetrics.Samples())
 	// Every family the code declares is served by a fresh fleet.
 	for _, name := range metrics.Names() {
 		found := false
@@ -609,12 +605,37 @@ func TestFreshWorkerServesEveryDashboardMetric(t *testing.T) {
 	}
 	checkDashboardAgainst(t, loadDashboard(t), idx, prometheusJobs(t))
 
-	if code := exporter.stop(t); code != 0 {
-		t.Errorf("exporter exit code %d after SIGTERM, want 0\n%s", code, exporter.output())
+	if code := exporter.Stop(t); code != 0 {
+		t.Errorf("exporter exit code %d after SIGTERM, want 0\n%s", code, exporter.Dump())
 	}
-	if code := worker.stop(t); code != 0 {
-		t.Errorf("worker exit code %d after SIGTERM, want 0\n%s", code, worker.output())
+	if code := worker.Stop(t); code != 0 {
+		t.Errorf("worker exit code %d after SIGTERM, want 0\n%s", code, worker.Dump())
 	}
+}
+
+// metricIndex maps a series name to the label names and values it was
+// seen with.
+type metricIndex map[string]map[string]map[string]bool
+
+// indexSamples indexes the samples of scrapes.
+func indexSamples(scrapes ...[]fleettest.Sample) metricIndex {
+	idx := metricIndex{}
+	for _, ss := range scrapes {
+		for _, x := range ss {
+			labels := idx[x.Name]
+			if labels == nil {
+				labels = map[string]map[string]bool{}
+				idx[x.Name] = labels
+			}
+			for k, v := range x.Labels {
+				if labels[k] == nil {
+					labels[k] = map[string]bool{}
+				}
+				labels[k][v] = true
+			}
+		}
+	}
+	return idx
 }
 
 // promLabels are the labels Prometheus adds to every scraped series.

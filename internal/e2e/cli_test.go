@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/taskfleet/taskfleet/internal/fleettest"
 )
 
 // Secrets used by TestSecretsNeverPrinted; none may appear in any output.
@@ -28,10 +30,10 @@ const (
 // credentials is a `dispatcher dev` with other ones.
 func TestSecretsNeverPrinted(t *testing.T) {
 	c := newCluster(t)
-	listen := freeAddr(t)
+	listen := fleettest.FreeAddr(t)
 	d := c.startDev(listen, "--nats-user", "bob", "--nats-password", "right-pw", "--log-level", "debug")
 	mongoURI := "mongodb://alice:" + mongoSecret + "@127.0.0.1:1/?serverSelectionTimeoutMS=300"
-	deadNATS := "nats://bob:" + natsSecret + "@" + freeAddr(t)
+	deadNATS := "nats://bob:" + natsSecret + "@" + fleettest.FreeAddr(t)
 	refusingNATS := "nats://bob:" + natsSecret + "@" + listen
 
 	type run struct {
@@ -58,8 +60,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		args []string
 	}
 	binaries := []binary{
-		{name: "dispatcher stat", path: bin.dispatcher, args: []string{"stat", "-o", "json"}},
-		{name: "worker", path: bin.worker, args: []string{"--owner", "secret-keeper", "--poll-interval", "100ms"}},
+		{name: "dispatcher stat", path: c.bin.Dispatcher, args: []string{"stat", "-o", "json"}},
+		{name: "worker", path: c.bin.Worker, args: []string{"--owner", "secret-keeper", "--poll-interval", "100ms"}},
 	}
 	t.Run("runs", func(t *testing.T) {
 		for _, b := range binaries {
@@ -67,9 +69,9 @@ func TestSecretsNeverPrinted(t *testing.T) {
 				t.Run(b.name+"/"+r.name, func(t *testing.T) {
 					t.Parallel()
 					env := c.env(append([]string{"TASKFLEET_LOG_LEVEL=debug"}, r.env...)...)
-					res := runCmd(t, env, b.path, append(append([]string{}, b.args...), r.args...)...)
-					require.NotEqual(t, 0, res.code, res.String())
-					out := res.stdout + res.stderr
+					res := fleettest.Run(t, fleettest.Cmd{Path: b.path, Args: append(append([]string{}, b.args...), r.args...), Env: env})
+					require.NotEqual(t, 0, res.Code, res.String())
+					out := res.Output()
 					require.Contains(t, out, r.want, res.String())
 					requireNoSecret(t, out, res.String())
 				})
@@ -78,15 +80,15 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		t.Run("dev with a store URI and --nats-password", func(t *testing.T) {
 			t.Parallel()
 			env := c.env("TASKFLEET_LOG_LEVEL=debug")
-			res := runCmd(t, env, bin.dispatcher, "dev", "--nats-listen", freeAddr(t), "--store", mongoURI,
-				"--nats-user", "bob", "--nats-password", natsSecret)
-			require.NotEqual(t, 0, res.code, res.String())
-			require.Contains(t, res.stderr, "mongostore", res.String())
-			requireNoSecret(t, res.stdout+res.stderr, res.String())
+			res := fleettest.Run(t, fleettest.Cmd{Path: c.bin.Dispatcher, Env: env, Args: []string{
+				"dev", "--nats-listen", fleettest.FreeAddr(t), "--store", mongoURI, "--nats-user", "bob", "--nats-password", natsSecret}})
+			require.NotEqual(t, 0, res.Code, res.String())
+			require.Contains(t, res.Stderr, "mongostore", res.String())
+			requireNoSecret(t, res.Output(), res.String())
 		})
 	})
 	// The server that refused the credentials logged the attempts.
-	requireNoSecret(t, d.stdout.String()+d.stderr.String(), d.dump())
+	requireNoSecret(t, d.Output(), d.Dump())
 }
 
 func requireNoSecret(t testing.TB, out, msg string) {
@@ -128,33 +130,33 @@ func TestBadInputExitCodes(t *testing.T) {
 		env  []string
 		want []string // substrings of the output
 	}{
-		{name: "dispatcher unknown flag", path: bin.dispatcher, args: []string{"stat", "--bogus"}, want: []string{"-bogus"}},
-		{name: "dispatcher unknown command", path: bin.dispatcher, args: []string{"frobnicate"}, want: []string{"frobnicate"}},
-		{name: "worker unknown flag", path: bin.worker, args: []string{"--bogus"}, want: []string{"-bogus"}},
-		{name: "dispatcher --store postgres", path: bin.dispatcher, args: []string{"stat", "--store", "postgres://x"}, want: []string{"--store"}},
-		{name: "worker --store postgres", path: bin.worker, args: []string{"--store", "postgres://x"}, want: []string{"--store"}},
-		{name: "dispatcher TASKFLEET_STORE postgres", path: bin.dispatcher, args: []string{"stat"}, env: []string{"TASKFLEET_STORE=postgres://x"}, want: []string{"TASKFLEET_STORE"}},
-		{name: "worker TASKFLEET_STORE postgres with password", path: bin.worker, env: []string{"TASKFLEET_STORE=postgres://alice:" + mongoSecret + "@x"}, want: []string{"TASKFLEET_STORE"}},
-		{name: "worker TASKFLEET_CONCURRENCY", path: bin.worker, env: []string{"TASKFLEET_CONCURRENCY=abc"}, want: []string{"TASKFLEET_CONCURRENCY"}},
-		{name: "worker --kinds", path: bin.worker, args: []string{"--kinds", "bogus"}, want: []string{"--kinds", "bogus"}},
-		{name: "worker --lease", path: bin.worker, args: []string{"--lease", "10ms"}, want: []string{"--lease"}},
-		{name: "query --filter", path: bin.dispatcher, args: []string{"query", "--filter", `{"status": {"$regex": "x"}}`}, want: []string{"--filter"}},
-		{name: "create without -f", path: bin.dispatcher, args: []string{"create"}, want: []string{"-f"}},
-		{name: "create YAML bad entry", path: bin.dispatcher, args: []string{"create", "-f", badYAML}, want: []string{badYAML + ":5:", "priority"}},
-		{name: "create JSON unknown field", path: bin.dispatcher, args: []string{"create", "-f", badJSON}, want: []string{badJSON + ":4:", "deff"}},
-		{name: "create JSON entry without def", path: bin.dispatcher, args: []string{"create", "-f", noDef}, want: []string{noDef + ":3:", "def"}},
+		{name: "dispatcher unknown flag", path: c.bin.Dispatcher, args: []string{"stat", "--bogus"}, want: []string{"-bogus"}},
+		{name: "dispatcher unknown command", path: c.bin.Dispatcher, args: []string{"frobnicate"}, want: []string{"frobnicate"}},
+		{name: "worker unknown flag", path: c.bin.Worker, args: []string{"--bogus"}, want: []string{"-bogus"}},
+		{name: "dispatcher --store postgres", path: c.bin.Dispatcher, args: []string{"stat", "--store", "postgres://x"}, want: []string{"--store"}},
+		{name: "worker --store postgres", path: c.bin.Worker, args: []string{"--store", "postgres://x"}, want: []string{"--store"}},
+		{name: "dispatcher TASKFLEET_STORE postgres", path: c.bin.Dispatcher, args: []string{"stat"}, env: []string{"TASKFLEET_STORE=postgres://x"}, want: []string{"TASKFLEET_STORE"}},
+		{name: "worker TASKFLEET_STORE postgres with password", path: c.bin.Worker, env: []string{"TASKFLEET_STORE=postgres://alice:" + mongoSecret + "@x"}, want: []string{"TASKFLEET_STORE"}},
+		{name: "worker TASKFLEET_CONCURRENCY", path: c.bin.Worker, env: []string{"TASKFLEET_CONCURRENCY=abc"}, want: []string{"TASKFLEET_CONCURRENCY"}},
+		{name: "worker --kinds", path: c.bin.Worker, args: []string{"--kinds", "bogus"}, want: []string{"--kinds", "bogus"}},
+		{name: "worker --lease", path: c.bin.Worker, args: []string{"--lease", "10ms"}, want: []string{"--lease"}},
+		{name: "query --filter", path: c.bin.Dispatcher, args: []string{"query", "--filter", `{"status": {"$regex": "x"}}`}, want: []string{"--filter"}},
+		{name: "create without -f", path: c.bin.Dispatcher, args: []string{"create"}, want: []string{"-f"}},
+		{name: "create YAML bad entry", path: c.bin.Dispatcher, args: []string{"create", "-f", badYAML}, want: []string{badYAML + ":5:", "priority"}},
+		{name: "create JSON unknown field", path: c.bin.Dispatcher, args: []string{"create", "-f", badJSON}, want: []string{badJSON + ":4:", "deff"}},
+		{name: "create JSON entry without def", path: c.bin.Dispatcher, args: []string{"create", "-f", noDef}, want: []string{noDef + ":3:", "def"}},
 		// A malformed mongodb:// URI is a configuration error like an
 		// unsupported scheme.
-		{name: "dispatcher malformed mongodb URI", path: bin.dispatcher, args: []string{"stat", "--store", "mongodb://alice:" + mongoSecret + ":x@127.0.0.1:1/?serverSelectionTimeoutMS=300"}, want: []string{"--store"}},
+		{name: "dispatcher malformed mongodb URI", path: c.bin.Dispatcher, args: []string{"stat", "--store", "mongodb://alice:" + mongoSecret + ":x@127.0.0.1:1/?serverSelectionTimeoutMS=300"}, want: []string{"--store"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res := runCmd(t, c.env(tc.env...), tc.path, tc.args...)
-			require.Equal(t, 2, res.code, res.String())
+			res := fleettest.Run(t, fleettest.Cmd{Path: tc.path, Args: tc.args, Env: c.env(tc.env...)})
+			require.Equal(t, 2, res.Code, res.String())
 			for _, w := range tc.want {
-				require.Contains(t, res.stderr, w, res.String())
+				require.Contains(t, res.Stderr, w, res.String())
 			}
-			requireNoSecret(t, res.stdout+res.stderr, res.String())
+			requireNoSecret(t, res.Output(), res.String())
 		})
 	}
 	require.Empty(t, c.query(""), "a failed create created tasks")
@@ -188,11 +190,11 @@ func TestGetShowsSleepResult(t *testing.T) {
 func TestUnreachableNATSWorksAndHidesPassword(t *testing.T) {
 	c := newCluster(t)
 	const secret = "unreachable-n4ts-pw"
-	dead := "nats://bob:" + secret + "@" + freeAddr(t)
+	dead := "nats://bob:" + secret + "@" + fleettest.FreeAddr(t)
 	env := c.env("TASKFLEET_LOG_LEVEL=debug")
-	res := runCmd(t, env, bin.dispatcher, "stat", "-o", "json", "--nats", dead)
-	require.Equal(t, 0, res.code, res.String())
-	require.Contains(t, res.stdout, `"waiting":0`)
-	require.Contains(t, res.stderr, "NATS is unreachable")
-	require.NotContains(t, res.stdout+res.stderr, secret)
+	res := fleettest.Run(t, fleettest.Cmd{Path: c.bin.Dispatcher, Args: []string{"stat", "-o", "json", "--nats", dead}, Env: env})
+	require.Equal(t, 0, res.Code, res.String())
+	require.Contains(t, res.Stdout, `"waiting":0`)
+	require.Contains(t, res.Stderr, "NATS is unreachable")
+	require.NotContains(t, res.Output(), secret)
 }

@@ -3,12 +3,15 @@
 package e2e_test
 
 import (
+	"errors"
 	"fmt"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/taskfleet/taskfleet/internal/fleettest"
 )
 
 // running returns the tasks that are running under owner.
@@ -24,7 +27,7 @@ func (c *cluster) running(owner string) []task {
 // max_attempts 1 is failed by the reaper; `wait` returns 0.
 func TestKillWorkerMidTask(t *testing.T) {
 	c := newCluster(t)
-	d := c.startDev(freeAddr(t))
+	d := c.startDev(fleettest.FreeAddr(t))
 	const lease, grace = time.Second, 200 * time.Millisecond // grace: the harness's --reap-grace
 	victim := c.startWorker("victim", "--nats", d.url, "--concurrency", "5", "--lease", lease.String())
 	specs := append(sleepTasks(4, "2s", "kill9"), spec{Kind: "sleep", Def: map[string]any{"duration": "2s", "once": true}, MaxAttempts: 1})
@@ -32,12 +35,14 @@ func TestKillWorkerMidTask(t *testing.T) {
 	retried, once := ids[:4], ids[4]
 
 	var held []task
-	eventually(t, 20*time.Second, "the victim to run the 5 tasks", func() bool {
-		held = c.running("victim")
-		return len(held) == 5
-	}, c.dump)
+	fleettest.Eventually(t, 20*time.Second, func() error {
+		if held = c.running("victim"); len(held) != 5 {
+			return fmt.Errorf("the victim runs %d of the 5 tasks", len(held))
+		}
+		return nil
+	})
 	victim.requireBusy(t, 5)
-	victim.killGroup(t)
+	victim.Kill(t)
 	// A lease only grows until the kill: the one seen before it is a lower
 	// bound of the last one, and nobody may take a task back before that
 	// lease has ended plus the reapers' grace.
@@ -78,28 +83,38 @@ func TestZombieWorker(t *testing.T) {
 	ids := c.create(sleepTasks(1, "1500ms", "zombie"))
 	id := ids[0]
 
-	eventually(t, 20*time.Second, "the zombie to run the task", func() bool {
-		return len(c.running("zombie")) == 1
-	}, c.dump)
+	// Polled on /metrics, not with `dispatcher query`: a query is a process
+	// start, which on a loaded machine can take longer than the task runs.
+	fleettest.Eventually(t, 20*time.Second, func() error {
+		if n := zombie.metric(t, "taskfleet_tasks_in_flight"); n != 1 {
+			return fmt.Errorf("the zombie runs %v tasks, want 1", n)
+		}
+		return nil
+	})
 	zombie.requireBusy(t, 1)
-	zombie.signal(t, syscall.SIGSTOP)
+	zombie.Signal(t, syscall.SIGSTOP)
 
 	healer := c.startWorker("healer", "--concurrency", "1", "--lease", "2s")
 	var final task
-	eventually(t, 20*time.Second, "the healer to finish the task", func() bool {
-		final = c.get(id)[0]
-		return final.Status == "done"
-	}, func() string { return describe([]task{final}) + c.dump() })
+	fleettest.Eventually(t, 20*time.Second, func() error {
+		if final = c.get(id)[0]; final.Status != "done" {
+			return fmt.Errorf("the healer has not finished the task: %s", describe([]task{final}))
+		}
+		return nil
+	})
 	require.Equal(t, healer.owner, final.sleepRes(t).Worker, "result %s", final.Res)
 	require.Equal(t, 2, final.Attempts)
 
-	zombie.signal(t, syscall.SIGCONT)
-	zombie.waitOutput(t, 20*time.Second, "stderr", "lease lost")
+	zombie.Signal(t, syscall.SIGCONT)
+	zombie.WaitOutput(t, 20*time.Second, fleettest.Stderr, "lease lost")
 	require.Equal(t, 1.0, zombie.metric(t, "taskfleet_lease_lost_total"), "zombie's lease_lost counter")
 	require.Zero(t, zombie.metric(t, "taskfleet_tasks_committed_total"), "the zombie must commit nothing")
-	eventually(t, 10*time.Second, "the zombie to let go of the task", func() bool {
-		return zombie.metric(t, "taskfleet_tasks_in_flight") == 0
-	}, zombie.dump)
+	fleettest.Eventually(t, 10*time.Second, func() error {
+		if n := zombie.metric(t, "taskfleet_tasks_in_flight"); n != 0 {
+			return fmt.Errorf("the zombie still has %v tasks in flight", n)
+		}
+		return nil
+	})
 
 	after := c.get(id)[0]
 	require.Equal(t, "done", after.Status)
@@ -108,8 +123,8 @@ func TestZombieWorker(t *testing.T) {
 	require.Equal(t, healer.owner, res.Worker, "the zombie's result replaced the healer's: %s", after.Res)
 	require.Equal(t, 2, res.Attempt)
 
-	zombie.signal(t, syscall.SIGTERM)
-	require.Equal(t, 0, zombie.waitExit(t, exitTimeout), zombie.dump())
+	zombie.Signal(t, syscall.SIGTERM)
+	require.Equal(t, 0, zombie.WaitExit(t, fleettest.ExitTimeout), zombie.Dump())
 	require.Empty(t, c.query(`{"status": "running"}`), "tasks left running")
 	require.Equal(t, map[string]int{"waiting": 0, "running": 0, "part_done": 0, "done": 1, "failed": 0}, c.stat())
 }
@@ -121,7 +136,7 @@ func TestZombieWorker(t *testing.T) {
 // again.
 func TestNATSOutage(t *testing.T) {
 	c := newCluster(t)
-	listen := freeAddr(t)
+	listen := fleettest.FreeAddr(t)
 	natsDir := t.TempDir()
 	d := c.startDev(listen, "--nats-store-dir", natsDir)
 	w1 := c.startWorker("nats-1", "--nats", d.url, "--concurrency", "4", "--poll-interval", "200ms")
@@ -137,11 +152,19 @@ func TestNATSOutage(t *testing.T) {
 
 	// Batch 1, with events; the server dies while it runs.
 	c.create(sleepTasks(200, "20ms", "before"), "--nats", d.url)
-	eventually(t, 20*time.Second, "batch 1 to start finishing", func() bool { return c.stat()["done"] > 0 }, c.dump)
-	d.killGroup(t)
-	eventually(t, 10*time.Second, "both workers to notice the outage", func() bool {
-		return sum("taskfleet_events_connected") == 0
-	}, c.dump)
+	fleettest.Eventually(t, 20*time.Second, func() error {
+		if c.stat()["done"] == 0 {
+			return errors.New("batch 1 has no task done yet")
+		}
+		return nil
+	})
+	d.Kill(t)
+	fleettest.Eventually(t, 10*time.Second, func() error {
+		if n := sum("taskfleet_events_connected"); n != 0 {
+			return fmt.Errorf("%v workers still connected to NATS after the outage", n)
+		}
+		return nil
+	})
 
 	c.waitAll(30 * time.Second)
 	require.Equal(t, 200, c.stat()["done"], "batch 1 done during the outage")
@@ -151,24 +174,27 @@ func TestNATSOutage(t *testing.T) {
 	failedBefore := sum("taskfleet_events_publish_failed_total")
 	c.create(sleepTasks(50, "5ms", "during"))
 	r := c.waitAll(30 * time.Second)
-	require.Less(t, r.elapsed, 10*time.Second, "batch 2 should be found within a poll interval (200ms)")
+	require.Less(t, r.Elapsed, 10*time.Second, "batch 2 should be found within a poll interval (200ms)")
 	require.Equal(t, 250, c.stat()["done"], "batches 1 and 2 done during the outage")
 	failedDuring := sum("taskfleet_events_publish_failed_total") - failedBefore
 	require.Positive(t, failedDuring, "the commits of batch 2 published events into the outage: they must be counted as failed")
 
 	// The server comes back on the same port and store directory.
 	d2 := c.startDev(listen, "--nats-store-dir", natsDir)
-	eventually(t, 20*time.Second, "both workers to reconnect", func() bool {
-		return sum("taskfleet_events_connected") == 2
-	}, c.dump)
+	fleettest.Eventually(t, 20*time.Second, func() error {
+		if n := sum("taskfleet_events_connected"); n != 2 {
+			return fmt.Errorf("%v of the 2 workers reconnected", n)
+		}
+		return nil
+	})
 	for _, w := range workers {
 		require.GreaterOrEqual(t, w.metric(t, "taskfleet_events_reconnects_total"), 1.0, w.owner)
 	}
 	received := map[string]float64{}
 	for _, w := range workers {
-		received[w.owner] = w.metric(t, "taskfleet_events_received_total", `event="created"`)
+		received[w.owner] = w.metric(t, "taskfleet_events_received_total", "event", "created")
 	}
-	published := sum("taskfleet_events_published_total", `event="committed"`)
+	published := sum("taskfleet_events_published_total", "event", "committed")
 
 	// Batch 3, with events again.
 	ids := c.create(sleepTasks(50, "5ms", "after"), "--nats", d2.url)
@@ -178,16 +204,18 @@ func TestNATSOutage(t *testing.T) {
 		require.Equal(t, 1, tk.Attempts, "task %s", tk.ID)
 	}
 	require.Len(t, c.query(`{"filter.batch": "after", "status": "done"}`), len(ids))
-	eventually(t, 10*time.Second, "the workers' committed events to be acknowledged after the restart", func() bool {
-		return sum("taskfleet_events_published_total", `event="committed"`) > published
-	}, func() string { return w1.scrape(t) + c.dump() })
+	fleettest.Eventually(t, 10*time.Second, func() error {
+		if n := sum("taskfleet_events_published_total", "event", "committed"); n <= published {
+			return fmt.Errorf("no committed event acknowledged after the restart: %v published, %v before it\n%s", n, published, w1.scrape(t).Text)
+		}
+		return nil
+	})
 	for _, w := range workers {
-		got := w.metric(t, "taskfleet_events_received_total", `event="created"`)
+		got := w.metric(t, "taskfleet_events_received_total", "event", "created")
 		require.Greater(t, got, received[w.owner], "%s received no created event after the restart", w.owner)
 	}
 
-	d2.signal(t, syscall.SIGTERM)
-	require.Equal(t, 0, d2.waitExit(t, exitTimeout), "dev after SIGTERM\n%s", d2.dump())
+	require.Equal(t, 0, d2.Stop(t), "dev after SIGTERM\n%s", d2.Dump())
 }
 
 // TestNATSDownAtStart starts a worker and creates tasks while the NATS
@@ -197,7 +225,7 @@ func TestNATSOutage(t *testing.T) {
 // connects and takes events again.
 func TestNATSDownAtStart(t *testing.T) {
 	c := newCluster(t)
-	listen := freeAddr(t)
+	listen := fleettest.FreeAddr(t)
 	url := "nats://" + listen
 	w := c.startWorker("no-nats-yet", "--nats", url, "--poll-interval", "100ms")
 	ids := c.create(sleepTasks(5, "1ms", "nats-down"), "--nats", url)
@@ -206,16 +234,18 @@ func TestNATSDownAtStart(t *testing.T) {
 		require.Equal(t, "done", tk.Status, "task %s", tk.ID)
 		require.Equal(t, w.owner, tk.sleepRes(t).Worker)
 	}
-	connected, _ := metricSum(w.scrape(t), "taskfleet_events_connected")
+	connected, _ := w.scrape(t).Sum("taskfleet_events_connected")
 	require.Zero(t, connected)
 
 	d := c.startDev(listen)
-	eventually(t, 20*time.Second, "the worker to connect", func() bool {
-		v, _ := metricSum(w.scrape(t), "taskfleet_events_connected")
-		return v == 1
-	}, c.dump)
-	before, _ := metricSum(w.scrape(t), "taskfleet_events_received_total", `event="created"`)
+	fleettest.Eventually(t, 20*time.Second, func() error {
+		if v, _ := w.scrape(t).Sum("taskfleet_events_connected"); v != 1 {
+			return errors.New("the worker has not connected to NATS")
+		}
+		return nil
+	})
+	before, _ := w.scrape(t).Sum("taskfleet_events_received_total", "event", "created")
 	c.create(sleepTasks(5, "1ms", "nats-up"), "--nats", d.url)
 	c.waitAll(30*time.Second, "--nats", d.url)
-	require.Greater(t, w.metric(t, "taskfleet_events_received_total", `event="created"`), before, "no event received once NATS is up")
+	require.Greater(t, w.metric(t, "taskfleet_events_received_total", "event", "created"), before, "no event received once NATS is up")
 }

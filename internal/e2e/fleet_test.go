@@ -3,12 +3,13 @@
 package e2e_test
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/taskfleet/taskfleet/internal/fleettest"
 )
 
 // TestFleet runs 2,000 sleep tasks on three worker processes sharing one
@@ -18,7 +19,7 @@ import (
 // results that name it.
 func TestFleet(t *testing.T) {
 	c := newCluster(t)
-	d := c.startDev(freeAddr(t))
+	d := c.startDev(fleettest.FreeAddr(t))
 	owners := []string{"fleet-a", "fleet-b", "fleet-c"}
 	var workers []*worker
 	for _, o := range owners {
@@ -48,7 +49,7 @@ func TestFleet(t *testing.T) {
 
 	var committed, claimed float64
 	for _, w := range workers {
-		got := w.metric(t, "taskfleet_tasks_committed_total", fmt.Sprintf("pool=%q", c.pool))
+		got := w.metric(t, "taskfleet_tasks_committed_total", "pool", c.pool)
 		require.Equal(t, float64(perOwner[w.owner]), got, "%s committed per /metrics vs results naming it (%v)", w.owner, perOwner)
 		committed += got
 		claimed += w.metric(t, "taskfleet_tasks_claimed_total")

@@ -3,224 +3,31 @@
 package e2e_test
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/taskfleet/taskfleet/internal/fleettest"
 )
-
-// Timeouts of the harness. They bound waits; nothing sleeps for them.
-const (
-	cmdTimeout   = 60 * time.Second // a dispatcher command that should end by itself
-	startTimeout = 20 * time.Second // a process printing its ready line
-	exitTimeout  = 15 * time.Second // a process exiting after a signal
-)
-
-// syncBuffer is a bytes.Buffer safe for concurrent use: a process's output
-// is written by exec's copying goroutine and read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// proc is a started binary in its own process group.
-type proc struct {
-	name   string
-	args   []string
-	cmd    *exec.Cmd
-	stdout syncBuffer
-	stderr syncBuffer
-	done   chan struct{} // closed when the process has exited and its output is read
-	err    error         // cmd.Wait's error; read after done
-}
-
-// startProc starts path with args and env. The process is killed (its whole
-// group) when the test ends, and its output is checked for race reports.
-func startProc(t testing.TB, name string, env []string, path string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: name, args: args, done: make(chan struct{})}
-	p.cmd = exec.Command(path, args...)
-	p.cmd.Env = env
-	p.cmd.Stdout = &p.stdout
-	p.cmd.Stderr = &p.stderr
-	p.cmd.SysProcAttr = sysProcAttr()
-	require.NoError(t, p.cmd.Start(), "start %s", name)
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		if !p.exited() {
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-		}
-		if strings.Contains(p.stderr.String(), "WARNING: DATA RACE") || strings.Contains(p.stdout.String(), "WARNING: DATA RACE") {
-			t.Errorf("%s reported a data race:\n%s", name, p.dump())
-		}
-	})
-	return p
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// signal sends sig to the process (not its group).
-func (p *proc) signal(t testing.TB, sig syscall.Signal) {
-	t.Helper()
-	require.NoError(t, syscall.Kill(p.pid(), sig), "signal %v to %s\n%s", sig, p.name, p.dump())
-}
-
-// killGroup sends SIGKILL to the process group and waits for the exit.
-func (p *proc) killGroup(t testing.TB) {
-	t.Helper()
-	require.NoError(t, syscall.Kill(-p.pid(), syscall.SIGKILL), "kill %s", p.name)
-	p.waitExit(t, exitTimeout)
-}
-
-// waitExit waits for the process to exit and returns its exit code (-1 when
-// a signal ended it).
-func (p *proc) waitExit(t testing.TB, timeout time.Duration) int {
-	t.Helper()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-	case <-timer.C:
-		t.Fatalf("%s did not exit within %s\n%s", p.name, timeout, p.dump())
-	}
-	return p.exitCode()
-}
-
-// exitCode is the exit code of an exited process.
-func (p *proc) exitCode() int {
-	var ee *exec.ExitError
-	if p.err != nil && !errors.As(p.err, &ee) {
-		return -2 // Wait itself failed
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
-// waitOutput waits until the process's stdout or stderr (as stream says)
-// contains substr.
-func (p *proc) waitOutput(t testing.TB, timeout time.Duration, stream, substr string) {
-	t.Helper()
-	buf := &p.stderr
-	if stream == "stdout" {
-		buf = &p.stdout
-	}
-	eventually(t, timeout, fmt.Sprintf("%s to print %q on %s", p.name, substr, stream), func() bool {
-		return strings.Contains(buf.String(), substr) || p.exited()
-	}, p.dump)
-	require.Contains(t, buf.String(), substr, "%s exited before printing it\n%s", p.name, p.dump())
-}
-
-// dump renders the process's command line, state and output (the tail of
-// each stream) for a failure message.
-func (p *proc) dump() string {
-	state := "running"
-	if p.exited() {
-		state = fmt.Sprintf("exited: %v (code %d)", p.err, p.exitCode())
-	}
-	return fmt.Sprintf("=== %s [%s] %s\n--- stdout\n%s\n--- stderr\n%s", p.name, state, strings.Join(p.args, " "),
-		tail(p.stdout.String(), 16<<10), tail(p.stderr.String(), 16<<10))
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "[…]" + s[len(s)-n:]
-}
-
-// eventually polls cond every 20 ms until it holds, and fails the test with
-// diag's output when timeout passes first.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool, diag func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			msg := ""
-			if diag != nil {
-				msg = diag()
-			}
-			t.Fatalf("timed out after %s waiting for %s\n%s", timeout, what, msg)
-		}
-		<-tick.C
-	}
-}
-
-// freeAddr returns a loopback address with a port that was free a moment
-// ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
-
-// baseEnv is the test's environment without any TASKFLEET_ variable, so a
-// developer's settings cannot leak into the processes under test. A
-// race-built binary would otherwise sleep 1s before exiting
-// (atexit_sleep_ms), which every dispatcher command would pay.
-func baseEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TASKFLEET_") && !strings.HasPrefix(kv, "GORACE=") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, strings.TrimSpace("GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-}
 
 // cluster is one test's fleet: a SQLite store in a temporary directory, a
 // pool, and the processes started on it.
 type cluster struct {
 	t     *testing.T
+	bin   fleettest.Binaries
 	dir   string
 	store string // sqlite://PATH
 	pool  string
 
 	mu    sync.Mutex
-	procs []*proc
+	procs []*fleettest.Proc
 	files int
 }
 
@@ -228,11 +35,11 @@ type cluster struct {
 // output of every long-running process it started.
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	if bin.dispatcher == "" {
+	if testing.Short() {
 		t.Skip("end-to-end test: skipped in -short mode")
 	}
 	dir := t.TempDir()
-	c := &cluster{t: t, dir: dir, store: "sqlite://" + filepath.Join(dir, "tasks.db"), pool: "e2e"}
+	c := &cluster{t: t, bin: fleettest.Build(t), dir: dir, store: "sqlite://" + filepath.Join(dir, "tasks.db"), pool: "e2e"}
 	// Registered before any process: runs after they are all killed.
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -245,15 +52,15 @@ func newCluster(t *testing.T) *cluster {
 // env is the environment of the cluster's processes: the store and pool
 // come from TASKFLEET_STORE and TASKFLEET_POOL, logs are JSON.
 func (c *cluster) env(extra ...string) []string {
-	return append(baseEnv(), append([]string{
+	return fleettest.Env(append([]string{
 		"TASKFLEET_STORE=" + c.store, "TASKFLEET_POOL=" + c.pool, "TASKFLEET_LOG_FORMAT=json",
 	}, extra...)...)
 }
 
 // start starts a long-running process and remembers it for dump.
-func (c *cluster) start(name, path string, env []string, args ...string) *proc {
+func (c *cluster) start(name, path string, env []string, args ...string) *fleettest.Proc {
 	c.t.Helper()
-	p := startProc(c.t, name, env, path, args...)
+	p := fleettest.Start(c.t, fleettest.Cmd{Name: name, Path: path, Args: args, Env: env})
 	c.mu.Lock()
 	c.procs = append(c.procs, p)
 	c.mu.Unlock()
@@ -265,41 +72,16 @@ func (c *cluster) dump() string {
 	defer c.mu.Unlock()
 	var b strings.Builder
 	for _, p := range c.procs {
-		b.WriteString(p.dump())
+		b.WriteString(p.Dump())
 		b.WriteString("\n")
 	}
 	return b.String()
 }
 
-// result is the outcome of a command run to completion.
-type result struct {
-	args           []string
-	code           int
-	stdout, stderr string
-	elapsed        time.Duration
-}
-
-func (r result) String() string {
-	return fmt.Sprintf("$ %s\nexit code %d after %s\n--- stdout\n%s\n--- stderr\n%s",
-		strings.Join(r.args, " "), r.code, r.elapsed.Round(time.Millisecond), tail(r.stdout, 16<<10), tail(r.stderr, 16<<10))
-}
-
-// runCmd runs path to completion (at most cmdTimeout) with env.
-func runCmd(t testing.TB, env []string, path string, args ...string) result {
-	t.Helper()
-	start := time.Now()
-	p := startProc(t, filepath.Base(path), env, path, args...)
-	code := p.waitExit(t, cmdTimeout)
-	return result{
-		args: append([]string{filepath.Base(path)}, args...), code: code,
-		stdout: p.stdout.String(), stderr: p.stderr.String(), elapsed: time.Since(start),
-	}
-}
-
 // dispatcher runs a dispatcher command with the cluster's environment.
-func (c *cluster) dispatcher(args ...string) result {
+func (c *cluster) dispatcher(args ...string) fleettest.Result {
 	c.t.Helper()
-	return runCmd(c.t, c.env(), bin.dispatcher, args...)
+	return fleettest.Run(c.t, fleettest.Cmd{Path: c.bin.Dispatcher, Args: args, Env: c.env()})
 }
 
 // mustDispatcher runs a dispatcher command that must exit 0 and returns its
@@ -307,13 +89,13 @@ func (c *cluster) dispatcher(args ...string) result {
 func (c *cluster) mustDispatcher(args ...string) string {
 	c.t.Helper()
 	r := c.dispatcher(args...)
-	require.Equal(c.t, 0, r.code, "%s\n%s", r, c.dump())
-	return r.stdout
+	require.Equal(c.t, 0, r.Code, "%s\n%s", r, c.dump())
+	return r.Stdout
 }
 
 // dev is a running `dispatcher dev`.
 type dev struct {
-	*proc
+	*fleettest.Proc
 	url string // nats://HOST:PORT
 }
 
@@ -324,17 +106,17 @@ func (c *cluster) startDev(listen string, args ...string) *dev {
 	c.t.Helper()
 	all := append([]string{"dev", "--nats-listen", listen, "--reap-interval", "100ms", "--reap-grace", "200ms",
 		"--nats-store-dir", c.t.TempDir()}, args...)
-	p := c.start("dev@"+listen, bin.dispatcher, c.env(), all...)
-	p.waitOutput(c.t, startTimeout, "stdout", "nats listening on ")
-	line, _, _ := strings.Cut(p.stdout.String()[strings.Index(p.stdout.String(), "nats listening on "):], "\n")
-	url := strings.TrimSpace(strings.TrimPrefix(line, "nats listening on "))
-	require.Equal(c.t, "nats://"+listen, url, "dev's ready line\n%s", p.dump())
-	return &dev{proc: p, url: url}
+	p := c.start("dev@"+listen, c.bin.Dispatcher, c.env(), all...)
+	line := p.WaitOutput(c.t, fleettest.StartTimeout, fleettest.Stdout, "nats listening on ")
+	_, url, _ := strings.Cut(line, "nats listening on ")
+	url = strings.TrimSpace(url)
+	require.Equal(c.t, "nats://"+listen, url, "dev's ready line\n%s", p.Dump())
+	return &dev{Proc: p, url: url}
 }
 
 // worker is a running worker with a metrics server.
 type worker struct {
-	*proc
+	*fleettest.Proc
 	owner   string
 	metrics string // HOST:PORT
 }
@@ -344,14 +126,14 @@ type worker struct {
 // arguments, so args override them.
 func (c *cluster) startWorker(owner string, args ...string) *worker {
 	c.t.Helper()
-	addr := freeAddr(c.t)
+	addr := fleettest.FreeAddr(c.t)
 	all := append([]string{
 		"--owner", owner, "--metrics-addr", addr, "--kinds", "sleep,noop",
 		"--lease", "2s", "--poll-interval", "100ms", "--reap-interval", "100ms", "--reap-grace", "200ms", "--drain-timeout", "2s",
 	}, args...)
-	p := c.start("worker "+owner, bin.worker, c.env(), all...)
-	p.waitOutput(c.t, startTimeout, "stderr", `"msg":"worker started"`)
-	return &worker{proc: p, owner: owner, metrics: addr}
+	p := c.start("worker "+owner, c.bin.Worker, c.env(), all...)
+	p.WaitLog(c.t, fleettest.StartTimeout, "worker started", fleettest.LogMsg("worker started"))
+	return &worker{Proc: p, owner: owner, metrics: addr}
 }
 
 // requireBusy checks, through /metrics, that the worker is running n tasks
@@ -359,71 +141,27 @@ func (c *cluster) startWorker(owner string, args ...string) *worker {
 // just before the signal (a query run a moment earlier may be stale).
 func (w *worker) requireBusy(t testing.TB, n int) {
 	t.Helper()
-	text := w.scrape(t)
-	inFlight, _ := metricSum(text, "taskfleet_tasks_in_flight")
-	committed, _ := metricSum(text, "taskfleet_tasks_committed_total")
+	m := w.scrape(t)
+	inFlight, _ := m.Sum("taskfleet_tasks_in_flight")
+	committed, _ := m.Sum("taskfleet_tasks_committed_total")
 	require.True(t, inFlight == float64(n) && committed == 0,
 		"%s should be running %d tasks and have committed none; in flight %v, committed %v (the machine is too slow for this test's timing?)\n%s",
-		w.name, n, inFlight, committed, w.dump())
+		w.Name(), n, inFlight, committed, w.Dump())
 }
 
-var scrapeClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-
-// scrape returns the worker's /metrics text.
-func (w *worker) scrape(t testing.TB) string {
+// scrape returns the worker's /metrics.
+func (w *worker) scrape(t testing.TB) fleettest.Metrics {
 	t.Helper()
-	resp, err := scrapeClient.Get("http://" + w.metrics + "/metrics")
-	require.NoError(t, err, "scrape %s\n%s", w.name, w.dump())
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode, "scrape %s: %s", w.name, body)
-	return string(body)
+	return fleettest.Scrape(t, w.metrics)
 }
 
-// metric scrapes the worker and sums the series of family name whose labels
-// include every label (`key="value"`).
+// metric scrapes the worker and sums the series of name whose labels
+// include labels (name, value pairs).
 func (w *worker) metric(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
-	v, ok := metricSum(w.scrape(t), name, labels...)
-	require.True(t, ok, "%s has no metric %s%v", w.name, name, labels)
+	v, ok := w.scrape(t).Sum(name, labels...)
+	require.True(t, ok, "%s has no metric %s%q", w.Name(), name, labels)
 	return v
-}
-
-// metricSum sums the samples of name in Prometheus text format whose labels
-// include every one of labels; ok is false when there is none.
-func metricSum(text, name string, labels ...string) (sum float64, ok bool) {
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		series, value, found := strings.Cut(line, " ")
-		if !found {
-			continue
-		}
-		metric, lbls, _ := strings.Cut(series, "{")
-		if metric != name {
-			continue
-		}
-		match := true
-		for _, l := range labels {
-			if !strings.Contains(lbls, l) {
-				match = false
-			}
-		}
-		if !match {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.Fields(value)[0], 64)
-		if err != nil {
-			continue
-		}
-		sum += v
-		ok = true
-	}
-	return sum, ok
 }
 
 // spec is an entry of a task file.
@@ -550,10 +288,10 @@ func (c *cluster) stat() map[string]int {
 }
 
 // waitAll runs `dispatcher wait` with timeout and extra flags; it must exit 0.
-func (c *cluster) waitAll(timeout time.Duration, extra ...string) result {
+func (c *cluster) waitAll(timeout time.Duration, extra ...string) fleettest.Result {
 	c.t.Helper()
 	r := c.dispatcher(append([]string{"wait", "--quiet", "--timeout", timeout.String()}, extra...)...)
-	require.Equal(c.t, 0, r.code, "wait\n%s\n%s", r, c.dump())
+	require.Equal(c.t, 0, r.Code, "wait\n%s\n%s", r, c.dump())
 	return r
 }
 

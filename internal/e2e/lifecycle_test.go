@@ -3,12 +3,15 @@
 package e2e_test
 
 import (
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/taskfleet/taskfleet/internal/fleettest"
 )
 
 // TestPoisonTask runs a task that always fails and one that panics among 50
@@ -43,7 +46,7 @@ func TestPoisonTask(t *testing.T) {
 		require.Equal(t, 1, tasks[id].Attempts, describe([]task{tasks[id]}))
 	}
 
-	require.False(t, w.exited(), "the worker died\n%s", w.dump())
+	require.False(t, w.Exited(), "the worker died\n%s", w.Dump())
 	require.Equal(t, 50.0, w.metric(t, "taskfleet_tasks_committed_total"))
 	require.Equal(t, 2.0, w.metric(t, "taskfleet_tasks_retried_total"), "the poison task's first two attempts")
 	require.Equal(t, 2.0, w.metric(t, "taskfleet_tasks_failed_total"))
@@ -60,16 +63,18 @@ func TestSIGTERMReturnsInFlightTasks(t *testing.T) {
 	ids := c.create(sleepTasks(6, "5s", "long"))
 
 	var inFlight []task
-	eventually(t, 20*time.Second, "the worker to run 4 tasks", func() bool {
-		inFlight = c.running(w.owner)
-		return len(inFlight) == 4
-	}, c.dump)
+	fleettest.Eventually(t, 20*time.Second, func() error {
+		if inFlight = c.running(w.owner); len(inFlight) != 4 {
+			return fmt.Errorf("the worker runs %d tasks, want 4", len(inFlight))
+		}
+		return nil
+	})
 	w.requireBusy(t, 4)
 	sent := time.Now()
-	w.signal(t, syscall.SIGTERM)
-	code := w.waitExit(t, exitTimeout)
+	w.Signal(t, syscall.SIGTERM)
+	code := w.WaitExit(t, fleettest.ExitTimeout)
 	elapsed := time.Since(sent)
-	require.Equal(t, 0, code, w.dump())
+	require.Equal(t, 0, code, w.Dump())
 	require.Less(t, elapsed, drain+3*time.Second, "exit after SIGTERM took %s with a %s drain timeout", elapsed, drain)
 	require.GreaterOrEqual(t, elapsed, drain, "the worker did not wait for the drain timeout")
 
@@ -80,7 +85,7 @@ func TestSIGTERMReturnsInFlightTasks(t *testing.T) {
 		require.Empty(t, tk.Owner, describe(tasks))
 		require.Empty(t, tk.Res, describe(tasks))
 	}
-	require.Equal(t, 4, strings.Count(w.stderr.String(), "returned to the pool on shutdown"), w.dump())
+	require.Equal(t, 4, strings.Count(w.Stderr(), "returned to the pool on shutdown"), w.Dump())
 }
 
 // TestSIGTERMDrainsInFlightTasks stops a worker whose four tasks finish
@@ -99,17 +104,20 @@ func TestSIGTERMDrainsInFlightTasks(t *testing.T) {
 	specs = append(specs, sleepTasks(4, "100ms", "queued")...)
 	ids := c.create(specs)
 
-	eventually(t, 20*time.Second, "the worker to run the 4 priority tasks", func() bool {
-		return len(c.running(w.owner)) == 4
-	}, c.dump)
+	fleettest.Eventually(t, 20*time.Second, func() error {
+		if n := len(c.running(w.owner)); n != 4 {
+			return fmt.Errorf("the worker runs %d tasks, want the 4 priority ones", n)
+		}
+		return nil
+	})
 	w.requireBusy(t, 4)
 	sent := time.Now()
-	w.signal(t, syscall.SIGTERM)
-	code := w.waitExit(t, drain+exitTimeout)
+	w.Signal(t, syscall.SIGTERM)
+	code := w.WaitExit(t, drain+fleettest.ExitTimeout)
 	elapsed := time.Since(sent)
-	require.Equal(t, 0, code, w.dump())
+	require.Equal(t, 0, code, w.Dump())
 	require.Less(t, elapsed, drain, "the in-flight tasks need about 1s; the drain timeout must not be reached")
-	require.NotContains(t, w.stderr.String(), "drain timeout reached", w.dump())
+	require.NotContains(t, w.Stderr(), "drain timeout reached", w.Dump())
 
 	tasks := c.get(ids...)
 	for i, tk := range tasks {
@@ -133,22 +141,25 @@ func TestWaitTimeoutListsStuckTasks(t *testing.T) {
 	c := newCluster(t)
 	w := c.startWorker("dead-owner", "--concurrency", "1", "--reap-interval", "0", "--lease", "30s")
 	dead := c.create([]spec{{Kind: "sleep", Def: map[string]any{"duration": "1h"}}})[0]
-	eventually(t, 20*time.Second, "the worker to claim the task", func() bool {
-		return len(c.running(w.owner)) == 1
-	}, c.dump)
-	w.killGroup(t)
+	fleettest.Eventually(t, 20*time.Second, func() error {
+		if n := len(c.running(w.owner)); n != 1 {
+			return fmt.Errorf("the worker runs %d tasks, want 1", n)
+		}
+		return nil
+	})
+	w.Kill(t)
 	waiting := c.create(sleepTasks(3, "1ms", "stuck"))
 
 	r := c.dispatcher("wait", "--quiet", "--timeout", "300ms")
-	require.Equal(t, 3, r.code, r.String())
-	require.GreaterOrEqual(t, r.elapsed, 300*time.Millisecond, r.String())
+	require.Equal(t, 3, r.Code, r.String())
+	require.GreaterOrEqual(t, r.Elapsed, 300*time.Millisecond, r.String())
 	for _, id := range waiting {
-		require.Contains(t, r.stdout, id, "stuck task missing\n%s", r)
+		require.Contains(t, r.Stdout, id, "stuck task missing\n%s", r)
 	}
 	tk := c.get(dead)[0]
 	require.Equal(t, "running", tk.Status)
 	require.NotNil(t, tk.LeaseUntil, describe([]task{tk}))
-	line := lineWith(r.stdout, dead)
+	line := lineWith(r.Stdout, dead)
 	require.NotEmpty(t, line, "dead task missing\n%s", r)
 	require.Contains(t, line, "running", r.String())
 	require.Contains(t, line, "dead-owner", r.String())
@@ -166,13 +177,13 @@ func TestWaitReturnsAtOnceWhenFinished(t *testing.T) {
 	}
 	c.create(specs)
 	c.waitAll(time.Minute)
-	w.signal(t, syscall.SIGTERM)
-	require.Equal(t, 0, w.waitExit(t, exitTimeout), w.dump())
+	w.Signal(t, syscall.SIGTERM)
+	require.Equal(t, 0, w.WaitExit(t, fleettest.ExitTimeout), w.Dump())
 
 	for _, pool := range []string{c.pool, "empty"} {
 		r := c.dispatcher("wait", "--quiet", "--timeout", "60s", "--pool", pool)
-		require.Equal(t, 0, r.code, r.String())
-		require.Less(t, r.elapsed, 5*time.Second, "wait on a finished pool must return at once\n%s", r)
+		require.Equal(t, 0, r.Code, r.String())
+		require.Less(t, r.Elapsed, 5*time.Second, "wait on a finished pool must return at once\n%s", r)
 	}
 	require.Equal(t, 20, c.stat()["done"])
 }

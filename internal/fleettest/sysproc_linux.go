@@ -1,6 +1,6 @@
 //go:build linux
 
-package e2e_test
+package fleettest
 
 import "syscall"
 
@@ -10,3 +10,6 @@ import "syscall"
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
+
+// killGroup sends SIGKILL to the process group of pid.
+func killGroup(pid int) error { return syscall.Kill(-pid, syscall.SIGKILL) }

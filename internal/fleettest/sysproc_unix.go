@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package e2e_test
+package fleettest
 
 import "syscall"
 
@@ -9,3 +9,6 @@ import "syscall"
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
+
+// killGroup sends SIGKILL to the process group of pid.
+func killGroup(pid int) error { return syscall.Kill(-pid, syscall.SIGKILL) }
