@@ -301,7 +301,7 @@ func ParseFile(data []byte, name string, reserved []string) ([]Spec, error) {
 			for i, e := range c {
 				str, ok := e.(string)
 				if !ok {
-					return nil, bad(key("command"), "[%d]: want a string, got %s %v", i, typeName(e), e)
+					return nil, bad(key("command"), "[%d]: want a string, got %s %v (quote it)", i, typeName(e), e)
 				}
 				s.Command = append(s.Command, str)
 			}
