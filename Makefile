@@ -16,6 +16,7 @@ build: ## build bin/dispatcher and bin/worker
 test: ## run every test (starts the Mongo-wire test server for the Mongo backend)
 	tools/mongotestserver/with-server.sh $(GO) test $(TESTFLAGS) $(PKGS)
 	cd tools/mongotestserver && $(GO) test -count=1 ./...
+	python3 -m unittest discover -s python -v
 
 test-race: ## run every test with the race detector
 	tools/mongotestserver/with-server.sh $(GO) test -race $(TESTFLAGS) $(PKGS)

@@ -98,7 +98,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer log.Sync()
-	all := handlers.All(log)
+	all := handlers.All()
 	kinds := kindNames()
 	if cfg.Kinds != "" {
 		kinds = nil
@@ -179,7 +179,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 
 func kindNames() []string {
 	names := make([]string, 0)
-	for k := range handlers.All(zap.NewNop()) {
+	for k := range handlers.All() {
 		names = append(names, k)
 	}
 	sort.Strings(names)

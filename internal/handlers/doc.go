@@ -1,4 +1,5 @@
 // Package handlers holds the built-in task kinds: noop and sleep for tests
-// and benchmarks. The exec and linear kinds live in subpackages; Builtins
-// gathers every kind a worker can serve.
+// and benchmarks, and linear (its model in a subpackage); All gathers them.
+// Programs registered on a worker (package program) become kinds through
+// Programs.
 package handlers

@@ -63,7 +63,7 @@ func Sleep(ctx context.Context, def SleepDef) (SleepResult, error) {
 	return SleepResult{Slept: d.String(), Attempt: attempt, Worker: worker}, nil
 }
 
-// Builtins returns the noop and sleep kinds (All adds exec and linear).
+// Builtins returns the noop and sleep kinds (All adds linear).
 func Builtins() map[string]taskstate.HandlerFunc {
 	return map[string]taskstate.HandlerFunc{
 		"noop":  Noop,

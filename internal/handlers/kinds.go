@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
-	"go.uber.org/zap"
-
 	"github.com/taskfleet/taskfleet/internal/dataset"
-	"github.com/taskfleet/taskfleet/internal/handlers/exec"
 	"github.com/taskfleet/taskfleet/internal/handlers/linear"
+	"github.com/taskfleet/taskfleet/internal/handlers/program"
 	"github.com/taskfleet/taskfleet/pkg/collect"
 	"github.com/taskfleet/taskfleet/pkg/rolling"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
@@ -172,26 +171,32 @@ func scorePhaseTwo(param any) (any, error) {
 	return out, nil
 }
 
-// Exec returns the exec kind: an external program gets the def as JSON on
-// stdin and prints its result as JSON (see package exec).
-func Exec(log *zap.Logger) taskstate.HandlerFunc {
-	return func(ctx context.Context, t *taskstate.Task, param any) (any, error) {
-		doc, ok := param.(map[string]any)
-		if !ok {
-			return nil, taskstate.Permanent(fmt.Errorf("exec: want a task document, got %T", param))
-		}
-		def, err := exec.DefFromMap(doc)
-		if err != nil {
-			return nil, taskstate.Permanent(err)
-		}
-		return exec.Run(ctx, def, log.With(zap.String("task", t.ID)))
-	}
+// All returns every built-in kind: noop, sleep and linear. Programs are
+// added by the worker from its configuration (see Programs).
+func All() map[string]taskstate.HandlerFunc {
+	kinds := Builtins()
+	kinds["linear"] = Linear(&Datasets{})
+	return kinds
 }
 
-// All returns every built-in kind: noop, sleep, exec and linear.
-func All(log *zap.Logger) map[string]taskstate.HandlerFunc {
-	kinds := Builtins()
-	kinds["exec"] = Exec(log)
-	kinds["linear"] = Linear(&Datasets{})
+// Reserved returns the names of the built-in kinds, which no program may
+// take (program.ValidateAll's reserved list).
+func Reserved() []string {
+	names := make([]string, 0, 3)
+	for k := range All() {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Programs returns the kinds of the programs registered on a worker, one
+// per spec. The specs must have passed program.ValidateAll(specs,
+// Reserved()); a duplicate name keeps the last.
+func Programs(specs []program.Spec, opts program.Options) map[string]taskstate.HandlerFunc {
+	kinds := make(map[string]taskstate.HandlerFunc, len(specs))
+	for _, s := range specs {
+		kinds[s.Name] = program.Handler(s, opts)
+	}
 	return kinds
 }

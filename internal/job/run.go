@@ -130,7 +130,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 // run) owned by wg until ctx is done.
 func startWorkers(ctx context.Context, wg *conc.WaitGroup, o Options) error {
 	cfg := o.Config
-	kinds := handlers.All(o.Log)
+	kinds := handlers.All()
 	h, ok := kinds[cfg.Kind]
 	if !ok {
 		return fmt.Errorf("%w: %s: kind: %q is not a built-in kind", ErrInvalidConfig, cfg.File, cfg.Kind)

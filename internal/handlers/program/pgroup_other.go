@@ -1,13 +1,18 @@
 //go:build !unix
 
-package exec
+package program
 
-import "os/exec"
+import (
+	"os/exec"
+	"time"
+)
 
 // processGroup falls back to killing the program alone where process groups
 // do not exist.
 type processGroup struct{}
 
-func newProcessGroup(*exec.Cmd) *processGroup { return &processGroup{} }
+func newProcessGroup(*exec.Cmd, time.Duration) *processGroup { return &processGroup{} }
 
 func (*processGroup) exited() {}
+
+func (*processGroup) reaped() {}
