@@ -275,7 +275,9 @@ func (s *Store) ListPools(ctx context.Context) ([]string, error) {
 	}
 	pools := names[:0]
 	for _, n := range names {
-		if !strings.HasPrefix(n, "system.") {
+		// system.* and a pool's own collections (POOL.logs) hold dots,
+		// which pool names never do.
+		if !strings.Contains(n, ".") {
 			pools = append(pools, n)
 		}
 	}

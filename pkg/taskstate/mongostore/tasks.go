@@ -537,11 +537,40 @@ func (s *Store) Delete(ctx context.Context, p taskstate.DeleteParams) (int64, er
 	if err != nil {
 		return 0, err
 	}
+	// The ids first, for the tasks' logs: a task created between the two
+	// calls has none yet.
+	ids, err := s.matchingIDs(ctx, c, filter)
+	if err != nil {
+		return 0, s.wrap("delete", p.Pool, err)
+	}
 	res, err := c.DeleteMany(ctx, filter)
 	if err != nil {
 		return 0, s.wrap("delete", p.Pool, err)
 	}
+	if err := s.deleteLogs(ctx, p.Pool, ids); err != nil {
+		return 0, err
+	}
 	return res.DeletedCount, nil
+}
+
+// matchingIDs returns the ids (as hex) of the tasks matching filter.
+func (s *Store) matchingIDs(ctx context.Context, c *mongo.Collection, filter any) ([]string, error) {
+	cur, err := c.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: fID, Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(ctx)
+	var ids []string
+	for cur.Next(ctx) {
+		var d struct {
+			ID bson.ObjectID `bson:"_id"`
+		}
+		if err := cur.Decode(&d); err != nil {
+			return nil, err
+		}
+		ids = append(ids, d.ID.Hex())
+	}
+	return ids, cur.Err()
 }
 
 // Query streams the matching tasks in creation order (seq) from one

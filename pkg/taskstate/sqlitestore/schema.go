@@ -7,8 +7,10 @@ package sqlitestore
 // tasks in the statuses workers look for, so a commit touches one index
 // entry instead of two. Version 3 stores each dedup key as its 32 bytes (a
 // BLOB) instead of 64 hex characters: the (pool, key) index, which every
-// create searches and grows at a random place, is half the size.
-const schemaVersion = 3
+// create searches and grows at a random place, is half the size. Version 4
+// adds task_logs, the kept output of each attempt (its tables are created
+// IF NOT EXISTS, so older files only gain them).
+const schemaVersion = 4
 
 // schema is the current schema. pool_counts holds the number of tasks per
 // (pool, status); every statement that inserts, deletes or moves tasks
@@ -55,6 +57,22 @@ CREATE TABLE IF NOT EXISTS pool_counts (
 	n      INTEGER NOT NULL,
 	PRIMARY KEY (pool, status)
 ) WITHOUT ROWID;
+
+-- The kept output of each attempt of a task (a program's stdout and
+-- stderr, the last bytes of it). A task's logs go with it: the trigger
+-- fires only on deletes, which are rare admin operations.
+CREATE TABLE IF NOT EXISTS task_logs (
+	task_id    TEXT    NOT NULL,
+	attempt    INTEGER NOT NULL,
+	pool       TEXT    NOT NULL,
+	total      INTEGER NOT NULL,
+	tail       BLOB    NOT NULL,
+	updated_at INTEGER NOT NULL,
+	PRIMARY KEY (task_id, attempt)
+);
+CREATE TRIGGER IF NOT EXISTS tasks_delete_logs AFTER DELETE ON tasks BEGIN
+	DELETE FROM task_logs WHERE task_id = old.id;
+END;
 `
 
 // migrateV1 turns a version 1 database into version 2: the counting
