@@ -1,6 +1,7 @@
 package mongostore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -21,8 +22,10 @@ var _ taskstate.ArtifactStore = (*Store)(nil)
 
 // Artifacts live in one GridFS bucket per pool, "POOL.artifacts" (the
 // collections POOL.artifacts.files and POOL.artifacts.chunks; pool names
-// hold no dots, and ListPools leaves dotted names out), written and read
-// through the driver's GridFSBucket.
+// hold no dots, and ListPools leaves dotted names out). They are read
+// (GridFSDownloadStream) and named through the driver's GridFSBucket, and
+// written in the GridFS format by chunkWriter, in 4 MiB batches rather
+// than the upload stream's 16 MiB ones (see chunkWriter).
 //
 // A GridFS file is one artifact of one attempt. Its _id is the string
 // "TASK/TOKEN/NONCE" (task id, lease token, a fresh ObjectID in hex), so
@@ -33,8 +36,8 @@ var _ taskstate.ArtifactStore = (*Store)(nil)
 //
 //	{task, token, name, attempt, created_at, state, sha256}
 //
-// where state is "uploaded" from the moment the driver writes the file
-// document until sha256 is set, then "staged".
+// where state is "uploaded" from the moment the file document is written
+// (after the last chunk) until sha256 is set, then "staged".
 //
 // Which attempt's artifacts are committed is recorded in the task
 // document: its field artifacts_token holds the lease token of the
@@ -55,8 +58,10 @@ const (
 	// fArtifactsToken is the task document's pointer to its committed
 	// artifacts.
 	fArtifactsToken = "artifacts_token"
-	// ChunkSize is the GridFS chunk size of artifacts.
-	ChunkSize = 1 << 20
+	// ChunkSize is the GridFS chunk size of artifacts: 128 KiB, so that
+	// the download stream's first batch (101 chunks, the server default)
+	// stays under 16 MiB even on servers that do not cap it (FerretDB).
+	ChunkSize = 128 << 10
 	// fenceEvery is how often (in bytes) an upload checks that its lease
 	// is still held: once per flush of the driver's 16 MiB buffer.
 	fenceEvery = 16 << 20
@@ -98,16 +103,23 @@ func (s *Store) bucket(_ context.Context, pool string) (*mongo.GridFSBucket, err
 
 // indexBucket creates, once per pool and process, the index of the
 // bucket's files collection by (metadata.task, metadata.token), which
-// every lookup of a task's files uses. Writers call it; the driver creates
-// the GridFS indexes itself on a bucket's first write.
+// every lookup of a task's files uses, and the two indexes of the GridFS
+// spec (files by filename and uploadDate; chunks by files_id and n,
+// unique). Writers call it.
 func (s *Store) indexBucket(ctx context.Context, pool string, b *mongo.GridFSBucket) error {
 	key := pool + artifactsSuffix // never a pool name: those have no dots
 	if _, ok := s.indexed.Load(key); ok {
 		return nil
 	}
-	_, err := b.GetFilesCollection().Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys: bson.D{{Key: "metadata.task", Value: 1}, {Key: "metadata.token", Value: 1}},
+	_, err := b.GetFilesCollection().Indexes().CreateMany(ctx, []mongo.IndexModel{
+		{Keys: bson.D{{Key: "metadata.task", Value: 1}, {Key: "metadata.token", Value: 1}}},
+		{Keys: bson.D{{Key: "filename", Value: 1}, {Key: "uploadDate", Value: 1}}}, // GridFS's own
 	})
+	if err == nil {
+		_, err = b.GetChunksCollection().Indexes().CreateOne(ctx, mongo.IndexModel{
+			Keys: bson.D{{Key: "files_id", Value: 1}, {Key: "n", Value: 1}}, Options: options.Index().SetUnique(true),
+		})
+	}
 	if err != nil {
 		return s.wrap("create artifact index", pool, err)
 	}
@@ -152,12 +164,11 @@ func (s *Store) leaseHeld(ctx context.Context, c *mongo.Collection, id, token st
 	return d.Attempts, true, nil
 }
 
-// StageArtifact implements taskstate.ArtifactStore. The body goes through
-// the driver's upload stream, 1 MiB at a time from the caller's reader
-// (the stream buffers 16 MiB before it inserts chunks). Every 16 MiB and
-// once more at the end the lease is checked; on a lost lease, a limit, a
-// failed read or a cancelled ctx, the upload is aborted (its chunks
-// deleted) or its file deleted. The per-attempt total counts the
+// StageArtifact implements taskstate.ArtifactStore. The body is read one
+// 128 KiB chunk at a time and inserted 32 chunks (4 MiB) per insertMany. Every 16 MiB
+// and once more at the end the lease is checked; on a lost lease, a limit,
+// a failed read or a cancelled ctx, what was written (chunks, file
+// document) is deleted. The per-attempt total counts the
 // attempt's files already staged; uploads of one attempt running at the
 // same time do not see each other's bytes.
 func (s *Store) StageArtifact(ctx context.Context, p taskstate.StageArtifactParams) (a taskstate.Artifact, err error) {
@@ -196,25 +207,16 @@ func (s *Store) StageArtifact(ctx context.Context, p taskstate.StageArtifactPara
 	a = taskstate.Artifact{TaskID: p.ID, Name: p.Name, Attempt: attempt, CreatedAt: now}
 	meta := artifactMeta{Task: p.ID, Token: p.Token, Name: p.Name, Attempt: attempt, CreatedAt: now, State: stateUploaded}
 	id := fileID(p.ID, p.Token)
-	// The stream's context outlives ctx, so that an abort still runs after
-	// ctx is cancelled; ctx is checked before every write instead.
+	// Cleanup runs after ctx is cancelled too.
 	bg := context.WithoutCancel(ctx)
-	us, err := b.OpenUploadStreamWithID(bg, id, p.Name, options.GridFSUpload().SetMetadata(meta))
-	if err != nil {
-		return a, s.wrap(op, p.Pool, err)
-	}
-	closed := false
 	defer func() {
 		if err == nil {
 			return
 		}
-		if !closed {
-			_ = us.Abort()
-		} else {
-			_ = b.Delete(bg, id)
-		}
+		_ = deleteFileIDs(bg, b, []any{id})
 	}()
 	h := sha256.New()
+	w := chunkWriter{ctx: ctx, chunks: b.GetChunksCollection(), id: id}
 	buf := make([]byte, ChunkSize)
 	var sinceFence int64
 	for {
@@ -234,7 +236,7 @@ func (s *Store) StageArtifact(ctx context.Context, p taskstate.StageArtifactPara
 				return a, fmt.Errorf("mongostore: %s %q: %w: the attempt's artifacts are over %d bytes together", op, p.Name, taskstate.ErrArtifactTooLarge, lim.MaxTotal)
 			}
 			h.Write(buf[:k])
-			if _, err := us.Write(buf[:k]); err != nil {
+			if err := w.write(buf[:k]); err != nil {
 				return a, s.wrap(op, p.Pool, err)
 			}
 			if sinceFence += int64(k); sinceFence >= fenceEvery {
@@ -248,8 +250,14 @@ func (s *Store) StageArtifact(ctx context.Context, p taskstate.StageArtifactPara
 			break
 		}
 	}
-	closed = true // from here on, a failure deletes the file
-	if err := us.Close(); err != nil {
+	if err := w.flush(); err != nil {
+		return a, s.wrap(op, p.Pool, err)
+	}
+	if _, err := b.GetFilesCollection().InsertOne(ctx, bson.D{
+		{Key: fID, Value: id}, {Key: "length", Value: a.Size}, {Key: "chunkSize", Value: int32(ChunkSize)},
+		{Key: "uploadDate", Value: bson.NewDateTimeFromTime(time.Now())}, {Key: "filename", Value: p.Name},
+		{Key: "metadata", Value: meta},
+	}); err != nil {
 		return a, s.wrap(op, p.Pool, err)
 	}
 	a.SHA256 = hex.EncodeToString(h.Sum(nil))
@@ -658,4 +666,43 @@ func (s *Store) deleteArtifacts(ctx context.Context, pool string, ids []string) 
 		}
 	}
 	return nil
+}
+
+// chunkWriter inserts a GridFS file's chunks (documents {_id, files_id, n,
+// data} of ChunkSize bytes, the last shorter), batchChunks per insertMany.
+// The driver's GridFSUploadStream would buffer 16 MiB and send it as one
+// message, which costs the client over 100 MiB of heap at its peak (the
+// message buffer grows by doubling); batches of 4 MiB keep an upload's
+// memory to a few tens of MiB. The file is read back through the bucket's
+// GridFSDownloadStream like any GridFS file.
+type chunkWriter struct {
+	ctx    context.Context
+	chunks *mongo.Collection
+	id     string
+	n      int32
+	batch  []any
+}
+
+const batchChunks = 32 // 4 MiB
+
+func (w *chunkWriter) write(data []byte) error {
+	w.batch = append(w.batch, bson.D{
+		{Key: fID, Value: bson.NewObjectID()}, {Key: "files_id", Value: w.id}, {Key: "n", Value: w.n},
+		{Key: "data", Value: bson.Binary{Data: bytes.Clone(data)}},
+	})
+	w.n++
+	if len(w.batch) == batchChunks {
+		return w.flush()
+	}
+	return nil
+}
+
+func (w *chunkWriter) flush() error {
+	if len(w.batch) == 0 {
+		return nil
+	}
+	_, err := w.chunks.InsertMany(w.ctx, w.batch)
+	clear(w.batch)
+	w.batch = w.batch[:0]
+	return err
 }

@@ -23,6 +23,7 @@ func artifactHarness() artifacttest.Harness {
 			require.NoError(t, err)
 			return chunks, files
 		},
+		ChunkSize:  ChunkSize,
 		FenceEvery: fenceEvery,
 	}
 }

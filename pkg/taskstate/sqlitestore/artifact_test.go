@@ -34,6 +34,7 @@ func artifactHarness() artifacttest.Harness {
 			require.NoError(t, db.QueryRow(`SELECT count(*) FROM artifacts WHERE pool = ?`, pool).Scan(&files))
 			return chunks, files
 		},
+		ChunkSize:  sqlitestore.ChunkSize,
 		FenceEvery: sqlitestore.ChunkSize,
 	}
 }
