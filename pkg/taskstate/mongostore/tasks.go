@@ -520,9 +520,18 @@ func (s *Store) Update(ctx context.Context, p taskstate.UpdateParams) (int64, er
 	if len(unset) > 0 {
 		update = append(update, bson.E{Key: "$unset", Value: unset})
 	}
+	var reset []string // a task reset to waiting starts over: its artifacts go
+	if p.Status == taskstate.StatusWaiting {
+		if reset, err = s.matchingIDs(ctx, c, filter); err != nil {
+			return 0, s.wrap("update", p.Pool, err)
+		}
+	}
 	res, err := c.UpdateMany(ctx, filter, update)
 	if err != nil {
 		return 0, s.wrap("update", p.Pool, err)
+	}
+	if err := s.deleteArtifacts(ctx, p.Pool, reset); err != nil {
+		return 0, err
 	}
 	return res.MatchedCount, nil
 }
@@ -548,6 +557,9 @@ func (s *Store) Delete(ctx context.Context, p taskstate.DeleteParams) (int64, er
 		return 0, s.wrap("delete", p.Pool, err)
 	}
 	if err := s.deleteLogs(ctx, p.Pool, ids); err != nil {
+		return 0, err
+	}
+	if err := s.deleteArtifacts(ctx, p.Pool, ids); err != nil {
 		return 0, err
 	}
 	return res.DeletedCount, nil

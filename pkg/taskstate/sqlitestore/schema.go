@@ -9,8 +9,9 @@ package sqlitestore
 // BLOB) instead of 64 hex characters: the (pool, key) index, which every
 // create searches and grows at a random place, is half the size. Version 4
 // adds task_logs, the kept output of each attempt (its tables are created
-// IF NOT EXISTS, so older files only gain them).
-const schemaVersion = 4
+// IF NOT EXISTS, so older files only gain them). Version 5 adds artifacts
+// and artifact_chunks, the files of each attempt (created the same way).
+const schemaVersion = 5
 
 // schema is the current schema. pool_counts holds the number of tasks per
 // (pool, status); every statement that inserts, deletes or moves tasks
@@ -73,6 +74,7 @@ CREATE TABLE IF NOT EXISTS task_logs (
 CREATE TRIGGER IF NOT EXISTS tasks_delete_logs AFTER DELETE ON tasks BEGIN
 	DELETE FROM task_logs WHERE task_id = old.id;
 END;
+` + artifactSchema + `
 `
 
 // migrateV1 turns a version 1 database into version 2: the counting
