@@ -22,10 +22,10 @@ var _ taskstate.ArtifactStore = (*Store)(nil)
 
 // Artifacts live in one GridFS bucket per pool, "POOL.artifacts" (the
 // collections POOL.artifacts.files and POOL.artifacts.chunks; pool names
-// hold no dots, and ListPools leaves dotted names out). They are read
-// (GridFSDownloadStream) and named through the driver's GridFSBucket, and
-// written in the GridFS format by chunkWriter, in 4 MiB batches rather
-// than the upload stream's 16 MiB ones (see chunkWriter).
+// hold no dots, and ListPools leaves dotted names out). They are
+// named through the driver's GridFSBucket, and read and written in the
+// GridFS format by chunkReader and chunkWriter, in 4 MiB batches rather
+// than the driver's streams' 16 MiB ones.
 //
 // A GridFS file is one artifact of one attempt. Its _id is the string
 // "TASK/TOKEN/NONCE" (task id, lease token, a fresh ObjectID in hex), so
@@ -83,9 +83,10 @@ type artifactMeta struct {
 
 // artifactFile is a files collection document as read back.
 type artifactFile struct {
-	ID       string       `bson:"_id"`
-	Length   int64        `bson:"length"`
-	Metadata artifactMeta `bson:"metadata"`
+	ID        string       `bson:"_id"`
+	Length    int64        `bson:"length"`
+	ChunkSize int32        `bson:"chunkSize"`
+	Metadata  artifactMeta `bson:"metadata"`
 }
 
 func (f artifactFile) artifact() taskstate.Artifact {
@@ -588,9 +589,11 @@ func committedFilter(id, token string) bson.D {
 	}
 }
 
-// OpenArtifact implements taskstate.ArtifactStore with the driver's
-// download stream, which reads the chunks through one cursor (a batch at
-// a time) and fails on a missing chunk.
+// OpenArtifact implements taskstate.ArtifactStore. It reads the chunks
+// itself through a cursor of small batches (see chunkReader), rather than
+// through the driver's download stream, whose getMore batches
+// hold a whole server batch (up to 16 MiB, more on servers that do not cap
+// it) at once.
 func (s *Store) OpenArtifact(ctx context.Context, p taskstate.OpenArtifactParams) (io.ReadCloser, taskstate.Artifact, error) {
 	const op = "open artifact"
 	c, err := s.coll(p.Pool)
@@ -617,30 +620,94 @@ func (s *Store) OpenArtifact(ctx context.Context, p taskstate.OpenArtifactParams
 	if err != nil {
 		return nil, taskstate.Artifact{}, s.wrap(op, p.Pool, err)
 	}
-	ds, err := b.OpenDownloadStream(ctx, f.ID)
-	if errors.Is(err, mongo.ErrFileNotFound) {
-		return nil, taskstate.Artifact{}, notFound
+	if f.ChunkSize <= 0 && f.Length > 0 {
+		return nil, taskstate.Artifact{}, fmt.Errorf("mongostore: %s: artifact %q of task %s: file document has chunk size %d", op, p.Name, p.ID, f.ChunkSize)
 	}
-	if err != nil {
-		return nil, taskstate.Artifact{}, s.wrap(op, p.Pool, err)
+	r := &chunkReader{ctx: ctx, chunks: b.GetChunksCollection(), file: f}
+	if f.Length > 0 {
+		r.total = int32((f.Length + int64(f.ChunkSize) - 1) / int64(f.ChunkSize))
 	}
-	return &downloadReader{ds: ds}, f.artifact(), nil
+	return r, f.artifact(), nil
 }
 
-// downloadReader makes a download stream's Close idempotent.
-type downloadReader struct {
-	ds     *mongo.GridFSDownloadStream
+// chunkReader reads a GridFS file's chunks in order through one cursor
+// whose batches are batchChunks chunks (4 MiB), so a read holds at most
+// one batch of chunk data. A missing, misnumbered or wrongly sized chunk
+// fails the read; the file is never returned short.
+type chunkReader struct {
+	ctx    context.Context
+	chunks *mongo.Collection
+	file   artifactFile
+	total  int32 // chunks the file has
+	next   int32 // number of the next chunk expected
+	cur    *mongo.Cursor
+	data   []byte
 	closed bool
 }
 
-func (r *downloadReader) Read(p []byte) (int, error) { return r.ds.Read(p) }
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if r.closed {
+		return 0, errors.New("mongostore: read of a closed artifact")
+	}
+	for len(r.data) == 0 {
+		if r.next >= r.total {
+			return 0, io.EOF
+		}
+		if err := r.nextChunk(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
 
-func (r *downloadReader) Close() error {
+// nextChunk reads the next chunk (opening the cursor on first use) and
+// checks its number and size against the file document.
+func (r *chunkReader) nextChunk() error {
+	name := r.file.Metadata.Name
+	if r.cur == nil {
+		cur, err := r.chunks.Find(r.ctx, bson.D{{Key: "files_id", Value: r.file.ID}},
+			options.Find().SetSort(bson.D{{Key: "n", Value: 1}}).SetBatchSize(batchChunks))
+		if err != nil {
+			return fmt.Errorf("mongostore: read artifact %q: %w", name, err)
+		}
+		r.cur = cur
+	}
+	if !r.cur.Next(r.ctx) {
+		if err := r.cur.Err(); err != nil {
+			return fmt.Errorf("mongostore: read artifact %q: %w", name, err)
+		}
+		return fmt.Errorf("mongostore: read artifact %q: chunk %d of %d missing", name, r.next, r.total)
+	}
+	var ch struct {
+		N    int32       `bson:"n"`
+		Data bson.Binary `bson:"data"`
+	}
+	if err := r.cur.Decode(&ch); err != nil {
+		return fmt.Errorf("mongostore: read artifact %q: %w", name, err)
+	}
+	want := int64(r.file.ChunkSize)
+	if ch.N == r.total-1 {
+		want = r.file.Length - int64(r.total-1)*int64(r.file.ChunkSize)
+	}
+	if ch.N != r.next || int64(len(ch.Data.Data)) != want {
+		return fmt.Errorf("mongostore: read artifact %q: chunk %d of %d missing or corrupt", name, r.next, r.total)
+	}
+	r.data = ch.Data.Data
+	r.next++
+	return nil
+}
+
+func (r *chunkReader) Close() error {
 	if r.closed {
 		return nil
 	}
-	r.closed = true
-	return r.ds.Close()
+	r.closed, r.data = true, nil
+	if r.cur == nil {
+		return nil
+	}
+	return r.cur.Close(r.ctx)
 }
 
 // DeleteArtifacts implements taskstate.ArtifactStore.
@@ -673,8 +740,7 @@ func (s *Store) deleteArtifacts(ctx context.Context, pool string, ids []string) 
 // The driver's GridFSUploadStream would buffer 16 MiB and send it as one
 // message, which costs the client over 100 MiB of heap at its peak (the
 // message buffer grows by doubling); batches of 4 MiB keep an upload's
-// memory to a few tens of MiB. The file is read back through the bucket's
-// GridFSDownloadStream like any GridFS file.
+// memory to a few tens of MiB. chunkReader reads the file back.
 type chunkWriter struct {
 	ctx    context.Context
 	chunks *mongo.Collection
