@@ -13,24 +13,6 @@ import (
 	"github.com/taskfleet/taskfleet/pkg/taskstate/sqlitestore"
 )
 
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // reapCounts records what a Reaper reports, and signals each report.
 type reapCounts struct {
 	mu               sync.Mutex
@@ -60,7 +42,7 @@ func (c *reapCounts) get() (requeued, failed, passes int) {
 }
 
 type reaperBundle struct {
-	clock *testClock
+	clock *taskstate.ManualClock
 	store taskstate.Store
 }
 
@@ -69,7 +51,7 @@ func setupReaper(t *testing.T) *reaperBundle {
 	s, err := sqlitestore.Open(context.Background(), sqlitestore.Config{Path: filepath.Join(t.TempDir(), "tasks.db")})
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
-	return &reaperBundle{clock: &testClock{now: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}, store: s}
+	return &reaperBundle{clock: &taskstate.ManualClock{Time: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}, store: s}
 }
 
 // claimExpiring creates a task with one attempt and one with three in pool

@@ -9,29 +9,30 @@ import (
 	"go.uber.org/zap"
 )
 
-// fakeClock is a clock a test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+// ManualClock is a clock a test moves by hand. It is exported to this
+// package's external tests (reaper_test.go) too.
+type ManualClock struct {
+	mu   sync.Mutex
+	Time time.Time
 }
 
-func (c *fakeClock) Now() time.Time {
+func (c *ManualClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.now
+	return c.Time
 }
 
-func (c *fakeClock) Advance(d time.Duration) {
+func (c *ManualClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	c.Time = c.Time.Add(d)
 }
 
 // A runner claims nothing while the leases it holds have gone unrenewed
 // for half a lease; with no lease held it always may. Its clock is the
 // injected one.
 func TestRunnerLeasesStale(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := &ManualClock{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	r, err := NewRunner(RunnerConfig{Manager: &Manager{}, Lease: time.Minute, NowFunc: clock.Now,
 		Handlers: map[string]HandlerFunc{"noop": func(_ context.Context, _ *Task, p any) (any, error) { return p, nil }}})
 	if err != nil {
@@ -60,7 +61,7 @@ func TestRunnerLeasesStale(t *testing.T) {
 // After a whole lease without renewal the heartbeat cancels every held
 // run with a cause wrapping ErrLeaseLost; before that it cancels nothing.
 func TestHeartbeatExpireStaleByClock(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := &ManualClock{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	h := newHeld()
 	hb := &heartbeat{held: h, lease: time.Minute, now: clock.Now, log: zap.NewNop()}
 	ctx, cancel := context.WithCancelCause(context.Background())
