@@ -94,8 +94,18 @@ func (f artifactFile) artifact() taskstate.Artifact {
 	return taskstate.Artifact{TaskID: m.Task, Name: m.Name, Size: f.Length, SHA256: m.SHA256, Attempt: m.Attempt, CreatedAt: m.CreatedAt.UTC()}
 }
 
+// artifactColls returns the pool's task collection and artifact bucket.
+func (s *Store) artifactColls(pool string) (*mongo.Collection, *mongo.GridFSBucket, error) {
+	c, err := s.coll(pool)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := s.bucket(pool)
+	return c, b, err
+}
+
 // bucket returns the pool's artifact bucket.
-func (s *Store) bucket(_ context.Context, pool string) (*mongo.GridFSBucket, error) {
+func (s *Store) bucket(pool string) (*mongo.GridFSBucket, error) {
 	if err := taskstate.ValidatePool(pool); err != nil {
 		return nil, err
 	}
@@ -177,11 +187,7 @@ func (s *Store) StageArtifact(ctx context.Context, p taskstate.StageArtifactPara
 	if err := taskstate.ValidateArtifactName(p.Name); err != nil {
 		return a, err
 	}
-	c, err := s.coll(p.Pool)
-	if err != nil {
-		return a, err
-	}
-	b, err := s.bucket(ctx, p.Pool)
+	c, b, err := s.artifactColls(p.Pool)
 	if err != nil {
 		return a, err
 	}
@@ -363,11 +369,7 @@ func deleteFileIDs(ctx context.Context, b *mongo.GridFSBucket, ids []any) error 
 // wraps ErrLeaseLost.
 func (s *Store) PromoteArtifacts(ctx context.Context, p taskstate.ArtifactLeaseParams) error {
 	const op = "promote artifacts"
-	c, err := s.coll(p.Pool)
-	if err != nil {
-		return err
-	}
-	b, err := s.bucket(ctx, p.Pool)
+	c, b, err := s.artifactColls(p.Pool)
 	if err != nil {
 		return err
 	}
@@ -397,11 +399,7 @@ func (s *Store) PromoteArtifacts(ctx context.Context, p taskstate.ArtifactLeaseP
 // that is the task's committed one are kept.
 func (s *Store) DiscardStaged(ctx context.Context, p taskstate.ArtifactLeaseParams) error {
 	const op = "discard staged artifacts"
-	c, err := s.coll(p.Pool)
-	if err != nil {
-		return err
-	}
-	b, err := s.bucket(ctx, p.Pool)
+	c, b, err := s.artifactColls(p.Pool)
 	if err != nil {
 		return err
 	}
@@ -470,11 +468,7 @@ func (s *Store) liveTokens(ctx context.Context, c *mongo.Collection, id string) 
 // reading the task after the file is safe.
 func (s *Store) CleanupStaged(ctx context.Context, p taskstate.CleanupStagedParams) (int64, error) {
 	const op = "clean up staged artifacts"
-	c, err := s.coll(p.Pool)
-	if err != nil {
-		return 0, err
-	}
-	b, err := s.bucket(ctx, p.Pool)
+	c, b, err := s.artifactColls(p.Pool)
 	if err != nil {
 		return 0, err
 	}
@@ -547,11 +541,7 @@ func (s *Store) CleanupStaged(ctx context.Context, p taskstate.CleanupStagedPara
 // ListArtifacts implements taskstate.ArtifactStore.
 func (s *Store) ListArtifacts(ctx context.Context, p taskstate.ListArtifactsParams) ([]taskstate.Artifact, error) {
 	const op = "list artifacts"
-	c, err := s.coll(p.Pool)
-	if err != nil {
-		return nil, err
-	}
-	b, err := s.bucket(ctx, p.Pool)
+	c, b, err := s.artifactColls(p.Pool)
 	if err != nil {
 		return nil, err
 	}
@@ -596,11 +586,7 @@ func committedFilter(id, token string) bson.D {
 // it) at once.
 func (s *Store) OpenArtifact(ctx context.Context, p taskstate.OpenArtifactParams) (io.ReadCloser, taskstate.Artifact, error) {
 	const op = "open artifact"
-	c, err := s.coll(p.Pool)
-	if err != nil {
-		return nil, taskstate.Artifact{}, err
-	}
-	b, err := s.bucket(ctx, p.Pool)
+	c, b, err := s.artifactColls(p.Pool)
 	if err != nil {
 		return nil, taskstate.Artifact{}, err
 	}
@@ -721,7 +707,7 @@ func (s *Store) deleteArtifacts(ctx context.Context, pool string, ids []string) 
 	if len(ids) == 0 {
 		return nil
 	}
-	b, err := s.bucket(ctx, pool)
+	b, err := s.bucket(pool)
 	if err != nil {
 		return err
 	}
