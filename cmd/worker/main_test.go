@@ -3,9 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"path/filepath"
+	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -43,9 +44,37 @@ func TestBadFlagsExit2(t *testing.T) {
 }
 
 func TestRunsUntilCancelled(t *testing.T) {
-	env := map[string]string{"TASKFLEET_STORE": "sqlite://" + filepath.Join(t.TempDir(), "t.db"), "TASKFLEET_LOG_LEVEL": "warn"}
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	env := map[string]string{"TASKFLEET_STORE": "sqlite://" + filepath.Join(t.TempDir(), "t.db"), "TASKFLEET_LOG_LEVEL": "info"}
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	code, stderr := runWorker(t, ctx, env, "--metrics-addr", "127.0.0.1:0", "--drain-timeout", "100ms")
-	require.Equal(t, 0, code, stderr)
+	// Cancel once the worker says it started, however long that takes.
+	stderr := &cancelOn{needle: []byte("worker started"), cancel: cancel}
+	m := &Main{Stdout: io.Discard, Stderr: stderr, Getenv: func(k string) string { return env[k] }}
+	code := m.Run(ctx, []string{"--metrics-addr", "127.0.0.1:0", "--drain-timeout", "100ms"})
+	require.Equal(t, 0, code, stderr.String())
+	require.Contains(t, stderr.String(), "worker started")
+}
+
+// cancelOn is a log writer that calls cancel when needle has been written.
+type cancelOn struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	needle []byte
+	cancel context.CancelFunc
+}
+
+func (w *cancelOn) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if bytes.Contains(w.buf.Bytes(), w.needle) {
+		w.cancel()
+	}
+	return len(p), nil
+}
+
+func (w *cancelOn) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

@@ -93,11 +93,13 @@ func TestSIGTERMReturnsInFlightTasks(t *testing.T) {
 // SIGTERM even though slots free up (the four others stay waiting).
 func TestSIGTERMDrainsInFlightTasks(t *testing.T) {
 	c := newCluster(t)
-	const drain = 5 * time.Second
+	// The in-flight tasks last 3s so that they are still running when the
+	// test checks its premise and signals, even on a loaded machine.
+	const drain = 10 * time.Second
 	w := c.startWorker("finisher", "--concurrency", "4", "--drain-timeout", drain.String())
 	// The worker claims only as many tasks as it has free slots, highest
-	// priority first: it takes the four 1s tasks and leaves the others.
-	specs := sleepTasks(4, "1s", "in-flight")
+	// priority first: it takes the four 3s tasks and leaves the others.
+	specs := sleepTasks(4, "3s", "in-flight")
 	for i := range specs {
 		specs[i].Priority = 10
 	}
@@ -116,7 +118,7 @@ func TestSIGTERMDrainsInFlightTasks(t *testing.T) {
 	code := w.WaitExit(t, drain+fleettest.ExitTimeout)
 	elapsed := time.Since(sent)
 	require.Equal(t, 0, code, w.Dump())
-	require.Less(t, elapsed, drain, "the in-flight tasks need about 1s; the drain timeout must not be reached")
+	require.Less(t, elapsed, drain, "the in-flight tasks need about 3s; the drain timeout must not be reached")
 	require.NotContains(t, w.Stderr(), "drain timeout reached", w.Dump())
 
 	tasks := c.get(ids...)

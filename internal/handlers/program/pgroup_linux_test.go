@@ -108,15 +108,18 @@ func TestTimeoutStopsProcessGroup(t *testing.T) {
 		t.Run(fmt.Sprintf("IgnoreTerm=%v", ignoreTerm), func(t *testing.T) {
 			t.Parallel()
 			spec, pidfile := spawner(t, false, ignoreTerm)
-			spec.Timeout = 500 * time.Millisecond
+			// The timeout must outlast the start of the supervisor and the
+			// shell (a race-built test binary re-executed on a loaded
+			// machine), or the group dies before the script has run.
+			spec.Timeout = 2 * time.Second
 			opts := testOpts()
-			opts.Grace = 300 * time.Millisecond
+			opts.Grace = 500 * time.Millisecond
 			start := time.Now()
 			_, err := runSpec(t.Context(), spec, opts, task("t1", 1), nil)
 			require.ErrorIs(t, err, program.ErrTimeout)
-			require.ErrorContains(t, err, "program: timeout: program sh: stopped after 500ms")
+			require.ErrorContains(t, err, "program: timeout: program sh: stopped after 2s")
 			if ignoreTerm {
-				require.GreaterOrEqual(t, time.Since(start), 800*time.Millisecond, "SIGKILL waits for the grace")
+				require.GreaterOrEqual(t, time.Since(start), spec.Timeout+opts.Grace, "SIGKILL waits for the grace")
 			}
 			shell, grandchild := readPids(t, pidfile)
 			requireGone(t, 10*time.Second, shell, grandchild)

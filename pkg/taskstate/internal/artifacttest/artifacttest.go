@@ -508,26 +508,33 @@ const (
 )
 
 // RunBig stores and reads back a BigSize artifact and checks that the heap
-// in use stays under MaxHeap during both. Skipped under -short.
+// in use stays under MaxHeap and the RSS under MaxRSS during both (under
+// the race detector: a 32 MiB artifact, heap only). Skipped under -short.
 func RunBig(t *testing.T, h Harness) {
 	if testing.Short() {
 		t.Skip("the 200 MB round trip is skipped under -short")
 	}
+	size, checkRSS := int64(BigSize), !raceEnabled
+	if raceEnabled {
+		size = 32 << 20
+	}
 	e := newEnv(t, h)
 	id := e.create(1)[0]
 	task := e.claim(id)
-	want := Expected(BigSize)
+	want := Expected(size)
 	runtime.GC()
 	stop := SamplePeak()
 	start := time.Now()
-	a, err := e.stage(task, "big.bin", &Reader{N: BigSize}, taskstate.ArtifactLimits{})
+	a, err := e.stage(task, "big.bin", &Reader{N: size}, taskstate.ArtifactLimits{})
 	peak := stop()
 	require.NoError(t, err)
-	t.Logf("stored %d MiB in %v (%.0f MB/s), peak heap in use %.1f MiB, peak RSS %.1f MiB", BigSize>>20, time.Since(start).Round(time.Millisecond),
-		float64(BigSize)/1e6/time.Since(start).Seconds(), float64(peak.Heap)/(1<<20), float64(peak.RSS)/(1<<20))
+	t.Logf("stored %d MiB in %v (%.0f MB/s), peak heap in use %.1f MiB, peak RSS %.1f MiB", size>>20, time.Since(start).Round(time.Millisecond),
+		float64(size)/1e6/time.Since(start).Seconds(), float64(peak.Heap)/(1<<20), float64(peak.RSS)/(1<<20))
 	require.Equal(t, want, a.SHA256)
 	require.Less(t, peak.Heap, uint64(MaxHeap), "storing must stream")
-	require.Less(t, peak.RSS, uint64(MaxRSS), "storing must stream")
+	if checkRSS {
+		require.Less(t, peak.RSS, uint64(MaxRSS), "storing must stream")
+	}
 	require.NoError(t, e.m.PromoteArtifacts(e.ctx, task))
 	require.NoError(t, e.m.Commit(e.ctx, task, "ok", ""))
 
@@ -541,13 +548,15 @@ func RunBig(t *testing.T, h Harness) {
 	require.NoError(t, err)
 	require.NoError(t, rc.Close())
 	peak = stop()
-	t.Logf("read %d MiB in %v (%.0f MB/s), peak heap in use %.1f MiB, peak RSS %.1f MiB", BigSize>>20, time.Since(start).Round(time.Millisecond),
-		float64(BigSize)/1e6/time.Since(start).Seconds(), float64(peak.Heap)/(1<<20), float64(peak.RSS)/(1<<20))
-	require.Equal(t, int64(BigSize), n)
+	t.Logf("read %d MiB in %v (%.0f MB/s), peak heap in use %.1f MiB, peak RSS %.1f MiB", size>>20, time.Since(start).Round(time.Millisecond),
+		float64(size)/1e6/time.Since(start).Seconds(), float64(peak.Heap)/(1<<20), float64(peak.RSS)/(1<<20))
+	require.Equal(t, size, n)
 	require.Equal(t, want, hex.EncodeToString(hs.Sum(nil)))
 	require.Equal(t, want, meta.SHA256)
 	require.Less(t, peak.Heap, uint64(MaxHeap), "reading must stream")
-	require.Less(t, peak.RSS, uint64(MaxRSS), "reading must stream")
+	if checkRSS {
+		require.Less(t, peak.RSS, uint64(MaxRSS), "reading must stream")
+	}
 
 	_, err = e.m.Remove(e.ctx, taskstate.ByIDs(id), false)
 	require.NoError(t, err)

@@ -1,0 +1,5 @@
+//go:build !race
+
+package artifacttest
+
+const raceEnabled = false
