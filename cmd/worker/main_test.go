@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func runWorker(t *testing.T, ctx context.Context, env map[string]string, args ...string) (int, string) {
+func runWorker(ctx context.Context, t *testing.T, env map[string]string, args ...string) (int, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	m := &Main{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
@@ -36,7 +36,7 @@ func TestBadFlagsExit2(t *testing.T) {
 		{store, []string{"--gc-percent", "0"}, "--gc-percent: must be at least 1, got 0"},
 		{map[string]string{"TASKFLEET_GC_PERCENT": "-5"}, nil, "TASKFLEET_GC_PERCENT: must be at least 1, got -5"},
 	} {
-		code, stderr := runWorker(t, context.Background(), tc.env, tc.args...)
+		code, stderr := runWorker(context.Background(), t, tc.env, tc.args...)
 		require.Equal(t, 2, code, "%v %v: %s", tc.env, tc.args, stderr)
 		require.Contains(t, stderr, tc.want)
 	}
@@ -46,6 +46,6 @@ func TestRunsUntilCancelled(t *testing.T) {
 	env := map[string]string{"TASKFLEET_STORE": "sqlite://" + filepath.Join(t.TempDir(), "t.db"), "TASKFLEET_LOG_LEVEL": "warn"}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	code, stderr := runWorker(t, ctx, env, "--metrics-addr", "127.0.0.1:0", "--drain-timeout", "100ms")
+	code, stderr := runWorker(ctx, t, env, "--metrics-addr", "127.0.0.1:0", "--drain-timeout", "100ms")
 	require.Equal(t, 0, code, stderr)
 }
