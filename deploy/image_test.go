@@ -101,7 +101,7 @@ func TestDockerfile(t *testing.T) {
 // compareVersions compares dotted version numbers.
 func compareVersions(a, b string) int {
 	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < max(len(as), len(bs)); i++ {
+	for i := range max(len(as), len(bs)) {
 		var x, y int
 		if i < len(as) {
 			x, _ = strconv.Atoi(as[i])

@@ -456,7 +456,6 @@ func TestDashboardStructure(t *testing.T) {
 		t.Error("dashboard has no uid or title")
 	}
 	ids := map[int]bool{}
-	var titles []string
 	for _, p := range d.allPanels() {
 		if ids[p.ID] {
 			t.Errorf("panel id %d twice", p.ID)
@@ -465,7 +464,6 @@ func TestDashboardStructure(t *testing.T) {
 		if p.GridPos == nil || p.GridPos.W == 0 || p.GridPos.H == 0 {
 			t.Errorf("panel %q has no grid position", p.Title)
 		}
-		titles = append(titles, p.Title)
 		if p.Type == "row" {
 			continue
 		}
@@ -496,7 +494,7 @@ func TestDashboardStructure(t *testing.T) {
 			t.Errorf("variable pool: datasource uid %q, want %q", v.Datasource.UID, uid)
 		}
 		m := labelValuesRE.FindStringSubmatch(v.Definition)
-		if m == nil || m[1] != "taskfleet_tasks" || m[2] != "pool" {
+		if len(m) != 3 || m[1] != "taskfleet_tasks" || m[2] != "pool" {
 			t.Errorf("variable pool: definition %q, want label_values(taskfleet_tasks, pool)", v.Definition)
 		}
 		if !v.IncludeAll || !v.Multi || v.AllValue != ".*" {

@@ -146,9 +146,7 @@ func TestRunDemoEmbedded(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg, []byte(strings.Replace(string(cfgText), "out/rolling_demo_pred.parquet", out, 1)), 0o644))
 	env := map[string]string{"TASKFLEET_LOG_LEVEL": "warn"}
 	// The default store is relative to the working directory; use a temp one.
-	wd, _ := os.Getwd()
-	require.NoError(t, os.Chdir(dir))
-	t.Cleanup(func() { os.Chdir(wd) })
+	t.Chdir(dir)
 	code, stdout, stderr := run(t, env, "run", "-f", cfg, "-o", "json")
 	require.Equal(t, 0, code, stderr)
 	var res struct {

@@ -140,20 +140,20 @@ func newProgress(w io.Writer, terminal []taskstate.Status) (func(taskstate.Count
 	}
 	var last time.Time
 	var pending *taskstate.Counts
-	print := func(c taskstate.Counts) {
+	emit := func(c taskstate.Counts) {
 		fmt.Fprintf(w, "wait: %d/%d finished (%s)\n", finished(c), c.Total(), summary(c))
 		last = time.Now()
 		pending = nil
 	}
 	return func(c taskstate.Counts) {
 			if time.Since(last) >= time.Second {
-				print(c)
+				emit(c)
 				return
 			}
 			pending = &c
 		}, func() {
 			if pending != nil {
-				print(*pending)
+				emit(*pending)
 			}
 		}
 }

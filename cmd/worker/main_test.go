@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func runWorker(t *testing.T, ctx context.Context, env map[string]string, args ...string) (int, string) {
+func runWorker(ctx context.Context, t *testing.T, env map[string]string, args ...string) (int, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	m := &Main{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
@@ -37,7 +37,7 @@ func TestBadFlagsExit2(t *testing.T) {
 		{store, []string{"--gc-percent", "0"}, "--gc-percent: must be at least 1, got 0"},
 		{map[string]string{"TASKFLEET_GC_PERCENT": "-5"}, nil, "TASKFLEET_GC_PERCENT: must be at least 1, got -5"},
 	} {
-		code, stderr := runWorker(t, context.Background(), tc.env, tc.args...)
+		code, stderr := runWorker(context.Background(), t, tc.env, tc.args...)
 		require.Equal(t, 2, code, "%v %v: %s", tc.env, tc.args, stderr)
 		require.Contains(t, stderr, tc.want)
 	}
@@ -77,4 +77,5 @@ func (w *cancelOn) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
+
 }

@@ -97,7 +97,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer log.Sync()
+	defer func() { _ = log.Sync() }() // a terminal or pipe cannot fsync: the error says nothing
 	all := handlers.All()
 	kinds := kindNames()
 	if cfg.Kinds != "" {

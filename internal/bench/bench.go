@@ -213,8 +213,6 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-func (c Config) has(s Scenario) bool { return slices.Contains(c.Scenarios, s) }
-
 // Run runs the configured scenarios one after the other and returns their
 // figures. Progress lines (every ProgressEvery while a long scenario runs,
 // and one summary line per scenario) go to progress, which may be nil.
@@ -231,7 +229,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Results, error) {
 	b := &bench{cfg: cfg, out: progress, log: cfg.Logger, run: taskstate.NewToken()[:8]}
 	res := Results{Config: b.report()}
 	if err := b.setup(ctx); err != nil {
-		b.teardown()
+		_ = b.teardown() // the setup error says what went wrong; a cleanup error after it adds nothing
 		return res, err
 	}
 	res.Config = b.report()

@@ -204,7 +204,7 @@ func TestParseScenarios(t *testing.T) {
 		"":                    bench.Scenarios,
 		"all":                 bench.Scenarios,
 		"stat,burndown":       {bench.Burndown, bench.Stat},
-		" wait , wait,pickup": {bench.Pickup, bench.Wait},
+		" wait , wait,pickup": {bench.Pickup, bench.Wait}, //nolint:gocritic // the spaces are the input under test
 		"create,all":          bench.Scenarios,
 	} {
 		got, err := bench.ParseScenarios(in)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -100,7 +101,7 @@ func (f *FlagSet) Parse(args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := f.FlagSet.Parse(args); err != nil {
-			if err == flag.ErrHelp {
+			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
 			return nil, Usagef("%s: %v", f.Name(), err)

@@ -69,7 +69,7 @@ func ReadCSV(r io.Reader, name string) (*Panel, error) {
 	}
 
 	header, err := cr.Read()
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		return nil, fail(0, "", errors.New("empty file, want a header line"))
 	}
 	if err != nil {
@@ -115,7 +115,7 @@ func ReadCSV(r io.Reader, name string) (*Panel, error) {
 	firstLine := make(map[rowKey]int)
 	for {
 		rec, err := cr.Read()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

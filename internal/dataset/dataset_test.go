@@ -2,7 +2,6 @@ package dataset_test
 
 import (
 	"bytes"
-	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -69,7 +68,7 @@ func TestReadCSV(t *testing.T) {
 		_, err := dataset.ReadCSV(strings.NewReader(b.String()), "data.csv")
 		require.EqualError(t, err, `data.csv:17: column "f3": bad float "abc"`)
 		var pe *dataset.ParseError
-		require.True(t, errors.As(err, &pe))
+		require.ErrorAs(t, err, &pe)
 		require.Equal(t, 17, pe.Line)
 		require.Equal(t, "f3", pe.Column)
 	})

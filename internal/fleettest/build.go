@@ -1,6 +1,7 @@
 package fleettest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,7 +34,8 @@ var built struct {
 func Build(t testing.TB) Binaries {
 	t.Helper()
 	built.once.Do(func() {
-		built.dir, built.err = os.MkdirTemp("", "taskfleet-bin-")
+		// Shared by every test of the process and removed by Main.
+		built.dir, built.err = os.MkdirTemp("", "taskfleet-bin-") //nolint:usetesting // t.TempDir would go when the calling test ends
 		if built.err != nil {
 			return
 		}
@@ -56,7 +58,8 @@ func build(dir string) error {
 	}
 	args = append(args, "github.com/taskfleet/taskfleet/cmd/dispatcher", "github.com/taskfleet/taskfleet/cmd/worker")
 	start := time.Now()
-	out, err := exec.Command("go", args...).CombinedOutput()
+	// No test owns the shared build: none of their contexts may cancel it.
+	out, err := exec.CommandContext(context.Background(), "go", args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("go %v: %w\n%s", args, err, out)
 	}

@@ -44,7 +44,11 @@ func Scrape(t testing.TB, addr string) Metrics {
 	if !strings.Contains(url, "://") {
 		url = "http://" + addr + "/metrics"
 	}
-	resp, err := scrapeClient.Get(url)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", url, err)
+	}
+	resp, err := scrapeClient.Do(req)
 	if err != nil {
 		t.Fatalf("scrape %s: %v", url, err)
 	}

@@ -2,6 +2,7 @@ package fleettest
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,7 +71,9 @@ type Proc struct {
 func Start(t testing.TB, c Cmd) *Proc {
 	t.Helper()
 	p := &Proc{name: c.name(), args: c.Args, done: make(chan struct{})}
-	p.cmd = exec.Command(c.Path, c.Args...)
+	// Not the test's context: the cleanup below ends the whole process
+	// group, which cancelling a context (killing the leader only) would race.
+	p.cmd = exec.CommandContext(context.Background(), c.Path, c.Args...)
 	p.cmd.Env = c.Env
 	if p.cmd.Env == nil {
 		p.cmd.Env = Env()

@@ -1,6 +1,7 @@
 package fleettest
 
 import (
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func poll(timeout time.Duration, cond func() error) error {
 	defer tick.Stop()
 	for {
 		err := cond()
-		if err == nil || err == errExited || time.Now().After(deadline) {
+		if err == nil || errors.Is(err, errExited) || time.Now().After(deadline) {
 			return err
 		}
 		<-tick.C
@@ -38,7 +39,7 @@ func poll(timeout time.Duration, cond func() error) error {
 // moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := new(net.ListenConfig).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

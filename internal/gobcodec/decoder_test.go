@@ -175,21 +175,21 @@ func TestDecodeCacheMatchesFreshDecoder(t *testing.T) {
 				i = len(payloads) - 1 - i
 				b = payloads[i]
 			}
-			want, err := DecodeFresh(b)
+			fresh, err := DecodeFresh(b)
 			require.NoError(t, err)
-			require.Equal(t, vals[i], want, "fresh decode of %T", vals[i])
+			require.Equal(t, vals[i], fresh, "fresh decode of %T", vals[i])
 
 			got, ok := c.decode(b)
 			if round == 0 && ok {
 				cached++
 			}
 			if ok {
-				require.Equal(t, want, got, "cached decode of %T", vals[i])
-				require.Equal(t, reflect.TypeOf(want), reflect.TypeOf(got))
+				require.Equal(t, fresh, got, "cached decode of %T", vals[i])
+				require.Equal(t, reflect.TypeOf(fresh), reflect.TypeOf(got))
 			}
 			got, err = testDec.Decode(b)
 			require.NoError(t, err)
-			require.Equal(t, want, got, "Decode of %T", vals[i])
+			require.Equal(t, fresh, got, "Decode of %T", vals[i])
 		}
 	}
 	require.Equal(t, len(payloads)-2, cached, "all but the two refused shapes go through the cache")
@@ -470,9 +470,9 @@ func TestDecodeCacheForeignTypeIDs(t *testing.T) {
 		for i, v := range vals {
 			require.NotEqual(t, local[i], foreign[i], "%T: other type ids", v)
 			for _, p := range [][]byte{local[i], foreign[i]} {
-				want, err := DecodeFresh(p)
+				fresh, err := DecodeFresh(p)
 				require.NoError(t, err)
-				require.Equal(t, v, want)
+				require.Equal(t, v, fresh)
 				got, ok := c.decode(p)
 				require.True(t, ok, "round %d, %T", round, v)
 				require.Equal(t, v, got, "round %d", round)

@@ -159,7 +159,7 @@ func checkEncoded(t testing.TB, v any, ordered bool, got []byte) {
 	if ordered {
 		require.Equal(t, want, got, "%T %#v", v, v)
 	} else {
-		require.Equal(t, len(want), len(got), "%T", v)
+		require.Len(t, got, len(want), "%T", v)
 	}
 	wantV, err := DecodeFresh(want)
 	require.NoError(t, err)

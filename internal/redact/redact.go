@@ -146,7 +146,7 @@ func Text(s string) string {
 // a log line's next field is not taken for a password.
 func userinfoEnd(w string) int {
 	at := -1
-	for i := 0; i < len(w); i++ {
+	for i := range len(w) {
 		switch c := w[i]; {
 		case c == '@':
 			at = i

@@ -84,7 +84,7 @@ func TestFrameIC(t *testing.T) {
 
 	// Two days count: mean, sample std (n-1) and their ratio.
 	mean := (1 + ic2) / 2
-	std := math.Sqrt((math.Pow(1-mean, 2) + math.Pow(ic2-mean, 2)) / 1)
+	std := math.Sqrt(((1-mean)*(1-mean) + (ic2-mean)*(ic2-mean)) / 1)
 	require.InDelta(t, mean, s.IC, 1e-12)
 	require.InDelta(t, std, s.ICStd, 1e-12)
 	require.InDelta(t, mean/std, s.ICIR, 1e-12)

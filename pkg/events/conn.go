@@ -129,8 +129,8 @@ func connect(ctx context.Context, cfg Config, extra ...nats.Option) (*Conn, erro
 		}
 		// Events are hints: keep connecting in the background. The first
 		// dial above already failed fast on refused credentials or TLS.
-		bopts := append(opts, nats.RetryOnFailedConnect(true), nats.ConnectHandler(c.onReconnect))
-		if nc, err = nats.Connect(cfg.URL, bopts...); err != nil {
+		opts = append(opts, nats.RetryOnFailedConnect(true), nats.ConnectHandler(c.onReconnect))
+		if nc, err = nats.Connect(cfg.URL, opts...); err != nil {
 			return nil, classifyConnectErr(err)
 		}
 		background = true
@@ -204,7 +204,7 @@ func (c *Conn) dial(ctx context.Context, opts []nats.Option) (*nats.Conn, error)
 		}
 		kind := classifyConnectErr(err)
 		cerr := &opError{op: "connect " + c.url, kind: kind, err: err, msg: c.describe(err)}
-		if kind != ErrUnreachable || c.cfg.ConnectRetry < 0 || time.Now().Add(wait).After(deadline) {
+		if !errors.Is(kind, ErrUnreachable) || c.cfg.ConnectRetry < 0 || time.Now().Add(wait).After(deadline) {
 			return nil, cerr
 		}
 		c.log.Debug("NATS server not answering yet; retrying", zap.String("url", c.url), zap.Error(cerr))

@@ -80,7 +80,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.Port != 0 && !cfg.InProcessOnly {
 		// The server reports a busy port only by never becoming ready; a
 		// trial listen turns that into a clear error at once.
-		l, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+		l, err := new(net.ListenConfig).Listen(context.Background(), "tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 		if err != nil {
 			return nil, fmt.Errorf("events: embedded server: %w", err)
 		}

@@ -120,7 +120,7 @@ func (p *Publisher) route(pool string, ev taskstate.Event) *route {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if r = p.byKey[k]; r != nil {
+	if r := p.byKey[k]; r != nil {
 		return r
 	}
 	r = &route{

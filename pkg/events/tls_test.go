@@ -39,7 +39,7 @@ func TestTLS(t *testing.T) {
 		srv.WaitForShutdown()
 	})
 	require.True(t, srv.ReadyForConnections(waitFor))
-	url := srv.ClientURL() // tls://127.0.0.1:PORT
+	url := srv.ClientURL() // a tls:// URL on 127.0.0.1
 
 	t.Run("with the CA file", func(t *testing.T) {
 		t.Parallel()

@@ -153,7 +153,7 @@ var horizonRe = regexp.MustCompile(`\{h(?:\s*([+-])\s*(\d{1,9}))?\}`)
 func expandHorizon(v any, h int) any {
 	switch v := v.(type) {
 	case string:
-		if m := horizonRe.FindStringSubmatchIndex(v); m != nil && m[0] == 0 && m[1] == len(v) {
+		if m := horizonRe.FindStringSubmatchIndex(v); len(m) >= 2 && m[0] == 0 && m[1] == len(v) {
 			return horizonValue(v, h)
 		}
 		return horizonRe.ReplaceAllStringFunc(v, func(s string) string { return strconv.Itoa(horizonValue(s, h)) })
@@ -183,7 +183,7 @@ func expandHorizon(v any, h int) any {
 // horizonValue evaluates one placeholder such as "{h+1}".
 func horizonValue(s string, h int) int {
 	m := horizonRe.FindStringSubmatch(s)
-	if m == nil || m[1] == "" {
+	if len(m) < 3 || m[1] == "" {
 		return h
 	}
 	n, _ := strconv.Atoi(m[2]) // at most 9 digits: cannot fail

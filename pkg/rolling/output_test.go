@@ -54,6 +54,7 @@ func TestWriteJSON(t *testing.T) {
 		"record": map[string]any{"model": "<MODEL>"},
 		"seg":    []any{time.Date(2020, 1, 2, 0, 0, 0, 0, time.UTC), nil},
 	}}))
+	//nolint:testifylint // the indentation and the final newline are under test, not just the JSON
 	require.Equal(t, `[
   {
     "record": {

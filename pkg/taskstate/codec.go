@@ -131,14 +131,14 @@ func DecodeAs[T any](c Codec, data []byte) (T, error) {
 func Convert[T any](v any) (T, error) {
 	var out T
 	switch x := v.(type) {
+	case nil:
+		return out, nil
 	case T:
 		return x, nil
-	case *T:
+	case *T: //nolint:gocritic // after T on purpose: a *T that is itself a T (T an interface) is returned as is
 		if x != nil {
 			return *x, nil
 		}
-		return out, nil
-	case nil:
 		return out, nil
 	}
 	b, err := json.Marshal(v)

@@ -46,7 +46,7 @@ func Example_typedHandler() {
 	})
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); runner.Run(runCtx) }()
+	go func() { defer close(done); _ = runner.Run(runCtx) }()
 	waited, _ := m.Wait(ctx, taskstate.WaitOptions{})
 	stop()
 	<-done

@@ -2,10 +2,8 @@ package taskstate_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -238,12 +236,12 @@ func counts(waiting, running, partDone, done, failed int) taskstate.Counts {
 func requireLeaseLost(t *testing.T, err error) {
 	t.Helper()
 	require.Error(t, err)
-	require.True(t, errors.Is(err, taskstate.ErrLeaseLost), "want ErrLeaseLost, got %v", err)
+	require.ErrorIs(t, err, taskstate.ErrLeaseLost)
 }
 
 func requireInvalidQuery(t *testing.T, err error, path string) {
 	t.Helper()
 	require.Error(t, err)
-	require.True(t, errors.Is(err, taskstate.ErrInvalidQuery), "want ErrInvalidQuery, got %v", err)
-	require.True(t, strings.Contains(err.Error(), path), "error %q does not name %q", err, path)
+	require.ErrorIs(t, err, taskstate.ErrInvalidQuery)
+	require.ErrorContains(t, err, path)
 }

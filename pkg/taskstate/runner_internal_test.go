@@ -2,6 +2,7 @@ package taskstate
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -75,7 +76,7 @@ func TestHeartbeatExpireStaleByClock(t *testing.T) {
 	}
 	clock.Advance(time.Second)
 	hb.expireStale()
-	if cause := context.Cause(ctx); cause != errLeaseExpired {
+	if cause := context.Cause(ctx); !errors.Is(cause, errLeaseExpired) {
 		t.Fatalf("cause %v, want errLeaseExpired", cause)
 	}
 }

@@ -160,7 +160,7 @@ type FinishParams struct {
 	Items []Transition
 }
 
-// ErrInvalidTransition: a Store.Finish item asks for a move out of running
+// ErrInvalidTransition means a Store.Finish item asks for a move out of running
 // that no operation makes (to running or to an unknown status, a result
 // stored without a commit, an attempt given back without a release). The
 // batch was refused and nothing was written.

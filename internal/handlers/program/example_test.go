@@ -57,14 +57,14 @@ func TestExample(t *testing.T) {
 	py := python(t)
 	root, err := filepath.Abs(repoRoot)
 	require.NoError(t, err)
-	specs, err := program.LoadFile(filepath.Join(root, "examples/program/programs.yaml"), builtins)
+	specs, err := program.LoadFile(filepath.Join(root, "examples", "program", "programs.yaml"), builtins)
 	require.NoError(t, err)
 	require.Len(t, specs, 1)
 	spec := specs[0]
 	require.Equal(t, "train", spec.Name)
 	spec.Dir = root
 	spec.Command[0] = py
-	b, err := os.ReadFile(filepath.Join(root, "examples/program/tasks.yaml"))
+	b, err := os.ReadFile(filepath.Join(root, "examples", "program", "tasks.yaml"))
 	require.NoError(t, err)
 	var tasks []exampleTask
 	require.NoError(t, yaml.Unmarshal(b, &tasks))

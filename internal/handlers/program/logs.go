@@ -72,7 +72,7 @@ type logBuffer struct {
 	total int64
 }
 
-func newLogBuffer(max int) *logBuffer { return &logBuffer{max: max} }
+func newLogBuffer(limit int) *logBuffer { return &logBuffer{max: limit} }
 
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()

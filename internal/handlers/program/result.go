@@ -43,28 +43,28 @@ func (f *stdoutFilter) Write(p []byte) (int, error) {
 		switch f.state {
 		case lineStart:
 			c := p[0]
-			switch {
-			case c == ' ' || c == '\t' || c == '\r':
+			switch c {
+			case ' ', '\t', '\r':
 				f.pending = append(f.pending, c)
 				p = p[1:]
-			case c == '\n':
-				f.log.Write(append(f.pending, '\n'))
+			case '\n':
+				_, _ = f.log.Write(append(f.pending, '\n'))
 				f.pending = f.pending[:0]
 				p = p[1:]
-			case c == '{':
+			case '{':
 				f.state = candidate
 			default:
-				f.log.Write(f.pending)
+				_, _ = f.log.Write(f.pending)
 				f.pending = f.pending[:0]
 				f.state = passing
 			}
 		case passing:
 			i := bytes.IndexByte(p, '\n')
 			if i < 0 {
-				f.log.Write(p)
+				_, _ = f.log.Write(p)
 				return n, nil
 			}
-			f.log.Write(p[:i+1])
+			_, _ = f.log.Write(p[:i+1])
 			p = p[i+1:]
 			f.state = lineStart
 		case candidate:
@@ -74,7 +74,7 @@ func (f *stdoutFilter) Write(p []byte) (int, error) {
 				chunk = p[:i]
 			}
 			if len(f.pending)+len(chunk) > MaxResultBytes { // too long to be the result
-				f.log.Write(f.pending)
+				_, _ = f.log.Write(f.pending)
 				f.pending = f.pending[:0]
 				f.state = passing
 				continue
@@ -95,11 +95,11 @@ func (f *stdoutFilter) endLine() {
 	line := bytes.TrimSpace(f.pending)
 	if json.Valid(line) { // valid JSON starting with '{': an object
 		if f.held != nil {
-			f.log.Write(append(f.held, '\n'))
+			_, _ = f.log.Write(append(f.held, '\n'))
 		}
 		f.held = bytes.Clone(line)
 	} else {
-		f.log.Write(append(f.pending, '\n'))
+		_, _ = f.log.Write(append(f.pending, '\n'))
 	}
 	f.pending = f.pending[:0]
 	f.state = lineStart
@@ -111,7 +111,7 @@ func (f *stdoutFilter) finish() {
 	case candidate:
 		f.endLine()
 	case lineStart:
-		f.log.Write(f.pending)
+		_, _ = f.log.Write(f.pending)
 		f.pending = f.pending[:0]
 	}
 }
@@ -133,7 +133,7 @@ func (f *stdoutFilter) result(resultFile string) (map[string]any, error) {
 		return nil, fmt.Errorf("%w: %s: larger than %d bytes", ErrBadResult, ResultFileEnv, MaxResultBytes)
 	}
 	if f.held != nil { // not the result after all
-		f.log.Write(append(f.held, '\n'))
+		_, _ = f.log.Write(append(f.held, '\n'))
 		f.held = nil
 	}
 	data, err := os.ReadFile(resultFile)

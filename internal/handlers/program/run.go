@@ -239,7 +239,7 @@ func run(ctx context.Context, spec Spec, opts Options, doc Document) (map[string
 			if errors.Is(context.Cause(runCtx), ErrTimeout) && ctx.Err() == nil {
 				return nil, fmt.Errorf("%w: program %s: stopped after %s%s", ErrTimeout, spec.Name, spec.Timeout, tailSuffix(tail))
 			}
-			if cause := context.Cause(ctx); cause != ctx.Err() {
+			if cause := context.Cause(ctx); cause != ctx.Err() { //nolint:errorlint // identity: Cause is Err itself when no cause was given
 				// Keep both: callers test for context.Canceled or for the cause.
 				return nil, fmt.Errorf("program %s: %w: %w%s", spec.Name, ctx.Err(), cause, tailSuffix(tail))
 			}

@@ -2,7 +2,6 @@ package program_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -207,7 +206,7 @@ func TestFailure(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		_, err := runSpec(ctx, sh("true"), testOpts(), task("t1", 1), nil)
-		require.True(t, errors.Is(err, context.Canceled), "got %v", err)
+		require.ErrorIs(t, err, context.Canceled)
 	})
 }
 

@@ -179,7 +179,7 @@ func ParseEnvList(value string) ([]Spec, error) {
 func splitEntries(s string) []string {
 	var out []string
 	start, quote, escaped := 0, byte(0), false
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		c := s[i]
 		switch {
 		case escaped:

@@ -77,7 +77,7 @@ func supervise(args []string) int {
 		return killGroup()
 	}
 
-	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd := exec.CommandContext(context.Background(), argv[0], argv[1:]...) // killGroup ends it, not a context
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "taskfleet: cannot start the program: %v\n", err)
@@ -97,7 +97,11 @@ func supervise(args []string) int {
 			if orphaned() {
 				return killGroup()
 			}
-		case <-done:
+		case err := <-done:
+			if cmd.ProcessState == nil { // wait itself failed: no status to pass on
+				fmt.Fprintf(os.Stderr, "taskfleet: cannot wait for the program: %v\n", err)
+				return 127
+			}
 			ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
 			if ok && ws.Signaled() { // end the same way, so the worker reports the signal
 				signal.Reset(ws.Signal())

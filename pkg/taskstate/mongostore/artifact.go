@@ -158,8 +158,8 @@ func parseFileID(v any) (task, token string, ok bool) {
 
 // leaseHeld reports whether the task is running under token.
 func (s *Store) leaseHeld(ctx context.Context, c *mongo.Collection, id, token string) (attempt int, held bool, err error) {
-	oid, err := bson.ObjectIDFromHex(id)
-	if err != nil || token == "" {
+	oid, ok := taskID(id)
+	if !ok || token == "" {
 		return 0, false, nil
 	}
 	var d struct {
@@ -419,14 +419,14 @@ func (s *Store) DiscardStaged(ctx context.Context, p taskstate.ArtifactLeasePara
 // committedToken returns the task's artifacts_token ("" for none or no
 // such task).
 func (s *Store) committedToken(ctx context.Context, c *mongo.Collection, id string) (string, error) {
-	oid, err := bson.ObjectIDFromHex(id)
-	if err != nil {
+	oid, ok := taskID(id)
+	if !ok {
 		return "", nil
 	}
 	var d struct {
 		Token string `bson:"artifacts_token"`
 	}
-	err = c.FindOne(ctx, bson.D{{Key: fID, Value: oid}}, options.FindOne().SetProjection(bson.D{{Key: fArtifactsToken, Value: 1}})).Decode(&d)
+	err := c.FindOne(ctx, bson.D{{Key: fID, Value: oid}}, options.FindOne().SetProjection(bson.D{{Key: fArtifactsToken, Value: 1}})).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return "", nil
 	}
@@ -437,8 +437,8 @@ func (s *Store) committedToken(ctx context.Context, c *mongo.Collection, id stri
 // the committed one and the lease of a running task. exists is false for
 // a task that is gone.
 func (s *Store) liveTokens(ctx context.Context, c *mongo.Collection, id string) (committed, lease string, exists bool, err error) {
-	oid, err := bson.ObjectIDFromHex(id)
-	if err != nil {
+	oid, ok := taskID(id)
+	if !ok {
 		return "", "", false, nil
 	}
 	var d struct {

@@ -289,7 +289,8 @@ func TestQueryOnServer(t *testing.T) {
 
 	// Stopping early closes the cursor (checked by the race detector and
 	// the server, which would otherwise keep it).
-	for range s.Query(ctx, taskstate.QueryParams{Pool: "q"}) {
+	for _, err := range s.Query(ctx, taskstate.QueryParams{Pool: "q"}) {
+		require.NoError(t, err)
 		break
 	}
 	// An invalid query reaches the consumer as an error.

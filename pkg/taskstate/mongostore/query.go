@@ -104,20 +104,3 @@ func fieldValue(field, path string, v any) (any, error) {
 	}
 	return toBSON(v), nil
 }
-
-// andFilter returns the conjunction of the non-empty filters.
-func andFilter(filters ...bson.D) bson.D {
-	var parts bson.A
-	for _, f := range filters {
-		if len(f) > 0 {
-			parts = append(parts, f)
-		}
-	}
-	switch len(parts) {
-	case 0:
-		return bson.D{}
-	case 1:
-		return parts[0].(bson.D)
-	}
-	return bson.D{{Key: "$and", Value: parts}}
-}

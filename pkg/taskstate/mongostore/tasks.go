@@ -308,8 +308,8 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 }
 
 func (s *Store) finishOne(ctx context.Context, c *mongo.Collection, now time.Time, tr taskstate.Transition) (bool, error) {
-	id, err := bson.ObjectIDFromHex(tr.ID)
-	if err != nil || tr.Token == "" {
+	id, ok := taskID(tr.ID)
+	if !ok || tr.Token == "" {
 		return false, nil // no such task can be running under this lease
 	}
 	res, err := c.UpdateOne(ctx, leaseFence(id, tr.Token), transitionUpdate(now, tr))
@@ -317,6 +317,12 @@ func (s *Store) finishOne(ctx context.Context, c *mongo.Collection, now time.Tim
 		return false, err
 	}
 	return res.MatchedCount == 1, nil
+}
+
+// taskID parses a task id; false for a malformed one, which no task has.
+func taskID(id string) (bson.ObjectID, bool) {
+	oid, err := bson.ObjectIDFromHex(id)
+	return oid, err == nil
 }
 
 // leaseFence matches a task only while it is running under token.

@@ -350,7 +350,7 @@ func (s *Store) CleanupStaged(ctx context.Context, p taskstate.CleanupStagedPara
 		}
 		ids = append(ids, id)
 	}
-	if err := rows.Close(); err != nil {
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return 0, artErr(op, err)
 	}
 	st, err := s.wstmt(ctx, sqlArtDeleteStale)

@@ -37,8 +37,8 @@ func (s unfencedStore) Finish(ctx context.Context, p taskstate.FinishParams) ([]
 func TestStoreContractCatchesUnfencedFinish(t *testing.T) {
 	t.Parallel()
 	var (
-		mu             sync.Mutex
-		real, unfenced []string
+		mu               sync.Mutex
+		fenced, unfenced []string
 	)
 	// The group returns once its parallel subtests are done.
 	t.Run("cases", func(t *testing.T) {
@@ -62,14 +62,14 @@ func TestStoreContractCatchesUnfencedFinish(t *testing.T) {
 					if broken {
 						unfenced = append(unfenced, name)
 					} else {
-						real = append(real, name)
+						fenced = append(fenced, name)
 					}
 					mu.Unlock()
 				}
 			})
 		}
 	})
-	require.Empty(t, real, "the real store passes every case")
+	require.Empty(t, fenced, "the real store passes every case")
 	require.Subset(t, unfenced, []string{"Finish/AppliedPerItem", "Finish/FencedByToken", "Update/StatusClearsLease"},
 		"the suite must catch a Finish that skips the fence")
 }
