@@ -77,5 +77,4 @@ func (w *cancelOn) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
-
 }
