@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 #
-# taskfleet image: the dispatcher and worker binaries plus examples/.
+# taskfleet image: the dispatcher and worker binaries plus examples/ and
+# python/ (the task-context helper the example program imports).
 #
 #   docker build -t taskfleet .
 #   docker run --rm taskfleet worker --help
@@ -9,9 +10,10 @@
 # The runtime is Alpine rather than distroless on purpose:
 #   - compose health checks need an HTTP client inside the container
 #     (busybox wget probes the worker's /healthz and the exporter's /readyz);
-#   - the exec task kind runs external programs, and the example model
-#     (examples/exec/train.py) needs python3. Drop it, or add what your own
-#     models need, with --build-arg RUNTIME_PACKAGES="...".
+#   - workers run the programs registered on them (--program, --programs),
+#     and the example program (examples/program/train.py) needs python3.
+#     Drop it, or add what your own models need, with
+#     --build-arg RUNTIME_PACKAGES="...".
 # The binaries are static (CGO_ENABLED=0), so they run on any base image.
 
 ARG GO_VERSION=1.26.8
@@ -35,7 +37,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 FROM alpine:${ALPINE_VERSION}
 ARG RUNTIME_PACKAGES="python3"
 # tini is PID 1: it forwards SIGTERM to the binary (the worker drains on
-# it) and reaps the orphans of programs run by the exec kind.
+# it) and reaps the processes of programs whose worker died.
 RUN apk add --no-cache ca-certificates tini ${RUNTIME_PACKAGES} \
     && addgroup -S -g 10001 taskfleet \
     && adduser -S -D -H -u 10001 -G taskfleet -h /opt/taskfleet -s /sbin/nologin taskfleet \
@@ -43,8 +45,10 @@ RUN apk add --no-cache ca-certificates tini ${RUNTIME_PACKAGES} \
     && chown taskfleet:taskfleet /opt/taskfleet/out
 COPY --from=build /out/dispatcher /out/worker /usr/local/bin/
 COPY examples/ /opt/taskfleet/examples/
-# Task defs name example files relative to the repository root
-# ("examples/exec/train.py"), so the working directory mirrors it.
+COPY python/ /opt/taskfleet/python/
+# Programs files name example files relative to the repository root
+# ("examples/program/train.py", which imports ../../python), so the
+# working directory mirrors it.
 # out/ is the only writable directory (mount a volume there for results).
 WORKDIR /opt/taskfleet
 USER 10001:10001

@@ -7,6 +7,8 @@ import (
 	"io"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/taskfleet/taskfleet/internal/app"
 	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/internal/job"
@@ -145,6 +147,13 @@ func cmdRun(ctx context.Context, m *Main, args []string) error {
 		mode = fmt.Sprintf("embedded (%d in-process workers × %d)", je.cfg.Workers, je.cfg.Concurrency)
 	}
 	fmt.Fprintf(m.Stderr, "run: pool %s, %s\n", je.cfg.Pool, mode)
+	if je.embedded {
+		je.app.Log.Info("to run this config on a fleet, start workers as", zap.Strings("worker", je.cfg.WorkerCommands()))
+	} else {
+		for _, line := range je.cfg.WorkerCommands() {
+			fmt.Fprintf(m.Stderr, "run: the fleet's workers run: %s\n", line)
+		}
+	}
 	res, err := job.Run(ctx, job.Options{
 		Config: je.cfg, Manager: je.manager, Wakeups: je.wakeups, Log: je.app.Log, Progress: progress,
 		InProcess: je.embedded, Reset: reset, Timeout: timeout,

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -36,10 +38,40 @@ func TestBadFlagsExit2(t *testing.T) {
 		{store, []string{"--log-level", "loud"}, "--log-level"},
 		{store, []string{"--gc-percent", "0"}, "--gc-percent: must be at least 1, got 0"},
 		{map[string]string{"TASKFLEET_GC_PERCENT": "-5"}, nil, "TASKFLEET_GC_PERCENT: must be at least 1, got -5"},
+		{store, []string{"--program", "noop=python3 x.py"}, `--program "noop=python3 x.py": bad program: program "noop": name "noop": clashes with the built-in kind`},
+		{store, []string{"--program", "train="}, `--program "train=": command: empty argv`},
+		{store, []string{"--program", "a=x", "--program", "a=y"}, `--program "a=y": program "a" is registered twice`},
+		{map[string]string{"TASKFLEET_PROGRAMS": "a=x;b="}, nil, `TASKFLEET_PROGRAMS: entry 2 "b=": command: empty argv`},
+		{map[string]string{"TASKFLEET_PROGRAMS": "a=x;linear=y"}, nil, `TASKFLEET_PROGRAMS: bad program: program "linear": name "linear": clashes`},
+		{store, []string{"--program-log-bytes", "10"}, "--program-log-bytes: 10: want 1024 (1 KiB) to 8388608 (8 MiB)"},
+		{store, []string{"--program-grace", "0s"}, "--program-grace: 0s: want a duration > 0"},
+		{store, []string{"--program", "train=python3 t.py", "--kinds", "train,fit"}, `--kinds: unknown kind "fit" (this worker has linear, noop, sleep, train)`},
 	} {
 		code, stderr := runWorker(context.Background(), t, tc.env, tc.args...)
 		require.Equal(t, 2, code, "%v %v: %s", tc.env, tc.args, stderr)
 		require.Contains(t, stderr, tc.want)
+	}
+}
+
+// TestProgramsFileErrors checks that each problem of a --programs file is
+// a usage error naming the flag (or its variable), the file and the line.
+func TestProgramsFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	store := "sqlite://" + filepath.Join(dir, "t.db")
+	for i, tc := range []struct{ yaml, want string }{
+		{"train:\n  command: [python3, t.py]\n  colour: red\n", "t0.yaml:3: train.colour: unknown key"},
+		{"train:\n  command: []\n", "t1.yaml:2: train.command: empty argv"},
+		{"train:\n  command: [python3]\n  timeout: soon\n", "t2.yaml:3: train.timeout: soon: want a Go duration"},
+		{"a:\n  command: [x]\nsleep:\n  command: [y]\n", `t3.yaml:3: sleep: name "sleep": clashes with the built-in kind "sleep"`},
+	} {
+		path := filepath.Join(dir, fmt.Sprintf("t%d.yaml", i))
+		require.NoError(t, os.WriteFile(path, []byte(tc.yaml), 0o600))
+		code, stderr := runWorker(context.Background(), t, map[string]string{"TASKFLEET_STORE": store}, "--programs", path)
+		require.Equal(t, 2, code, stderr)
+		require.Contains(t, stderr, "--programs: bad program: "+filepath.Join(dir, tc.want))
+		code, stderr = runWorker(context.Background(), t, map[string]string{"TASKFLEET_STORE": store, "TASKFLEET_PROGRAMS_FILE": path})
+		require.Equal(t, 2, code, stderr)
+		require.Contains(t, stderr, "TASKFLEET_PROGRAMS_FILE: bad program: "+filepath.Join(dir, tc.want))
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/taskfleet/taskfleet/internal/app"
 	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/internal/handlers"
+	"github.com/taskfleet/taskfleet/internal/handlers/program"
 	"github.com/taskfleet/taskfleet/internal/metrics"
 	"github.com/taskfleet/taskfleet/internal/redact"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
@@ -24,6 +26,9 @@ import (
 type Main struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
+	// Environ returns the environment programs are given a minimal part of
+	// (see package program). Default os.Environ.
+	Environ func() []string
 	// Registry, when set, receives the metrics instead of a new registry.
 	Registry *prometheus.Registry
 }
@@ -31,7 +36,7 @@ type Main struct {
 // Config is the worker's own flags (the common ones are in cli.Common).
 type Config struct {
 	Concurrency  int           // --concurrency: tasks run at once; default 4
-	Kinds        string        // --kinds: comma-separated kinds; default every built-in kind
+	Kinds        string        // --kinds: comma-separated kinds; default every built-in kind and every program
 	FromStatus   string        // --from-status: waiting (default) or part_done
 	ToStatus     string        // --to-status: done (default) or part_done
 	Lease        time.Duration // --lease: default 30s
@@ -42,6 +47,11 @@ type Config struct {
 	MetricsAddr  string        // --metrics-addr: HOST:PORT for /metrics, /healthz, /readyz; empty: none
 	Owner        string        // --owner: the name in leases; default hostname:pid
 	GCPercent    int           // --gc-percent: Go GC target; default cli.DefaultGCPercent (GOGC wins)
+
+	Programs        programFlags  // --program NAME=COMMAND, repeatable; default TASKFLEET_PROGRAMS (';'-separated), else none
+	ProgramsFile    string        // --programs: YAML map of programs (package program); default none
+	ProgramLogBytes int           // --program-log-bytes: log tail kept per attempt; default 1 MiB
+	ProgramGrace    time.Duration // --program-grace: SIGTERM to SIGKILL of a stopped program's group; default 10s
 }
 
 // Run runs the worker until ctx is done and returns the exit code.
@@ -57,7 +67,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	fs := cli.NewFlagSet("worker", m.Getenv, m.Stderr)
 	c.Register(fs)
 	fs.IntVar(&cfg.Concurrency, "concurrency", "TASKFLEET_CONCURRENCY", 4, "tasks run at once (the goroutine pool size)")
-	fs.StringVar(&cfg.Kinds, "kinds", "TASKFLEET_KINDS", "", "comma-separated task kinds to run (default: every built-in kind: "+strings.Join(kindNames(), ",")+")")
+	fs.StringVar(&cfg.Kinds, "kinds", "TASKFLEET_KINDS", "", "comma-separated task kinds to run (default: the built-in kinds "+strings.Join(handlers.Reserved(), ",")+" and every program)")
 	fs.StringVar(&cfg.FromStatus, "from-status", "TASKFLEET_FROM_STATUS", "waiting", "claim tasks in this status: waiting, or part_done for phase two (the handler gets phase one's result)")
 	fs.StringVar(&cfg.ToStatus, "to-status", "TASKFLEET_TO_STATUS", "done", "commit successful tasks to this status: done, or part_done for phase one")
 	fs.DurationVar(&cfg.Lease, "lease", "TASKFLEET_LEASE", 30*time.Second, "lease length; renewed every lease/3 by one heartbeat per process")
@@ -68,6 +78,10 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "TASKFLEET_METRICS_ADDR", "", "HOST:PORT serving /metrics, /healthz and /readyz (empty: none)")
 	fs.StringVar(&cfg.Owner, "owner", "TASKFLEET_OWNER", "", "worker name in leases (default hostname:pid)")
 	cli.RegisterGCPercent(fs, &cfg.GCPercent)
+	fs.Var(&cfg.Programs, "program", "register a program as a task kind: `NAME=COMMAND`, COMMAND split into argv like a shell would and run without one; repeatable; the variable holds entries separated by ';' and is read when no --program is given (env "+program.EnvVar+")")
+	fs.StringVar(&cfg.ProgramsFile, "programs", "TASKFLEET_PROGRAMS_FILE", "", "YAML file of programs: NAME: {command: [argv...], dir, timeout, env: {K: V}, pass_env: [K...]}")
+	fs.IntVar(&cfg.ProgramLogBytes, "program-log-bytes", "TASKFLEET_PROGRAM_LOG_BYTES", program.DefaultMaxLogBytes, "how much of a program's output is kept per attempt as the task's log (its end)")
+	fs.DurationVar(&cfg.ProgramGrace, "program-grace", "TASKFLEET_PROGRAM_GRACE", program.DefaultGrace, "when a program is stopped (drain timeout, lease lost, its timeout): time from SIGTERM to SIGKILL of its process group")
 	fs.FlagSet.Usage = func() {
 		fs.Usage("usage: worker [flags]\n\nRun the tasks of a pool until SIGTERM: claim as many as there are free slots, heartbeat their\nleases, retry failures with backoff, reap the tasks of crashed workers.")
 	}
@@ -93,28 +107,34 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	if cfg.ReapInterval < 0 || cfg.PollInterval <= 0 || cfg.DrainTimeout < 0 {
 		return cli.Usagef("--reap-interval, --poll-interval and --drain-timeout must not be negative (poll-interval > 0)")
 	}
+	if cfg.ProgramLogBytes < minProgramLog || cfg.ProgramLogBytes > maxProgramLog {
+		return cli.Usagef("%s: %d: want %d (1 KiB) to %d (8 MiB)", fs.Where("program-log-bytes"), cfg.ProgramLogBytes, minProgramLog, maxProgramLog)
+	}
+	if cfg.ProgramGrace <= 0 {
+		return cli.Usagef("%s: %s: want a duration > 0", fs.Where("program-grace"), cfg.ProgramGrace)
+	}
+	specs, err := loadPrograms(fs, m.Getenv, cfg.Programs, cfg.ProgramsFile)
+	if err != nil {
+		return err
+	}
 	log, err := c.NewLog(m.Stderr)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = log.Sync() }() // a terminal or pipe cannot fsync: the error says nothing
-	all := handlers.All()
-	kinds := kindNames()
+	names := kindNames(specs)
+	kinds := names
 	if cfg.Kinds != "" {
 		kinds = nil
 		for _, k := range strings.Split(cfg.Kinds, ",") {
 			k = strings.TrimSpace(k)
-			if _, ok := all[k]; !ok {
-				return cli.Usagef("%s: unknown kind %q (this worker has %s)", fs.Where("kinds"), k, strings.Join(kindNames(), ", "))
+			if !slices.Contains(names, k) {
+				return cli.Usagef("%s: unknown kind %q (this worker has %s)", fs.Where("kinds"), k, strings.Join(names, ", "))
 			}
 			if !slices.Contains(kinds, k) {
 				kinds = append(kinds, k)
 			}
 		}
-	}
-	hs := make(map[string]taskstate.HandlerFunc, len(kinds))
-	for _, k := range kinds {
-		hs[k] = all[k]
 	}
 	from, err := taskstate.ParseStatus(cfg.FromStatus)
 	if err != nil || !from.Claimable() {
@@ -143,6 +163,16 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return a.Manager.Stat(ctx, taskstate.Query{})
 	}, metrics.StaticPools(c.Pool), 2*time.Second, log))
 
+	all := handlers.All()
+	maps.Copy(all, handlers.Programs(specs, program.Options{
+		Pool: c.Pool, Logger: log, MaxLogBytes: cfg.ProgramLogBytes, Grace: cfg.ProgramGrace,
+		LogSink: program.ManagerSink(a.Manager), BaseEnv: m.Environ, DecodeDef: a.Manager.Codec().Decode,
+	}))
+	hs := make(map[string]taskstate.HandlerFunc, len(kinds))
+	for _, k := range kinds {
+		hs[k] = all[k]
+	}
+
 	wake, stopWake, err := a.Wakeups(ctx, taskstate.EventCreated, taskstate.EventAvailable)
 	if err != nil {
 		return err
@@ -168,7 +198,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		defer srv.Close()
 		log.Info("serving metrics", zap.String("addr", "http://"+srv.Addr()+"/metrics"))
 	}
-	log.Info("worker started", zap.String("pool", c.Pool), zap.Strings("kinds", kinds), zap.Int("concurrency", cfg.Concurrency),
+	log.Info("worker started", zap.String("pool", c.Pool), zap.Strings("kinds", kinds), zap.Strings("programs", programNames(specs)), zap.Int("concurrency", cfg.Concurrency),
 		zap.String("from", string(from)), zap.String("to", string(to)), zap.Bool("events", a.Events != nil), zap.String("store", redact.URI(c.Store)))
 	if err := runner.Run(ctx); err != nil {
 		return err
@@ -177,11 +207,18 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	return nil
 }
 
-func kindNames() []string {
-	names := make([]string, 0)
-	for k := range handlers.All() {
-		names = append(names, k)
-	}
+// kindNames returns the kinds a worker with these programs has: the
+// built-ins and the programs, sorted.
+func kindNames(specs []program.Spec) []string {
+	names := append(handlers.Reserved(), programNames(specs)...)
 	sort.Strings(names)
+	return names
+}
+
+func programNames(specs []program.Spec) []string {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
 	return names
 }

@@ -60,7 +60,13 @@ func (c *cluster) env(extra ...string) []string {
 // start starts a long-running process and remembers it for dump.
 func (c *cluster) start(name, path string, env []string, args ...string) *fleettest.Proc {
 	c.t.Helper()
-	p := fleettest.Start(c.t, fleettest.Cmd{Name: name, Path: path, Args: args, Env: env})
+	return c.startCmd(fleettest.Cmd{Name: name, Path: path, Args: args, Env: env})
+}
+
+// startCmd starts cmd, a long-running process, and remembers it for dump.
+func (c *cluster) startCmd(cmd fleettest.Cmd) *fleettest.Proc {
+	c.t.Helper()
+	p := fleettest.Start(c.t, cmd)
 	c.mu.Lock()
 	c.procs = append(c.procs, p)
 	c.mu.Unlock()
@@ -126,12 +132,20 @@ type worker struct {
 // arguments, so args override them.
 func (c *cluster) startWorker(owner string, args ...string) *worker {
 	c.t.Helper()
+	return c.startWorkerIn(owner, "", nil, append([]string{"--kinds", "sleep,noop"}, args...)...)
+}
+
+// startWorkerIn starts a worker like startWorker, but with the worker's own
+// default kinds (every built-in and program), in directory dir ("": the
+// test's) with extra environment variables ("K=V").
+func (c *cluster) startWorkerIn(owner, dir string, env []string, args ...string) *worker {
+	c.t.Helper()
 	addr := fleettest.FreeAddr(c.t)
 	all := append([]string{
-		"--owner", owner, "--metrics-addr", addr, "--kinds", "sleep,noop",
+		"--owner", owner, "--metrics-addr", addr,
 		"--lease", "2s", "--poll-interval", "100ms", "--reap-interval", "100ms", "--reap-grace", "200ms", "--drain-timeout", "2s",
 	}, args...)
-	p := c.start("worker "+owner, c.bin.Worker, c.env(), all...)
+	p := c.startCmd(fleettest.Cmd{Name: "worker " + owner, Path: c.bin.Worker, Args: all, Env: c.env(env...), Dir: dir})
 	p.WaitLog(c.t, fleettest.StartTimeout, "worker started", fleettest.LogMsg("worker started"))
 	return &worker{Proc: p, owner: owner, metrics: addr}
 }

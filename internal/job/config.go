@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/taskfleet/taskfleet/internal/handlers"
+	"github.com/taskfleet/taskfleet/internal/handlers/program"
 	"github.com/taskfleet/taskfleet/internal/yamlpos"
 	"github.com/taskfleet/taskfleet/pkg/rolling"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
@@ -22,7 +25,9 @@ var ErrInvalidConfig = errors.New("invalid job config")
 type Config struct {
 	// Pool is the task pool. Required.
 	Pool string `yaml:"pool"`
-	// Kind is the task kind of the generated tasks. Default "linear".
+	// Kind is the task kind of the generated tasks: a built-in kind or a
+	// program (of Programs, or registered on the fleet's workers). Default
+	// "linear".
 	Kind string `yaml:"kind"`
 	// Dataset is put into every generated task at dataset.kwargs.data, where
 	// the linear kind reads it: {csv: PATH} or {synthetic: {...}}.
@@ -39,8 +44,14 @@ type Config struct {
 	Workers int `yaml:"workers"`
 	// Concurrency of each in-process worker. Default 1.
 	Concurrency int `yaml:"concurrency"`
-	// Collect configures the collection step.
+	// Collect configures the collection step (the linear kind's
+	// predictions; other kinds' results stay in the pool).
 	Collect CollectConfig `yaml:"collect"`
+	// Programs are the programs of the in-process workers, from the
+	// programs: key, the map of a `worker --programs` file (see package
+	// program). On a fleet the workers must register them: see
+	// WorkerCommands. Default none.
+	Programs []program.Spec `yaml:"-"`
 
 	// Gen is the generation part: calendar, tasks, generators.
 	Gen *rolling.GenConfig `yaml:"-"`
@@ -51,6 +62,8 @@ type Config struct {
 	Calendar   any `yaml:"calendar"`
 	Tasks      any `yaml:"tasks"`
 	Generators any `yaml:"generators"`
+	// The programs: key, parsed by package program into Programs.
+	RawPrograms any `yaml:"programs"`
 }
 
 // CollectConfig configures the collection step (Qlib's RecorderCollector
@@ -106,8 +119,15 @@ func Parse(data []byte, file string) (*Config, error) {
 	if err := taskstate.ValidatePool(cfg.Pool); err != nil {
 		return nil, bad(yamlpos.Path{"pool"}, "%v", err)
 	}
+	if cfg.Programs, err = program.ParseSection(data, file, "programs", handlers.Reserved()); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
 	if cfg.Kind == "" {
 		cfg.Kind = "linear"
+	}
+	if len(cfg.Programs) > 0 && !cfg.knows(cfg.Kind) {
+		return nil, bad(yamlpos.Path{"kind"}, "%q is neither a built-in kind (%s) nor a program of programs: (%s)",
+			cfg.Kind, strings.Join(handlers.Reserved(), ", "), strings.Join(cfg.programNames(), ", "))
 	}
 	if cfg.Kind == "linear" && cfg.Dataset == nil {
 		return nil, bad(yamlpos.Path{"dataset"}, "required for the linear kind: {csv: PATH} or {synthetic: {start, end, ...}}")
@@ -181,4 +201,57 @@ func (c *Config) Specs() ([]taskstate.TaskSpec, []map[string]any, error) {
 		specs[i] = s
 	}
 	return specs, docs, nil
+}
+
+// knows reports whether kind is a built-in kind or one of the programs.
+func (c *Config) knows(kind string) bool {
+	return slices.Contains(handlers.Reserved(), kind) || slices.Contains(c.programNames(), kind)
+}
+
+func (c *Config) programNames() []string {
+	names := make([]string, len(c.Programs))
+	for i, s := range c.Programs {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// WorkerCommands returns the worker command lines that run this config's
+// tasks on a fleet (store and NATS flags left out: they are the fleet's):
+// one line, or one per stage of a two-phase run. Programs with only a
+// command are given as --program flags; the others need a --programs file
+// holding this config's programs: map, which a trailing comment says.
+func (c *Config) WorkerCommands() []string {
+	base := []string{"worker", "--pool", shellQuote(c.Pool), "--kinds", shellQuote(c.Kind)}
+	var file []string
+	for _, s := range c.Programs {
+		if s.Dir != "" || s.Timeout != 0 || len(s.Env) > 0 || len(s.PassEnv) > 0 {
+			file = append(file, s.Name)
+			continue
+		}
+		argv := make([]string, len(s.Command))
+		for i, a := range s.Command {
+			argv[i] = shellQuote(a)
+		}
+		base = append(base, "--program", shellQuote(s.Name+"="+strings.Join(argv, " ")))
+	}
+	note := ""
+	if len(file) > 0 {
+		base = append(base, "--programs", "PROGRAMS.yaml")
+		note = fmt.Sprintf("  # PROGRAMS.yaml: the programs: map of %s (%s)", c.File, strings.Join(file, ", "))
+	}
+	line := func(extra ...string) string { return strings.Join(append(slices.Clone(base), extra...), " ") + note }
+	if !c.TwoPhase {
+		return []string{line()}
+	}
+	return []string{line("--to-status", "part_done"), line("--from-status", "part_done")}
+}
+
+// shellQuote quotes s for a POSIX shell (and for program.SplitCommand)
+// unless it needs no quotes.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=,+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

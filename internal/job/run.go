@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/sourcegraph/conc"
 	"go.uber.org/zap"
 
 	"github.com/taskfleet/taskfleet/internal/handlers"
+	"github.com/taskfleet/taskfleet/internal/handlers/program"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
@@ -112,14 +114,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.WallSec = res.Wall.Seconds()
 		return res, werr
 	}
-	col, err := Collect(ctx, cfg, m, q, log)
+	if cfg.Kind == "linear" { // other kinds commit no prediction frames to ensemble
+		col, err := Collect(ctx, cfg, m, q, log)
+		if err != nil {
+			res.Wall = time.Since(start)
+			res.WallSec = res.Wall.Seconds()
+			return res, err
+		}
+		sortWindows(col.Windows)
+		res.Collected = col
+	}
 	res.Wall = time.Since(start)
 	res.WallSec = res.Wall.Seconds()
-	if err != nil {
-		return res, err
-	}
-	sortWindows(col.Windows)
-	res.Collected = col
 	if n := waited.Counts[taskstate.StatusFailed]; n > 0 {
 		return res, fmt.Errorf("%w: %d of %d tasks failed (dispatcher query --pool %s --filter '{\"status\":\"failed\"}')", ErrTasksFailed, n, len(specs), cfg.Pool)
 	}
@@ -131,9 +137,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 func startWorkers(ctx context.Context, wg *conc.WaitGroup, o Options) error {
 	cfg := o.Config
 	kinds := handlers.All()
+	maps.Copy(kinds, handlers.Programs(cfg.Programs, program.Options{
+		Pool: cfg.Pool, Logger: o.Log, LogSink: program.ManagerSink(o.Manager), DecodeDef: o.Manager.Codec().Decode,
+	}))
 	h, ok := kinds[cfg.Kind]
 	if !ok {
-		return fmt.Errorf("%w: %s: kind: %q is not a built-in kind", ErrInvalidConfig, cfg.File, cfg.Kind)
+		return fmt.Errorf("%w: %s: kind: %q is neither a built-in kind nor a program of programs: (in-process workers run only these)", ErrInvalidConfig, cfg.File, cfg.Kind)
 	}
 	stages := []struct{ from, to taskstate.Status }{{taskstate.StatusWaiting, taskstate.StatusDone}}
 	if cfg.TwoPhase {

@@ -241,6 +241,19 @@ func LoadFile(path string, reserved []string) ([]Spec, error) {
 // ParseFile parses the contents of a programs file named name (see
 // LoadFile).
 func ParseFile(data []byte, name string, reserved []string) ([]Spec, error) {
+	return parseSpecs(data, name, "", reserved)
+}
+
+// ParseSection parses the programs map held by the top-level key of a
+// larger YAML file named name, such as the programs: of a `dispatcher run`
+// config. A missing or null key has no programs. Errors name the file, the
+// line and the dotted path from key.
+func ParseSection(data []byte, name, key string, reserved []string) ([]Spec, error) {
+	return parseSpecs(data, name, key, reserved)
+}
+
+// parseSpecs parses the programs map at key ("": the whole document).
+func parseSpecs(data []byte, name, key string, reserved []string) ([]Spec, error) {
 	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, badf("%s: %s", name, yaml.FormatError(err, false, false))
@@ -249,15 +262,21 @@ func ParseFile(data []byte, name string, reserved []string) ([]Spec, error) {
 	if err := yaml.Unmarshal(data, &raw); err != nil {
 		return nil, badf("%s: %s", name, yaml.FormatError(err, false, false))
 	}
+	var root []string
+	if key != "" {
+		doc, _ := raw.(map[string]any)
+		raw, root = doc[key], []string{key}
+	}
 	if raw == nil {
 		return nil, nil
 	}
 	bad := func(path []string, format string, args ...any) error {
+		path = append(slices.Clone(root), path...)
 		return badf("%s:%d: %s: %s", name, lineOf(file, path), strings.Join(path, "."), fmt.Sprintf(format, args...))
 	}
 	top, ok := raw.(map[string]any)
 	if !ok {
-		return nil, badf("%s:1: want a map of programs (NAME: {command: [...]}), got %s", name, typeName(raw))
+		return nil, badf("%s:%d: %swant a map of programs (NAME: {command: [...]}), got %s", name, lineOf(file, root), strings.Join(append(root, ""), ": "), typeName(raw))
 	}
 	names := make([]string, 0, len(top))
 	for k := range top {

@@ -135,3 +135,29 @@ func TestParseFileErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestParseSection reads the programs: of a larger file (a `dispatcher run`
+// config): errors name the file, the line in the whole file and the path
+// from the key.
+func TestParseSection(t *testing.T) {
+	t.Parallel()
+	doc := "pool: p\nkind: train\nprograms:\n  train:\n    command: python3 train.py\n    timeout: 2h\n"
+	specs, err := program.ParseSection([]byte(doc), "run.yaml", "programs", builtins)
+	require.NoError(t, err)
+	require.Equal(t, []program.Spec{{Name: "train", Command: []string{"python3", "train.py"}, Timeout: 2 * time.Hour}}, specs)
+
+	specs, err = program.ParseSection([]byte("pool: p\n"), "run.yaml", "programs", builtins)
+	require.NoError(t, err)
+	require.Empty(t, specs)
+
+	for in, msg := range map[string]string{
+		"pool: p\nprograms:\n  train:\n    command: [python3]\n    colour: red\n": "run.yaml:5: programs.train.colour: unknown key",
+		"pool: p\nprograms:\n  noop:\n    command: [x]\n":                         `run.yaml:3: programs.noop: name "noop": clashes with the built-in kind`,
+		"pool: p\nprograms: [a, b]\n":                                             "run.yaml:2: programs: want a map of programs",
+		"pool: p\nprograms:\n  a:\n    command: x\n    timeout: soon\n":           "run.yaml:5: programs.a.timeout: soon",
+	} {
+		_, err := program.ParseSection([]byte(in), "run.yaml", "programs", builtins)
+		require.ErrorIs(t, err, program.ErrBadSpec, in)
+		require.ErrorContains(t, err, msg, in)
+	}
+}
