@@ -22,10 +22,10 @@ const logsSuffix = ".logs"
 // logDoc is the stored log of one attempt; its _id is "TASKID/ATTEMPT" in
 // phase one and "TASKID/part_done/ATTEMPT" in phase two.
 type logDoc struct {
-	ID      string `bson:"_id"`
-	Task    string `bson:"task"`
-	Phase   int    `bson:"phase"` // 1 or 2; logs written before phases were kept have none: 1
-	Attempt int    `bson:"attempt"`
+	ID        string    `bson:"_id"`
+	Task      string    `bson:"task"`
+	Phase     int       `bson:"phase"` // 1 or 2; logs written before phases were kept have none: 1
+	Attempt   int       `bson:"attempt"`
 	Total     int64     `bson:"total"`
 	Tail      []byte    `bson:"tail"`
 	UpdatedAt time.Time `bson:"updated_at"`
