@@ -21,13 +21,14 @@ import (
 )
 
 // logsManager opens the SQLite store of env for the default pool, as a
-// worker would, with retries claimable at once.
-func logsManager(t *testing.T, env map[string]string) *taskstate.Manager {
+// worker would, with retries claimable at once and events published to n
+// (nil: none).
+func logsManager(t *testing.T, env map[string]string, n taskstate.Notifier) *taskstate.Manager {
 	t.Helper()
 	s, err := sqlitestore.Open(t.Context(), sqlitestore.Config{Path: strings.TrimPrefix(env["TASKFLEET_STORE"], "sqlite://")})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
-	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "default", Backoff: func(int) time.Duration { return 0 }})
+	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "default", Backoff: func(int) time.Duration { return 0 }, Notifier: n})
 	require.NoError(t, err)
 	return m
 }
@@ -58,7 +59,7 @@ func putLog(t *testing.T, m *taskstate.Manager, task *taskstate.Task, total int6
 // --phase, all with headers, and as JSON.
 func TestLogs(t *testing.T) {
 	env := storeEnv(t)
-	m := logsManager(t, env)
+	m := logsManager(t, env, nil)
 	ctx := t.Context()
 
 	failed := claimNew(t, m, "failing")
@@ -190,6 +191,39 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
+// startLogs runs the dispatcher with args in the background; done
+// delivers its exit code.
+func startLogs(ctx context.Context, env map[string]string, args ...string) (stdout, stderr *syncBuffer, done <-chan int) {
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	m := &Main{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr, Getenv: func(k string) string { return env[k] }}
+	ch := make(chan int, 1)
+	go func() { ch <- m.Run(ctx, args) }()
+	return stdout, stderr, ch
+}
+
+// waitPrinted waits until the command has printed exactly want.
+func waitPrinted(t *testing.T, stdout *syncBuffer, want string) {
+	t.Helper()
+	fleettest.Eventually(t, 10*time.Second, func() error {
+		if got := stdout.String(); got != want {
+			return fmt.Errorf("printed %q, want %q", got, want)
+		}
+		return nil
+	})
+}
+
+// exitCode waits for the command to end.
+func exitCode(t *testing.T, done <-chan int, stderr *syncBuffer) int {
+	t.Helper()
+	select {
+	case code := <-done:
+		return code
+	case <-time.After(10 * time.Second):
+		t.Fatalf("logs -f did not stop; stderr: %s", stderr.String())
+		return -1
+	}
+}
+
 // TestLogsFollow follows a running attempt whose log a writer grows the
 // way a worker does: the whole kept tail (here the last 16 bytes) with the
 // running total. Each chunk is written once the follower printed the one
@@ -197,43 +231,24 @@ func (b *syncBuffer) String() string {
 // exits 0 when the task is committed.
 func TestLogsFollow(t *testing.T) {
 	env := storeEnv(t)
-	m := logsManager(t, env)
+	m := logsManager(t, env, nil)
 	task := claimNew(t, m, "followed")
 	putLog(t, m, task, 6, "start\n")
 
-	var stdout, stderr syncBuffer
-	main := &Main{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }}
-	done := make(chan int, 1)
-	go func() { done <- main.Run(context.Background(), []string{"logs", "--id", task.ID, "-f", "--interval", "5ms"}) }()
-
+	stdout, stderr, done := startLogs(context.Background(), env, "logs", "--id", task.ID, "-f", "--interval", "5ms")
 	want := "start\n"
-	fleettest.Eventually(t, 10*time.Second, func() error {
-		if got := stdout.String(); got != want {
-			return fmt.Errorf("printed %q, want %q", got, want)
-		}
-		return nil
-	})
+	waitPrinted(t, stdout, want)
 	const keep = 16
 	for i := range 20 {
 		want += fmt.Sprintf("line %02d\n", i)
 		putLog(t, m, task, int64(len(want)), want[max(0, len(want)-keep):])
-		fleettest.Eventually(t, 10*time.Second, func() error {
-			if got := stdout.String(); got != want {
-				return fmt.Errorf("printed %q, want %q", got, want)
-			}
-			return nil
-		})
+		waitPrinted(t, stdout, want)
 	}
 	// The last flush lands just before the commit, in one step.
 	want += "bye\n"
 	putLog(t, m, task, int64(len(want)), want[len(want)-keep:])
 	require.NoError(t, m.Commit(t.Context(), task, "ok", ""))
-	select {
-	case code := <-done:
-		require.Equal(t, 0, code, stderr.String())
-	case <-time.After(10 * time.Second):
-		t.Fatalf("-f did not stop after the commit; stderr: %s", stderr.String())
-	}
+	require.Equal(t, 0, exitCode(t, done, stderr), stderr.String())
 	require.Equal(t, want, stdout.String(), "every byte printed once, in order")
 	require.Contains(t, stderr.String(), "left running: done")
 	require.NotContains(t, stderr.String(), "not kept")
@@ -243,27 +258,14 @@ func TestLogsFollow(t *testing.T) {
 // exit 0, when its context ends (SIGINT in main).
 func TestLogsFollowStopsOnInterrupt(t *testing.T) {
 	env := storeEnv(t)
-	m := logsManager(t, env)
+	m := logsManager(t, env, nil)
 	task := claimNew(t, m, "endless")
 	putLog(t, m, task, 3, "hi\n")
-	var stdout, stderr syncBuffer
-	main := &Main{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() { done <- main.Run(ctx, []string{"logs", "--id", task.ID, "-f", "--interval", "5ms"}) }()
-	fleettest.Eventually(t, 10*time.Second, func() error {
-		if got := stdout.String(); got != "hi\n" {
-			return fmt.Errorf("printed %q", got)
-		}
-		return nil
-	})
+	stdout, stderr, done := startLogs(ctx, env, "logs", "--id", task.ID, "-f", "--interval", "5ms")
+	waitPrinted(t, stdout, "hi\n")
 	cancel()
-	select {
-	case code := <-done:
-		require.Equal(t, 0, code, stderr.String())
-	case <-time.After(10 * time.Second):
-		t.Fatal("-f did not stop on interrupt")
-	}
+	require.Equal(t, 0, exitCode(t, done, stderr), stderr.String())
 }
 
 // TestLogsFollowWakesOnEvents: with NATS, the commit's event ends -f at
@@ -274,31 +276,14 @@ func TestLogsFollowWakesOnEvents(t *testing.T) {
 	env := storeEnv(t)
 	env["TASKFLEET_NATS"] = srv.ClientURL()
 	conn := eventstest.Connect(t, srv, events.Config{})
-	s, err := sqlitestore.Open(t.Context(), sqlitestore.Config{Path: strings.TrimPrefix(env["TASKFLEET_STORE"], "sqlite://")})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
-	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "default", Notifier: conn.Notifier()})
-	require.NoError(t, err)
+	m := logsManager(t, env, conn.Notifier())
 	task := claimNew(t, m, "evented")
 	putLog(t, m, task, 6, "start\n")
 
-	var stdout, stderr syncBuffer
-	main := &Main{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return env[k] }}
-	done := make(chan int, 1)
-	go func() { done <- main.Run(context.Background(), []string{"logs", "--id", task.ID, "-f", "--interval", "1h"}) }()
-	fleettest.Eventually(t, 10*time.Second, func() error {
-		if got := stdout.String(); got != "start\n" {
-			return fmt.Errorf("printed %q", got)
-		}
-		return nil
-	})
+	stdout, stderr, done := startLogs(context.Background(), env, "logs", "--id", task.ID, "-f", "--interval", "1h")
+	waitPrinted(t, stdout, "start\n")
 	putLog(t, m, task, 11, "start\nend.\n")
 	require.NoError(t, m.Commit(t.Context(), task, "ok", ""))
-	select {
-	case code := <-done:
-		require.Equal(t, 0, code, stderr.String())
-	case <-time.After(10 * time.Second):
-		t.Fatalf("-f did not wake on the commit event; stderr: %s", stderr.String())
-	}
+	require.Equal(t, 0, exitCode(t, done, stderr), "-f wakes on the commit's event: %s", stderr.String())
 	require.Equal(t, "start\nend.\n", stdout.String())
 }
