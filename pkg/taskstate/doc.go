@@ -12,6 +12,10 @@
 //	running  --return (no attempts left) / bad payload-->  failed
 //	running  --lease expired (reaper)-->  claimed-from status, or failed
 //
+// Attempts are counted per phase: the commit to part_done sets the count
+// back to 0, so phase two has the whole max_attempts budget, and a retry of
+// phase two returns the task to part_done, not to phase one.
+//
 // Every transition out of running is a compare-and-set on the task id, the
 // running status and the lease token handed out by the claim, so a worker
 // whose lease was taken away (by the reaper or an admin reset) cannot

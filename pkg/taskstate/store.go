@@ -40,8 +40,10 @@ type Store interface {
 	Claim(ctx context.Context, p ClaimParams) ([]*Task, error)
 
 	// Finish applies fenced transitions out of running (commit, return,
-	// fail, reap). It reports, per item, whether the transition applied; an
-	// item whose task is no longer running under its token is skipped.
+	// fail, reap); a commit to part_done sets attempts back to 0
+	// (Transition.NewPhase). It reports, per item, whether the transition
+	// applied; an item whose task is no longer running under its token is
+	// skipped.
 	// A batch with an item that FinishParams.Validate rejects is refused
 	// as a whole, before anything is written, with that error (wrapping
 	// ErrInvalidTransition).
@@ -152,6 +154,12 @@ type Transition struct {
 	// shutdown is not a failure).
 	UndoAttempt bool
 }
+
+// NewPhase reports whether tr commits phase one (a result stored with a
+// move to part_done). Attempts are counted per phase: such a commit sets
+// the task's attempts back to 0, so phase two has the whole MaxAttempts
+// budget.
+func (tr Transition) NewPhase() bool { return tr.SetRes && tr.To == StatusPartDone }
 
 // FinishParams are the arguments of Store.Finish.
 type FinishParams struct {

@@ -14,7 +14,7 @@ type Task struct {
 	Def         []byte         // def: gob payload; nil unless asked for (QueryParams.Payloads) or claimed
 	Filter      map[string]any // filter: the def as a queryable document
 	Res         []byte         // res: gob payload of the last commit; nil unless asked for or claimed
-	Attempts    int            // attempts: claims so far
+	Attempts    int            // attempts: claims in the current phase (a commit to part_done sets it to 0)
 	MaxAttempts int            // max_attempts: 0 means unlimited (Qlib's behaviour)
 	LastError   string         // last_error: the error of the last failed attempt
 	Lease       Lease          // lease: set while running

@@ -16,7 +16,7 @@
 //	status        string     waiting | running | part_done | done | failed
 //	priority      int        higher is claimed first
 //	seq           int64      creation order (see below)
-//	attempts      int        claims so far
+//	attempts      int        claims in the current phase (0 again at part_done)
 //	max_attempts  int        0: unlimited
 //	filter        document   the def as a queryable document, keys sorted
 //	def           binary     gob payload

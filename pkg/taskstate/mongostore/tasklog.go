@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -18,10 +19,12 @@ var _ taskstate.LogStore = (*Store)(nil)
 // no dots, so it never clashes with a pool, and ListPools leaves it out.
 const logsSuffix = ".logs"
 
-// logDoc is the stored log of one attempt; its _id is "TASKID/ATTEMPT".
+// logDoc is the stored log of one attempt; its _id is "TASKID/ATTEMPT" in
+// phase one and "TASKID/part_done/ATTEMPT" in phase two.
 type logDoc struct {
 	ID        string    `bson:"_id"`
 	Task      string    `bson:"task"`
+	Phase     int       `bson:"phase"` // 1 or 2; logs written before phases were kept have none: 1
 	Attempt   int       `bson:"attempt"`
 	Total     int64     `bson:"total"`
 	Tail      []byte    `bson:"tail"`
@@ -35,23 +38,31 @@ func (s *Store) logColl(pool string) (*mongo.Collection, error) {
 	return s.db.Collection(pool + logsSuffix), nil
 }
 
-// PutLog stores (replaces) the log of one attempt. A log written after its
-// task was removed is taken away again, so none is left orphaned.
+// PutLog stores (replaces) the log of one attempt. A log of a task that
+// is not in the pool is taken away again, so none is left orphaned, and
+// the call reports ErrNotFound. The log is written before the task is
+// read: a removal between the two still takes it (Delete removes the tasks,
+// then their logs).
 func (s *Store) PutLog(ctx context.Context, p taskstate.PutLogParams) error {
 	lc, err := s.logColl(p.Pool)
 	if err != nil {
 		return err
 	}
-	l := p.Log
-	tail := l.Tail
-	if tail == nil {
-		tail = []byte{}
+	l, err := p.Bounded()
+	if err != nil {
+		return err
 	}
-	doc := logDoc{ID: fmt.Sprintf("%s/%d", l.ID, l.Attempt), Task: l.ID, Attempt: l.Attempt, Total: l.Total, Tail: tail, UpdatedAt: l.UpdatedAt.UTC()}
+	doc := logDoc{ID: fmt.Sprintf("%s/%d", l.ID, l.Attempt), Task: l.ID, Phase: 1, Attempt: l.Attempt, Total: l.Total, Tail: l.Tail, UpdatedAt: l.UpdatedAt.UTC()}
+	if l.PhaseTwo() {
+		doc.ID, doc.Phase = fmt.Sprintf("%s/%s/%d", l.ID, taskstate.StatusPartDone, l.Attempt), 2
+	}
 	if _, err := lc.ReplaceOne(ctx, bson.D{{Key: fID, Value: doc.ID}}, doc, options.Replace().SetUpsert(true)); err != nil {
 		return s.wrap("put log", p.Pool, err)
 	}
 	if _, err := s.Get(ctx, taskstate.GetParams{Pool: p.Pool, ID: l.ID}); err != nil {
+		if !errors.Is(err, taskstate.ErrNotFound) {
+			return err
+		}
 		if _, derr := lc.DeleteOne(ctx, bson.D{{Key: fID, Value: doc.ID}}); derr != nil {
 			return s.wrap("put log", p.Pool, derr)
 		}
@@ -67,10 +78,16 @@ func (s *Store) GetLogs(ctx context.Context, p taskstate.GetLogsParams) ([]tasks
 		return nil, err
 	}
 	filter := bson.D{{Key: "task", Value: p.ID}}
+	switch p.Phase {
+	case taskstate.StatusWaiting:
+		filter = append(filter, bson.E{Key: "phase", Value: bson.D{{Key: "$ne", Value: 2}}})
+	case taskstate.StatusPartDone:
+		filter = append(filter, bson.E{Key: "phase", Value: 2})
+	}
 	if p.Attempt > 0 {
 		filter = append(filter, bson.E{Key: "attempt", Value: p.Attempt})
 	}
-	cur, err := lc.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "attempt", Value: 1}}))
+	cur, err := lc.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "phase", Value: 1}, {Key: "attempt", Value: 1}}))
 	if err != nil {
 		return nil, s.wrap("get logs", p.Pool, err)
 	}
@@ -80,7 +97,10 @@ func (s *Store) GetLogs(ctx context.Context, p taskstate.GetLogsParams) ([]tasks
 	}
 	out := make([]taskstate.TaskLog, len(docs))
 	for i, d := range docs {
-		out[i] = taskstate.TaskLog{ID: d.Task, Attempt: d.Attempt, Total: d.Total, Tail: d.Tail, UpdatedAt: d.UpdatedAt}
+		out[i] = taskstate.TaskLog{ID: d.Task, Phase: taskstate.StatusWaiting, Attempt: d.Attempt, Total: d.Total, Tail: d.Tail, UpdatedAt: d.UpdatedAt}
+		if d.Phase == 2 {
+			out[i].Phase = taskstate.StatusPartDone
+		}
 	}
 	return out, nil
 }

@@ -336,7 +336,9 @@ func leaseFence(id bson.ObjectID, token string) bson.D {
 
 // transitionUpdate is the update of one move out of running: the lease and
 // claimed_from go, run_after is set or cleared, res and last_error are set
-// when asked for, finished_at is stamped on done, part_done and failed.
+// when asked for, finished_at is stamped on done, part_done and failed,
+// attempts go back to 0 on a commit to part_done and down by one on a
+// release.
 func transitionUpdate(now time.Time, tr taskstate.Transition) bson.D {
 	set := bson.D{
 		{Key: fStatus, Value: string(tr.To)},
@@ -358,9 +360,16 @@ func transitionUpdate(now time.Time, tr taskstate.Transition) bson.D {
 	case taskstate.StatusDone, taskstate.StatusPartDone, taskstate.StatusFailed:
 		set = append(set, bson.E{Key: fFinishedAt, Value: now})
 	}
+	var inc bson.D
+	switch {
+	case tr.NewPhase():
+		set = append(set, bson.E{Key: fAttempts, Value: 0}) // explicit: queries on attempts see it
+	case tr.UndoAttempt:
+		inc = bson.D{{Key: fAttempts, Value: -1}}
+	}
 	update := bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: unset}}
-	if tr.UndoAttempt {
-		update = append(update, bson.E{Key: "$inc", Value: bson.D{{Key: fAttempts, Value: -1}}})
+	if inc != nil {
+		update = append(update, bson.E{Key: "$inc", Value: inc})
 	}
 	return update
 }

@@ -41,7 +41,8 @@ var (
 	generalForm = newFinishForm(9, `UPDATE tasks SET status = v.column2,
 		res = CASE WHEN v.column3 THEN v.column4 ELSE tasks.res END,
 		last_error = CASE WHEN v.column5 THEN v.column6 ELSE tasks.last_error END,
-		run_after = v.column7, attempts = tasks.attempts - v.column8,
+		run_after = v.column7,
+		attempts = CASE WHEN v.column3 AND v.column2 = 'part_done' THEN 0 ELSE tasks.attempts - v.column8 END,
 		lease_owner = NULL, lease_token = NULL, lease_until = NULL, claimed_from = NULL,
 		finished_at = CASE WHEN v.column2 IN ('done', 'part_done', 'failed') THEN ? ELSE tasks.finished_at END,
 		updated_at = ?`,
@@ -63,6 +64,7 @@ var (
 	// five values per item instead of nine. Per item: seq, id, to, res,
 	// token.
 	commitForm = newFinishForm(5, `UPDATE tasks SET status = v.column3, res = v.column4, run_after = 0,
+		attempts = CASE WHEN v.column3 = 'part_done' THEN 0 ELSE tasks.attempts END,
 		lease_owner = NULL, lease_token = NULL, lease_until = NULL, claimed_from = NULL,
 		finished_at = ?, updated_at = ?`,
 		`WHERE tasks.seq = v.column1 AND tasks.id = v.column2 AND tasks.pool = ? AND tasks.status = 'running' AND tasks.lease_token = v.column5`,

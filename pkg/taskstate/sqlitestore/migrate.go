@@ -75,6 +75,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate to schema version 3: %w", err)
 		}
 	}
+	if exists && version >= 4 && version < 6 {
+		if _, err := tx.ExecContext(ctx, migrateLogPhase); err != nil {
+			return fmt.Errorf("migrate to schema version 6: %w", err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ func TestMigrateFromV1(t *testing.T) {
 	require.NoError(t, check.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name LIKE 'tasks_count_%'`).Scan(&triggers))
 	require.NoError(t, check.QueryRow(`PRAGMA user_version`).Scan(&version))
 	require.Zero(t, triggers)
-	require.Equal(t, 5, version)
+	require.Equal(t, 6, version)
 	var textKeys int
 	require.NoError(t, check.QueryRow(`SELECT count(*) FROM tasks WHERE typeof(key) = 'text'`).Scan(&textKeys))
 	require.Zero(t, textKeys, "every hex key is stored as its bytes")
@@ -141,7 +141,7 @@ func TestMigrateFromV2(t *testing.T) {
 	require.Equal(t, []string{"000000000000000000000002"}, res.IDs)
 	var version int
 	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
-	require.Equal(t, 5, version)
+	require.Equal(t, 6, version)
 }
 
 // TestNewerSchemaRefused: a file written by a newer build is not touched.
@@ -154,4 +154,59 @@ func TestNewerSchemaRefused(t *testing.T) {
 	require.NoError(t, db.Close())
 	_, err = sqlitestore.Open(context.Background(), sqlitestore.Config{Path: path})
 	require.ErrorContains(t, err, "schema version 99 is newer")
+}
+
+// TestMigrateLogsFromV5 rebuilds the task_logs of a version 5 file with the
+// phase in its key: the kept logs become phase one's, and they still go
+// with their task.
+func TestMigrateLogsFromV5(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v5.db")
+	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
+	require.NoError(t, err)
+	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "p"})
+	require.NoError(t, err)
+	res, err := m.Create(ctx, []taskstate.TaskSpec{{Kind: "noop", Def: map[string]any{"i": 1}}, {Kind: "noop", Def: map[string]any{"i": 2}}}, taskstate.CreateOptions{})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	db, err := sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`DROP TRIGGER tasks_delete_logs; DROP TABLE task_logs;
+		CREATE TABLE task_logs (task_id TEXT NOT NULL, attempt INTEGER NOT NULL, pool TEXT NOT NULL, total INTEGER NOT NULL,
+			tail BLOB NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (task_id, attempt));
+		CREATE TRIGGER tasks_delete_logs AFTER DELETE ON tasks BEGIN DELETE FROM task_logs WHERE task_id = old.id; END;
+		PRAGMA user_version = 5`)
+	require.NoError(t, err)
+	for i, id := range res.IDs {
+		_, err = db.Exec(`INSERT INTO task_logs VALUES (?, 2, 'p', 9, ?, 1)`, id, fmt.Sprintf("log %d", i))
+		require.NoError(t, err)
+	}
+
+	s, err = sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
+	require.NoError(t, err)
+	defer s.Close()
+	m, err = taskstate.NewManager(taskstate.Config{Store: s, Pool: "p"})
+	require.NoError(t, err)
+	var version int
+	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
+	require.Equal(t, 6, version)
+	logs, err := m.Logs(ctx, res.IDs[0], "", 0)
+	require.NoError(t, err)
+	require.Len(t, logs, 1)
+	require.Equal(t, taskstate.StatusWaiting, logs[0].Phase)
+	require.Equal(t, 2, logs[0].Attempt)
+	require.Equal(t, "log 0", string(logs[0].Tail))
+	require.NoError(t, m.PutLog(ctx, taskstate.TaskLog{ID: res.IDs[0], Phase: taskstate.StatusPartDone, Attempt: 2, Total: 3, Tail: []byte("two")}))
+	logs, err = m.Logs(ctx, res.IDs[0], "", 2)
+	require.NoError(t, err)
+	require.Len(t, logs, 2, "phase two's attempt 2 is kept apart from phase one's")
+	_, err = m.Remove(ctx, taskstate.ByIDs(res.IDs[0]), false)
+	require.NoError(t, err)
+	logs, err = m.Logs(ctx, res.IDs[0], "", 0)
+	require.NoError(t, err)
+	require.Empty(t, logs, "the trigger is back: logs go with their task")
+	logs, err = m.Logs(ctx, res.IDs[1], "", 0)
+	require.NoError(t, err)
+	require.Len(t, logs, 1)
 }

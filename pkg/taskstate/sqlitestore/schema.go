@@ -11,7 +11,8 @@ package sqlitestore
 // adds task_logs, the kept output of each attempt (its tables are created
 // IF NOT EXISTS, so older files only gain them). Version 5 adds artifacts
 // and artifact_chunks, the files of each attempt (created the same way).
-const schemaVersion = 5
+// Version 6 keys task_logs by phase too: attempts are counted per phase.
+const schemaVersion = 6
 
 // schema is the current schema. pool_counts holds the number of tasks per
 // (pool, status); every statement that inserts, deletes or moves tasks
@@ -64,18 +65,43 @@ CREATE TABLE IF NOT EXISTS pool_counts (
 -- fires only on deletes, which are rare admin operations.
 CREATE TABLE IF NOT EXISTS task_logs (
 	task_id    TEXT    NOT NULL,
+	phase      INTEGER NOT NULL, -- 1: claimed from waiting, 2: from part_done
 	attempt    INTEGER NOT NULL,
 	pool       TEXT    NOT NULL,
 	total      INTEGER NOT NULL,
 	tail       BLOB    NOT NULL,
 	updated_at INTEGER NOT NULL,
-	PRIMARY KEY (task_id, attempt)
+	PRIMARY KEY (task_id, phase, attempt)
 );
-CREATE TRIGGER IF NOT EXISTS tasks_delete_logs AFTER DELETE ON tasks BEGIN
-	DELETE FROM task_logs WHERE task_id = old.id;
-END;
+` + logsTrigger + `
 ` + artifactSchema + `
 `
+
+// logsTrigger removes a task's logs with it.
+const logsTrigger = `CREATE TRIGGER IF NOT EXISTS tasks_delete_logs AFTER DELETE ON tasks BEGIN
+	DELETE FROM task_logs WHERE task_id = old.id;
+END;`
+
+// migrateLogPhase turns the task_logs of versions 4 and 5 into version 6's:
+// the key gains the phase, and every kept log is phase one's (before
+// version 6 attempts counted across phases). The trigger goes while the
+// table is rebuilt: a rename checks the triggers that name it.
+const migrateLogPhase = `
+DROP TRIGGER IF EXISTS tasks_delete_logs;
+CREATE TABLE task_logs_v6 (
+	task_id    TEXT    NOT NULL,
+	phase      INTEGER NOT NULL,
+	attempt    INTEGER NOT NULL,
+	pool       TEXT    NOT NULL,
+	total      INTEGER NOT NULL,
+	tail       BLOB    NOT NULL,
+	updated_at INTEGER NOT NULL,
+	PRIMARY KEY (task_id, phase, attempt)
+);
+INSERT INTO task_logs_v6 SELECT task_id, 1, attempt, pool, total, tail, updated_at FROM task_logs;
+DROP TABLE task_logs;
+ALTER TABLE task_logs_v6 RENAME TO task_logs;
+` + logsTrigger
 
 // migrateV1 turns a version 1 database into version 2: the counting
 // triggers and the old indexes go, and the counts are rebuilt once.

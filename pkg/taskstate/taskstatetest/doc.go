@@ -10,7 +10,8 @@
 // The cases call Store methods directly, the way the Manager does, and check
 // what the Store doc promises: claim order and limits, per-item fencing in
 // Finish and the transitions it refuses, lost leases, the reaper's listing,
-// admin updates that fence out a worker, counters that agree with a scan.
+// admin updates that fence out a worker, counters that agree with a scan,
+// task logs (taskstate.LogStore) by phase and attempt.
 // Each case runs in its own parallel subtest on a fresh store
 // (TestStoreContract/Finish/FencedByToken …), so a failure names the
 // backend's test and the rule it broke.

@@ -101,6 +101,71 @@ var finishCases = []Case{
 		require.Equal(t, counts(1, 0, 0, 1, 1), f.stat(taskstate.Query{}))
 	}},
 
+	// Attempts are counted per phase: the commit of phase one sets them
+	// back to 0, so phase two gets the whole budget; a retry or a release
+	// of phase two does not. Both commit shapes (with and without Seq)
+	// reset, and the fence still holds.
+	{Group: "Finish", Name: "AttemptsPerPhase", Run: func(ctx context.Context, t T, s taskstate.Store) {
+		f := newFixture(ctx, t, s)
+		nts := tasks(0, 2)
+		for i := range nts {
+			nts[i].MaxAttempts = 2
+		}
+		ids := f.create(nts...)
+		first := f.claim(taskstate.ClaimParams{Limit: 2})
+		require.Equal(t, ids, taskIDs(first))
+		for _, c := range first {
+			require.Equal(t, 1, c.Attempts)
+		}
+		retry := func(c *taskstate.Task, to taskstate.Status) taskstate.Transition {
+			return taskstate.Transition{ID: c.ID, Token: c.Lease.Token, To: to, SetError: true, LastError: "retry"}
+		}
+		require.Equal(t, []bool{true, true}, f.finish(retry(first[0], taskstate.StatusWaiting), retry(first[1], taskstate.StatusWaiting)))
+		second := f.claim(taskstate.ClaimParams{Limit: 2})
+		require.Equal(t, ids, taskIDs(second))
+		for _, c := range second {
+			require.Equal(t, 2, c.Attempts, "the retry in phase one counted")
+		}
+		toPartDone := func(c *taskstate.Task, seq int64) taskstate.Transition {
+			tr := commit(c, "phase one")
+			tr.To, tr.Seq = taskstate.StatusPartDone, seq
+			return tr
+		}
+		stale := toPartDone(second[0], 0)
+		stale.Token = first[0].Lease.Token
+		require.Equal(t, []bool{false}, f.finish(stale), "an old claim's commit is fenced out")
+		require.Equal(t, 2, f.get(ids[0]).Attempts)
+		require.Equal(t, []bool{true, true}, f.finish(toPartDone(second[0], 0), toPartDone(second[1], second[1].Seq)))
+		for i, id := range ids {
+			got := f.get(id)
+			require.Equal(t, taskstate.StatusPartDone, got.Status, "task %d", i)
+			require.Equal(t, 0, got.Attempts, "task %d: phase two starts with the whole budget", i)
+		}
+		require.ElementsMatch(t, ids, f.ids(taskstate.Query{}.Where(taskstate.FieldAttempts, taskstate.OpEq, 0)))
+		// Phase two: a release gives its attempt back, a retry counts, and
+		// max_attempts applies to phase two's own claims.
+		p2 := f.claim(taskstate.ClaimParams{From: taskstate.StatusPartDone, Limit: 2})
+		require.Equal(t, ids, taskIDs(p2))
+		for _, c := range p2 {
+			require.Equal(t, 1, c.Attempts)
+			require.Equal(t, []byte("phase one"), c.Res)
+		}
+		require.Equal(t, []bool{true, true}, f.finish(
+			taskstate.Transition{ID: ids[0], Token: p2[0].Lease.Token, To: taskstate.StatusPartDone, UndoAttempt: true},
+			retry(p2[1], taskstate.StatusPartDone)))
+		require.Equal(t, 0, f.get(ids[0]).Attempts, "a release gives phase two's attempt back")
+		require.Equal(t, 1, f.get(ids[1]).Attempts, "a retry of phase two is not a new phase")
+		p2 = f.claim(taskstate.ClaimParams{From: taskstate.StatusPartDone, Limit: 2})
+		require.Equal(t, ids, taskIDs(p2))
+		require.Equal(t, 1, p2[0].Attempts)
+		require.Equal(t, 2, p2[1].Attempts)
+		require.Equal(t, p2[1].MaxAttempts, p2[1].Attempts, "phase two's budget is max_attempts")
+		require.Equal(t, []bool{true, true}, f.finish(commit(p2[0], "done"), taskstate.Transition{ID: ids[1], Token: p2[1].Lease.Token, To: taskstate.StatusFailed, SetError: true, LastError: "spent"}))
+		require.Equal(t, 1, f.get(ids[0]).Attempts, "a commit to done keeps the count")
+		require.Equal(t, 2, f.get(ids[1]).Attempts)
+		require.Equal(t, counts(0, 0, 0, 1, 1), f.stat(taskstate.Query{}))
+	}},
+
 	// Both backends refuse a batch holding a transition no operation
 	// makes, the same way, and write nothing of it.
 	{Group: "Finish", Name: "InvalidTransitionRefused", Run: func(ctx context.Context, t T, s taskstate.Store) {
