@@ -23,7 +23,8 @@ type cluster struct {
 	t     *testing.T
 	bin   fleettest.Binaries
 	dir   string
-	store string // sqlite://PATH
+	store string // sqlite://PATH, or a mongodb:// URI
+	db    string // the MongoDB database (TASKFLEET_DB) of a mongodb:// store
 	pool  string
 
 	mu    sync.Mutex
@@ -52,9 +53,11 @@ func newCluster(t *testing.T) *cluster {
 // env is the environment of the cluster's processes: the store and pool
 // come from TASKFLEET_STORE and TASKFLEET_POOL, logs are JSON.
 func (c *cluster) env(extra ...string) []string {
-	return fleettest.Env(append([]string{
-		"TASKFLEET_STORE=" + c.store, "TASKFLEET_POOL=" + c.pool, "TASKFLEET_LOG_FORMAT=json",
-	}, extra...)...)
+	env := []string{"TASKFLEET_STORE=" + c.store, "TASKFLEET_POOL=" + c.pool, "TASKFLEET_LOG_FORMAT=json"}
+	if c.db != "" {
+		env = append(env, "TASKFLEET_DB="+c.db)
+	}
+	return fleettest.Env(append(env, extra...)...)
 }
 
 // start starts a long-running process and remembers it for dump.

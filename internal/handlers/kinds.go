@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 
@@ -116,12 +117,16 @@ func (d *Datasets) Get(doc map[string]any) (*dataset.Panel, error) {
 	return p, nil
 }
 
+// PredArtifact is the artifact the linear kind stores its predictions in.
+const PredArtifact = "pred.parquet"
+
 // Linear returns the linear kind: ridge regression over one rolling window.
 // Claimed from waiting, it fits on the def's train segment and predicts the
-// test segment; its result is {"pred": *collect.Frame, "metrics":
-// linear.Metrics}. Claimed from part_done (phase two of a two-phase run) it
-// receives that result and scores the predictions, adding "ic" (an
-// collect.ICSummary).
+// test segment, stores the predictions as the artifact PredArtifact
+// (collect.Frame.WriteParquet), and returns {"pred": *collect.Frame,
+// "metrics": linear.Metrics}. Claimed from part_done (phase two of a
+// two-phase run) it receives that result and scores the predictions,
+// adding "ic" (an collect.ICSummary).
 func Linear(data *Datasets) taskstate.HandlerFunc {
 	return func(ctx context.Context, t *taskstate.Task, param any) (any, error) {
 		if t.ClaimedFrom == taskstate.StatusPartDone {
@@ -146,8 +151,30 @@ func Linear(data *Datasets) taskstate.HandlerFunc {
 			}
 			return nil, err
 		}
+		if err := putFrame(ctx, PredArtifact, res.Pred); err != nil {
+			return nil, fmt.Errorf("linear: %w", err)
+		}
 		return res.Artifacts(), nil
 	}
+}
+
+// putFrame stores f as the Parquet artifact name of the running attempt,
+// encoded while it is written. Run outside a worker's attempt (there is
+// no store to put it in) it does nothing.
+func putFrame(ctx context.Context, name string, f *collect.Frame) error {
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(f.WriteParquet(pw))
+	}()
+	_, err := taskstate.Artifacts(ctx).Put(name, pr)
+	pr.Close() // a Put that stopped early unblocks the encoder
+	<-done
+	if errors.Is(err, taskstate.ErrNoAttempt) {
+		return nil
+	}
+	return err
 }
 
 func scorePhaseTwo(param any) (any, error) {

@@ -36,7 +36,9 @@
 //   - Runner is a worker's loop (Qlib's run_task, long-lived): a goroutine
 //     pool that claims only free slots, one heartbeat for every held lease,
 //     a batch completer, a reaper and a drain on shutdown. Wait is Qlib's
-//     wait, woken by events.
+//     wait, woken by events. A handler stores files next to its result
+//     through Artifacts(ctx); they are committed with the result, fenced
+//     by the lease, and discarded with a failed attempt.
 //   - Codec turns defs and results into gob payloads. A Manager's Codec
 //     reuses decoders and encoders across payloads of the same types
 //     (internal/gobcodec), with outputs identical to a fresh decoder's and

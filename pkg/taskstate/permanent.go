@@ -42,7 +42,10 @@ func Permanent(err error) error {
 func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
 
 // noRetry reports whether the Runner fails a run's error at once: the
-// handler said so with Permanent, or the task's payload does not decode
-// (the codec's ErrDecode, which Handle passes on when a def does not
-// convert).
-func noRetry(err error) bool { return IsPermanent(err) || errors.Is(err, ErrDecode) }
+// handler said so with Permanent, the task's payload does not decode (the
+// codec's ErrDecode, which Handle passes on when a def does not convert),
+// or its artifacts are over their limit (the same def would write them
+// again).
+func noRetry(err error) bool {
+	return IsPermanent(err) || errors.Is(err, ErrDecode) || errors.Is(err, ErrArtifactTooLarge)
+}

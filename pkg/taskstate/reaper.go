@@ -39,6 +39,11 @@ type ReaperConfig struct {
 	// NowFunc is the clock a lease's expiry is judged by. Defaults to the
 	// Manager's clock (Config.Now), or time.Now with Store.
 	NowFunc func() time.Time
+	// CleanupInterval is how often the staged artifacts that no running
+	// attempt holds (what a crashed worker left mid-upload, or a discard
+	// that failed) are removed, with Manager.CleanupStaged. Defaults to
+	// 1 min; negative disables it.
+	CleanupInterval time.Duration
 	// Logger logs the passes that fail. Defaults to zap.NewNop().
 	Logger *zap.Logger
 	// Metrics counts what each pass takes back. Defaults to nothing.
@@ -73,6 +78,9 @@ func NewReaper(cfg ReaperConfig) (*Reaper, error) {
 	case cfg.Grace < 0:
 		cfg.Grace = 0
 	}
+	if cfg.CleanupInterval == 0 {
+		cfg.CleanupInterval = time.Minute
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -82,19 +90,34 @@ func NewReaper(cfg ReaperConfig) (*Reaper, error) {
 	return &Reaper{cfg: cfg, now: clockOf(cfg.NowFunc, cfg.Manager), managers: map[string]*Manager{}}, nil
 }
 
-// Run makes a pass every Interval until ctx is done, then returns nil.
-// A pass that fails is logged and the next one tries again.
+// Run makes a pass every Interval, and an artifact cleanup every
+// CleanupInterval, until ctx is done, then returns nil. A pass that fails
+// is logged and the next one tries again.
 func (r *Reaper) Run(ctx context.Context) error {
 	tick := time.NewTicker(r.cfg.Interval)
 	defer tick.Stop()
+	var cleanup <-chan time.Time // nil: never
+	if r.cfg.CleanupInterval > 0 {
+		ct := time.NewTicker(r.cfg.CleanupInterval)
+		defer ct.Stop()
+		cleanup = ct.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-		}
-		if _, err := r.Reap(ctx); err != nil && ctx.Err() == nil {
-			r.cfg.Logger.Warn("reap failed", zap.Error(err))
+			if _, err := r.Reap(ctx); err != nil && ctx.Err() == nil {
+				r.cfg.Logger.Warn("reap failed", zap.Error(err))
+			}
+		case <-cleanup:
+			n, err := r.CleanupStaged(ctx)
+			if err != nil && ctx.Err() == nil {
+				r.cfg.Logger.Warn("artifact cleanup failed", zap.Error(err))
+			}
+			if n > 0 {
+				r.cfg.Logger.Info("removed the staged artifacts of dead attempts", zap.Int64("artifacts", n))
+			}
 		}
 	}
 }
@@ -103,29 +126,55 @@ func (r *Reaper) Run(ctx context.Context) error {
 // it reaped. Over a Store, a pool that fails does not stop the others: the
 // error joins each pool's error.
 func (r *Reaper) Reap(ctx context.Context) (ReapResult, error) {
+	var total ReapResult
+	err := r.eachPool(ctx, func(m *Manager) error {
+		rr, err := r.reapPool(ctx, m)
+		total.Requeued += rr.Requeued
+		total.Failed += rr.Failed
+		total.Lost += rr.Lost
+		return err
+	})
+	return total, err
+}
+
+// CleanupStaged removes now, over every pool it reaps, the staged
+// artifacts no running attempt holds (see Manager.CleanupStaged), and
+// returns how many. A store that keeps no artifacts has none.
+func (r *Reaper) CleanupStaged(ctx context.Context) (int64, error) {
+	var total int64
+	err := r.eachPool(ctx, func(m *Manager) error {
+		n, err := m.CleanupStaged(ctx)
+		total += n
+		if errors.Is(err, ErrNoArtifacts) {
+			return nil
+		}
+		return err
+	})
+	return total, err
+}
+
+// eachPool calls fn with the Manager of every pool the reaper serves. Over
+// a Store, a pool that fails does not stop the others: the error joins
+// each pool's error.
+func (r *Reaper) eachPool(ctx context.Context, fn func(m *Manager) error) error {
 	if r.cfg.Manager != nil {
-		return r.reapPool(ctx, r.cfg.Manager)
+		return fn(r.cfg.Manager)
 	}
 	pools, err := r.cfg.Store.ListPools(ctx)
 	if err != nil {
-		return ReapResult{}, fmt.Errorf("list pools: %w", err)
+		return fmt.Errorf("list pools: %w", err)
 	}
-	var total ReapResult
 	var errs []error
 	for _, p := range pools {
 		m, ok := r.manager(p)
 		if !ok {
 			continue // a pool name this build cannot serve
 		}
-		rr, err := r.reapPool(ctx, m)
-		total.Requeued += rr.Requeued
-		total.Failed += rr.Failed
-		total.Lost += rr.Lost
-		if err != nil {
+		if err := fn(m); err != nil {
 			errs = append(errs, fmt.Errorf("pool %s: %w", p, err))
 		}
 	}
-	return total, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 func (r *Reaper) reapPool(ctx context.Context, m *Manager) (ReapResult, error) {

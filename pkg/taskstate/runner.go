@@ -113,6 +113,11 @@ type RunnerConfig struct {
 	Logger *zap.Logger
 	// Metrics records what happens. Default: nothing.
 	Metrics RunnerMetrics
+	// ArtifactLimits bound what one attempt stores through Artifacts:
+	// DefaultMaxArtifactSize (2 GiB) per artifact and
+	// DefaultMaxTaskArtifacts (4 GiB) per attempt by default. A handler
+	// over a limit fails its task for good.
+	ArtifactLimits ArtifactLimits
 }
 
 // Runner claims tasks as slots free up and runs them with their handler.
@@ -352,11 +357,16 @@ func (r *Runner) runTask(ctx context.Context, run *running) (queued bool) {
 	if !ready.IsZero() {
 		r.met.Pickup(r.now().Sub(ready))
 	}
-	res, err := Call(func() (any, error) { return handler(ctx, t, param) })
+	hctx, arts := withArtifacts(ctx, r.m, t, r.cfg.ArtifactLimits)
+	res, err := Call(func() (any, error) { return handler(hctx, t, param) })
 	elapsed := time.Since(start)
 	cause := context.Cause(ctx)
+	leaseLost := errors.Is(cause, errLeaseLost) || errors.Is(cause, errLeaseExpired)
+	if arts.close() {
+		leaseLost, err = r.settleArtifacts(bg(), log, t, leaseLost, err)
+	}
 	switch {
-	case errors.Is(cause, errLeaseLost) || errors.Is(cause, errLeaseExpired):
+	case leaseLost:
 		r.met.Ran(t.Kind, elapsed, OutcomeLeaseLost)
 		r.met.LeaseLost(1)
 		log().Warn("lease lost; result discarded")
@@ -409,6 +419,29 @@ func (r *Runner) runTask(ctx context.Context, run *running) (queued bool) {
 		}
 	}
 	return false
+}
+
+// settleArtifacts ends the artifacts an attempt staged: a success
+// promotes them (fenced by the lease) before its result goes to the
+// completer, anything else discards them. A promote refused for a lost
+// lease turns the run into a lost lease; one that failed otherwise turns
+// it into an error, retried.
+func (r *Runner) settleArtifacts(ctx context.Context, log func() *zap.Logger, t *Task, leaseLost bool, err error) (bool, error) {
+	if err == nil && !leaseLost {
+		perr := r.m.PromoteArtifacts(ctx, t)
+		switch {
+		case perr == nil:
+			return false, nil
+		case errors.Is(perr, ErrLeaseLost):
+			return true, nil // the store discarded them
+		}
+		err = perr
+	}
+	if derr := r.m.DiscardStaged(ctx, t); derr != nil {
+		// The reaper's CleanupStaged removes them later.
+		log().Warn("staged artifacts not discarded", zap.Error(derr))
+	}
+	return leaseLost, err
 }
 
 func (r *Runner) fail(ctx context.Context, log *zap.Logger, t *Task, err error) {

@@ -28,7 +28,7 @@
 //	TASKFLEET_TASK_FILE    the task document (also on stdin)
 //	TASKFLEET_RESULT_FILE  where the program may write its JSON result
 //	TASKFLEET_WORK_DIR     a fresh directory per attempt, removed after it
-//	TASKFLEET_ARTIFACT_DIR a directory inside the work dir for artifacts
+//	TASKFLEET_ARTIFACT_DIR a fresh directory inside the work dir for the attempt's artifacts
 //	TASKFLEET_DEADLINE     RFC 3339, when the spec has a timeout
 //
 // The task document is {"id", "pool", "kind", "attempt", "max_attempts",
@@ -37,6 +37,16 @@
 // line that is a JSON object, else {}; at most 16 MiB. A non-zero exit
 // fails the attempt, and the error ends with the tail of the log.
 // python/taskfleet_task.py reads the context and writes the result.
+//
+// # Artifacts
+//
+// When the program exits 0, every regular file directly in
+// TASKFLEET_ARTIFACT_DIR is stored as an artifact of the attempt, by its
+// file name (taskstate.Artifacts): streamed from disk, committed with the
+// result, discarded if the attempt fails. Anything else there (a symbolic
+// link, a directory, a FIFO) fails the task for good: the worker never
+// reads a file through a link the program made. An artifact over the
+// worker's limit fails the task for good too.
 //
 // # Processes
 //

@@ -127,7 +127,8 @@ type Document struct {
 // from the running task (taskstate.TaskFromContext, else the task argument)
 // and param — the def when the task was claimed from waiting, phase one's
 // result when claimed from part_done (the def is then decoded from
-// Task.Def) — runs the program, and returns its result. A non-zero exit is
+// Task.Def) — runs the program, stores the files it left in its artifact
+// directory (see storeArtifacts), and returns its result. A non-zero exit is
 // an *ExitError; a timeout wraps ErrTimeout; cancellation returns the
 // context's error and cause; every failure ends with the log's tail. Whether
 // a success commits done or part_done is the Runner's choice (RunnerConfig.To).
@@ -253,6 +254,9 @@ func run(ctx context.Context, spec Spec, opts Options, doc Document) (map[string
 	}
 	if resErr != nil {
 		return nil, fmt.Errorf("program %s: %w%s", spec.Name, resErr, tailSuffix(logBuf.errorTail()))
+	}
+	if err := storeArtifacts(ctx, spec.Name, artifactDir, log); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

@@ -1,7 +1,6 @@
 package mongostore
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -24,8 +23,8 @@ var _ taskstate.ArtifactStore = (*Store)(nil)
 // collections POOL.artifacts.files and POOL.artifacts.chunks; pool names
 // hold no dots, and ListPools leaves dotted names out). They are
 // named through the driver's GridFSBucket, and read and written in the
-// GridFS format by chunkReader and chunkWriter, in 4 MiB batches rather
-// than the driver's streams' 16 MiB ones.
+// GridFS format by chunkReader and chunkWriter, in batches of 4 MiB (reads)
+// and 1 MiB (writes) rather than the driver's streams' 16 MiB ones.
 //
 // A GridFS file is one artifact of one attempt. Its _id is the string
 // "TASK/TOKEN/NONCE" (task id, lease token, a fresh ObjectID in hex), so
@@ -176,7 +175,7 @@ func (s *Store) leaseHeld(ctx context.Context, c *mongo.Collection, id, token st
 }
 
 // StageArtifact implements taskstate.ArtifactStore. The body is read one
-// 128 KiB chunk at a time and inserted 32 chunks (4 MiB) per insertMany. Every 16 MiB
+// 128 KiB chunk at a time and inserted 8 chunks (1 MiB) per insertMany. Every 16 MiB
 // and once more at the end the lease is checked; on a lost lease, a limit,
 // a failed read or a cancelled ctx, what was written (chunks, file
 // document) is deleted. The per-attempt total counts the
@@ -617,7 +616,7 @@ func (s *Store) OpenArtifact(ctx context.Context, p taskstate.OpenArtifactParams
 }
 
 // chunkReader reads a GridFS file's chunks in order through one cursor
-// whose batches are batchChunks chunks (4 MiB), so a read holds at most
+// whose batches are readBatchChunks chunks (4 MiB), so a read holds at most
 // one batch of chunk data. A missing, misnumbered or wrongly sized chunk
 // fails the read; the file is never returned short.
 type chunkReader struct {
@@ -654,7 +653,7 @@ func (r *chunkReader) nextChunk() error {
 	name := r.file.Metadata.Name
 	if r.cur == nil {
 		cur, err := r.chunks.Find(r.ctx, bson.D{{Key: "files_id", Value: r.file.ID}},
-			options.Find().SetSort(bson.D{{Key: "n", Value: 1}}).SetBatchSize(batchChunks))
+			options.Find().SetSort(bson.D{{Key: "n", Value: 1}}).SetBatchSize(readBatchChunks))
 		if err != nil {
 			return fmt.Errorf("mongostore: read artifact %q: %w", name, err)
 		}
@@ -722,28 +721,46 @@ func (s *Store) deleteArtifacts(ctx context.Context, pool string, ids []string) 
 }
 
 // chunkWriter inserts a GridFS file's chunks (documents {_id, files_id, n,
-// data} of ChunkSize bytes, the last shorter), batchChunks per insertMany.
-// The driver's GridFSUploadStream would buffer 16 MiB and send it as one
-// message, which costs the client over 100 MiB of heap at its peak (the
-// message buffer grows by doubling); batches of 4 MiB keep an upload's
-// memory to a few tens of MiB. chunkReader reads the file back.
+// data} of ChunkSize bytes, the last shorter), writeBatchChunks per
+// insertMany. The driver's GridFSUploadStream would buffer 16 MiB and send
+// it as one message, which costs the client over 100 MiB of heap at its
+// peak (the message buffer grows by doubling). Each insertMany makes a few
+// times its size in garbage (the driver encodes every document into a
+// buffer grown by doubling, then copies it into the message), and a worker
+// (GC target 400 %) lets garbage grow to five times what is live: with
+// 4 MiB batches a worker storing 200 MB peaked at 150-165 MiB of RSS, with
+// 1 MiB batches at 61 MiB. chunkReader reads the file back.
 type chunkWriter struct {
 	ctx    context.Context
 	chunks *mongo.Collection
 	id     string
 	n      int32
 	batch  []any
+	// bufs hold the data of the batch's chunks, reused from batch to batch
+	// (InsertMany has encoded them when it returns): an upload makes no
+	// garbage of its own, which matters to a worker whose collector lets
+	// the heap grow to several times what is live.
+	bufs [][]byte
 }
 
-const batchChunks = 32 // 4 MiB
+// Chunks per insertMany of a write and per cursor batch of a read.
+const (
+	writeBatchChunks = 8  // 1 MiB
+	readBatchChunks  = 32 // 4 MiB
+)
 
 func (w *chunkWriter) write(data []byte) error {
+	i := len(w.batch)
+	if i == len(w.bufs) {
+		w.bufs = append(w.bufs, make([]byte, 0, ChunkSize))
+	}
+	w.bufs[i] = append(w.bufs[i][:0], data...)
 	w.batch = append(w.batch, bson.D{
 		{Key: fID, Value: bson.NewObjectID()}, {Key: "files_id", Value: w.id}, {Key: "n", Value: w.n},
-		{Key: "data", Value: bson.Binary{Data: bytes.Clone(data)}},
+		{Key: "data", Value: bson.Binary{Data: w.bufs[i]}},
 	})
 	w.n++
-	if len(w.batch) == batchChunks {
+	if len(w.batch) == writeBatchChunks {
 		return w.flush()
 	}
 	return nil
