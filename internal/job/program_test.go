@@ -87,7 +87,7 @@ func TestProgramKind(t *testing.T) {
 		r := v.(map[string]any)
 		require.Equal(t, true, r["scored"], "task %s: %v", tk.ID, r)
 		require.Regexp(t, `^2019-`, r["fit"], "task %s: phase one's fit reached phase two: %v", tk.ID, r)
-		logs, err := m.Logs(context.Background(), tk.ID, 0)
+		logs, err := m.Logs(context.Background(), tk.ID, "", 0)
 		require.NoError(t, err)
 		require.Len(t, logs, 2, "task %s: one log per attempt (one per phase)", tk.ID)
 		require.Equal(t, "phase waiting of "+tk.ID+"\n", string(logs[0].Tail))

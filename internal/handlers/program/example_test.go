@@ -87,7 +87,7 @@ func TestExample(t *testing.T) {
 			require.InDelta(t, slope, model["slope"], 1e-9)
 			require.InDelta(t, intercept, model["intercept"], 1e-9)
 			require.Equal(t, name, res["name"])
-			l, ok := sink.Get(program.LogRef{Pool: "p1", ID: tk.ID, Attempt: 1})
+			l, ok := sink.Get(program.LogRef{Pool: "p1", ID: tk.ID, Phase: taskstate.StatusWaiting, Attempt: 1})
 			require.True(t, ok)
 			require.Contains(t, string(l.Tail), "train.py: task "+tk.ID+" ("+name+"): attempt 1, phase waiting")
 
@@ -114,7 +114,7 @@ func TestExample(t *testing.T) {
 		require.Equal(t, 3, ee.Code)
 		require.Contains(t, ee.LogTail, "failing on purpose")
 		require.ErrorContains(t, err, "failing on purpose")
-		l, ok := sink.Get(program.LogRef{Pool: "p1", ID: "broken", Attempt: 3})
+		l, ok := sink.Get(program.LogRef{Pool: "p1", ID: "broken", Phase: taskstate.StatusWaiting, Attempt: 3})
 		require.True(t, ok)
 		require.Contains(t, string(l.Tail), "failing on purpose", "the stderr of a failed task is in the sink")
 	})

@@ -3,6 +3,7 @@ package program
 import (
 	"bytes"
 	"context"
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
 	"slices"
 	"strings"
 	"sync"
@@ -11,8 +12,11 @@ import (
 
 // LogRef names the log of one attempt of a task.
 type LogRef struct {
-	Pool    string
-	ID      string
+	Pool string
+	ID   string
+	// Phase is the status the attempt was claimed from (waiting or
+	// part_done): attempts are counted per phase.
+	Phase   taskstate.Status
 	Attempt int
 }
 

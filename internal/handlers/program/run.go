@@ -220,7 +220,7 @@ func run(ctx context.Context, spec Spec, opts Options, doc Document) (map[string
 	}
 	log.Debug("program started", zap.Strings("argv", spec.Command), zap.Int("pid", cmd.Process.Pid))
 
-	ref := LogRef{Pool: doc.Pool, ID: doc.ID, Attempt: doc.Attempt}
+	ref := LogRef{Pool: doc.Pool, ID: doc.ID, Phase: taskstate.Status(doc.Phase), Attempt: doc.Attempt}
 	flusher := startFlusher(ctx, opts, ref, logBuf, log)
 	group.exited()
 	waitErr := cmd.Wait()

@@ -115,7 +115,7 @@ func TestStdoutLog(t *testing.T) {
 		res, err := runSpec(t.Context(), sh(`echo a; echo '{"old": 1}'; echo b >&2; echo '{"res": 2}'; echo c`), opts, task("t1", 1), nil)
 		require.NoError(t, err)
 		require.Equal(t, map[string]any{"res": 2.0}, res)
-		l, ok := sink.Get(program.LogRef{Pool: "p1", ID: "t1", Attempt: 1})
+		l, ok := sink.Get(program.LogRef{Pool: "p1", ID: "t1", Phase: taskstate.StatusWaiting, Attempt: 1})
 		require.True(t, ok)
 		require.NotContains(t, string(l.Tail), `"res"`)
 		for _, s := range []string{"a\n", "b\n", "c\n", "{\"old\": 1}\n"} {
@@ -136,7 +136,7 @@ func TestStdoutLog(t *testing.T) {
 		res, err := runSpec(t.Context(), sh(script), opts, task("t1", 1), nil)
 		require.NoError(t, err)
 		require.Equal(t, map[string]any{"ok": true}, res)
-		l, _ := sink.Get(program.LogRef{Pool: "p1", ID: "t1", Attempt: 1})
+		l, _ := sink.Get(program.LogRef{Pool: "p1", ID: "t1", Phase: taskstate.StatusWaiting, Attempt: 1})
 		require.Len(t, l.Tail, 1000)
 		require.True(t, strings.HasSuffix(string(l.Tail), "\nend\n"))
 		require.EqualValues(t, 20971520+1+1+3145728+1+4, l.Total)
@@ -162,7 +162,7 @@ func TestFailure(t *testing.T) {
 		}
 		require.Equal(t, strings.Join(want, "\n"), ee.LogTail, "the last 20 lines")
 		require.ErrorContains(t, err, "program sh: exit status 3; log tail:\nline 11\n")
-		l, ok := sink.Get(program.LogRef{Pool: "p1", ID: "t9", Attempt: 2})
+		l, ok := sink.Get(program.LogRef{Pool: "p1", ID: "t9", Phase: taskstate.StatusWaiting, Attempt: 2})
 		require.True(t, ok)
 		require.True(t, strings.HasPrefix(string(l.Tail), "line 1\nline 2\n"), "the sink has the whole log")
 		require.True(t, strings.HasSuffix(string(l.Tail), "line 30\n"))
@@ -227,7 +227,7 @@ func TestLogIsStreamed(t *testing.T) {
 		_, err := runSpec(t.Context(), spec, opts, task("t1", 1), nil)
 		done <- err
 	}()
-	ref := program.LogRef{Pool: "p1", ID: "t1", Attempt: 1}
+	ref := program.LogRef{Pool: "p1", ID: "t1", Phase: taskstate.StatusWaiting, Attempt: 1}
 	require.Eventually(t, func() bool {
 		l, ok := sink.Get(ref)
 		return ok && string(l.Tail) == "epoch 1\n" && l.Total == 8

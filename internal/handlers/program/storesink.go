@@ -2,6 +2,7 @@ package program
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
@@ -20,5 +21,9 @@ func (s managerSink) WriteLog(ctx context.Context, ref LogRef, total int64, tail
 	if ref.Pool != s.m.Pool() {
 		return fmt.Errorf("program log of task %s: pool %q, but the sink writes to pool %q", ref.ID, ref.Pool, s.m.Pool())
 	}
-	return s.m.PutLog(ctx, taskstate.TaskLog{ID: ref.ID, Attempt: ref.Attempt, Total: total, Tail: tail})
+	err := s.m.PutLog(ctx, taskstate.TaskLog{ID: ref.ID, Phase: ref.Phase, Attempt: ref.Attempt, Total: total, Tail: tail})
+	if errors.Is(err, taskstate.ErrNotFound) {
+		return nil // the task was removed while its program ran: no log to keep
+	}
+	return err
 }

@@ -46,7 +46,7 @@ for i in 0 1 2 3 4 5 6 7 8 9; do printf 'line %02d ............\n' $i >&2; done;
 		done <- err
 	}()
 	require.Eventually(t, func() bool {
-		logs, err := m.Logs(ctx, id, 1)
+		logs, err := m.Logs(ctx, id, "", 1)
 		return err == nil && len(logs) == 1 && string(logs[0].Tail) == "epoch 1\n" && logs[0].Total == 8
 	}, 10*time.Second, 5*time.Millisecond, "the running program's log is in the store")
 	require.NoError(t, os.WriteFile(gate, nil, 0o600))
@@ -60,7 +60,7 @@ for i in 0 1 2 3 4 5 6 7 8 9; do printf 'line %02d ............\n' $i >&2; done;
 	require.ErrorAs(t, runErr, &ee)
 	require.Equal(t, 4, ee.Code)
 
-	logs, err := m.Logs(ctx, id, 0)
+	logs, err := m.Logs(ctx, id, "", 0)
 	require.NoError(t, err)
 	require.Len(t, logs, 1)
 	var all bytes.Buffer
@@ -76,7 +76,7 @@ for i in 0 1 2 3 4 5 6 7 8 9; do printf 'line %02d ............\n' $i >&2; done;
 	// A log of another pool's task is refused, not written under this pool.
 	err = program.ManagerSink(m).WriteLog(ctx, program.LogRef{Pool: "p2", ID: id, Attempt: 2}, 1, []byte("x"))
 	require.ErrorContains(t, err, `pool "p2"`)
-	logs, err = m.Logs(ctx, id, 2)
+	logs, err = m.Logs(ctx, id, "", 2)
 	require.NoError(t, err)
 	require.Empty(t, logs)
 }
