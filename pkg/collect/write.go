@@ -94,13 +94,13 @@ func (f *Frame) WriteParquet(w io.Writer) error {
 				rows[i].Label = &r.Label
 			}
 		}
-		err = parquet.Write(w, rows, opts...)
+		err = parquet.Write(w, rows, append(opts, parquet.NewSchema("schema", parquet.SchemaOf(parquetLabeledRow{})))...)
 	} else {
 		rows := make([]parquetRow, len(f.Rows))
 		for i, r := range f.Rows {
 			rows[i] = parquetRow{Datetime: r.Datetime.UTC(), Instrument: r.Instrument, Score: r.Score}
 		}
-		err = parquet.Write(w, rows, opts...)
+		err = parquet.Write(w, rows, append(opts, parquet.NewSchema("schema", parquet.SchemaOf(parquetRow{})))...)
 	}
 	if err != nil {
 		return fmt.Errorf("collect: write parquet: %w", err)
