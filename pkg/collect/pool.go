@@ -152,7 +152,11 @@ func (c *PoolCollector) collect(ctx context.Context) (Collection, error) {
 							zap.String("task_id", tr.ID), zap.String("artifact", art))
 						continue
 					}
-					return nil, fmt.Errorf("collect: task %s: artifact %q: %w", tr.ID, art, ErrMissingArtifact)
+					where := ""
+					if files := c.files(art); tr.Files != nil && len(files) > 0 {
+						where = fmt.Sprintf(" (no %s, and none in its result)", strings.Join(files, " or "))
+					}
+					return nil, fmt.Errorf("collect: task %s: artifact %q%s: %w", tr.ID, art, where, ErrMissingArtifact)
 				}
 			}
 			artKey := StrKey(art)
