@@ -356,10 +356,10 @@ func TestCollectConfigFields(t *testing.T) {
 	require.EqualValues(t, 10, cfg.Collect.MaxRows)
 
 	for extra, want := range map[string]string{
-		"  pred_artifacts: [pred.pkl]\n":      `collect.pred_artifacts[0]: "pred.pkl": want a .csv or .parquet name`,
+		"  pred_artifacts: [pred.pkl]\n":       `collect.pred_artifacts[0]: "pred.pkl": want a .csv or .parquet name`,
 		"  pred_artifacts: [a.csv, x/b.csv]\n": `collect.pred_artifacts[1]: taskstate: invalid artifact name: "x/b.csv": holds a path separator`,
-		"  max_artifact_size: -1\n":           "collect.max_artifact_size: must be ≥ 0",
-		"  max_rows: -5\n":                    "collect.max_rows: must be ≥ 0",
+		"  max_artifact_size: -1\n":            "collect.max_artifact_size: must be ≥ 0",
+		"  max_rows: -5\n":                     "collect.max_rows: must be ≥ 0",
 	} {
 		_, err := load(extra)
 		require.ErrorIs(t, err, job.ErrInvalidConfig)
