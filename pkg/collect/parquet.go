@@ -12,6 +12,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/deprecated"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/taskfleet/taskfleet/pkg/rolling"
@@ -50,6 +51,9 @@ func readParquet(ctx context.Context, r io.ReaderAt, size int64, o ReadOptions, 
 	}
 	if n := pf.NumRows(); n > o.maxRows() || n < 0 {
 		return nil, fail(0, "", reasonf(ErrFileTooLarge, "too large: %d rows, over the limit of %d", n, o.maxRows()))
+	}
+	if err := checkPages(r, size, pf.Metadata(), min(o.maxSize(), maxPageSize)); err != nil {
+		return nil, fail(0, "", err)
 	}
 
 	// conv[i] stores leaf column i into a row; nil for ignored columns.
@@ -139,6 +143,55 @@ func checkFooter(r io.ReaderAt, size int64) error {
 	}
 	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-12 {
 		return fmt.Errorf("not a Parquet file: its footer claims %d bytes of a %d-byte file", n, size)
+	}
+	return nil
+}
+
+// maxPageSize bounds the uncompressed size of one page (writers use 1 MiB
+// or less), together with ReadOptions.MaxSize.
+const maxPageSize = 256 << 20
+
+// checkPages walks the page headers of every column chunk and checks that
+// each page fits in its chunk and that its uncompressed size is at most
+// maxPage, before the Parquet reader allocates buffers of the sizes the
+// headers claim. A header is decoded from a bounded window of the file, so
+// a length inside it cannot allocate more than the window either.
+func checkPages(r io.ReaderAt, size int64, md *format.FileMetaData, maxPage int64) error {
+	const window = 1 << 20
+	buf := make([]byte, window)
+	proto := new(thrift.CompactProtocol)
+	for gi, rg := range md.RowGroups {
+		for _, cc := range rg.Columns {
+			cm := cc.MetaData
+			start := cm.DataPageOffset
+			if d := cm.DictionaryPageOffset; d > 0 && d < start {
+				start = d
+			}
+			end := start + cm.TotalCompressedSize
+			where := fmt.Sprintf("row group %d, column %s", gi, strings.Join(cm.PathInSchema, "."))
+			if start < 4 || cm.TotalCompressedSize < 0 || end > size-8 || end < start {
+				return fmt.Errorf("%s: chunk [%d, %d) outside the %d-byte file", where, start, end, size)
+			}
+			for pos := start; pos < end; {
+				n := min(end-pos, window)
+				if _, err := r.ReadAt(buf[:n], pos); err != nil {
+					return fmt.Errorf("%s: read: %w", where, err)
+				}
+				var h format.PageHeader
+				pr := proto.NewReaderFromBytes(buf[:n])
+				if err := thrift.NewDecoder(pr).Decode(&h); err != nil {
+					return fmt.Errorf("%s: bad page header at byte %d: %w", where, pos, err)
+				}
+				pos += int64(pr.BytesRead())
+				if u := int64(h.UncompressedPageSize); u < 0 || u > maxPage {
+					return reasonf(ErrFileTooLarge, "too large: %s: a page of %d bytes uncompressed, over the limit of %d", where, u, maxPage)
+				}
+				if c := int64(h.CompressedPageSize); c < 0 || c > end-pos {
+					return fmt.Errorf("%s: page at byte %d claims %d bytes, past its chunk", where, pos, c)
+				}
+				pos += int64(h.CompressedPageSize)
+			}
+		}
 	}
 	return nil
 }

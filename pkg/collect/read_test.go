@@ -147,6 +147,23 @@ func TestReadLimits(t *testing.T) {
 		require.ErrorIs(t, err, collect.ErrBadFile)
 	})
 
+	t.Run("HostilePageHeader", func(t *testing.T) {
+		t.Parallel()
+		// The first page header follows "PAR1": a compact-thrift struct whose
+		// fields 2 and 3 are the uncompressed and compressed page sizes. A
+		// claim of about 2 GiB in a file of a few hundred bytes is refused
+		// before the Parquet reader allocates it.
+		for field, want := range map[int]string{
+			1: "past its chunk",
+			0: "a page of 2147483647 bytes uncompressed, over the limit of 268435456",
+		} {
+			bad := withPageSize(t, pq, field, []byte{0xfe, 0xff, 0xff, 0xff, 0x0f})
+			_, err := collect.ReadParquet(bytes.NewReader(bad), int64(len(bad)), collect.ReadOptions{Name: "pred.parquet"})
+			require.ErrorContains(t, err, want)
+			require.ErrorIs(t, err, collect.ErrBadFile)
+		}
+	})
+
 	t.Run("UnknownExtension", func(t *testing.T) {
 		t.Parallel()
 		_, err := collect.ReadFrame(ctx, strings.NewReader(csvFile), -1, collect.ReadOptions{Name: "pred.pkl"})
@@ -247,4 +264,66 @@ func writeParquet[T any](t *testing.T, rows []T) []byte {
 	var buf bytes.Buffer
 	require.NoError(t, parquet.Write(&buf, rows))
 	return buf.Bytes()
+}
+
+// FuzzReadFrame feeds arbitrary bytes to both readers: they return a frame
+// without duplicates or a *ParseError, never panic, and stay within the row
+// limit.
+func FuzzReadFrame(f *testing.F) {
+	f.Add([]byte("datetime,instrument,score,label\n2020-01-02,A,1,0.5\n2020-01-03,A,,\n"), false)
+	f.Add([]byte("datetime,instrument,score\n2020-01-02,A,1\n2020-01-02,A,2\n"), false)
+	f.Add(func() []byte {
+		var buf bytes.Buffer
+		if err := lframe(lrow("2020-01-02", "A", 1, 2), lrow("2020-01-03", "B", 3, math.NaN())).WriteParquet(&buf); err != nil {
+			panic(err)
+		}
+		return buf.Bytes()
+	}(), true)
+	f.Fuzz(func(t *testing.T, data []byte, isParquet bool) {
+		name := map[bool]string{true: "pred.parquet", false: "pred.csv"}[isParquet]
+		fr, err := collect.ReadFrame(context.Background(), bytes.NewReader(data), int64(len(data)), collect.ReadOptions{Name: name, MaxRows: 1000})
+		if err != nil {
+			var pe *collect.ParseError
+			require.ErrorAs(t, err, &pe)
+			require.Equal(t, name, pe.File)
+			return
+		}
+		require.LessOrEqual(t, fr.Len(), 1000)
+		seen := map[string]bool{}
+		for _, r := range fr.Rows {
+			k := r.Datetime.String() + "/" + r.Instrument
+			require.False(t, seen[k], "duplicate %s", k)
+			require.NotEmpty(t, r.Instrument)
+			seen[k] = true
+		}
+	})
+}
+
+// withPageSize returns a copy of a Parquet file whose first page header has
+// field (0: uncompressed size, 1: compressed size) replaced by the varint v.
+func withPageSize(t *testing.T, data []byte, field int, v []byte) []byte {
+	t.Helper()
+	varint := func(b []byte) int {
+		i := 0
+		for b[i]&0x80 != 0 {
+			i++
+		}
+		return i + 1
+	}
+	require.Equal(t, byte(0x15), data[4], "page type field")
+	out := append([]byte{}, data[:5]...)
+	rest := data[5:]
+	n := varint(rest)
+	out, rest = append(out, rest[:n]...), rest[n:]
+	for f := range 2 {
+		out, rest = append(out, rest[0]), rest[1:]
+		n := varint(rest)
+		if f == field {
+			out = append(out, v...)
+		} else {
+			out = append(out, rest[:n]...)
+		}
+		rest = rest[n:]
+	}
+	return append(out, rest...)
 }
