@@ -2,7 +2,9 @@ package job
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"math"
 	"os"
@@ -11,7 +13,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/taskfleet/taskfleet/internal/handlers/linear"
 	"github.com/taskfleet/taskfleet/pkg/collect"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
@@ -38,7 +39,7 @@ type Collected struct {
 }
 
 // Source adapts a pool to collect.Source: the done tasks matching q, in
-// creation order, with their decoded results.
+// creation order, with their decoded results and their artifacts.
 func Source(m *taskstate.Manager, q taskstate.Query) collect.Source {
 	return collect.SourceFunc(func(ctx context.Context) iter.Seq2[collect.TaskResult, error] {
 		return func(yield func(collect.TaskResult, error) bool) {
@@ -54,7 +55,8 @@ func Source(m *taskstate.Manager, q taskstate.Query) collect.Source {
 					return
 				}
 				arts, _ := res.(map[string]any)
-				if !yield(collect.TaskResult{ID: t.ID, Def: t.Filter, Result: arts}, nil) {
+				tr := collect.TaskResult{ID: t.ID, Def: t.Filter, Result: arts, Files: artifactFiles{m, t.ID}}
+				if !yield(tr, nil) {
 					return
 				}
 			}
@@ -62,27 +64,59 @@ func Source(m *taskstate.Manager, q taskstate.Query) collect.Source {
 	})
 }
 
-// Collect runs the collection: the pool collector keyed by cfg.Collect.Key,
-// RollingGroup (or none), the ensemble, the IC summary, and the output file.
+// artifactFiles opens the artifacts of one task.
+type artifactFiles struct {
+	m  *taskstate.Manager
+	id string
+}
+
+func (a artifactFiles) OpenFile(ctx context.Context, name string) (io.ReadCloser, int64, error) {
+	rc, art, err := a.m.OpenArtifact(ctx, a.id, name)
+	if errors.Is(err, taskstate.ErrArtifactNotFound) || errors.Is(err, taskstate.ErrNoArtifacts) {
+		return nil, 0, fmt.Errorf("%w: %s", collect.ErrMissingArtifact, name)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return rc, art.Size, nil
+}
+
+// Collect runs the collection: the pool collector keyed by cfg.Collect.Key
+// (predictions from each task's pred artifact, or from its result),
+// labels from cfg.Collect.LabelFile if set, RollingGroup (or none), the
+// ensemble, the IC summary, and the output file.
 func Collect(ctx context.Context, cfg *Config, m *taskstate.Manager, q taskstate.Query, log *zap.Logger) (*Collected, error) {
+	read := collect.ReadOptions{MaxSize: cfg.Collect.MaxArtifactSize, MaxRows: cfg.Collect.MaxRows}
 	pc := &collect.PoolCollector{
-		Source: Source(m, q), KeyPaths: cfg.Collect.Key, Artifacts: []string{"pred", "metrics"},
+		Source: Source(m, q), KeyPaths: cfg.Collect.Key, Artifacts: []string{"pred"},
+		Files: map[string][]string{"pred": cfg.Collect.PredArtifacts}, Read: read,
 		OnlyExist: cfg.Collect.OnlyExist, Logger: log,
 	}
 	all, err := pc.Collect(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("collect: %w", err)
+		return nil, fmt.Errorf("%w%s", err, limitHint(err))
 	}
 	preds, _ := all[collect.StrKey("pred")].(collect.Collection)
 	if len(preds) == 0 {
 		return nil, fmt.Errorf("collect: no finished task of pool %s has predictions", cfg.Pool)
 	}
-	out := &Collected{}
-	if metrics, ok := all[collect.StrKey("metrics")].(collect.Collection); ok {
-		for _, k := range metrics.Keys() {
-			met, _ := metrics[k].(linear.Metrics)
-			out.Windows = append(out.Windows, Window{Key: k.String(), TestIC: met.TestIC, Rows: met.TestRows})
+	if cfg.Collect.LabelFile != "" {
+		if err := joinLabels(ctx, cfg.Collect.LabelFile, read, preds); err != nil {
+			return nil, err
 		}
+	}
+	out := &Collected{}
+	for _, k := range preds.Keys() {
+		f, ok := frameOf(preds[k])
+		if !ok {
+			return nil, fmt.Errorf("collect: %s: pred is a %T: %w", k, preds[k], collect.ErrNotFrame)
+		}
+		win := Window{Key: k.String(), Rows: f.Len()}
+		if f.HasLabel {
+			ic, _ := f.IC() // has labels: cannot fail
+			win.TestIC = finite(ic.IC)
+		}
+		out.Windows = append(out.Windows, win)
 	}
 	var frame *collect.Frame
 	switch cfg.Collect.Group {
@@ -118,6 +152,51 @@ func Collect(ctx context.Context, cfg *Config, m *taskstate.Manager, q taskstate
 	}
 	out.Output = cfg.Collect.Output
 	return out, nil
+}
+
+// frameOf accepts a *Frame or a Frame value (as a gob-decoded result may
+// hold).
+func frameOf(v any) (*collect.Frame, bool) {
+	switch f := v.(type) {
+	case *collect.Frame:
+		return f, f != nil
+	case collect.Frame:
+		return &f, true
+	}
+	return nil, false
+}
+
+// joinLabels replaces the labels of every frame of preds with those of the
+// label file.
+func joinLabels(ctx context.Context, path string, o collect.ReadOptions, preds collect.Collection) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("collect: label_file: %w", err)
+	}
+	defer f.Close()
+	size := int64(-1)
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	o.Name = path
+	labels, err := collect.ReadLabels(ctx, f, size, o)
+	if err != nil {
+		return fmt.Errorf("collect: label_file: %w%s", err, limitHint(err))
+	}
+	for k, v := range preds {
+		if p, ok := frameOf(v); ok {
+			preds[k] = p.WithLabels(labels)
+		}
+	}
+	return nil
+}
+
+// limitHint tells which setting raises the limit an error is about.
+func limitHint(err error) string {
+	if errors.Is(err, collect.ErrFileTooLarge) {
+		return " (raise collect.max_artifact_size or collect.max_rows)"
+	}
+	return ""
 }
 
 // ensemble combines a collection of frames into one.

@@ -87,6 +87,25 @@ type CollectConfig struct {
 	// OnlyExist skips tasks whose result lacks the pred artifact instead of
 	// failing. Default false.
 	OnlyExist bool `yaml:"only_exist"`
+
+	// Predictions of any task kind are read from its artifacts.
+	//
+	// PredArtifacts are the artifact names a task's predictions are read
+	// from, tried in order: CSV or Parquet with the columns datetime,
+	// instrument, score and optionally label. A task with none of them
+	// falls back to the pred frame of its result. Default [pred.parquet,
+	// pred.csv].
+	PredArtifacts []string `yaml:"pred_artifacts"`
+	// LabelFile is a CSV or Parquet file with the columns datetime,
+	// instrument and label (a dataset panel will do), relative to the
+	// config file. When set, its labels, joined on (datetime, instrument),
+	// replace the predictions' own label column for IC. Default none.
+	LabelFile string `yaml:"label_file"`
+	// MaxArtifactSize bounds each prediction artifact and the label file,
+	// in bytes. Default 1073741824 (1 GiB).
+	MaxArtifactSize int64 `yaml:"max_artifact_size"`
+	// MaxRows bounds the rows of each of them. Default 33554432.
+	MaxRows int64 `yaml:"max_rows"`
 }
 
 // Load reads and validates a run config.
@@ -171,10 +190,39 @@ func Parse(data []byte, file string) (*Config, error) {
 	if ext := filepath.Ext(c.Output); ext != ".parquet" && ext != ".csv" {
 		return nil, bad(yamlpos.Path{"collect", "output"}, "%q: want a .parquet or .csv file", c.Output)
 	}
+	if err := c.validateFiles(cfg.Dir, bad); err != nil {
+		return nil, err
+	}
 	if csv, ok := cfg.Dataset["csv"].(string); ok && !filepath.IsAbs(csv) {
 		cfg.Dataset["csv"] = filepath.Join(cfg.Dir, csv) // relative to the config, like the calendar file
 	}
 	return cfg, nil
+}
+
+// validateFiles checks and defaults the prediction and label file fields.
+func (c *CollectConfig) validateFiles(dir string, bad func(yamlpos.Path, string, ...any) error) error {
+	if len(c.PredArtifacts) == 0 {
+		c.PredArtifacts = []string{"pred.parquet", "pred.csv"}
+	}
+	for i, name := range c.PredArtifacts {
+		p := yamlpos.Path{"collect", "pred_artifacts", i}
+		if err := taskstate.ValidateArtifactName(name); err != nil {
+			return bad(p, "%v", err)
+		}
+		if ext := strings.ToLower(filepath.Ext(name)); ext != ".csv" && ext != ".parquet" {
+			return bad(p, "%q: want a .csv or .parquet name", name)
+		}
+	}
+	if c.MaxArtifactSize < 0 {
+		return bad(yamlpos.Path{"collect", "max_artifact_size"}, "must be ≥ 0 (0 means the default), got %d", c.MaxArtifactSize)
+	}
+	if c.MaxRows < 0 {
+		return bad(yamlpos.Path{"collect", "max_rows"}, "must be ≥ 0 (0 means the default), got %d", c.MaxRows)
+	}
+	if c.LabelFile != "" && !filepath.IsAbs(c.LabelFile) {
+		c.LabelFile = filepath.Join(dir, c.LabelFile) // relative to the config, like the dataset
+	}
+	return nil
 }
 
 // Specs generates the tasks (package rolling) and returns them as task

@@ -14,7 +14,8 @@
 //	RecorderCollector                  PoolCollector over a Source
 //	  rec_key_func                     PoolCollector.KeyPaths (dotted paths) or KeyFunc
 //	  rec_filter_func                  PoolCollector.FilterFunc
-//	  artifacts_key / artifacts_path   PoolCollector.Artifacts (default {"pred"})
+//	  artifacts_key                    PoolCollector.Artifacts (default {"pred"})
+//	  artifacts_path {"pred": pred.pkl} PoolCollector.Files (default {"pred": pred.parquet, pred.csv})
 //	  only_exist                       PoolCollector.OnlyExist (default false: strict)
 //	  ART_KEY_RAW "__raw"              RawArtifact
 //	Group(group_func, ens), n_jobs     Group{GroupFunc, Ensemble, Concurrency}
@@ -56,11 +57,21 @@
 // Where Qlib depends on dict insertion order, this package uses Key order, so
 // results do not depend on map iteration.
 //
-// # Output files
+// # Prediction files
 //
 // Frame.WriteCSV and Frame.WriteParquet write datetime, instrument, score and,
-// when present, label. The Parquet datetime column is a timestamp without time
-// zone, which pandas.read_parquet reads as datetime64.
+// when present, label. The Parquet datetime column is a nanosecond timestamp
+// without time zone, and the file carries pandas' metadata, so
+// pandas.read_parquet returns pred.pkl's layout: a (datetime, instrument)
+// MultiIndex of datetime64[ns] and str, and float64 columns.
+//
+// ReadCSV, ReadParquet and ReadFrame read prediction files back, whoever wrote
+// them (pandas, DuckDB, this package): columns found by name, others ignored.
+// They are bounded (ReadOptions: bytes and rows, checked before allocating)
+// and report a malformed file as a *ParseError naming the file and the line
+// or row. ReadLabels and Frame.WithLabels join labels from a separate file.
+// A Source whose TaskResult has Files lets PoolCollector read each task's
+// prediction artifact, whatever produced it.
 //
 // # Concurrency
 //

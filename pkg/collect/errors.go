@@ -1,6 +1,9 @@
 package collect
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Errors returned by this package wrap one of these where one
 // applies, so callers can test for them with errors.Is.
@@ -35,7 +38,29 @@ var (
 	// ErrNoLabel means a metric needs labels and the frame has none.
 	ErrNoLabel = errors.New("collect: frame has no label")
 
+	// ErrBadFile means a prediction or label file is malformed; the error is
+	// a *ParseError naming the file and the line or row.
+	ErrBadFile = errors.New("collect: bad prediction or label file")
+
+	// ErrFileTooLarge means a prediction or label file is over its size or
+	// row limit (ReadOptions).
+	ErrFileTooLarge = errors.New("collect: file too large")
+
 	// ErrNotConfigured means a required field (a Source, a GroupFunc, an
 	// Ensemble, a processor) is nil.
 	ErrNotConfigured = errors.New("collect: not configured")
 )
+
+// reason is an error that reads as its own message and matches a sentinel
+// with errors.Is, for messages that already say what the sentinel says.
+type reason struct {
+	msg      string
+	sentinel error
+}
+
+func (r *reason) Error() string { return r.msg }
+func (r *reason) Unwrap() error { return r.sentinel }
+
+func reasonf(sentinel error, format string, args ...any) error {
+	return &reason{msg: fmt.Sprintf(format, args...), sentinel: sentinel}
+}

@@ -23,6 +23,9 @@ type TaskResult struct {
 	Def map[string]any
 	// Result holds the task's artifacts by name, for example "pred" → *Frame.
 	Result map[string]any
+	// Files opens the task's stored files; nil when the source keeps none.
+	// PoolCollector reads an artifact from them before looking in Result.
+	Files TaskFiles
 }
 
 // Source yields finished tasks. A task store is adapted to it; collect never
@@ -67,6 +70,15 @@ type PoolCollector struct {
 	// the TaskResult itself. Defaults to {"pred"} (Qlib's artifacts_path
 	// {"pred": "pred.pkl"}).
 	Artifacts []string
+
+	// Files maps an artifact to the stored files that may hold it, tried in
+	// order (Qlib's artifacts_path): the first one a task has is read with
+	// ReadFrame; a task with none of them falls back to TaskResult.Result.
+	// Defaults to {"pred": {"pred.parquet", "pred.csv"}}.
+	Files map[string][]string
+
+	// Read bounds the files read; its Name is set to each file's.
+	Read ReadOptions
 
 	// OnlyExist skips a task that lacks an artifact (logged at debug level)
 	// instead of failing with ErrMissingArtifact. Qlib's collect defaults
@@ -131,13 +143,20 @@ func (c *PoolCollector) collect(ctx context.Context) (Collection, error) {
 				v = tr
 			} else {
 				var ok bool
-				if v, ok = tr.Result[art]; !ok {
+				if v, ok, err = c.artifact(ctx, tr, art); err != nil {
+					return nil, err
+				}
+				if !ok {
 					if c.OnlyExist {
 						log.Debug("task lacks artifact; skipped",
 							zap.String("task_id", tr.ID), zap.String("artifact", art))
 						continue
 					}
-					return nil, fmt.Errorf("collect: task %s: artifact %q: %w", tr.ID, art, ErrMissingArtifact)
+					where := ""
+					if files := c.files(art); tr.Files != nil && len(files) > 0 {
+						where = fmt.Sprintf(" (no %s, and none in its result)", strings.Join(files, " or "))
+					}
+					return nil, fmt.Errorf("collect: task %s: artifact %q%s: %w", tr.ID, art, where, ErrMissingArtifact)
 				}
 			}
 			artKey := StrKey(art)

@@ -2,6 +2,7 @@ package collect
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -59,28 +60,31 @@ func formatFloat(v float64) string {
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
-// Parquet rows. datetime is a TIMESTAMP(MICROS, isAdjustedToUTC=false): pandas
-// read_parquet reads it as a naive datetime64 column, like Qlib's datetime
-// index. A NaN label is stored as null.
+// Parquet rows. datetime is a TIMESTAMP(NANOS, isAdjustedToUTC=false):
+// pandas reads it as a naive datetime64[ns], the dtype of Qlib's datetime
+// index level. A NaN label is stored as null.
 type parquetRow struct {
-	Datetime   time.Time `parquet:"datetime,timestamp(microsecond:local)"`
+	Datetime   time.Time `parquet:"datetime,timestamp(nanosecond:local)"`
 	Instrument string    `parquet:"instrument,dict"`
 	Score      float64   `parquet:"score"`
 }
 
 type parquetLabeledRow struct {
-	Datetime   time.Time `parquet:"datetime,timestamp(microsecond:local)"`
+	Datetime   time.Time `parquet:"datetime,timestamp(nanosecond:local)"`
 	Instrument string    `parquet:"instrument,dict"`
 	Score      float64   `parquet:"score"`
 	Label      *float64  `parquet:"label,optional"`
 }
 
 // WriteParquet writes f as a Snappy-compressed Parquet file with the columns
-// datetime (timestamp, microseconds, no time zone: the UTC wall clock),
-// instrument (string), score (double) and, when f has labels, label (optional
-// double; NaN becomes null). pandas.read_parquet and pyarrow read it directly.
+// datetime (timestamp, nanoseconds, no time zone: the UTC wall clock),
+// instrument (string), score (double) and, when f has labels, label
+// (optional double; NaN becomes null). The file carries pandas' metadata,
+// so pandas.read_parquet (with pyarrow or fastparquet installed) returns
+// what Qlib's pred.pkl holds: a (datetime, instrument) MultiIndex and a
+// float64 score column (and label).
 func (f *Frame) WriteParquet(w io.Writer) error {
-	opts := []parquet.WriterOption{parquet.Compression(&parquet.Snappy)}
+	opts := []parquet.WriterOption{parquet.Compression(&parquet.Snappy), parquet.KeyValueMetadata("pandas", pandasMetadata(f.HasLabel))}
 	var err error
 	if f.HasLabel {
 		rows := make([]parquetLabeledRow, len(f.Rows))
@@ -90,13 +94,13 @@ func (f *Frame) WriteParquet(w io.Writer) error {
 				rows[i].Label = &r.Label
 			}
 		}
-		err = parquet.Write(w, rows, opts...)
+		err = parquet.Write(w, rows, append(opts, parquet.NewSchema("schema", parquet.SchemaOf(parquetLabeledRow{})))...)
 	} else {
 		rows := make([]parquetRow, len(f.Rows))
 		for i, r := range f.Rows {
 			rows[i] = parquetRow{Datetime: r.Datetime.UTC(), Instrument: r.Instrument, Score: r.Score}
 		}
-		err = parquet.Write(w, rows, opts...)
+		err = parquet.Write(w, rows, append(opts, parquet.NewSchema("schema", parquet.SchemaOf(parquetRow{})))...)
 	}
 	if err != nil {
 		return fmt.Errorf("collect: write parquet: %w", err)
@@ -104,37 +108,34 @@ func (f *Frame) WriteParquet(w io.Writer) error {
 	return nil
 }
 
-// ReadParquet reads a frame written by WriteParquet. Datetimes come back in
-// UTC; a null label becomes NaN.
-func ReadParquet(r io.ReaderAt, size int64) (*Frame, error) {
-	pf, err := parquet.OpenFile(r, size)
-	if err != nil {
-		return nil, fmt.Errorf("collect: read parquet: %w", err)
+// pandasMetadata is the "pandas" key-value metadata pyarrow writes for a
+// frame indexed by (datetime, instrument): pyarrow's to_pandas rebuilds the
+// index from index_columns and the dtypes from columns. Data columns come
+// first, index columns last, as pyarrow lists them.
+func pandasMetadata(labeled bool) string {
+	type column struct {
+		Name       string `json:"name"`
+		FieldName  string `json:"field_name"`
+		PandasType string `json:"pandas_type"`
+		NumpyType  string `json:"numpy_type"`
+		Metadata   any    `json:"metadata"`
 	}
-	_, hasLabel := pf.Schema().Lookup("label")
-	out := &Frame{HasLabel: hasLabel}
-	if hasLabel {
-		rows, err := parquet.Read[parquetLabeledRow](r, size)
-		if err != nil {
-			return nil, fmt.Errorf("collect: read parquet: %w", err)
-		}
-		out.Rows = make([]Row, len(rows))
-		for i, pr := range rows {
-			label := math.NaN()
-			if pr.Label != nil {
-				label = *pr.Label
-			}
-			out.Rows[i] = Row{Datetime: pr.Datetime.UTC(), Instrument: pr.Instrument, Score: pr.Score, Label: label}
-		}
-		return out, nil
+	cols := []column{{"score", "score", "float64", "float64", nil}}
+	if labeled {
+		cols = append(cols, column{"label", "label", "float64", "float64", nil})
 	}
-	rows, err := parquet.Read[parquetRow](r, size)
-	if err != nil {
-		return nil, fmt.Errorf("collect: read parquet: %w", err)
+	cols = append(cols,
+		column{"datetime", "datetime", "datetime", "datetime64[ns]", nil},
+		column{"instrument", "instrument", "unicode", "object", nil})
+	meta := map[string]any{
+		"index_columns": []string{"datetime", "instrument"},
+		"column_indexes": []map[string]any{{
+			"name": nil, "field_name": nil, "pandas_type": "unicode", "numpy_type": "object",
+			"metadata": map[string]string{"encoding": "UTF-8"},
+		}},
+		"columns": cols,
+		"creator": map[string]string{"library": "taskfleet"},
 	}
-	out.Rows = make([]Row, len(rows))
-	for i, pr := range rows {
-		out.Rows[i] = Row{Datetime: pr.Datetime.UTC(), Instrument: pr.Instrument, Score: pr.Score, Label: math.NaN()}
-	}
-	return out, nil
+	b, _ := json.Marshal(meta) // plain maps and strings: cannot fail
+	return string(b)
 }

@@ -57,7 +57,7 @@ func TestParquetRoundTrip(t *testing.T) {
 
 			data, err := os.ReadFile(path)
 			require.NoError(t, err)
-			out, err := collect.ReadParquet(bytes.NewReader(data), int64(len(data)))
+			out, err := collect.ReadParquet(bytes.NewReader(data), int64(len(data)), collect.ReadOptions{Name: "pred.parquet"})
 			require.NoError(t, err)
 			require.Equal(t, labeled, out.HasLabel)
 			require.Len(t, out.Rows, len(in.Rows))
@@ -79,7 +79,7 @@ func TestParquetRoundTrip(t *testing.T) {
 			pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
 			require.NoError(t, err)
 			schema := pf.Schema().String()
-			require.Contains(t, schema, "int64 datetime (TIMESTAMP(isAdjustedToUTC=false,unit=MICROS))")
+			require.Contains(t, schema, "int64 datetime (TIMESTAMP(isAdjustedToUTC=false,unit=NANOS))")
 			require.Contains(t, schema, "binary instrument (STRING)")
 			require.Contains(t, schema, "double score")
 			require.Equal(t, labeled, strings.Contains(schema, "optional double label"))
