@@ -85,7 +85,7 @@ func TestLinearArtifactThroughWorker(t *testing.T) {
 	require.Equal(t, list[0].Size, int64(len(data)))
 	sum := sha256.Sum256(data)
 	require.Equal(t, list[0].SHA256, hex.EncodeToString(sum[:]))
-	f, err := collect.ReadParquet(strings.NewReader(string(data)), int64(len(data)))
+	f, err := collect.ReadParquet(strings.NewReader(string(data)), int64(len(data)), collect.ReadOptions{})
 	require.NoError(t, err)
 	require.True(t, f.HasLabel)
 	require.Equal(t, 20*87, f.Len(), "20 instruments × the 87 business days of 2019-09-02..12-31")

@@ -123,14 +123,14 @@ const PredArtifact = "pred.parquet"
 // Linear returns the linear kind: ridge regression over one rolling window.
 // Claimed from waiting, it fits on the def's train segment and predicts the
 // test segment, stores the predictions as the artifact PredArtifact
-// (collect.Frame.WriteParquet), and returns {"pred": *collect.Frame,
-// "metrics": linear.Metrics}. Claimed from part_done (phase two of a
-// two-phase run) it receives that result and scores the predictions,
-// adding "ic" (an collect.ICSummary).
+// (collect.Frame.WriteParquet), and returns {"metrics": linear.Metrics}:
+// the result stays small. Claimed from part_done (phase two of a two-phase
+// run) it reads phase one's PredArtifact back, scores it, and returns phase
+// one's result with "ic" (a collect.ICSummary) added.
 func Linear(data *Datasets) taskstate.HandlerFunc {
 	return func(ctx context.Context, t *taskstate.Task, param any) (any, error) {
 		if t.ClaimedFrom == taskstate.StatusPartDone {
-			return scorePhaseTwo(param)
+			return scorePhaseTwo(ctx, param)
 		}
 		doc, ok := param.(map[string]any)
 		if !ok {
@@ -177,14 +177,22 @@ func putFrame(ctx context.Context, name string, f *collect.Frame) error {
 	return err
 }
 
-func scorePhaseTwo(param any) (any, error) {
+func scorePhaseTwo(ctx context.Context, param any) (any, error) {
 	arts, ok := param.(map[string]any)
 	if !ok {
-		return nil, taskstate.Permanent(fmt.Errorf("linear phase two: want phase one's artifacts, got %T", param))
+		return nil, taskstate.Permanent(fmt.Errorf("linear phase two: want phase one's result, got %T", param))
 	}
-	pred, ok := arts["pred"].(*collect.Frame)
-	if !ok {
-		return nil, taskstate.Permanent(errors.New("linear phase two: phase one's result has no pred frame"))
+	rc, meta, err := taskstate.Artifacts(ctx).Open(PredArtifact)
+	if errors.Is(err, taskstate.ErrArtifactNotFound) {
+		return nil, taskstate.Permanent(fmt.Errorf("linear phase two: %w", err))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("linear phase two: %w", err)
+	}
+	pred, err := collect.ReadFrame(ctx, rc, meta.Size, collect.ReadOptions{Name: PredArtifact})
+	rc.Close()
+	if err != nil {
+		return nil, taskstate.Permanent(fmt.Errorf("linear phase two: %w", err))
 	}
 	ic, err := pred.IC()
 	if err != nil {

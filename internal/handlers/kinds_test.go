@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/taskfleet/taskfleet/internal/handlers"
+	"github.com/taskfleet/taskfleet/internal/handlers/linear"
 	"github.com/taskfleet/taskfleet/pkg/collect"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 	"github.com/taskfleet/taskfleet/pkg/taskstate/sqlitestore"
@@ -33,7 +34,8 @@ func linearDef() map[string]any {
 }
 
 // The linear kind run by a Runner stores its predictions as the Parquet
-// artifact pred.parquet, the same frame as its result's "pred".
+// artifact pred.parquet (the frame a direct Train gives), and its result
+// keeps only the metrics.
 func TestLinearStoresPredictionsArtifact(t *testing.T) {
 	ctx := context.Background()
 	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: filepath.Join(t.TempDir(), "tasks.db")})
@@ -59,7 +61,15 @@ func TestLinearStoresPredictionsArtifact(t *testing.T) {
 	require.Equal(t, taskstate.StatusDone, task.Status, task.LastError)
 	res, err := m.DecodeRes(task)
 	require.NoError(t, err)
-	want := res.(map[string]any)["pred"].(*collect.Frame)
+	require.NotContains(t, res.(map[string]any), "pred", "the predictions are an artifact, not in the result")
+	require.Contains(t, res.(map[string]any), "metrics")
+	def, err := linear.DefFromMap(linearDef())
+	require.NoError(t, err)
+	panel, err := (&handlers.Datasets{}).Get(linearDef())
+	require.NoError(t, err)
+	direct, err := linear.Train(ctx, def, panel)
+	require.NoError(t, err)
+	want := direct.Pred
 	require.Positive(t, want.Len())
 
 	var b bytes.Buffer
@@ -67,7 +77,7 @@ func TestLinearStoresPredictionsArtifact(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "pred.parquet", a.Name)
 	require.Equal(t, 1, a.Attempt)
-	got, err := collect.ReadParquet(bytes.NewReader(b.Bytes()), int64(b.Len()))
+	got, err := collect.ReadParquet(bytes.NewReader(b.Bytes()), int64(b.Len()), collect.ReadOptions{})
 	require.NoError(t, err)
 	require.True(t, got.HasLabel)
 	require.Equal(t, want.Len(), got.Len())

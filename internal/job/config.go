@@ -44,8 +44,8 @@ type Config struct {
 	Workers int `yaml:"workers"`
 	// Concurrency of each in-process worker. Default 1.
 	Concurrency int `yaml:"concurrency"`
-	// Collect configures the collection step (the linear kind's
-	// predictions; other kinds' results stay in the pool).
+	// Collect configures the collection step: every kind's predictions,
+	// read from its prediction artifacts (see CollectConfig).
 	Collect CollectConfig `yaml:"collect"`
 	// Programs are the programs of the in-process workers, from the
 	// programs: key, the map of a `worker --programs` file (see package
@@ -69,6 +69,9 @@ type Config struct {
 // CollectConfig configures the collection step (Qlib's RecorderCollector
 // with RollingGroup).
 type CollectConfig struct {
+	// Skip leaves the results in the pool: no collection, no ensemble,
+	// for tasks that store no predictions. Default false.
+	Skip bool `yaml:"skip"`
 	// Key is the dotted paths of the def that make a result's key; the last
 	// element is the rolling window. Default [model.class,
 	// dataset.kwargs.segments.test].

@@ -110,7 +110,7 @@ func TestTwoPhase(t *testing.T) {
 		v, err := m.DecodeRes(task)
 		require.NoError(t, err)
 		arts := v.(map[string]any)
-		require.Contains(t, arts, "pred")
+		require.NotContains(t, arts, "pred", "the predictions are the pred.parquet artifact, not in the result")
 		require.Contains(t, arts, "ic", "task %s was not scored by phase two", task.ID)
 		require.Equal(t, 1, task.Attempts, "one claim in phase two (attempts are counted per phase)")
 	}

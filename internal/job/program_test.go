@@ -60,6 +60,7 @@ tasks:
         segments: {train: [2019-01-01, 2019-03-29], test: [2019-04-01, null]}
 generators:
   - {type: rolling, step: 60, rtype: sliding}
+collect: {skip: true}
 `, py, script, pydir)
 	path := filepath.Join(dir, "run.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
@@ -79,7 +80,7 @@ func TestProgramKind(t *testing.T) {
 	require.NoError(t, err)
 	require.Positive(t, res.Tasks)
 	require.Equal(t, res.Tasks, res.Counts["done"])
-	require.Nil(t, res.Collected, "a program's results are not prediction frames to ensemble")
+	require.Nil(t, res.Collected, "collect.skip: the results stay in the pool")
 	for tk, err := range m.Query(context.Background(), taskstate.Query{}, taskstate.QueryOptions{Payloads: true}) {
 		require.NoError(t, err)
 		v, err := m.DecodeRes(tk)

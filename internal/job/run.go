@@ -114,7 +114,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.WallSec = res.Wall.Seconds()
 		return res, werr
 	}
-	if cfg.Kind == "linear" { // other kinds commit no prediction frames to ensemble
+	if !cfg.Collect.Skip {
 		col, err := Collect(ctx, cfg, m, q, log)
 		if err != nil {
 			res.Wall = time.Since(start)

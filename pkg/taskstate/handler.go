@@ -17,7 +17,8 @@ type (
 // attempt's, or after the attempt's handler returned.
 var ErrNoAttempt = errors.New("taskstate: no running attempt: artifacts are stored by a handler while a Runner runs it")
 
-// ArtifactWriter stores the artifacts of the attempt a handler runs.
+// ArtifactWriter stores the artifacts of the attempt a handler runs and
+// reads the task's committed ones.
 type ArtifactWriter interface {
 	// Put streams body into the artifact name (see ValidateArtifactName)
 	// of this attempt, replacing one this attempt put under the same name.
@@ -27,6 +28,9 @@ type ArtifactWriter interface {
 	// ErrArtifactTooLarge and ErrPermanent: returned by the handler, it
 	// fails the task for good. Put must return before the handler does.
 	Put(name string, body io.Reader) (Artifact, error)
+	// Open reads the task's committed artifact name: in phase two, the
+	// ones phase one stored. The caller closes it.
+	Open(name string) (io.ReadCloser, Artifact, error)
 }
 
 // Artifacts returns the artifact writer of the attempt ctx runs (the
@@ -74,6 +78,13 @@ func (a *attemptArtifacts) Put(name string, body io.Reader) (Artifact, error) {
 		return Artifact{}, Permanent(err)
 	}
 	return art, err
+}
+
+func (a *attemptArtifacts) Open(name string) (io.ReadCloser, Artifact, error) {
+	if a == nil {
+		return nil, Artifact{}, ErrNoAttempt
+	}
+	return a.m.OpenArtifact(a.ctx, a.t.ID, name)
 }
 
 // close ends the writer when the handler has returned and reports whether

@@ -10,7 +10,7 @@
 //	model.fit(dataset) + SignalRecord          Train
 //	pred.pkl                                   Result.Pred (*collect.Frame, with labels)
 //	SigAnaRecord IC / Rank IC / ICIR           Result.Metrics
-//	recorder artifacts                         Result.Artifacts: "pred", "metrics"
+//	recorder artifacts                         pred.parquet artifact; Result.Artifacts: "metrics"
 //
 // # The model
 //

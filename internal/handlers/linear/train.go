@@ -42,10 +42,11 @@ type Result struct {
 	Metrics Metrics
 }
 
-// Artifacts returns the result's artifacts by name for a collector:
-// "pred" (*collect.Frame) and "metrics" (Metrics).
+// Artifacts returns what a task commits as its result: {"metrics":
+// Metrics}. The predictions are not in it: the linear kind stores them as
+// the task's pred.parquet artifact, where collectors read them.
 func (r *Result) Artifacts() map[string]any {
-	return map[string]any{"pred": r.Pred, "metrics": r.Metrics}
+	return map[string]any{"metrics": r.Metrics}
 }
 
 // Train fits a ridge regression on def's train segment of ds and predicts the
