@@ -412,3 +412,47 @@ func TestWorkerProgramErrors(t *testing.T) {
 		require.Contains(t, r.Stderr, tc.want, "%v %v", tc.env, tc.args)
 	}
 }
+
+const chattyScript = `
+import os, sys, time
+import taskfleet_task
+task = taskfleet_task.load()
+print("epoch 1 of", task.id, file=sys.stderr, flush=True)
+gate = task.def_["gate"]
+while not os.path.exists(gate):
+    time.sleep(0.01)
+print("epoch 2", file=sys.stderr, flush=True)
+print("diverged: loss is nan", file=sys.stderr, flush=True)
+sys.exit(3)
+`
+
+// TestProgramLogs: `dispatcher logs -f` follows a real program's stderr
+// while it runs and exits when the task fails; afterwards `dispatcher logs`
+// prints the failed attempt's whole log and last_error ends with its tail.
+func TestProgramLogs(t *testing.T) {
+	c := newCluster(t)
+	file := programsFile(t, map[string]string{"chatty": chattyScript}, "")
+	c.startWorkerIn("logger", "", nil, "--programs", file)
+	gate := filepath.Join(t.TempDir(), "gate")
+	id := c.create([]spec{{Kind: "chatty", Def: map[string]any{"gate": gate}, MaxAttempts: 1}})[0]
+
+	// The log reaches the store within a flush interval of being written.
+	fleettest.Eventually(t, time.Minute, func() error {
+		if r := c.dispatcher("logs", "--id", id); !strings.Contains(r.Stdout, "epoch 1 of "+id) {
+			return fmt.Errorf("no epoch 1 yet: %s", r)
+		}
+		return nil
+	})
+	follow := c.start("logs -f", c.bin.Dispatcher, c.env(), "logs", "--id", id, "-f", "--interval", "50ms")
+	follow.WaitOutput(t, time.Minute, fleettest.Stdout, "epoch 1 of "+id)
+	require.NoError(t, os.WriteFile(gate, nil, 0o600))
+	require.Equal(t, 0, follow.WaitExit(t, time.Minute), follow.Dump())
+	require.Equal(t, 1, strings.Count(follow.Stdout(), "epoch 1 of "+id), "the follower printed a line twice\n%s", follow.Stdout())
+	require.Contains(t, follow.Stdout(), "diverged: loss is nan", "the follower missed the end\n%s", follow.Stdout())
+
+	tk := c.get(id)[0]
+	require.Equal(t, "failed", tk.Status, describe([]task{tk}))
+	require.Contains(t, tk.LastError, "diverged: loss is nan")
+	out := c.mustDispatcher("logs", "--id", id)
+	require.Equal(t, "epoch 1 of "+id+"\nepoch 2\ndiverged: loss is nan\n", out)
+}
