@@ -4,8 +4,11 @@ BIN     ?= bin
 PKGS    ?= ./...
 # The whole suite must stay well under 15 minutes on 2 cores.
 TESTFLAGS ?= -count=1 -timeout 12m
+# Debian's python3 (where apt installs python3-pandas and python3-xgboost),
+# over a pyenv or virtualenv python3 earlier in PATH.
+PYTHON  ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,python3)
 
-.PHONY: help build test test-race lint bench demo clean
+.PHONY: help build test test-race lint bench demo demo-python clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -16,7 +19,8 @@ build: ## build bin/dispatcher and bin/worker
 test: ## run every test (starts the Mongo-wire test server for the Mongo backend)
 	tools/mongotestserver/with-server.sh $(GO) test $(TESTFLAGS) $(PKGS)
 	cd tools/mongotestserver && $(GO) test -count=1 ./...
-	python3 -m unittest discover -s python -v
+	$(PYTHON) -m unittest discover -s python -v
+	$(PYTHON) -m unittest discover -s examples/qlib -v
 
 test-race: ## run every test with the race detector
 	tools/mongotestserver/with-server.sh $(GO) test -race $(TESTFLAGS) $(PKGS)
@@ -43,8 +47,15 @@ bench: ## run the Go benchmarks (see docs/BENCHMARKS.md)
 demo: build ## run the rolling-training demo fully embedded (no servers)
 	$(BIN)/dispatcher run -f examples/rolling/demo.yaml --log-level warn
 
-clean: ## remove build output and the embedded store
-	rm -rf $(BIN) .taskfleet
+# The panel of the Python example: the synthetic market as a CSV file.
+QLIB_PANEL ?= examples/qlib/data/panel.csv
+
+demo-python: build ## the rolling demo with a Python XGBoost program (needs python3-pandas, python3-xgboost)
+	test -f $(QLIB_PANEL) || $(BIN)/dispatcher dataset synth --out $(QLIB_PANEL)
+	$(if $(findstring /,$(PYTHON)),PATH="$(dir $(PYTHON)):$$PATH") $(BIN)/dispatcher run -f examples/qlib/rolling_xgb.yaml --log-level warn
+
+clean: ## remove build output, the embedded store and the example panel
+	rm -rf $(BIN) .taskfleet $(QLIB_PANEL)
 
 # The compose fleet (deploy/compose.yaml; needs Docker with the compose plugin).
 COMPOSE ?= docker compose -f deploy/compose.yaml

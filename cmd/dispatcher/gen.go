@@ -5,11 +5,10 @@ import (
 	"errors"
 	"os"
 
-	"github.com/goccy/go-yaml"
-
 	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/internal/job"
 	"github.com/taskfleet/taskfleet/pkg/rolling"
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
 func init() {
@@ -17,9 +16,10 @@ func init() {
 }
 
 func cmdGen(ctx context.Context, m *Main, args []string) error {
-	var file string
-	e, err := m.parse("gen", "Read -f CONFIG (calendar, tasks, generators; or a `run` config) and print the generated task defs: a table of\nsegments, or with -o json a JSON array of the full task documents (dates as YYYY-MM-DD, open ends as null).", args, func(fs *cli.FlagSet) {
-		fs.StringVar(&file, "f", "", "", "generation config (YAML): calendar, tasks, generators")
+	var file, kind string
+	e, err := m.parse("gen", "Read -f CONFIG (calendar, tasks, generators; a `run` config; or a Qlib workflow config with a taskfleet: section)\nand print the generated tasks: a table of segments, or with -o json the input of `create -f`, a JSON array\nof {kind, def[, priority, max_attempts]} with the full task documents as defs (dates as YYYY-MM-DD, open ends as null):\n  dispatcher gen -f CONFIG -o json | dispatcher create --pool P -f -", args, func(fs *cli.FlagSet) {
+		fs.StringVar(&file, "f", "", "", "generation config (YAML): calendar, tasks, generators; or a run or Qlib workflow config")
+		fs.StringVar(&kind, "kind", "", "", "the kind of the tasks printed by -o json (default: the config's kind, else linear)")
 	})
 	if err != nil {
 		return err
@@ -31,18 +31,20 @@ func cmdGen(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return cli.Usagef("-f: %v", err)
 	}
-	var top map[string]any
-	_ = yaml.Unmarshal(data, &top)
 	var (
+		specs []taskstate.TaskSpec
 		tasks []map[string]any
 		gen   *rolling.GenConfig
 	)
-	if _, isJob := top["pool"]; isJob { // a `dispatcher run` config: generate exactly what run would create
+	if job.IsRunConfig(data) { // generate exactly what run would create
 		cfg, err := job.Parse(data, file)
 		if err != nil {
 			return jobErr(err)
 		}
-		if _, tasks, err = cfg.Specs(); err != nil {
+		if log, lerr := e.c.NewLog(m.Stderr); lerr == nil {
+			cfg.LogUnused(log)
+		}
+		if specs, tasks, err = cfg.Specs(); err != nil {
 			return jobErr(err)
 		}
 		gen = cfg.Gen
@@ -53,9 +55,12 @@ func cmdGen(ctx context.Context, m *Main, args []string) error {
 		if tasks, err = gen.Build(); err != nil {
 			return genErr(err)
 		}
+		for _, t := range tasks {
+			specs = append(specs, taskstate.TaskSpec{Kind: "linear", Def: t})
+		}
 	}
 	if e.json() {
-		return rolling.WriteJSON(m.Stdout, tasks)
+		return cli.WriteTaskFile(m.Stdout, cli.TaskFileOf(specs, kind))
 	}
 	return rolling.WriteTable(m.Stdout, tasks, gen.SegmentsPath())
 }

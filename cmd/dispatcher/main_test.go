@@ -120,10 +120,16 @@ func TestGen(t *testing.T) {
 	cfg := filepath.Join("..", "..", "examples", "rolling", "demo.yaml")
 	code, out, errOut := run(t, nil, "gen", "-f", cfg, "-o", "json")
 	require.Equal(t, 0, code, errOut)
-	var docs []map[string]any
-	require.NoError(t, json.Unmarshal([]byte(out), &docs))
-	require.Len(t, docs, 24)
-	seg := docs[0]["dataset"].(map[string]any)["kwargs"].(map[string]any)["segments"].(map[string]any)
+	var specs []struct {
+		Kind        string         `json:"kind"`
+		Def         map[string]any `json:"def"`
+		MaxAttempts int            `json:"max_attempts"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &specs))
+	require.Len(t, specs, 24)
+	require.Equal(t, "linear", specs[0].Kind)
+	require.Equal(t, 3, specs[0].MaxAttempts)
+	seg := specs[0].Def["dataset"].(map[string]any)["kwargs"].(map[string]any)["segments"].(map[string]any)
 	require.Equal(t, []any{"2020-04-01", "2020-05-26"}, seg["test"])
 
 	code, out, _ = run(t, nil, "gen", "-f", cfg)

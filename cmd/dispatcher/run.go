@@ -36,7 +36,7 @@ type jobEnv struct {
 func (m *Main) openJob(ctx context.Context, name, summary string, args []string, extra func(fs *cli.FlagSet)) (*jobEnv, error) {
 	var file string
 	e, err := m.parse(name, summary, args, func(fs *cli.FlagSet) {
-		fs.StringVar(&file, "f", "", "", "job config (YAML): pool, calendar, dataset, tasks, generators, collect, workers")
+		fs.StringVar(&file, "f", "", "", "job config (YAML): pool, calendar, dataset, tasks, generators, collect, workers; or a Qlib workflow config with a taskfleet: section")
 		if extra != nil {
 			extra(fs)
 		}
@@ -62,6 +62,7 @@ func (m *Main) openJob(ctx context.Context, name, summary string, args []string,
 	if err != nil {
 		return nil, err
 	}
+	cfg.LogUnused(log)
 	if !je.embedded {
 		if err := e.open(ctx); err != nil {
 			return nil, err

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"sort"
@@ -131,4 +133,44 @@ func typeName(v any) string {
 		return "nothing"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// TaskFileEntry is one entry of a task file, as ParseTaskFile reads it.
+type TaskFileEntry struct {
+	Kind string `json:"kind"`
+	Def  any    `json:"def"`
+	// Priority is left out when 0.
+	Priority int `json:"priority,omitempty"`
+	// MaxAttempts is left out for the default; 0 is unlimited.
+	MaxAttempts *int `json:"max_attempts,omitempty"`
+}
+
+// TaskFileOf returns the task file entries of specs; kind, when not empty,
+// replaces their kind.
+func TaskFileOf(specs []taskstate.TaskSpec, kind string) []TaskFileEntry {
+	out := make([]TaskFileEntry, len(specs))
+	for i, s := range specs {
+		e := TaskFileEntry{Kind: s.Kind, Def: s.Def, Priority: s.Priority}
+		if kind != "" {
+			e.Kind = kind
+		}
+		switch n := s.MaxAttempts; {
+		case n == taskstate.UnlimitedAttempts:
+			e.MaxAttempts = new(int)
+		case n > 0:
+			e.MaxAttempts = &n
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// WriteTaskFile writes entries as a JSON task file, indented, with HTML
+// characters unescaped so that Qlib's placeholders ("<MODEL>") stay
+// readable.
+func WriteTaskFile(w io.Writer, entries []TaskFileEntry) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(entries)
 }

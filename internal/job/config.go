@@ -53,6 +53,9 @@ type Config struct {
 	// WorkerCommands. Default none.
 	Programs []program.Spec `yaml:"-"`
 
+	// Qrun is set when the file is a Qlib workflow config (see ParseQrun).
+	Qrun *Qrun `yaml:"-"`
+
 	// Gen is the generation part: calendar, tasks, generators.
 	Gen *rolling.GenConfig `yaml:"-"`
 	// File is the config's path; Dir its directory.
@@ -120,20 +123,30 @@ func Load(path string) (*Config, error) {
 	return Parse(data, path)
 }
 
-// Parse parses a run config named file.
+// Parse parses a run config named file, or a Qlib workflow config with a
+// taskfleet: section (see ParseQrun).
 func Parse(data []byte, file string) (*Config, error) {
+	pos, err := yamlpos.Parse(data)
+	if err != nil {
+		return nil, yamlErr(file, nil, err)
+	}
+	if isQrun, err := detectQrun(pos, file); isQrun || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		return parseQrun(data, pos, file)
+	}
 	cfg := &Config{File: file, Dir: filepath.Dir(file)}
 	if err := yaml.UnmarshalWithOptions(data, cfg, yaml.Strict()); err != nil {
-		return nil, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, file, strings.TrimSpace(yamlpos.Message(err)))
+		return nil, yamlErr(file, pos, err)
 	}
 	gen, err := rolling.ParseGenConfig(data, file, false)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Gen = gen
-	pos, _ := yamlpos.Parse(data) // parsed above: cannot fail
 	bad := func(p yamlpos.Path, format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s: %s", ErrInvalidConfig, yamlpos.Where(file, pos.Line(p)), p, fmt.Sprintf(format, args...))
+		return &FieldError{File: file, Line: pos.Line(p), Path: p, Err: fmt.Errorf(format, args...)}
 	}
 	if cfg.Pool == "" {
 		return nil, bad(yamlpos.Path{"pool"}, "required")
@@ -233,7 +246,7 @@ func (c *CollectConfig) validateFiles(dir string, bad func(yamlpos.Path, string,
 func (c *Config) Specs() ([]taskstate.TaskSpec, []map[string]any, error) {
 	docs, err := c.Gen.Build()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, c.Qrun.pointAt(err)
 	}
 	specs := make([]taskstate.TaskSpec, len(docs))
 	for i, d := range docs {

@@ -66,13 +66,23 @@ type File struct {
 	ast *ast.File
 }
 
-// Parse parses data for positions only; decode the values with yaml.
+// Parse parses data for positions only; decode the values with yaml once
+// Parse has accepted them. It refuses (ErrTooComplex) documents nested
+// deeper than MaxFlowDepth or MaxColumn, checked before parsing, and
+// documents whose aliases expand to more than MaxNodes.
 func Parse(data []byte) (*File, error) {
+	if err := checkNesting(data); err != nil {
+		return nil, err
+	}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, err
 	}
-	return &File{ast: f}, nil
+	file := &File{ast: f}
+	if err := file.checkExpansion(); err != nil {
+		return nil, err
+	}
+	return file, nil
 }
 
 // Body returns the first document's body, or nil.
@@ -235,4 +245,27 @@ func Where(file string, line int) string {
 		return file
 	}
 	return file + ":" + strconv.Itoa(line)
+}
+
+// ParsePath parses a path as String renders it: "generators[0].step". A key
+// holding a '.' or '[' does not round-trip.
+func ParsePath(s string) Path {
+	var p Path
+	for _, part := range strings.Split(s, ".") {
+		key, idx, _ := strings.Cut(part, "[")
+		if key != "" {
+			p = append(p, key)
+		}
+		for idx != "" {
+			n, rest, _ := strings.Cut(idx, "]")
+			i, err := strconv.Atoi(n)
+			if err != nil {
+				p = append(p, "["+idx)
+				break
+			}
+			p = append(p, i)
+			idx = strings.TrimPrefix(rest, "[")
+		}
+	}
+	return p
 }
