@@ -5,6 +5,7 @@ package e2e_test
 import (
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -235,4 +236,41 @@ func predKeys(t *testing.T, path string) map[string]int {
 		got[r[0][:10]+" "+r[1]]++
 	}
 	return got
+}
+
+// TestQlibPythonRollingOnAFleet is the same job on a fleet: a `dispatcher
+// dev` event server, a separate worker process that registers train.py
+// with --programs, and `dispatcher run --store … --nats …`, which creates
+// the tasks, waits for the worker and collects the pred.csv artifacts.
+func TestQlibPythonRollingOnAFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped in -short mode")
+	}
+	py := qlibPython(t, "pandas, xgboost")
+	bin := fleettest.Build(t)
+	dir := t.TempDir()
+	panelFile := filepath.Join(dir, "panel.csv")
+	r := fleettest.Run(t, fleettest.Cmd{Path: bin.Dispatcher, Args: []string{"dataset", "synth", "--out", panelFile}})
+	require.Equal(t, 0, r.Code, r.String())
+	cfg := qlibConfig(t, dir, "rolling_xgb.yaml", py, "examples/qlib/train.py",
+		"csv: data/panel.csv", "csv: "+panelFile, "output: out/qlib_xgb_pred.csv", "output: "+filepath.Join(dir, "pred.csv"))
+	programs := filepath.Join(dir, "programs.yaml")
+	require.NoError(t, os.WriteFile(programs, fmt.Appendf(nil, "train:\n  command: [%s, %s]\n  env: {PYTHONPATH: %q}\n",
+		py, repoPath(t, "examples/qlib/train.py"), repoPath(t, "python")), 0o600))
+
+	store := "sqlite://" + filepath.Join(dir, "fleet.db")
+	listen := fleettest.FreeAddr(t)
+	env := fleettest.Env("TASKFLEET_LOG_LEVEL=warn")
+	dev := fleettest.Start(t, fleettest.Cmd{Name: "dev", Path: bin.Dispatcher, Env: env, Dir: dir,
+		Args: []string{"dev", "--nats-listen", listen, "--nats-store-dir", t.TempDir(), "--store", store}})
+	dev.WaitOutput(t, fleettest.StartTimeout, fleettest.Stdout, "nats listening on ")
+	nats := "nats://" + listen
+	w := fleettest.Start(t, fleettest.Cmd{Name: "worker", Path: bin.Worker, Env: env, Dir: dir,
+		Args: []string{"--store", store, "--nats", nats, "--pool", "qlib_xgb", "--programs", programs, "--concurrency", "2"}})
+
+	res := runJob(t, bin, dir, env, nil, "-f", cfg, "--store", store, "--nats", nats)
+	require.Equal(t, 8, res.Tasks)
+	require.Equal(t, 8, res.Counts["done"], "every window done by the separate worker\n%s", w.Dump())
+	require.Greater(t, res.Collected.IC, 0.1, "ensemble IC of the planted signal")
+	require.Positive(t, res.Collected.Rows)
 }
