@@ -12,14 +12,22 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.uber.org/zap"
 
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
-// ErrInvalidURI is wrapped by Open's error when the URI does not parse.
+// ErrInvalidURI is wrapped by Open's error when the URI does not parse or
+// asks for what the store cannot honour (see ErrUnacknowledgedWrites).
 var ErrInvalidURI = errors.New("mongostore: invalid URI")
+
+// ErrUnacknowledgedWrites is wrapped by Open's error (with ErrInvalidURI)
+// when the URI sets w=0. Every claim, commit and heartbeat must know
+// whether it applied: an unacknowledged claim may hand out a task nobody
+// runs, an unacknowledged commit may be lost while the worker moves on.
+var ErrUnacknowledgedWrites = errors.New("mongostore: unacknowledged writes (w=0) are not supported")
 
 // DefaultDatabase is the database used when Config.Database is empty.
 const DefaultDatabase = "taskfleet"
@@ -54,11 +62,14 @@ type Store struct {
 
 var _ taskstate.Store = (*Store)(nil)
 
-// Open connects to MongoDB and pings it. Unless the URI sets them, writes
-// use write concern "majority" and are retried once by the driver after a
-// network error or a failover (retryable writes), and the application name
-// is "taskfleet". The ping honours ctx; a URI option such as
-// serverSelectionTimeoutMS (default 30 s) bounds it as well.
+// Open connects to MongoDB and pings it. Whatever the URI says, writes use
+// write concern {w: "majority", j: true} and reads go to the primary (a URI
+// with w=0 is refused, see ErrUnacknowledgedWrites; other settings are
+// replaced, with a warning in the log). Unless the URI sets them, writes
+// are retried once by the driver after a network error or a failover
+// (retryable writes) and the application name is "taskfleet". The ping
+// honours ctx; a URI option such as serverSelectionTimeoutMS (default 30 s)
+// bounds it as well.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.URI == "" {
 		return nil, errors.New("mongostore: Config.URI is required")
@@ -72,18 +83,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	sc := newScrubber(cfg.URI)
 	redacted := Redact(cfg.URI)
 
-	opts := options.Client().ApplyURI(cfg.URI)
-	if err := opts.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidURI, sc.wrapOpaque("mongostore: invalid URI "+redacted, err))
-	}
-	if opts.WriteConcern == nil {
-		opts.SetWriteConcern(writeconcern.Majority())
-	}
-	if opts.RetryWrites == nil {
-		opts.SetRetryWrites(true)
-	}
-	if opts.AppName == nil {
-		opts.SetAppName("taskfleet")
+	opts, err := clientOptions(cfg.URI, sc, cfg.Logger)
+	if err != nil {
+		return nil, err
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
@@ -103,6 +105,40 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.log.Info("connected to MongoDB", zap.String("uri", redacted))
 	return s, nil
+}
+
+// clientOptions reads the URI and forces the concerns Open documents.
+func clientOptions(uri string, sc scrubber, log *zap.Logger) (*options.ClientOptions, error) {
+	redacted := Redact(uri)
+	opts := options.Client().ApplyURI(uri)
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidURI, sc.wrapOpaque("mongostore: invalid URI "+redacted, err))
+	}
+	if wc := opts.WriteConcern; wc != nil {
+		if w, ok := wc.W.(int); ok && w == 0 {
+			return nil, fmt.Errorf("%w: %w: the URI %s sets w=0; taskfleet must know whether each claim and commit applied, so it always writes with w=majority, j=true: remove w=0",
+				ErrInvalidURI, ErrUnacknowledgedWrites, redacted)
+		}
+		if wc.W != "majority" || wc.Journal == nil || !*wc.Journal {
+			log.Warn("the URI's write concern is replaced by w=majority, j=true: an acknowledged claim or commit must survive a failover")
+		}
+	}
+	journal := true
+	opts.SetWriteConcern(&writeconcern.WriteConcern{W: "majority", Journal: &journal})
+	// Claims are findAndModify (always on the primary), but the reads
+	// that decide (heartbeat read-back, the key lookup of a create, stat,
+	// wait, the reaper's listing) must see the latest writes too.
+	if rp := opts.ReadPreference; rp != nil && rp.Mode() != readpref.PrimaryMode {
+		log.Warn("the URI's read preference is replaced by primary: the store's reads decide transitions and counts", zap.Stringer("uri_mode", rp.Mode()))
+	}
+	opts.SetReadPreference(readpref.Primary())
+	if opts.RetryWrites == nil {
+		opts.SetRetryWrites(true)
+	}
+	if opts.AppName == nil {
+		opts.SetAppName("taskfleet")
+	}
+	return opts, nil
 }
 
 // Close disconnects from the server.
