@@ -98,6 +98,21 @@
 // as Redact returns it, and every error from the driver has the URI's
 // secrets scrubbed from its message.
 //
+// # Document size
+//
+// MongoDB stores at most 16 MiB per document (FerretDB does not enforce
+// it, so the store does). A new task's document (def, filter and
+// metadata) may take 16 MiB less 68 KiB, leaving room for a small result:
+// CreateTasks refuses a batch with a larger entry, with an error wrapping
+// taskstate.ErrPayloadTooLarge that names its index, before writing any.
+// A commit whose result is over 64 KiB first reads the task's document
+// (under the lease fence, without its current result); if the result
+// would not fit, the commit becomes a fenced move to failed whose
+// last_error says why: a retry would produce the same result. Finish
+// reports that item applied (the task left running as the caller asked),
+// so a worker counts it among its commits; the task's status tells. Large
+// outputs belong in artifacts (GridFS).
+//
 // # What the tests prove
 //
 // The tests run against FerretDB v1 (tools/mongotestserver), which speaks

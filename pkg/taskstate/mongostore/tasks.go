@@ -83,9 +83,11 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 		return nil, err
 	}
 	seq := nextSeqs(p.Now, len(p.Tasks))
-	docs := make([]bson.D, len(p.Tasks))
+	docs := make([]bson.Raw, len(p.Tasks))
 	for i, nt := range p.Tasks {
-		docs[i] = newTaskDoc(ids[i], nt, p.Now, seq+int64(i))
+		if docs[i], err = marshalNewTask(i, newTaskDoc(ids[i], nt, p.Now, seq+int64(i))); err != nil {
+			return nil, err
+		}
 	}
 
 	pending := make([]int, len(p.Tasks)) // indexes into p.Tasks still to settle
@@ -311,6 +313,9 @@ func (s *Store) finishOne(ctx context.Context, c *mongo.Collection, now time.Tim
 	id, err := bson.ObjectIDFromHex(tr.ID)
 	if err != nil || tr.Token == "" {
 		return false, nil // no such task can be running under this lease
+	}
+	if tr, err = s.fitCommit(ctx, c, id, tr); err != nil {
+		return false, err
 	}
 	res, err := c.UpdateOne(ctx, leaseFence(id, tr.Token), transitionUpdate(now, tr))
 	if err != nil {
