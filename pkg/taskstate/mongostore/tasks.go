@@ -189,7 +189,9 @@ func (s *Store) lookupKeys(ctx context.Context, c *mongo.Collection, pool string
 
 // Claim runs up to Limit findOneAndUpdate calls, each atomically moving the
 // first claimable task (priority descending, then seq) to running. It
-// stops early when nothing is left. If a call fails after some tasks were
+// stops early when nothing is left, or when ctx is done: a call already
+// sent runs to its end (bounded by claimCallTimeout) and its task is
+// returned. If a call fails after some tasks were
 // claimed, those tasks are returned without an error (they are leased to
 // the caller and must not be orphaned); the error is logged and the next
 // claim will meet it again.
@@ -229,8 +231,18 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	limit := max(p.Limit, 1)
 	tasks := make([]*taskstate.Task, 0, min(limit, 64))
 	for len(tasks) < limit {
+		// Cancellation is checked between calls, not during one (see
+		// uncancelled): a claim in flight is run to its end and returned.
+		if err := ctx.Err(); err != nil {
+			if len(tasks) == 0 {
+				return nil, fmt.Errorf("mongostore: claim (pool %q): %w", p.Pool, err)
+			}
+			break
+		}
 		var d taskDoc
-		err := c.FindOneAndUpdate(ctx, filter, update, opts).Decode(&d)
+		cctx, cancel := uncancelled(ctx)
+		err := c.FindOneAndUpdate(cctx, filter, update, opts).Decode(&d)
+		cancel()
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			break
 		}
