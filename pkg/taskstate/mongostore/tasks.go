@@ -191,10 +191,9 @@ func (s *Store) lookupKeys(ctx context.Context, c *mongo.Collection, pool string
 // first claimable task (priority descending, then seq) to running. It
 // stops early when nothing is left, or when ctx is done: a call already
 // sent runs to its end (bounded by claimCallTimeout) and its task is
-// returned. If a call fails after some tasks were
-// claimed, those tasks are returned without an error (they are leased to
-// the caller and must not be orphaned); the error is logged and the next
-// claim will meet it again.
+// returned. If a call fails after some tasks were claimed, those tasks are
+// returned without an error (they are leased to the caller and must not be
+// orphaned); the error is logged and the next claim will meet it again.
 func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
