@@ -53,11 +53,14 @@
 //
 //	key_1                        {key: 1}, unique: idempotent, race-free create
 //	status_1_priority_-1_seq_1   the claim: equality on status, then the sort
+//	status_1_kind_1_priority_-1_seq_1   the claim of a worker with --kinds
 //	status_1_lease.until_1       the reaper: running tasks by lease expiry
 //	seq_1                        Query: creation order without an in-memory sort
 //
 // An existing key_1 index that is not unique is reported as an error rather
-// than silently used. Only CreateTasks creates indexes (and collections):
+// than silently used. A collection that already holds several tasks with
+// one key (written by another program) cannot get the unique index: the
+// create fails with ErrDuplicateKeys and names up to five such keys. Only CreateTasks creates indexes (and collections):
 // a claim or a query on a pool that does not exist finds nothing and
 // creates nothing.
 //

@@ -199,6 +199,7 @@ func (s *Store) coll(pool string) (*mongo.Collection, error) {
 const (
 	indexKey     = "key_1"
 	indexClaim   = "status_1_priority_-1_seq_1"
+	indexKinds   = "status_1_kind_1_priority_-1_seq_1"
 	indexExpired = "status_1_lease.until_1"
 	indexSeq     = "seq_1"
 )
@@ -217,6 +218,9 @@ func poolIndexes() []poolIndex {
 		{indexKey, bson.D{{Key: fKey, Value: 1}}, options.Index().SetName(indexKey).SetUnique(true)},
 		// Claim: equality on status, then the sort.
 		{indexClaim, bson.D{{Key: fStatus, Value: 1}, {Key: fPriority, Value: -1}, {Key: fSeq, Value: 1}}, options.Index().SetName(indexClaim)},
+		// Claim by a worker with --kinds: equality on status and kind
+		// (one range per kind of its $in), then the sort.
+		{indexKinds, bson.D{{Key: fStatus, Value: 1}, {Key: fKind, Value: 1}, {Key: fPriority, Value: -1}, {Key: fSeq, Value: 1}}, options.Index().SetName(indexKinds)},
 		// Reaper: running tasks by lease expiry.
 		{indexExpired, bson.D{{Key: fStatus, Value: 1}, {Key: fLeaseUntil, Value: 1}}, options.Index().SetName(indexExpired)},
 		// Query: creation order without an in-memory sort of the pool.
@@ -254,6 +258,9 @@ func (s *Store) ensureIndexes(ctx context.Context, pool string, c *mongo.Collect
 	if len(missing) > 0 {
 		if _, cerr := c.Indexes().CreateMany(ctx, missing); cerr != nil {
 			if missing, err = s.missingIndexes(ctx, pool, c); err != nil || len(missing) > 0 {
+				if dup := s.duplicateKeys(ctx, c); dup != "" {
+					return fmt.Errorf("mongostore: pool %q: %w: the unique index %s cannot be built: %s; delete the extra tasks and try again", pool, ErrDuplicateKeys, indexKey, dup)
+				}
 				return s.sc.wrap(fmt.Sprintf("mongostore: pool %q: create indexes", pool), cerr)
 			}
 		} else {
@@ -295,6 +302,38 @@ func (s *Store) missingIndexes(ctx context.Context, pool string, c *mongo.Collec
 		}
 	}
 	return missing, nil
+}
+
+// ErrDuplicateKeys is wrapped by the error of a create on a pool whose
+// collection holds several tasks with one key (written by another program,
+// or before the unique index existed): the unique key index, on which
+// idempotent creation rests, cannot be built.
+var ErrDuplicateKeys = errors.New("duplicate task keys")
+
+// duplicateKeys names a few keys held by more than one task, with their
+// counts; "" if there are none or they cannot be read.
+func (s *Store) duplicateKeys(ctx context.Context, c *mongo.Collection) string {
+	cur, err := c.Aggregate(ctx, mongo.Pipeline{
+		{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$" + fKey}, {Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}}}}},
+		{{Key: "$match", Value: bson.D{{Key: "n", Value: bson.D{{Key: "$gt", Value: 1}}}}}},
+		{{Key: "$sort", Value: bson.D{{Key: "n", Value: -1}, {Key: "_id", Value: 1}}}},
+		{{Key: "$limit", Value: 5}},
+	})
+	if err != nil {
+		return ""
+	}
+	var rows []struct {
+		Key any   `bson:"_id"`
+		N   int64 `bson:"n"`
+	}
+	if err := cur.All(ctx, &rows); err != nil || len(rows) == 0 {
+		return ""
+	}
+	parts := make([]string, len(rows))
+	for i, r := range rows {
+		parts[i] = fmt.Sprintf("key %v is held by %d tasks", r.Key, r.N)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // wrap adds context to a driver error and scrubs it.
