@@ -3,6 +3,7 @@ package serialproxy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -177,7 +178,7 @@ func TestCommandsNeverOverlap(t *testing.T) {
 				err := coll.FindOneAndUpdate(ctx, bson.D{{Key: "status", Value: "queued"}},
 					bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: "running"}, {Key: "owner", Value: w}}}},
 					options.FindOneAndUpdate().SetSort(bson.D{{Key: "seq", Value: 1}})).Decode(&got)
-				if err == mongo.ErrNoDocuments {
+				if errors.Is(err, mongo.ErrNoDocuments) {
 					return
 				}
 				if err != nil {
