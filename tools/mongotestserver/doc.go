@@ -16,9 +16,10 @@
 //	-dir DIR           directory for the SQLite database files; created if
 //	                   missing and kept on exit. By default a new temporary
 //	                   directory is used and removed on exit.
-//	-uri-file PATH     once the server answers commands, write its URI to
-//	                   PATH (written to a temporary file in the same directory,
-//	                   then renamed, so readers never see a partial URI).
+//	-uri-file PATH     once the server answers commands, write its two URIs
+//	                   (see below) to PATH, one a line (written to a temporary
+//	                   file in the same directory, then renamed, so readers
+//	                   never see a partial URI).
 //	                   The file is removed again on shutdown.
 //	-log-level LEVEL   debug, info, warn or error (default); logs go to stderr.
 //	                   At warn FerretDB dumps every failed command reply
@@ -29,8 +30,11 @@
 //	-ready-timeout D   how long to wait for the first successful ping
 //	                   (default 30s).
 //
-// Once the server answers a ping, exactly one line is printed to stdout: the
-// connection URI, e.g. "mongodb://127.0.0.1:41234/". The server runs until it
+// Once the server answers a ping, two lines are printed to stdout: the
+// server's URI, e.g. "mongodb://127.0.0.1:41234/", then the URI of its
+// serialising proxy (package serialproxy), which forwards one command at a
+// time to the same server, so that FerretDB's non-atomic findAndModify and
+// conditional updates behave atomically. The server runs until it
 // receives SIGINT or SIGTERM, then closes all connections, stops the backend
 // and removes its temporary data directory.
 //
@@ -40,6 +44,7 @@
 // environment. It opens no network connection other than its listener.
 //
 // with-server.sh in this directory wraps a command: it builds and starts the
-// server, exports TASKFLEET_TEST_MONGO_URI for the command, runs it, stops the
-// server and exits with the command's exit code. See README.md.
+// server, exports TASKFLEET_TEST_MONGO_URI and TASKFLEET_TEST_MONGO_PROXY_URI
+// for the command, runs it, stops the server and exits with the command's
+// exit code. See README.md.
 package main

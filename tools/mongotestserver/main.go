@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/taskfleet/taskfleet/tools/mongotestserver/serialproxy"
 )
 
 const shutdownTimeout = 15 * time.Second
@@ -61,15 +63,29 @@ func run(args []string) int {
 		return 1
 	}
 
+	// The serialising proxy: the same server, one command at a time.
+	proxy, err := serialproxy.Start(serialproxy.Config{
+		Listen:  "127.0.0.1:0",
+		Backend: srv.Addr(),
+		Logger:  logger.With("component", "serialproxy"),
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mongotestserver: %v\n", err)
+		_ = srv.Stop(shutdownTimeout)
+		return 1
+	}
+	uris := srv.URI() + "\n" + "mongodb://" + proxy.Addr() + "/\n"
+
 	if *uriFile != "" {
-		if err := writeFileAtomic(*uriFile, srv.URI()+"\n"); err != nil {
+		if err := writeFileAtomic(*uriFile, uris); err != nil {
 			fmt.Fprintf(os.Stderr, "mongotestserver: -uri-file: %v\n", err)
+			_ = proxy.Close()
 			_ = srv.Stop(shutdownTimeout)
 			return 1
 		}
 		defer os.Remove(*uriFile)
 	}
-	fmt.Println(srv.URI())
+	fmt.Print(uris)
 
 	exitCode := 0
 
@@ -88,6 +104,7 @@ func run(args []string) int {
 		exitCode = 1
 	}
 
+	_ = proxy.Close()
 	if err := srv.Stop(shutdownTimeout); err != nil {
 		fmt.Fprintf(os.Stderr, "mongotestserver: shutdown: %v\n", err)
 		exitCode = 1

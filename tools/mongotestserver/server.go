@@ -42,6 +42,15 @@ type server struct {
 // URI returns the MongoDB connection string, e.g. "mongodb://127.0.0.1:41234/".
 func (s *server) URI() string { return s.uri }
 
+// Addr returns the server's host:port.
+func (s *server) Addr() string {
+	u, err := url.Parse(s.uri)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
 // Dir returns the SQLite data directory.
 func (s *server) Dir() string { return s.dir }
 

@@ -6,7 +6,10 @@
 #
 # Builds mongotestserver (embedded FerretDB + SQLite), starts it on a free
 # loopback port, exports TASKFLEET_TEST_MONGO_URI=mongodb://127.0.0.1:PORT/
-# for CMD, runs CMD, stops the server and exits with CMD's exit code. The
+# (the server) and TASKFLEET_TEST_MONGO_PROXY_URI (the same server through
+# its serialising proxy, which runs one command at a time: see
+# serialproxy/doc.go) for CMD, runs CMD, stops the server and exits with
+# CMD's exit code. The
 # server is stopped on every exit path (normal exit, error, SIGINT/SIGTERM);
 # if this script is killed with SIGKILL the server notices that its parent is
 # gone and shuts itself down.
@@ -101,9 +104,14 @@ while [[ ! -s "$uri_file" ]]; do
 	sleep 0.1
 done
 
-TASKFLEET_TEST_MONGO_URI="$(head -n1 "$uri_file")"
+# Line 1: the server; line 2 (absent from older binaries): its proxy.
+TASKFLEET_TEST_MONGO_URI="$(sed -n 1p "$uri_file")"
 export TASKFLEET_TEST_MONGO_URI
-echo "mongotestserver: FerretDB (SQLite) at $TASKFLEET_TEST_MONGO_URI, pid $server_pid" >&2
+proxy_uri="$(sed -n 2p "$uri_file")"
+if [[ -n "$proxy_uri" ]]; then
+	export TASKFLEET_TEST_MONGO_PROXY_URI="$proxy_uri"
+fi
+echo "mongotestserver: FerretDB (SQLite) at $TASKFLEET_TEST_MONGO_URI, serialised at ${proxy_uri:-(none)}, pid $server_pid" >&2
 
 set +e
 "$@"

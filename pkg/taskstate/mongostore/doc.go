@@ -53,11 +53,14 @@
 //
 //	key_1                        {key: 1}, unique: idempotent, race-free create
 //	status_1_priority_-1_seq_1   the claim: equality on status, then the sort
+//	status_1_kind_1_priority_-1_seq_1   the claim of a worker with --kinds
 //	status_1_lease.until_1       the reaper: running tasks by lease expiry
 //	seq_1                        Query: creation order without an in-memory sort
 //
 // An existing key_1 index that is not unique is reported as an error rather
-// than silently used. Only CreateTasks creates indexes (and collections):
+// than silently used. A collection that already holds several tasks with
+// one key (written by another program) cannot get the unique index: the
+// create fails with ErrDuplicateKeys and names up to five such keys. Only CreateTasks creates indexes (and collections):
 // a claim or a query on a pool that does not exist finds nothing and
 // creates nothing.
 //
@@ -79,10 +82,16 @@
 // from the unique key index mark the tasks some other creator inserted
 // first, and one find on their keys returns those tasks' ids.
 //
-// Unless the URI says otherwise, writes use write concern "majority" (an
-// acknowledged claim or commit survives a failover) and retryable writes
-// (the driver retries insertMany, findOneAndUpdate and updateOne once after a
-// network error or a failover, and the server does not apply them twice).
+// Whatever the URI says, writes use write concern {w: "majority", j: true}
+// (an acknowledged claim or commit is journaled on a majority and survives
+// a failover) and reads go to the primary (the heartbeat's read-back, the
+// key lookup of a create, Stat, the reaper's listing and wait decide
+// transitions and counts, and a secondary may lag). A URI with w=0 is
+// refused with ErrUnacknowledgedWrites: an unacknowledged claim or commit
+// cannot tell whether it applied. Other settings are replaced with a
+// warning in the log. Unless the URI says otherwise, writes are retryable
+// (the driver retries insertMany, findOneAndUpdate and updateOne once after
+// a network error or a failover, and the server does not apply them twice).
 // updateMany and deleteMany (Heartbeat, Update, Delete) are not retryable;
 // their callers retry on the next heartbeat or by hand, and both are
 // idempotent. A claim whose retry also fails may have happened: that task
@@ -92,15 +101,44 @@
 // as Redact returns it, and every error from the driver has the URI's
 // secrets scrubbed from its message.
 //
-// # FerretDB
+// # Document size
+//
+// MongoDB stores at most 16 MiB per document (FerretDB does not enforce
+// it, so the store does). A new task's document (def, filter and
+// metadata) may take 16 MiB less 68 KiB, leaving room for a small result:
+// CreateTasks refuses a batch with a larger entry, with an error wrapping
+// taskstate.ErrPayloadTooLarge that names its index, before writing any.
+// A commit whose result is over 64 KiB first reads the task's document
+// (under the lease fence, without its current result); if the result
+// would not fit, the commit becomes a fenced move to failed whose
+// last_error says why: a retry would produce the same result. Finish
+// reports that item applied (the task left running as the caller asked),
+// so a worker counts it among its commits; the task's status tells. Large
+// outputs belong in artifacts (GridFS).
+//
+// # What the tests prove
 //
 // The tests run against FerretDB v1 (tools/mongotestserver), which speaks
-// the MongoDB wire protocol over SQLite. It is good for functional checks
-// only: its findAndModify is not atomic under concurrency, so concurrent
-// claimers can be handed the same task (the lease token still fences the
-// second commit). Store.IsFerretDB reports it, from buildInfo, and the
-// Store contract suite then skips its concurrent-atomicity cases with that
-// reason. FerretDB v1 also drops the connection when createIndexes is asked
-// for several indexes that all exist; the list-then-create-missing index
-// setup above avoids that.
+// the MongoDB wire protocol over SQLite. Its findAndModify and conditional
+// updates are a query then a separate write, so on it concurrent claimers
+// can be handed the same task and two fenced commits of one lease can both
+// report success; Store.IsFerretDB reports it, from buildInfo. The Store
+// contract suite therefore runs every case on the server as is, and its
+// atomicity cases (concurrent claims are exclusive, concurrent commits
+// apply once) through the server's serialising proxy, which forwards one
+// command at a time (TASKFLEET_TEST_MONGO_PROXY_URI, set by `make test`):
+// that proves our sequence of commands is race-free if each command is
+// atomic on its document, which is MongoDB's documented guarantee. A store
+// that checks, then acts in a second command fails those cases through the
+// proxy (the negative control), and a fleet of real dispatcher and worker
+// processes runs through it with every task claimed and committed once.
+//
+// Only a real MongoDB replica set shows MongoDB's own atomicity, retries
+// across a failover, majority acknowledgement and rollback, and how the
+// planner uses the indexes: set TASKFLEET_TEST_MONGO_URI to its URI and
+// run `make test`, and every case runs on it directly.
+//
+// FerretDB v1 also drops the connection when createIndexes is asked for
+// several indexes that all exist; the list-then-create-missing index setup
+// above avoids that.
 package mongostore

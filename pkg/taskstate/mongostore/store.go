@@ -12,14 +12,22 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.uber.org/zap"
 
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
-// ErrInvalidURI is wrapped by Open's error when the URI does not parse.
+// ErrInvalidURI is wrapped by Open's error when the URI does not parse or
+// asks for what the store cannot honour (see ErrUnacknowledgedWrites).
 var ErrInvalidURI = errors.New("mongostore: invalid URI")
+
+// ErrUnacknowledgedWrites is wrapped by Open's error (with ErrInvalidURI)
+// when the URI sets w=0. Every claim, commit and heartbeat must know
+// whether it applied: an unacknowledged claim may hand out a task nobody
+// runs, an unacknowledged commit may be lost while the worker moves on.
+var ErrUnacknowledgedWrites = errors.New("mongostore: unacknowledged writes (w=0) are not supported")
 
 // DefaultDatabase is the database used when Config.Database is empty.
 const DefaultDatabase = "taskfleet"
@@ -54,11 +62,14 @@ type Store struct {
 
 var _ taskstate.Store = (*Store)(nil)
 
-// Open connects to MongoDB and pings it. Unless the URI sets them, writes
-// use write concern "majority" and are retried once by the driver after a
-// network error or a failover (retryable writes), and the application name
-// is "taskfleet". The ping honours ctx; a URI option such as
-// serverSelectionTimeoutMS (default 30 s) bounds it as well.
+// Open connects to MongoDB and pings it. Whatever the URI says, writes use
+// write concern {w: "majority", j: true} and reads go to the primary (a URI
+// with w=0 is refused, see ErrUnacknowledgedWrites; other settings are
+// replaced, with a warning in the log). Unless the URI sets them, writes
+// are retried once by the driver after a network error or a failover
+// (retryable writes) and the application name is "taskfleet". The ping
+// honours ctx; a URI option such as serverSelectionTimeoutMS (default 30 s)
+// bounds it as well.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.URI == "" {
 		return nil, errors.New("mongostore: Config.URI is required")
@@ -72,18 +83,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	sc := newScrubber(cfg.URI)
 	redacted := Redact(cfg.URI)
 
-	opts := options.Client().ApplyURI(cfg.URI)
-	if err := opts.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidURI, sc.wrapOpaque("mongostore: invalid URI "+redacted, err))
-	}
-	if opts.WriteConcern == nil {
-		opts.SetWriteConcern(writeconcern.Majority())
-	}
-	if opts.RetryWrites == nil {
-		opts.SetRetryWrites(true)
-	}
-	if opts.AppName == nil {
-		opts.SetAppName("taskfleet")
+	opts, err := clientOptions(cfg.URI, sc, cfg.Logger)
+	if err != nil {
+		return nil, err
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
@@ -103,6 +105,40 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.log.Info("connected to MongoDB", zap.String("uri", redacted))
 	return s, nil
+}
+
+// clientOptions reads the URI and forces the concerns Open documents.
+func clientOptions(uri string, sc scrubber, log *zap.Logger) (*options.ClientOptions, error) {
+	redacted := Redact(uri)
+	opts := options.Client().ApplyURI(uri)
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidURI, sc.wrapOpaque("mongostore: invalid URI "+redacted, err))
+	}
+	if wc := opts.WriteConcern; wc != nil {
+		if w, ok := wc.W.(int); ok && w == 0 {
+			return nil, fmt.Errorf("%w: %w: the URI %s sets w=0; taskfleet must know whether each claim and commit applied, so it always writes with w=majority, j=true: remove w=0",
+				ErrInvalidURI, ErrUnacknowledgedWrites, redacted)
+		}
+		if wc.W != "majority" || wc.Journal == nil || !*wc.Journal {
+			log.Warn("the URI's write concern is replaced by w=majority, j=true: an acknowledged claim or commit must survive a failover")
+		}
+	}
+	journal := true
+	opts.SetWriteConcern(&writeconcern.WriteConcern{W: "majority", Journal: &journal})
+	// Claims are findAndModify (always on the primary), but the reads
+	// that decide (heartbeat read-back, the key lookup of a create, stat,
+	// wait, the reaper's listing) must see the latest writes too.
+	if rp := opts.ReadPreference; rp != nil && rp.Mode() != readpref.PrimaryMode {
+		log.Warn("the URI's read preference is replaced by primary: the store's reads decide transitions and counts", zap.Stringer("uri_mode", rp.Mode()))
+	}
+	opts.SetReadPreference(readpref.Primary())
+	if opts.RetryWrites == nil {
+		opts.SetRetryWrites(true)
+	}
+	if opts.AppName == nil {
+		opts.SetAppName("taskfleet")
+	}
+	return opts, nil
 }
 
 // Close disconnects from the server.
@@ -163,6 +199,7 @@ func (s *Store) coll(pool string) (*mongo.Collection, error) {
 const (
 	indexKey     = "key_1"
 	indexClaim   = "status_1_priority_-1_seq_1"
+	indexKinds   = "status_1_kind_1_priority_-1_seq_1"
 	indexExpired = "status_1_lease.until_1"
 	indexSeq     = "seq_1"
 )
@@ -181,6 +218,9 @@ func poolIndexes() []poolIndex {
 		{indexKey, bson.D{{Key: fKey, Value: 1}}, options.Index().SetName(indexKey).SetUnique(true)},
 		// Claim: equality on status, then the sort.
 		{indexClaim, bson.D{{Key: fStatus, Value: 1}, {Key: fPriority, Value: -1}, {Key: fSeq, Value: 1}}, options.Index().SetName(indexClaim)},
+		// Claim by a worker with --kinds: equality on status and kind
+		// (one range per kind of its $in), then the sort.
+		{indexKinds, bson.D{{Key: fStatus, Value: 1}, {Key: fKind, Value: 1}, {Key: fPriority, Value: -1}, {Key: fSeq, Value: 1}}, options.Index().SetName(indexKinds)},
 		// Reaper: running tasks by lease expiry.
 		{indexExpired, bson.D{{Key: fStatus, Value: 1}, {Key: fLeaseUntil, Value: 1}}, options.Index().SetName(indexExpired)},
 		// Query: creation order without an in-memory sort of the pool.
@@ -218,6 +258,9 @@ func (s *Store) ensureIndexes(ctx context.Context, pool string, c *mongo.Collect
 	if len(missing) > 0 {
 		if _, cerr := c.Indexes().CreateMany(ctx, missing); cerr != nil {
 			if missing, err = s.missingIndexes(ctx, pool, c); err != nil || len(missing) > 0 {
+				if dup := s.duplicateKeys(ctx, c); dup != "" {
+					return fmt.Errorf("mongostore: pool %q: %w: the unique index %s cannot be built: %s; delete the extra tasks and try again", pool, ErrDuplicateKeys, indexKey, dup)
+				}
 				return s.sc.wrap(fmt.Sprintf("mongostore: pool %q: create indexes", pool), cerr)
 			}
 		} else {
@@ -259,6 +302,38 @@ func (s *Store) missingIndexes(ctx context.Context, pool string, c *mongo.Collec
 		}
 	}
 	return missing, nil
+}
+
+// ErrDuplicateKeys is wrapped by the error of a create on a pool whose
+// collection holds several tasks with one key (written by another program,
+// or before the unique index existed): the unique key index, on which
+// idempotent creation rests, cannot be built.
+var ErrDuplicateKeys = errors.New("duplicate task keys")
+
+// duplicateKeys names a few keys held by more than one task, with their
+// counts; "" if there are none or they cannot be read.
+func (s *Store) duplicateKeys(ctx context.Context, c *mongo.Collection) string {
+	cur, err := c.Aggregate(ctx, mongo.Pipeline{
+		{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$" + fKey}, {Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}}}}},
+		{{Key: "$match", Value: bson.D{{Key: "n", Value: bson.D{{Key: "$gt", Value: 1}}}}}},
+		{{Key: "$sort", Value: bson.D{{Key: "n", Value: -1}, {Key: "_id", Value: 1}}}},
+		{{Key: "$limit", Value: 5}},
+	})
+	if err != nil {
+		return ""
+	}
+	var rows []struct {
+		Key any   `bson:"_id"`
+		N   int64 `bson:"n"`
+	}
+	if err := cur.All(ctx, &rows); err != nil || len(rows) == 0 {
+		return ""
+	}
+	parts := make([]string, len(rows))
+	for i, r := range rows {
+		parts[i] = fmt.Sprintf("key %v is held by %d tasks", r.Key, r.N)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // wrap adds context to a driver error and scrubs it.

@@ -83,9 +83,11 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 		return nil, err
 	}
 	seq := nextSeqs(p.Now, len(p.Tasks))
-	docs := make([]bson.D, len(p.Tasks))
+	docs := make([]bson.Raw, len(p.Tasks))
 	for i, nt := range p.Tasks {
-		docs[i] = newTaskDoc(ids[i], nt, p.Now, seq+int64(i))
+		if docs[i], err = marshalNewTask(i, newTaskDoc(ids[i], nt, p.Now, seq+int64(i))); err != nil {
+			return nil, err
+		}
 	}
 
 	pending := make([]int, len(p.Tasks)) // indexes into p.Tasks still to settle
@@ -187,10 +189,11 @@ func (s *Store) lookupKeys(ctx context.Context, c *mongo.Collection, pool string
 
 // Claim runs up to Limit findOneAndUpdate calls, each atomically moving the
 // first claimable task (priority descending, then seq) to running. It
-// stops early when nothing is left. If a call fails after some tasks were
-// claimed, those tasks are returned without an error (they are leased to
-// the caller and must not be orphaned); the error is logged and the next
-// claim will meet it again.
+// stops early when nothing is left, or when ctx is done: a call already
+// sent runs to its end (bounded by claimCallTimeout) and its task is
+// returned. If a call fails after some tasks were claimed, those tasks are
+// returned without an error (they are leased to the caller and must not be
+// orphaned); the error is logged and the next claim will meet it again.
 func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -227,8 +230,18 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	limit := max(p.Limit, 1)
 	tasks := make([]*taskstate.Task, 0, min(limit, 64))
 	for len(tasks) < limit {
+		// Cancellation is checked between calls, not during one (see
+		// uncancelled): a claim in flight is run to its end and returned.
+		if err := ctx.Err(); err != nil {
+			if len(tasks) == 0 {
+				return nil, fmt.Errorf("mongostore: claim (pool %q): %w", p.Pool, err)
+			}
+			break
+		}
 		var d taskDoc
-		err := c.FindOneAndUpdate(ctx, filter, update, opts).Decode(&d)
+		cctx, cancel := uncancelled(ctx)
+		err := c.FindOneAndUpdate(cctx, filter, update, opts).Decode(&d)
+		cancel()
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			break
 		}
@@ -311,6 +324,9 @@ func (s *Store) finishOne(ctx context.Context, c *mongo.Collection, now time.Tim
 	id, ok := taskID(tr.ID)
 	if !ok || tr.Token == "" {
 		return false, nil // no such task can be running under this lease
+	}
+	if tr, err = s.fitCommit(ctx, c, id, tr); err != nil {
+		return false, err
 	}
 	res, err := c.UpdateOne(ctx, leaseFence(id, tr.Token), transitionUpdate(now, tr))
 	if err != nil {

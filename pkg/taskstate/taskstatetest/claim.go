@@ -125,7 +125,7 @@ var claimCases = []Case{
 
 	{Group: "Claim", Name: "ConcurrentClaimsAreExclusive", NeedsAtomicClaims: true, Run: func(ctx context.Context, t T, s taskstate.Store) {
 		f := newFixture(ctx, t, s)
-		const n, claimers = 200, 6
+		const n, claimers = 100, 6
 		for first := 0; first < n; first += 50 {
 			_, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: f.pool, Now: f.now, Tasks: tasks(first, 50)})
 			require.NoError(t, err)
@@ -168,5 +168,45 @@ var claimCases = []Case{
 			require.Equal(t, 1, k, "task %s claimed %d times", id, k)
 		}
 		require.Equal(t, counts(0, n, 0, 0, 0), f.stat(taskstate.Query{}))
+	}},
+
+	{Group: "Claim", Name: "ConcurrentCommitsApplyOnce", NeedsAtomicClaims: true, Run: func(ctx context.Context, t T, s taskstate.Store) {
+		// Several committers of the same leases (a worker's commit and
+		// its retry, or a zombie): each task's commit applies once, and
+		// the stored result is the one whose commit applied.
+		f := newFixture(ctx, t, s)
+		const n, committers = 24, 3
+		_, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: f.pool, Now: f.now, Tasks: tasks(0, n)})
+		require.NoError(t, err)
+		held := f.claim(taskstate.ClaimParams{Limit: n})
+		require.Len(t, held, n)
+		applied := make([][]bool, committers)
+		errs := make([]error, committers)
+		var wg sync.WaitGroup
+		for c := range committers {
+			wg.Go(func() {
+				items := make([]taskstate.Transition, n)
+				for i, task := range held {
+					items[i] = commit(task, fmt.Sprint("by ", c))
+				}
+				applied[c], errs[c] = s.Finish(ctx, taskstate.FinishParams{Pool: f.pool, Now: f.now, Items: items})
+			})
+		}
+		wg.Wait()
+		for c := range committers {
+			require.NoError(t, errs[c])
+			require.Len(t, applied[c], n)
+		}
+		for i, task := range held {
+			winners := []int{}
+			for c := range committers {
+				if applied[c][i] {
+					winners = append(winners, c)
+				}
+			}
+			require.Len(t, winners, 1, "task %s: commits applied by committers %v", task.ID, winners)
+			require.Equal(t, []byte(fmt.Sprint("by ", winners[0])), f.get(task.ID).Res, "task %s", task.ID)
+		}
+		require.Equal(t, counts(0, 0, 0, n, 0), f.stat(taskstate.Query{}))
 	}},
 }

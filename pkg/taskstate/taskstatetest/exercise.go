@@ -23,7 +23,8 @@ type Case struct {
 	Group string // the Store method or concern: "Claim", "Finish", …
 	Name  string
 	// NeedsAtomicClaims marks a case that checks that concurrent claims
-	// never share a task; see ExerciseOpts.NoAtomicClaims.
+	// never share a task, or concurrent commits never both apply; see
+	// ExerciseOpts.NoAtomicClaims and AtomicStore.
 	NeedsAtomicClaims bool
 	// Run checks the rule on s, a fresh, empty store.
 	Run func(ctx context.Context, t T, s taskstate.Store)
@@ -37,6 +38,13 @@ type ExerciseOpts struct {
 	NoAtomicClaims bool
 	// SkipReason explains NoAtomicClaims.
 	SkipReason string
+	// AtomicStore, if set, opens the stores of the cases that need atomic
+	// claims, instead of newStore and instead of skipping them: a store on
+	// a server whose single commands are atomic (FerretDB behind a proxy
+	// that runs one command at a time). AtomicNote, logged by each of
+	// those cases, says what that server proves.
+	AtomicStore func(t *testing.T) taskstate.Store
+	AtomicNote  string
 }
 
 // Exercise runs every case of Cases against the backend: one parallel
@@ -63,10 +71,15 @@ func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) tas
 			for _, c := range byGroup[g] {
 				t.Run(c.Name, func(t *testing.T) {
 					t.Parallel()
-					if c.NeedsAtomicClaims && opts.NoAtomicClaims {
+					open := newStore
+					switch {
+					case c.NeedsAtomicClaims && opts.AtomicStore != nil:
+						open = opts.AtomicStore
+						t.Log(opts.AtomicNote)
+					case c.NeedsAtomicClaims && opts.NoAtomicClaims:
 						t.Skipf("skipped: needs atomic concurrent claims: %s", opts.SkipReason)
 					}
-					s := newStore(t)
+					s := open(t)
 					t.Cleanup(func() {
 						if err := s.Close(); err != nil {
 							t.Errorf("close store: %v", err)

@@ -17,6 +17,15 @@ import (
 // tools/mongotestserver and sets it.
 const EnvURI = "TASKFLEET_TEST_MONGO_URI"
 
+// EnvProxyURI names the environment variable with the URI of the same
+// test server through tools/mongotestserver's serialising proxy, which
+// runs one command at a time. `make test` sets it; against a real MongoDB
+// it is not needed (its single commands are atomic).
+const EnvProxyURI = "TASKFLEET_TEST_MONGO_PROXY_URI"
+
+// ProxyURI returns the serialised test server's URI, or "" if unset.
+func ProxyURI() string { return os.Getenv(EnvProxyURI) }
+
 // URI returns the test server's URI or skips the test.
 func URI(t testing.TB) string {
 	t.Helper()
