@@ -325,7 +325,8 @@ func (s *Store) finishOne(ctx context.Context, c *mongo.Collection, now time.Tim
 	if !ok || tr.Token == "" {
 		return false, nil // no such task can be running under this lease
 	}
-	if tr, err = s.fitCommit(ctx, c, id, tr); err != nil {
+	tr, err := s.fitCommit(ctx, c, id, tr)
+	if err != nil {
 		return false, err
 	}
 	res, err := c.UpdateOne(ctx, leaseFence(id, tr.Token), transitionUpdate(now, tr))
