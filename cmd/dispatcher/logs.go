@@ -213,7 +213,7 @@ func followLog(ctx context.Context, e *env, f logsFlags) error {
 // stop.
 func stopped(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return nil
+		return nil //nolint:nilerr // an interrupt ends a follow cleanly, whatever the read said
 	}
 	return err
 }

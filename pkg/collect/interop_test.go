@@ -38,7 +38,7 @@ func duckdb(t *testing.T) func(args ...string) []byte {
 		require.NoError(t, os.MkdirAll(filepath.Dir(dir), 0o755))
 		// Install beside the final directory and rename, so a concurrent
 		// test process never sees a half-installed package.
-		tmp, err := os.MkdirTemp(filepath.Dir(dir), ".install-*")
+		tmp, err := os.MkdirTemp(filepath.Dir(dir), ".install-*") //nolint:usetesting // beside the cache dir, so the rename stays on one file system
 		require.NoError(t, err)
 		defer os.RemoveAll(tmp)
 		cmd := exec.Command(npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", tmp, "@duckdb/node-api@"+duckdbVersion)

@@ -92,11 +92,11 @@ func readParquet(ctx context.Context, r io.ReaderAt, size int64, o ReadOptions, 
 				return nil, err
 			}
 			n, err := rows.ReadRows(buf)
-			if err != nil && err != io.EOF {
+			if err != nil && !errors.Is(err, io.EOF) {
 				rows.Close()
 				return nil, fail(int64(len(out.Rows)+n+1), "", fmt.Errorf("read: %w", err))
 			}
-			done = err == io.EOF
+			done = errors.Is(err, io.EOF)
 			if int64(len(out.Rows)+n) > o.maxRows() {
 				rows.Close()
 				return nil, fail(0, "", reasonf(ErrFileTooLarge, "too large: more than %d rows", o.maxRows()))

@@ -148,9 +148,9 @@ func spool(r io.Reader, o ReadOptions) (*os.File, int64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("collect: %s: spool: %w", o.Name, err)
 	}
-	max := o.maxSize()
-	n, err := io.Copy(f, io.LimitReader(r, max+min(1, math.MaxInt64-max)))
-	if err == nil && n > max {
+	limit := o.maxSize()
+	n, err := io.Copy(f, io.LimitReader(r, limit+min(1, math.MaxInt64-limit)))
+	if err == nil && n > limit {
 		err = tooLarge(o, -1)
 	} else if err != nil {
 		err = fmt.Errorf("collect: %s: read: %w", o.Name, err)
@@ -222,7 +222,7 @@ func readCSV(ctx context.Context, r io.Reader, o ReadOptions, spec fileSpec) (*F
 	names := interner{}
 	for {
 		rec, err := cr.Read()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

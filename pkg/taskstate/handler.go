@@ -13,7 +13,7 @@ type (
 	artifactsKey struct{}
 )
 
-// ErrNoAttempt: Artifacts was called on a context that is not a running
+// ErrNoAttempt means Artifacts was called on a context that is not a running
 // attempt's, or after the attempt's handler returned.
 var ErrNoAttempt = errors.New("taskstate: no running attempt: artifacts are stored by a handler while a Runner runs it")
 

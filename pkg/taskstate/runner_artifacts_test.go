@@ -136,8 +136,7 @@ func TestRunnerFailedAttemptLeavesNoArtifact(t *testing.T) {
 			return nil, err
 		}
 		if def == "panic" {
-			var m map[string]int
-			m["x"] = 1
+			panic("training crashed")
 		}
 		return nil, errors.New("training diverged")
 	}, taskstate.TaskSpec{Def: "error", MaxAttempts: 2}, taskstate.TaskSpec{Def: "panic", MaxAttempts: 1})

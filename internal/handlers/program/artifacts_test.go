@@ -87,7 +87,7 @@ print(json.dumps({"ok": True}))
 	var b bytes.Buffer
 	_, err = m.CopyArtifact(context.Background(), task.ID, "model.json", &b)
 	require.NoError(t, err)
-	require.Equal(t, `{"w": [1, 2, 3]}`, b.String())
+	require.JSONEq(t, `{"w": [1, 2, 3]}`, b.String())
 	b.Reset()
 	a, err := m.CopyArtifact(context.Background(), task.ID, "pred.csv", &b)
 	require.NoError(t, err)

@@ -3,11 +3,12 @@ package program
 import (
 	"bytes"
 	"context"
-	"github.com/taskfleet/taskfleet/pkg/taskstate"
 	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
 // LogRef names the log of one attempt of a task.
