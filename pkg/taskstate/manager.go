@@ -528,7 +528,7 @@ func (m *Manager) reapExpired(ctx context.Context, now time.Time, grace time.Dur
 			to = StatusWaiting
 		}
 		msg := fmt.Sprintf("lease of %s expired at %s", t.Lease.Owner, t.Lease.Until.UTC().Format(time.RFC3339Nano))
-		tr := Transition{ID: t.ID, Seq: t.Seq, Token: t.Lease.Token, To: to, SetError: true, LastError: msg}
+		tr := Transition{ID: t.ID, Seq: t.Seq, Token: t.Lease.Token, To: to, SetError: true, LastError: msg, ExpiredBefore: now.Add(-grace)}
 		if t.MaxAttempts > 0 && t.Attempts >= t.MaxAttempts {
 			tr.To = StatusFailed
 			tr.LastError = fmt.Sprintf("attempt %d of %d: %s", t.Attempts, t.MaxAttempts, msg)

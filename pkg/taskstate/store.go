@@ -153,6 +153,10 @@ type Transition struct {
 	// UndoAttempt gives back the attempt the claim counted (a release on
 	// shutdown is not a failure).
 	UndoAttempt bool
+	// ExpiredBefore, when set, also fences on the lease having ended
+	// before it: the reaper's write re-checks the expiry it read, so a
+	// heartbeat that lands between its read and its write wins.
+	ExpiredBefore time.Time
 }
 
 // NewPhase reports whether tr commits phase one (a result stored with a

@@ -329,7 +329,11 @@ func (s *Store) finishOne(ctx context.Context, c *mongo.Collection, now time.Tim
 	if err != nil {
 		return false, err
 	}
-	res, err := c.UpdateOne(ctx, leaseFence(id, tr.Token), transitionUpdate(now, tr))
+	fence := leaseFence(id, tr.Token)
+	if !tr.ExpiredBefore.IsZero() {
+		fence = append(fence, bson.E{Key: fLeaseUntil, Value: bson.D{{Key: "$lt", Value: tr.ExpiredBefore}}})
+	}
+	res, err := c.UpdateOne(ctx, fence, transitionUpdate(now, tr))
 	if err != nil {
 		return false, err
 	}

@@ -37,8 +37,9 @@ func newFinishForm(cols int, head, where string, fits func(taskstate.Transition)
 
 var (
 	// generalForm carries any transition. Per item: id, to, set_res, res,
-	// set_error, last_error, run_after, undo_attempt, token.
-	generalForm = newFinishForm(9, `UPDATE tasks SET status = v.column2,
+	// set_error, last_error, run_after, undo_attempt, token,
+	// expired_before (0: no check of the lease's end).
+	generalForm = newFinishForm(10, `UPDATE tasks SET status = v.column2,
 		res = CASE WHEN v.column3 THEN v.column4 ELSE tasks.res END,
 		last_error = CASE WHEN v.column5 THEN v.column6 ELSE tasks.last_error END,
 		run_after = v.column7,
@@ -46,7 +47,8 @@ var (
 		lease_owner = NULL, lease_token = NULL, lease_until = NULL, claimed_from = NULL,
 		finished_at = CASE WHEN v.column2 IN ('done', 'part_done', 'failed') THEN ? ELSE tasks.finished_at END,
 		updated_at = ?`,
-		`WHERE tasks.id = v.column1 AND tasks.pool = ? AND tasks.status = 'running' AND tasks.lease_token = v.column9`,
+		`WHERE tasks.id = v.column1 AND tasks.pool = ? AND tasks.status = 'running' AND tasks.lease_token = v.column9
+			AND (v.column10 = 0 OR tasks.lease_until < v.column10)`,
 		func(taskstate.Transition) bool { return true },
 		func(args []any, it taskstate.Transition) []any {
 			undo := 0
@@ -57,7 +59,11 @@ var (
 			if !it.RunAfter.IsZero() {
 				runAfter = it.RunAfter.UnixNano()
 			}
-			return append(args, it.ID, string(it.To), it.SetRes, it.Res, it.SetError, it.LastError, runAfter, undo, it.Token)
+			var expiredBefore int64
+			if !it.ExpiredBefore.IsZero() {
+				expiredBefore = it.ExpiredBefore.UnixNano()
+			}
+			return append(args, it.ID, string(it.To), it.SetRes, it.Res, it.SetError, it.LastError, runAfter, undo, it.Token, expiredBefore)
 		})
 	// commitForm carries a commit whose row the caller knows (Seq): it
 	// finds the row by its rowid, not through the id index, and binds
@@ -69,7 +75,7 @@ var (
 		finished_at = ?, updated_at = ?`,
 		`WHERE tasks.seq = v.column1 AND tasks.id = v.column2 AND tasks.pool = ? AND tasks.status = 'running' AND tasks.lease_token = v.column5`,
 		func(it taskstate.Transition) bool {
-			return it.Seq > 0 && it.SetRes && !it.SetError && it.RunAfter.IsZero() && !it.UndoAttempt &&
+			return it.Seq > 0 && it.SetRes && !it.SetError && it.RunAfter.IsZero() && !it.UndoAttempt && it.ExpiredBefore.IsZero() &&
 				(it.To == taskstate.StatusDone || it.To == taskstate.StatusPartDone)
 		},
 		func(args []any, it taskstate.Transition) []any {

@@ -72,4 +72,30 @@ var leaseCases = []Case{
 		require.Equal(t, []bool{true}, f.finish(commit(held[1], "r")))
 		require.Equal(t, pick(ids, 2, 0), taskIDs(list(f.now.Add(time.Minute), 10)))
 	}},
+	{Group: "Finish", Name: "ReapLosesToAHeartbeat", Run: func(ctx context.Context, t T, s taskstate.Store) {
+		// The reaper reads an expired lease, a heartbeat extends it, then
+		// the reaper's write (fenced on the token and on the expiry it
+		// read) must not move the task: the heartbeat wins.
+		f := newFixture(ctx, t, s)
+		ids := f.create(tasks(0, 2)...)
+		held := f.claim(taskstate.ClaimParams{Limit: 2, LeaseUntil: f.now.Add(10 * time.Second)})
+		require.Equal(t, ids, taskIDs(held))
+		f.advance(time.Minute)
+		cutoff := f.now
+		expired, err := s.ListExpired(ctx, taskstate.ListExpiredParams{Pool: f.pool, Before: cutoff, Limit: 10})
+		require.NoError(t, err)
+		require.Equal(t, ids, taskIDs(expired))
+		lost, err := s.Heartbeat(ctx, taskstate.HeartbeatParams{Pool: f.pool, Now: f.now, Until: f.now.Add(time.Minute), Leases: []taskstate.LeaseRef{held[0].Ref()}})
+		require.NoError(t, err)
+		require.Empty(t, lost)
+		reap := func(task *taskstate.Task) taskstate.Transition {
+			return taskstate.Transition{ID: task.ID, Seq: task.Seq, Token: task.Lease.Token, To: taskstate.StatusWaiting,
+				SetError: true, LastError: "lease expired", ExpiredBefore: cutoff}
+		}
+		require.Equal(t, []bool{false, true}, f.finish(reap(expired[0]), reap(expired[1])),
+			"the heartbeat renewed task 0 after the read: only task 1 is reaped")
+		require.Equal(t, taskstate.StatusRunning, f.get(ids[0]).Status)
+		require.Equal(t, held[0].Lease.Token, f.get(ids[0]).Lease.Token)
+		require.Equal(t, taskstate.StatusWaiting, f.get(ids[1]).Status)
+	}},
 }
