@@ -10,12 +10,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/taskfleet/taskfleet/pkg/collect"
 	"github.com/taskfleet/taskfleet/pkg/rolling"
 )
 
 // ParseError reports a malformed CSV file at a line:
 //
-//	data.csv:17: column "f3": bad float "abc"
+//	data.csv:17: column "f3": bad number "abc"
 type ParseError struct {
 	File   string
 	Line   int    // 1-based; 0 when the error is about the whole file
@@ -139,11 +140,11 @@ func ReadCSV(r io.Reader, name string) (*Panel, error) {
 
 		vals := make([]float64, len(featCols))
 		for j, c := range featCols {
-			if vals[j], err = parseFloat(rec[c]); err != nil {
+			if vals[j], err = collect.ParseNumber(rec[c]); err != nil {
 				return nil, fail(line, features[j], err)
 			}
 		}
-		label, err := parseFloat(rec[labelCol])
+		label, err := collect.ParseNumber(rec[labelCol])
 		if err != nil {
 			return nil, fail(line, "label", err)
 		}
@@ -161,18 +162,6 @@ type rowKey struct {
 	instrument string
 }
 
-func parseFloat(s string) (float64, error) {
-	s = strings.TrimSpace(s)
-	switch strings.ToLower(s) {
-	case "", "nan", "na", "n/a", "null", "none":
-		return math.NaN(), nil
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0, fmt.Errorf("bad float %q", s)
-	}
-	return v, nil
-}
 
 // WriteCSV writes p in the layout ReadCSV reads: datetime, instrument, the
 // features, label. NaN is written as an empty field.

@@ -66,7 +66,7 @@ func TestReadCSV(t *testing.T) {
 		}
 		b.WriteString("2020-01-03,S0001,1,2,abc,0.1\n") // line 17
 		_, err := dataset.ReadCSV(strings.NewReader(b.String()), "data.csv")
-		require.EqualError(t, err, `data.csv:17: column "f3": bad float "abc"`)
+		require.EqualError(t, err, `data.csv:17: column "f3": bad number "abc"`)
 		var pe *dataset.ParseError
 		require.ErrorAs(t, err, &pe)
 		require.Equal(t, 17, pe.Line)
@@ -76,7 +76,7 @@ func TestReadCSV(t *testing.T) {
 	for _, tc := range []struct {
 		name, in, want string
 	}{
-		{"BadLabel", "datetime,instrument,f1,label\n2020-01-02,A,1,x1\n", `data.csv:2: column "label": bad float "x1"`},
+		{"BadLabel", "datetime,instrument,f1,label\n2020-01-02,A,1,x1\n", `data.csv:2: column "label": bad number "x1"`},
 		{"BadDate", "datetime,instrument,f1,label\n2020-01-02,A,1,1\n2020-13-45,A,1,1\n", `data.csv:3: column "datetime": bad date "2020-13-45"`},
 		{"EmptyInstrument", "datetime,instrument,f1,label\n2020-01-02, ,1,1\n", `data.csv:2: column "instrument": empty instrument`},
 		{"Duplicate", "datetime,instrument,f1,label\n2020-01-02,A,1,1\n2020-01-03,A,1,1\n2020-01-02,A,2,2\n", `data.csv:4: duplicate row for 2020-01-02 A (first on line 2)`},
@@ -99,7 +99,7 @@ func TestReadCSV(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "data.csv")
 		require.NoError(t, os.WriteFile(path, []byte("datetime,instrument,f1,label\n2020-01-02,A,oops,1\n"), 0o600))
 		_, err := dataset.LoadCSV(path)
-		require.EqualError(t, err, path+`:2: column "f1": bad float "oops"`)
+		require.EqualError(t, err, path+`:2: column "f1": bad number "oops"`)
 
 		_, err = dataset.LoadCSV(filepath.Join(t.TempDir(), "missing.csv"))
 		require.ErrorIs(t, err, os.ErrNotExist)

@@ -14,7 +14,7 @@
 // datetime, instrument and label, every other column being a feature. A bad
 // row is reported as a *ParseError with the file and line:
 //
-//	data.csv:17: column "f3": bad float "abc"
+//	data.csv:17: column "f3": bad number "abc"
 //
 // Synthetic generates a deterministic market for a seed, with a planted,
 // noisy linear signal: label = w·x + noise. A working train/predict pipeline

@@ -83,6 +83,22 @@ func runJob(t *testing.T, bin fleettest.Binaries, dir string, env []string, chec
 	return res
 }
 
+// xgbJob writes the panel with `dispatcher dataset synth` into a new
+// directory and examples/qlib/rolling_xgb.yaml beside it, reading that
+// panel and writing its predictions to pred.csv there.
+func xgbJob(t *testing.T) (py string, bin fleettest.Binaries, dir, panelFile, cfg string) {
+	t.Helper()
+	py = qlibPython(t, "pandas, xgboost")
+	bin = fleettest.Build(t)
+	dir = t.TempDir()
+	panelFile = filepath.Join(dir, "panel.csv")
+	r := fleettest.Run(t, fleettest.Cmd{Path: bin.Dispatcher, Args: []string{"dataset", "synth", "--out", panelFile}})
+	require.Equal(t, 0, r.Code, r.String())
+	cfg = qlibConfig(t, dir, "rolling_xgb.yaml", py, "examples/qlib/train.py",
+		"csv: data/panel.csv", "csv: "+panelFile, "output: out/qlib_xgb_pred.csv", "output: "+filepath.Join(dir, "pred.csv"))
+	return py, bin, dir, panelFile, cfg
+}
+
 // TestQlibPythonRolling is `make demo-python` through real processes:
 // `dispatcher dataset synth` writes the panel, `dispatcher run` on the
 // embedded default runs examples/qlib/train.py for 2 models × 4 windows,
@@ -93,15 +109,8 @@ func TestQlibPythonRolling(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped in -short mode")
 	}
-	py := qlibPython(t, "pandas, xgboost")
-	bin := fleettest.Build(t)
-	dir := t.TempDir()
-	panelFile := filepath.Join(dir, "panel.csv")
-	r := fleettest.Run(t, fleettest.Cmd{Path: bin.Dispatcher, Args: []string{"dataset", "synth", "--out", panelFile}})
-	require.Equal(t, 0, r.Code, r.String())
+	_, bin, dir, panelFile, cfg := xgbJob(t)
 	out := filepath.Join(dir, "pred.csv")
-	cfg := qlibConfig(t, dir, "rolling_xgb.yaml", py, "examples/qlib/train.py",
-		"csv: data/panel.csv", "csv: "+panelFile, "output: out/qlib_xgb_pred.csv", "output: "+out)
 	env := fleettest.Env("TASKFLEET_LOG_LEVEL=warn")
 
 	check := func() { // what run did before the kind: the tasks, with Qlib's dicts and the panel
@@ -246,14 +255,7 @@ func TestQlibPythonRollingOnAFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped in -short mode")
 	}
-	py := qlibPython(t, "pandas, xgboost")
-	bin := fleettest.Build(t)
-	dir := t.TempDir()
-	panelFile := filepath.Join(dir, "panel.csv")
-	r := fleettest.Run(t, fleettest.Cmd{Path: bin.Dispatcher, Args: []string{"dataset", "synth", "--out", panelFile}})
-	require.Equal(t, 0, r.Code, r.String())
-	cfg := qlibConfig(t, dir, "rolling_xgb.yaml", py, "examples/qlib/train.py",
-		"csv: data/panel.csv", "csv: "+panelFile, "output: out/qlib_xgb_pred.csv", "output: "+filepath.Join(dir, "pred.csv"))
+	py, bin, dir, _, cfg := xgbJob(t)
 	programs := filepath.Join(dir, "programs.yaml")
 	require.NoError(t, os.WriteFile(programs, fmt.Appendf(nil, "train:\n  command: [%s, %s]\n  env: {PYTHONPATH: %q}\n",
 		py, repoPath(t, "examples/qlib/train.py"), repoPath(t, "python")), 0o600))

@@ -246,12 +246,12 @@ func readCSV(ctx context.Context, r io.Reader, o ReadOptions, spec fileSpec) (*F
 			return nil, fail(line, "instrument", errors.New("empty instrument"))
 		}
 		if hasScore {
-			if row.Score, err = parseNumber(rec[scoreCol]); err != nil {
+			if row.Score, err = ParseNumber(rec[scoreCol]); err != nil {
 				return nil, fail(line, "score", err)
 			}
 		}
 		if hasLabel {
-			if row.Label, err = parseNumber(rec[labelCol]); err != nil {
+			if row.Label, err = ParseNumber(rec[labelCol]); err != nil {
 				return nil, fail(line, "label", err)
 			}
 		}
@@ -289,7 +289,10 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func parseNumber(s string) (float64, error) {
+// ParseNumber parses a number of a CSV file: the empty string and the
+// spellings pandas writes for a missing value (NaN, NA, N/A, null, None)
+// are NaN; anything else that is not a float is an error quoting it.
+func ParseNumber(s string) (float64, error) {
 	s = strings.TrimSpace(s)
 	switch strings.ToLower(s) {
 	case "", "nan", "na", "n/a", "null", "none":
