@@ -162,7 +162,6 @@ type rowKey struct {
 	instrument string
 }
 
-
 // WriteCSV writes p in the layout ReadCSV reads: datetime, instrument, the
 // features, label. NaN is written as an empty field.
 func (p *Panel) WriteCSV(w io.Writer) error {
