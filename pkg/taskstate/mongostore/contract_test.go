@@ -26,25 +26,26 @@ const atomicNote = "the server is FerretDB, whose findAndModify and conditional 
 	"it proves our command sequence is race-free given atomic single commands, which MongoDB guarantees per document"
 
 // exerciseOpts routes the atomicity cases to a server whose single
-// commands are atomic, or skips them (with the reason) if there is none.
+// commands are atomic, or skips them (with the reason) if there is none,
+// and skips the nested-array cases on FerretDB, which refuses to store
+// arrays of arrays ("nested arrays are not supported"); MongoDB stores them.
 func exerciseOpts(t *testing.T) *taskstatetest.ExerciseOpts {
 	t.Helper()
+	opts := &taskstatetest.ExerciseOpts{}
 	uri, ok := atomicURI(t)
 	switch {
 	case !ok:
-		return &taskstatetest.ExerciseOpts{
-			NoAtomicClaims: true,
-			SkipReason: "the server is FerretDB (buildInfo reports ferretdb fields), whose findAndModify is not atomic under concurrency, and " +
-				mongotest.EnvProxyURI + " is not set; run through tools/mongotestserver/with-server.sh, or point " + EnvTestURI + " at a real MongoDB",
-		}
+		opts.NoAtomicClaims = true
+		opts.SkipReason = "the server is FerretDB (buildInfo reports ferretdb fields), whose findAndModify is not atomic under concurrency, and " +
+			mongotest.EnvProxyURI + " is not set; run through tools/mongotestserver/with-server.sh, or point " + EnvTestURI + " at a real MongoDB"
 	case uri == testURI(t):
-		return nil
+		return opts // a real MongoDB
 	default:
-		return &taskstatetest.ExerciseOpts{
-			AtomicStore: func(t *testing.T) taskstate.Store { return openStoreAt(t, uri) },
-			AtomicNote:  atomicNote,
-		}
+		opts.AtomicStore = func(t *testing.T) taskstate.Store { return openStoreAt(t, uri) }
+		opts.AtomicNote = atomicNote
 	}
+	opts.NoNestedArrays = "the server is FerretDB, which refuses documents with arrays of arrays; MongoDB stores them"
+	return opts
 }
 
 // atomicURI returns a URI whose single commands are atomic: the test

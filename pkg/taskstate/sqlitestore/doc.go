@@ -27,5 +27,8 @@
 // Queries translate to SQL: dotted paths into the def (filter.model.class)
 // become json_extract(filter, '$."model"."class"'), with type guards so
 // comparisons follow MongoDB's rule that only values of the same type
-// compare. Arrays do not match by element as they do in MongoDB.
+// compare. Arrays match as in MongoDB: a condition holds on an array when
+// it holds on the whole array or on one of its elements (json_each), $ne
+// and $nin hold when $eq and $in do not, and a numeric path component
+// (filter.segments.0) indexes an array.
 package sqlitestore

@@ -39,16 +39,39 @@ var column = map[string]string{
 	taskstate.FieldOwner:    "lease_owner",
 }
 
-func jsonPath(field string) string {
-	parts := strings.Split(strings.TrimPrefix(field, "filter."), ".")
-	var b strings.Builder
-	b.WriteString("$")
-	for _, p := range parts {
-		b.WriteString(`."`)
-		b.WriteString(p)
-		b.WriteString(`"`)
+// jsonAt is where a filter path points: the JSON document doc (an SQL
+// expression) and a JSON path into it.
+type jsonAt struct{ doc, path string }
+
+// locate maps a filter path to its JSON location. Up to the first numeric
+// component it is a plain path into the filter column, so the common case
+// stays json_extract(filter, '$."a"."b"'). A numeric component is an array
+// index when the value there is an array and an object key otherwise, as
+// in MongoDB; each one binds the value so far in a subquery, which keeps
+// the SQL linear in the number of components.
+func locate(field string) jsonAt {
+	at := jsonAt{doc: "filter", path: "$"}
+	for _, p := range strings.Split(strings.TrimPrefix(field, "filter."), ".") {
+		if !arrayIndex(p) {
+			at.path += `."` + p + `"`
+			continue
+		}
+		v := "filter"
+		if at.doc != "filter" || at.path != "$" {
+			v = at.doc + " -> '" + at.path + "'"
+		}
+		at = jsonAt{doc: "(SELECT coalesce(v -> '$[" + p + "]', v -> '$.\"" + p + "\"') FROM (SELECT " + v + " AS v))", path: "$"}
 	}
-	return b.String()
+	return at
+}
+
+// arrayIndex reports whether a path component is one MongoDB reads as an
+// array index: a non-negative integer without leading zeros.
+func arrayIndex(p string) bool {
+	if p == "" || len(p) > 9 || (p[0] == '0' && len(p) > 1) {
+		return false
+	}
+	return strings.Trim(p, "0123456789") == ""
 }
 
 func cond(c taskstate.Cond) (string, []any, error) {
@@ -58,7 +81,7 @@ func cond(c taskstate.Cond) (string, []any, error) {
 	if c.Field == taskstate.FieldFilter {
 		return wholeFilterCond(c)
 	}
-	return pathCond(jsonPath(c.Field), c)
+	return pathCond(locate(c.Field), c)
 }
 
 // colCond handles a plain column. Only lease_owner can be NULL.
@@ -130,91 +153,121 @@ func cmpOp(op taskstate.Op) string {
 	}
 }
 
-// typed returns a condition that the JSON value at path has the type of v,
-// and v as an SQL argument.
-func typed(path string, v any) (guard string, arg any, err error) {
-	jt := "json_type(filter, '" + path + "')"
-	switch x := v.(type) {
+// value is one JSON value as SQL sees it: its json_type name (NULL when
+// missing) and its SQL value (JSON text for objects and arrays).
+type value struct{ typ, val string }
+
+// typed returns a condition that x has the type of v, and v as an SQL
+// argument.
+func typed(x value, v any) (guard string, arg any, err error) {
+	switch v := v.(type) {
 	case bool:
-		if x {
-			return jt + " = 'true'", nil, nil
+		if v {
+			return x.typ + " = 'true'", nil, nil
 		}
-		return jt + " = 'false'", nil, nil
+		return x.typ + " = 'false'", nil, nil
 	case string:
-		return jt + " = 'text'", x, nil
+		return x.typ + " = 'text'", v, nil
 	case map[string]any, []any:
-		b, err := json.Marshal(x)
+		b, err := json.Marshal(v)
 		if err != nil {
 			return "", nil, err
 		}
-		return jt + " IN ('object','array')", string(b), nil
+		return x.typ + " IN ('object','array')", string(b), nil
 	}
 	if f, ok := taskstate.AsNumber(v); ok {
-		return jt + " IN ('integer','real')", f, nil
+		return x.typ + " IN ('integer','real')", f, nil
 	}
 	return "", nil, fmt.Errorf("%w: unsupported value type %T", taskstate.ErrInvalidQuery, v)
 }
 
-// eqExpr is "the value at path equals v", MongoDB style (null matches a
-// missing field too).
-func eqExpr(path string, v any) (string, []any, error) {
-	if v == nil {
-		return "json_type(filter, '" + path + "') IS NULL OR json_type(filter, '" + path + "') = 'null'", nil, nil
+// pred is "x op v", MongoDB style: only values of one type compare, and
+// null equals a missing field too.
+func pred(x value, op taskstate.Op, v any) (string, []any, error) {
+	if v == nil && op == taskstate.OpEq {
+		return "(" + x.typ + " IS NULL OR " + x.typ + " = 'null')", nil, nil
 	}
-	guard, arg, err := typed(path, v)
+	guard, arg, err := typed(x, v)
 	if err != nil {
 		return "", nil, err
 	}
-	if arg == nil { // booleans: the guard is the whole test
+	if arg == nil { // booleans: the guard is the whole test (pathCond refuses to order them)
 		return guard, nil, nil
 	}
-	return guard + " AND json_extract(filter, '" + path + "') = ?", []any{arg}, nil
+	sqlOp := "="
+	if op != taskstate.OpEq {
+		sqlOp = cmpOp(op)
+	}
+	return "(" + guard + " AND " + x.val + " " + sqlOp + " ?)", []any{arg}, nil
 }
 
-func pathCond(path string, c taskstate.Cond) (string, []any, error) {
-	switch c.Op {
-	case taskstate.OpEq:
-		s, a, err := eqExpr(path, c.Value)
-		return "(" + s + ")", a, err
-	case taskstate.OpNe:
-		s, a, err := eqExpr(path, c.Value)
-		return "NOT (" + s + ")", a, err
-	case taskstate.OpIn, taskstate.OpNin:
-		var (
-			parts []string
-			args  []any
-		)
-		for _, v := range c.Value.([]any) {
-			s, a, err := eqExpr(path, v)
-			if err != nil {
-				return "", nil, err
-			}
-			parts = append(parts, "("+s+")")
-			args = append(args, a...)
-		}
-		in := "0"
-		if len(parts) > 0 {
-			in = "(" + strings.Join(parts, " OR ") + ")"
-		}
-		if c.Op == taskstate.OpNin {
-			return "NOT " + in, args, nil
-		}
-		return in, args, nil
-	case taskstate.OpExists:
-		if c.Value.(bool) {
-			return "json_type(filter, '" + path + "') IS NOT NULL", nil, nil
-		}
-		return "json_type(filter, '" + path + "') IS NULL", nil, nil
-	default:
-		guard, arg, err := typed(path, c.Value)
+// anyPred is the disjunction of pred(x, op, v) over vals.
+func anyPred(x value, op taskstate.Op, vals []any) (string, []any, error) {
+	var (
+		parts []string
+		args  []any
+	)
+	for _, v := range vals {
+		s, a, err := pred(x, op, v)
 		if err != nil {
 			return "", nil, err
 		}
-		if arg == nil {
+		parts = append(parts, s)
+		args = append(args, a...)
+	}
+	if len(parts) == 0 {
+		return "0", nil, nil
+	}
+	return "(" + strings.Join(parts, " OR ") + ")", args, nil
+}
+
+// matches is MongoDB's rule for a path: the value there satisfies op for
+// one of vals, or it is an array and one of its elements does.
+func matches(at jsonAt, op taskstate.Op, vals []any) (string, []any, error) {
+	loc := at.doc + ", '" + at.path + "'"
+	whole, args, err := anyPred(value{typ: "json_type(" + loc + ")", val: "json_extract(" + loc + ")"}, op, vals)
+	if err != nil {
+		return "", nil, err
+	}
+	elem, elemArgs, err := anyPred(value{typ: "e.type", val: "e.value"}, op, vals)
+	if err != nil {
+		return "", nil, err
+	}
+	return "(" + whole + " OR (json_type(" + loc + ") = 'array' AND EXISTS (SELECT 1 FROM json_each(" + loc + ") AS e WHERE " + elem + ")))",
+		append(args, elemArgs...), nil
+}
+
+func pathCond(at jsonAt, c taskstate.Cond) (string, []any, error) {
+	var (
+		s    string
+		args []any
+		err  error
+	)
+	switch c.Op {
+	case taskstate.OpExists:
+		s = "json_type(" + at.doc + ", '" + at.path + "') IS NOT NULL"
+		if !c.Value.(bool) {
+			s = "json_type(" + at.doc + ", '" + at.path + "') IS NULL"
+		}
+		return s, nil, nil
+	case taskstate.OpIn, taskstate.OpNin:
+		s, args, err = matches(at, taskstate.OpEq, c.Value.([]any))
+	case taskstate.OpEq, taskstate.OpNe:
+		s, args, err = matches(at, taskstate.OpEq, []any{c.Value})
+	default:
+		if _, ok := c.Value.(bool); ok {
 			return "", nil, fmt.Errorf("%w: %s.%s: cannot order booleans", taskstate.ErrInvalidQuery, c.Field, c.Op)
 		}
-		return "(" + guard + " AND json_extract(filter, '" + path + "') " + cmpOp(c.Op) + " ?)", []any{arg}, nil
+		s, args, err = matches(at, c.Op, []any{c.Value})
 	}
+	if err != nil {
+		return "", nil, err
+	}
+	if c.Op == taskstate.OpNe || c.Op == taskstate.OpNin {
+		// coalesce: a missing field makes the type guards NULL, not false.
+		return "NOT coalesce(" + s + ", 0)", args, nil
+	}
+	return s, args, nil
 }
 
 // wholeFilterCond compares the whole def document (Qlib's {"filter": t}).
