@@ -390,3 +390,11 @@ func BenchmarkTrain(b *testing.B) {
 		}
 	}
 }
+
+// Metrics with an IC that could not be computed encode as JSON, the NaN as
+// null (`dispatcher get -o json` prints results this way).
+func TestMetricsJSONCarriesNaNAsNull(t *testing.T) {
+	b, err := json.Marshal(linear.Metrics{TrainIC: 0.5, ValidIC: math.NaN(), TestIC: 0.25, TestRankIC: math.Inf(1), TestRows: 3})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"TrainIC":0.5,"ValidIC":null,"TestIC":0.25,"TestRankIC":null,"TestICIR":0,"TrainRows":0,"ValidRows":0,"TestRows":3}`, string(b))
+}

@@ -2,6 +2,7 @@ package linear
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -24,6 +25,21 @@ type Metrics struct {
 
 	// Rows used (complete features, and a label where fitting needs one).
 	TrainRows, ValidRows, TestRows int
+}
+
+// MarshalJSON writes an IC that could not be computed (NaN: no valid
+// segment, or too few rows) as null, which JSON can carry.
+func (m Metrics) MarshalJSON() ([]byte, error) {
+	ic := func(v float64) *float64 {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		return &v
+	}
+	return json.Marshal(struct {
+		TrainIC, ValidIC, TestIC, TestRankIC, TestICIR *float64
+		TrainRows, ValidRows, TestRows                 int
+	}{ic(m.TrainIC), ic(m.ValidIC), ic(m.TestIC), ic(m.TestRankIC), ic(m.TestICIR), m.TrainRows, m.ValidRows, m.TestRows})
 }
 
 // Result is what the linear kind returns. It is a plain struct, so it can be
