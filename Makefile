@@ -19,8 +19,9 @@ build: ## build bin/dispatcher and bin/worker
 test: ## run every test (starts the Mongo-wire test server for the Mongo backend)
 	tools/mongotestserver/with-server.sh $(GO) test $(TESTFLAGS) $(PKGS)
 	cd tools/mongotestserver && $(GO) test -count=1 ./...
-	$(PYTHON) -m unittest discover -s python -v
-	$(PYTHON) -m unittest discover -s examples/qlib -v
+	@if command -v $(PYTHON) >/dev/null; then \
+		set -x; $(PYTHON) -m unittest discover -s python -v && $(PYTHON) -m unittest discover -s examples/qlib -v; \
+	else echo "no $(PYTHON): the Python tests are skipped (Debian: apt-get install python3)"; fi
 
 test-race: ## run every test with the race detector
 	tools/mongotestserver/with-server.sh $(GO) test -race $(TESTFLAGS) $(PKGS)
