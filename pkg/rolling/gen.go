@@ -289,7 +289,7 @@ func (g *RollingGen) Following(existing []map[string]any, end time.Time) ([]map[
 	for i, t := range existing {
 		s, err := r.readTestSegments(t)
 		if err != nil {
-			return nil, fmt.Errorf("existing task %d: %w", i, err)
+			return nil, &GenerateError{Template: i, Generator: -1, Err: err}
 		}
 		segs[i] = s
 		switch c := compareSegments(s[r.testKey], top); {
@@ -304,7 +304,7 @@ func (g *RollingGen) Following(existing []map[string]any, end time.Time) ([]map[
 	for _, i := range latest {
 		more, err := r.following(existing[i], segs[i], end)
 		if err != nil {
-			return nil, fmt.Errorf("existing task %d: %w", i, err)
+			return nil, &GenerateError{Template: i, Generator: -1, Err: err}
 		}
 		out = append(out, more...)
 	}
