@@ -1,0 +1,106 @@
+package job_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskfleet/taskfleet/internal/job"
+	"github.com/taskfleet/taskfleet/pkg/rolling"
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+// onlineConfig is a two-model rolling config over business days from
+// 2018-12-03 to end, test windows of 40 days from 2020-04-01.
+func onlineConfig(t *testing.T, dir, end, until string) *job.Config {
+	t.Helper()
+	yaml := fmt.Sprintf(`pool: online
+calendar: {start: 2018-12-03, end: %[1]s}
+dataset:
+  synthetic: {start: 2018-12-03, end: %[1]s, instruments: 20, features: 4, seed: 3, snr: 0.08}
+until: %[2]s
+tasks:
+  - model: {class: OLS, kwargs: {alpha: 0}}
+    dataset: &ds
+      kwargs:
+        handler: {class: Synthetic, kwargs: {start_time: 2019-01-01, end_time: 2020-06-30}}
+        segments:
+          train: [2019-01-01, 2019-12-31]
+          valid: [2020-01-01, 2020-03-31]
+          test: [2020-04-01, null]
+  - model: {class: Ridge, kwargs: {alpha: 50}}
+    dataset: *ds
+generators:
+  - {type: rolling, step: 40, rtype: sliding, trunc_days: 2}
+collect: {ensemble: average}
+`, end, until)
+	path := filepath.Join(dir, "online-"+end+".yaml")
+	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o644))
+	cfg, err := job.Load(path)
+	require.NoError(t, err)
+	cfg.Collect.Output = filepath.Join(dir, "pred-"+end+".parquet")
+	return cfg
+}
+
+// TestRunUntilRollsThePoolForward: a pool run with the calendar ending at
+// D1 (three whole test windows per model), then with the calendar extended
+// to D2 and until D2: exactly the three following windows per model are
+// created, the old ones are kept, and the collection covers every test day
+// up to D2 once. The same until again adds nothing.
+func TestRunUntilRollsThePoolForward(t *testing.T) {
+	days, err := rolling.BusinessDays(mustDate(t, "2020-04-01"), mustDate(t, "2021-12-31"), nil)
+	require.NoError(t, err)
+	d1 := rolling.FormatDate(days.Day(3*40 - 1)) // the end of the third window
+	d2 := rolling.FormatDate(days.Day(5*40 + 9)) // ten days into the sixth
+	dir := t.TempDir()
+
+	cfg1 := onlineConfig(t, dir, d1, d1)
+	m := manager(t, cfg1.Pool)
+	first := run(t, cfg1, m)
+	require.Equal(t, 6, first.New, "an empty pool is generated from the templates")
+	require.Zero(t, first.Added)
+	require.Len(t, first.Collected.Windows, 6)
+
+	cfg2 := onlineConfig(t, dir, d2, d2)
+	second := run(t, cfg2, m)
+	require.Equal(t, 6, second.Added, "windows [120, 159], [160, 199], [200, open) per model")
+	require.Equal(t, 6, second.New)
+	require.Zero(t, second.Reused)
+	require.Equal(t, 12, second.Counts["done"]+first.Counts["done"])
+	require.Len(t, second.Collected.Windows, 12, "old and new windows collected")
+	var tests []string
+	for tk, err := range m.Query(context.Background(), taskstate.Query{}, taskstate.QueryOptions{}) {
+		require.NoError(t, err)
+		seg, _ := rolling.GetPath(tk.Filter, "dataset.kwargs.segments.test")
+		tests = append(tests, fmt.Sprint(tk.Filter["model"].(map[string]any)["class"], seg))
+	}
+	require.Len(t, tests, 12)
+	day := func(i int) string { return rolling.FormatDate(days.Day(i)) }
+	require.Equal(t, []string{
+		fmt.Sprint("OLS", []any{day(120), day(159)}), fmt.Sprint("OLS", []any{day(160), day(199)}), fmt.Sprint("OLS", []any{day(200), nil}),
+		fmt.Sprint("Ridge", []any{day(120), day(159)}), fmt.Sprint("Ridge", []any{day(160), day(199)}), fmt.Sprint("Ridge", []any{day(200), nil}),
+	}, tests[6:], "the following windows, model by model")
+
+	seen := map[string]int{}
+	covered := map[time.Time]bool{}
+	for _, r := range second.Collected.Pred.Rows {
+		seen[r.Datetime.Format("2006-01-02")+"/"+r.Instrument]++
+		covered[r.Datetime] = true
+	}
+	require.Len(t, covered, 5*40+10, "every test day up to D2")
+	require.Equal(t, (5*40+10)*20, second.Collected.Rows)
+	for k, n := range seen {
+		require.Equal(t, 1, n, "%s predicted %d times", k, n)
+	}
+
+	again := run(t, cfg2, m)
+	require.Zero(t, again.Added, "the same until adds nothing")
+	require.Zero(t, again.Tasks)
+	require.Len(t, again.Collected.Windows, 12)
+	require.Equal(t, second.Collected.Rows, again.Collected.Rows)
+}
