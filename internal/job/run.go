@@ -46,7 +46,9 @@ type Result struct {
 	Tasks int    `json:"tasks"`
 	// Added is the number of windows a run with until added to a pool
 	// that had windows (see Config.Until).
-	Added     int               `json:"windows_added"`
+	Added int `json:"windows_added"`
+	// Online reports that the run rolled an existing pool forward.
+	Online    bool              `json:"online"`
 	New       int               `json:"new"`
 	Reused    int               `json:"reused"`
 	Removed   int64             `json:"removed"`
@@ -98,7 +100,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	q := taskstate.ByIDs(created.IDs...)
 	collectQ := q
 	if online { // every window of the pool, old and new
-		res.Added = created.NewCount
+		res.Added, res.Online = created.NewCount, true
 		collectQ = taskstate.Query{}.Where(taskstate.FieldKind, taskstate.OpEq, cfg.Kind)
 	}
 
