@@ -131,10 +131,12 @@ func cmdRun(ctx context.Context, m *Main, args []string) error {
 		reset   bool
 		timeout time.Duration
 		until   string
+		rewrite bool
 	)
 	je, err := m.openJob(ctx, "run", "Run the main job of -f CONFIG: generate the rolling tasks, create them (finished tasks are reused),\nrun them, wait, then collect, ensemble and score the predictions.\nWith neither --store nor --nats it runs fully embedded: SQLite in .taskfleet/, in-process NATS and workers.\nWith them it only creates and waits while a fleet of workers runs the tasks.", args, func(fs *cli.FlagSet) {
 		fs.BoolVar(&reset, "reset", "", false, "remove every task of the pool first")
 		fs.DurationVar(&timeout, "timeout", "TASKFLEET_WAIT_TIMEOUT", 0, "give up waiting after this long and exit 3 (0: wait for ever)")
+		fs.BoolVar(&rewrite, "overwrite-signal", "", false, "rewrite collect.signal with the whole ensemble instead of appending the days after its last date")
 		fs.StringVar(&until, "until", "", "", "roll a pool that has windows forward: add the windows that follow each group's latest one up to this test end (YYYY-MM-DD; default: the config's until:)")
 	})
 	if err != nil {
@@ -147,6 +149,7 @@ func cmdRun(ctx context.Context, m *Main, args []string) error {
 		}
 		je.cfg.Until = until
 	}
+	je.cfg.Collect.OverwriteSignal = rewrite
 	var progress func(taskstate.Counts)
 	finish := func() {}
 	if je.c.Output != "json" {
@@ -206,6 +209,11 @@ func printCollected(w io.Writer, c *job.Collected) {
 	t.Row(fmt.Sprintf("%d group(s)", c.Groups), fmt.Sprintf("%.4f", c.IC), fmt.Sprintf("%.4f", c.RankIC), fmt.Sprintf("%.3f", c.ICIR), fmt.Sprintf("%.3f", c.RankICIR), c.Rows)
 	_ = t.Flush()
 	fmt.Fprintf(w, "predictions written to %s\n", c.Output)
+	if s := c.Signal; s != nil && s.Days > 0 {
+		fmt.Fprintf(w, "signal %s: %d days appended (%s to %s)\n", s.Path, s.Days, s.From, s.To)
+	} else if s != nil {
+		fmt.Fprintf(w, "signal %s: up to date\n", s.Path)
+	}
 }
 
 func cmdCollect(ctx context.Context, m *Main, args []string) error {

@@ -99,6 +99,14 @@ type CollectConfig struct {
 	// or .csv, relative to the working directory. Default
 	// out/<pool>_pred.parquet.
 	Output string `yaml:"output"`
+	// Signal is a prediction file (.parquet or .csv, relative to the
+	// working directory) kept across runs, as Qlib's prepare_signals does:
+	// each collection appends only the ensembled days after the signal's
+	// last date, leaving its rows unchanged. Default none.
+	Signal string `yaml:"signal"`
+	// OverwriteSignal rewrites Signal with the whole ensemble (run
+	// --overwrite-signal).
+	OverwriteSignal bool `yaml:"-"`
 	// OnlyExist skips tasks whose result lacks the pred artifact instead of
 	// failing. Default false.
 	OnlyExist bool `yaml:"only_exist"`
@@ -219,6 +227,9 @@ func Parse(data []byte, file string) (*Config, error) {
 	}
 	if ext := filepath.Ext(c.Output); ext != ".parquet" && ext != ".csv" {
 		return nil, bad(yamlpos.Path{"collect", "output"}, "%q: want a .parquet or .csv file", c.Output)
+	}
+	if ext := filepath.Ext(c.Signal); c.Signal != "" && ext != ".parquet" && ext != ".csv" {
+		return nil, bad(yamlpos.Path{"collect", "signal"}, "%q: want a .parquet or .csv file", c.Signal)
 	}
 	if err := c.validateFiles(cfg.Dir, bad); err != nil {
 		return nil, err

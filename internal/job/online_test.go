@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ collect: {ensemble: average}
 	cfg, err := job.Load(path)
 	require.NoError(t, err)
 	cfg.Collect.Output = filepath.Join(dir, "pred-"+end+".parquet")
+	cfg.Collect.Signal = filepath.Join(dir, "signal.csv")
 	return cfg
 }
 
@@ -65,6 +67,10 @@ func TestRunUntilRollsThePoolForward(t *testing.T) {
 	require.Equal(t, 6, first.New, "an empty pool is generated from the templates")
 	require.Zero(t, first.Added)
 	require.Len(t, first.Collected.Windows, 6)
+	sig := first.Collected.Signal
+	require.Equal(t, job.SignalUpdate{Path: cfg1.Collect.Signal, Days: 120, From: day0(days), To: d1, Rewritten: true}, *sig)
+	signal1, err := os.ReadFile(sig.Path)
+	require.NoError(t, err)
 
 	cfg2 := onlineConfig(t, dir, d2, d2)
 	second := run(t, cfg2, m)
@@ -98,9 +104,27 @@ func TestRunUntilRollsThePoolForward(t *testing.T) {
 		require.Equal(t, 1, n, "%s predicted %d times", k, n)
 	}
 
+	// The signal: the days after D1 appended, the rows up to D1 as they
+	// were, byte for byte; every day up to D2 once.
+	require.Equal(t, job.SignalUpdate{Path: cfg2.Collect.Signal, Days: 90, From: day(120), To: d2}, *second.Collected.Signal)
+	signal2, err := os.ReadFile(cfg2.Collect.Signal)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(signal2), string(signal1)), "the old rows are unchanged")
+	require.Equal(t, (5*40+10)*20+1, strings.Count(string(signal2), "\n"), "header and one line per day and instrument")
+
 	again := run(t, cfg2, m)
 	require.Zero(t, again.Added, "the same until adds nothing")
 	require.Zero(t, again.Tasks)
 	require.Len(t, again.Collected.Windows, 12)
 	require.Equal(t, second.Collected.Rows, again.Collected.Rows)
+	require.Zero(t, again.Collected.Signal.Days)
+	signal3, err := os.ReadFile(cfg2.Collect.Signal)
+	require.NoError(t, err)
+	require.Equal(t, signal2, signal3, "nothing appended")
+
+	cfg2.Collect.OverwriteSignal = true
+	over := run(t, cfg2, m)
+	require.Equal(t, job.SignalUpdate{Path: cfg2.Collect.Signal, Days: 210, From: day0(days), To: d2, Rewritten: true}, *over.Collected.Signal)
 }
+
+func day0(c *rolling.Calendar) string { return rolling.FormatDate(c.Day(0)) }
