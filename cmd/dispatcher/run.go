@@ -133,7 +133,7 @@ func cmdRun(ctx context.Context, m *Main, args []string) error {
 		until   string
 		rewrite bool
 	)
-	je, err := m.openJob(ctx, "run", "Run the main job of -f CONFIG: generate the rolling tasks, create them (finished tasks are reused),\nrun them, wait, then collect, ensemble and score the predictions.\nWith neither --store nor --nats it runs fully embedded: SQLite in .taskfleet/, in-process NATS and workers.\nWith them it only creates and waits while a fleet of workers runs the tasks.", args, func(fs *cli.FlagSet) {
+	je, err := m.openJob(ctx, "run", "Run the main job of -f CONFIG: generate the rolling tasks, create them (finished tasks are reused),\nrun them, wait, then collect, ensemble and score the predictions.\nWith neither --store nor --nats it runs fully embedded: SQLite in .taskfleet/, in-process NATS and workers.\nWith them it only creates and waits while a fleet of workers runs the tasks.\nWith --until DATE (or until: in the config) a pool that has windows is rolled forward instead: only the windows that follow\neach group's latest one up to DATE are created, then every window is collected (see collect.signal).", args, func(fs *cli.FlagSet) {
 		fs.BoolVar(&reset, "reset", "", false, "remove every task of the pool first")
 		fs.DurationVar(&timeout, "timeout", "TASKFLEET_WAIT_TIMEOUT", 0, "give up waiting after this long and exit 3 (0: wait for ever)")
 		fs.BoolVar(&rewrite, "overwrite-signal", "", false, "rewrite collect.signal with the whole ensemble instead of appending the days after its last date")
