@@ -128,3 +128,19 @@ func TestRunUntilRollsThePoolForward(t *testing.T) {
 }
 
 func day0(c *rolling.Calendar) string { return rolling.FormatDate(c.Day(0)) }
+
+// TestOnlineExample: examples/rolling/online.yaml rolls forward on its
+// second run and keeps its signal.
+func TestOnlineExample(t *testing.T) {
+	cfg := loadDemo(t, "online")
+	require.Equal(t, "2099-12-31", cfg.Until)
+	cfg.Collect.Signal = filepath.Join(t.TempDir(), "signal.parquet")
+	m := manager(t, cfg.Pool)
+	first := run(t, cfg, m)
+	require.False(t, first.Online, "an empty pool is generated from the templates")
+	require.Positive(t, first.Collected.Signal.Days)
+	again := run(t, cfg, m)
+	require.True(t, again.Online)
+	require.Zero(t, again.Added)
+	require.Zero(t, again.Collected.Signal.Days)
+}
