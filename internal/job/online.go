@@ -11,7 +11,9 @@ import (
 
 // following returns the specs of the windows that follow the pool's latest
 // windows up to c.Until, group by group (Qlib's
-// RollingStrategy.prepare_tasks, per model), and whether the pool has any
+// RollingStrategy.prepare_tasks, per model), each latest window with an
+// open test end closed up to its successor (see
+// rolling.GenConfig.FollowingClosed), and whether the pool has any
 // task of the config's kind: without one the run generates from the
 // templates.
 func (c *Config) following(ctx context.Context, m *taskstate.Manager) ([]taskstate.TaskSpec, bool, error) {
@@ -42,7 +44,7 @@ func (c *Config) following(ctx context.Context, m *taskstate.Manager) ([]tasksta
 	}
 	var docs []map[string]any
 	for _, g := range order {
-		more, err := c.Gen.Following(groups[g], until)
+		more, err := c.Gen.FollowingClosed(groups[g], until)
 		if err != nil {
 			return nil, true, fmt.Errorf("roll group %s forward: %w", g, err)
 		}

@@ -144,3 +144,47 @@ func TestOnlineExample(t *testing.T) {
 	require.Zero(t, again.Added)
 	require.Zero(t, again.Collected.Signal.Days)
 }
+
+// TestRunUntilClosesAnOpenWindow: the calendar ends at D1 six days into the
+// fourth window, which is open and predicted only up to D1. Rolled forward
+// to D2, it gets a closed copy [120, 159] (its days after D1 had no data
+// when it ran) and the successors [160, open), [200, open): every test day up
+// to D2 once, and the signal's rows up to D1 unchanged.
+func TestRunUntilClosesAnOpenWindow(t *testing.T) {
+	days, err := rolling.BusinessDays(mustDate(t, "2020-04-01"), mustDate(t, "2021-12-31"), nil)
+	require.NoError(t, err)
+	day := func(i int) string { return rolling.FormatDate(days.Day(i)) }
+	d1, d2 := day(125), day(209)
+	dir := t.TempDir()
+	m := manager(t, "online")
+	first := run(t, onlineConfig(t, dir, d1, d1), m)
+	require.Equal(t, 8, first.New)
+	require.Equal(t, 126, first.Collected.Signal.Days)
+	signal1, err := os.ReadFile(first.Collected.Signal.Path)
+	require.NoError(t, err)
+
+	cfg2 := onlineConfig(t, dir, d2, d2)
+	second := run(t, cfg2, m)
+	require.Equal(t, 6, second.Added)
+	var added []string
+	for tk, err := range m.Query(context.Background(), taskstate.Query{}, taskstate.QueryOptions{}) {
+		require.NoError(t, err)
+		if tk.Filter["model"].(map[string]any)["class"] == "OLS" {
+			seg, _ := rolling.GetPath(tk.Filter, "dataset.kwargs.segments.test")
+			added = append(added, fmt.Sprint(seg))
+		}
+	}
+	require.Equal(t, []string{
+		fmt.Sprint([]any{day(120), nil}),
+		fmt.Sprint([]any{day(120), day(159)}), fmt.Sprint([]any{day(160), nil}), fmt.Sprint([]any{day(200), nil}),
+	}, added[3:], "as in Qlib, the successors of an open window are open; the later start wins")
+	require.Equal(t, 210*20, second.Collected.Rows, "every day once")
+	require.Equal(t, job.SignalUpdate{Path: cfg2.Collect.Signal, Days: 84, From: day(126), To: d2}, *second.Collected.Signal)
+	signal2, err := os.ReadFile(cfg2.Collect.Signal)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(signal2), string(signal1)))
+	require.Equal(t, 210*20+1, strings.Count(string(signal2), "\n"))
+
+	again := run(t, cfg2, m)
+	require.Zero(t, again.Added)
+}

@@ -185,6 +185,17 @@ func (c *GenConfig) SegmentsPath() string {
 // config must have exactly one rolling generator. The result is normalized
 // like Build's.
 func (c *GenConfig) Following(existing []map[string]any, end time.Time) ([]map[string]any, error) {
+	return c.following(existing, end, false)
+}
+
+// FollowingClosed is Following with RollingGen.CloseOpen: a latest task with
+// an open test end is also returned closed up to its successor, so that a
+// pool rolled forward predicts every day once.
+func (c *GenConfig) FollowingClosed(existing []map[string]any, end time.Time) ([]map[string]any, error) {
+	return c.following(existing, end, true)
+}
+
+func (c *GenConfig) following(existing []map[string]any, end time.Time, closeOpen bool) ([]map[string]any, error) {
 	idx, err := c.rollingIndex("following")
 	if err != nil {
 		return nil, err
@@ -196,7 +207,9 @@ func (c *GenConfig) Following(existing []map[string]any, end time.Time) ([]map[s
 	if err != nil {
 		return nil, err
 	}
-	tasks, err := c.Generators[idx].rollingGen(cal).Following(existing, end)
+	rg := c.Generators[idx].rollingGen(cal)
+	rg.CloseOpen = closeOpen
+	tasks, err := rg.Following(existing, end)
 	if err != nil {
 		if c.FollowingUntil != "" { // existing are the templates: point at them
 			return nil, c.generateError(err)

@@ -126,3 +126,22 @@ func TestGenConfigFollowingUntilErrors(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	require.ErrorContains(t, err, "config.yaml:10: tasks[0].dataset.kwargs.segments.test[0]: open start")
 }
+
+// TestFollowingCloseOpen: an open latest window with successors due is
+// also returned closed on the day before the first successor; with none
+// due nothing is returned, so the same end twice adds nothing.
+func TestFollowingCloseOpen(t *testing.T) {
+	t.Parallel()
+	g := &RollingGen{Calendar: testCal(t), Step: 10, Type: Sliding, CloseOpen: true}
+	open := tmpl(map[string]any{"train": seg("2020-01-03", "2020-01-31"), "test": seg("2020-02-03", nil)}, handlerEnd(nil))
+	got, err := g.Following([]map[string]any{open}, d(t, "2020-02-20"))
+	require.NoError(t, err)
+	require.Equal(t, []string{
+		// A null handler end is already unbounded: HandlerMod leaves it.
+		"train=[2020-01-03, 2020-01-31] test=[2020-02-03, 2020-02-14] end_time=null",
+		"train=[2020-01-17, 2020-02-14] test=[2020-02-18, null] end_time=null",
+	}, windows(t, got))
+	got, err = g.Following([]map[string]any{open}, d(t, "2020-02-14"))
+	require.NoError(t, err)
+	require.Empty(t, got)
+}
