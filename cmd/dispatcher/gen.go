@@ -17,7 +17,7 @@ func init() {
 
 func cmdGen(ctx context.Context, m *Main, args []string) error {
 	var file, kind string
-	e, err := m.parse("gen", "Read -f CONFIG (calendar, tasks, generators; a `run` config; or a Qlib workflow config with a taskfleet: section)\nand print the generated tasks: a table of segments, or with -o json the input of `create -f`, a JSON array\nof {kind, def[, priority, max_attempts]} with the full task documents as defs (dates as YYYY-MM-DD, open ends as null):\n  dispatcher gen -f CONFIG -o json | dispatcher create --pool P -f -", args, func(fs *cli.FlagSet) {
+	e, err := m.parse("gen", "Read -f CONFIG (calendar, tasks, generators; a `run` config; or a Qlib workflow config with a taskfleet: section)\nand print the generated tasks (with following_until: DATE, only the windows that follow the tasks up to that test end): a table of segments, or with -o json the input of `create -f`, a JSON array\nof {kind, def[, priority, max_attempts]} with the full task documents as defs (dates as YYYY-MM-DD, open ends as null):\n  dispatcher gen -f CONFIG -o json | dispatcher create --pool P -f -", args, func(fs *cli.FlagSet) {
 		fs.StringVar(&file, "f", "", "", "generation config (YAML): calendar, tasks, generators; or a run or Qlib workflow config")
 		fs.StringVar(&kind, "kind", "", "", "the kind of the tasks printed by -o json (default: the config's kind, else linear)")
 	})

@@ -144,3 +144,39 @@ func keys(m map[string]any) []string {
 	}
 	return out
 }
+
+// TestGenFollowingUntil: with following_until the templates are existing
+// windows and gen prints only their successors up to that test end; a bad
+// date is a usage error naming the key and line.
+func TestGenFollowingUntil(t *testing.T) {
+	cfg := `calendar: {start: 2020-01-01, end: 2020-03-31}
+following_until: %s
+tasks:
+  - model: {class: M}
+    dataset:
+      kwargs:
+        segments:
+          train: [2020-01-01, 2020-01-31]
+          test: [2020-02-03, 2020-02-14]
+generators:
+  - {type: rolling, step: 10, rtype: sliding}
+`
+	// Business days: 02-03..02-14 is 10 days; successors start 02-17
+	// and 03-02, the next (03-16) is after 03-13.
+	code, out, stderr := run(t, nil, "gen", "-f", writeFile(t, strings.Replace(cfg, "%s", "2020-03-13", 1)), "-o", "json")
+	require.Equal(t, 0, code, stderr)
+	var specs []struct {
+		Def map[string]any `json:"def"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &specs))
+	var tests []any
+	for _, s := range specs {
+		tests = append(tests, s.Def["dataset"].(map[string]any)["kwargs"].(map[string]any)["segments"].(map[string]any)["test"])
+	}
+	require.Equal(t, []any{[]any{"2020-02-17", "2020-02-28"}, []any{"2020-03-02", "2020-03-13"}}, tests)
+
+	bad := writeFile(t, strings.Replace(cfg, "%s", "2020-02-30", 1))
+	code, _, stderr = run(t, nil, "gen", "-f", bad)
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, bad+":2: following_until: ")
+}

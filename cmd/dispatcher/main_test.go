@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -171,4 +172,24 @@ func TestRunDemoEmbedded(t *testing.T) {
 	csv, err := os.ReadFile(out)
 	require.NoError(t, err)
 	require.Equal(t, res.Collected.Rows+1, strings.Count(string(csv), "\n"), "header plus one line per prediction")
+
+	// --until on the pool that has the windows: the calendar has not grown,
+	// so nothing follows the latest (open) windows; every window is
+	// collected again.
+	code, stdout, stderr = run(t, env, "run", "-f", cfg, "--until", "2021-12-31", "-o", "json")
+	require.Equal(t, 0, code, stderr)
+	var online struct {
+		Online bool `json:"online"`
+		Added  int  `json:"windows_added"`
+		Tasks  int  `json:"tasks"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &online))
+	require.True(t, online.Online)
+	require.Zero(t, online.Added)
+	require.Zero(t, online.Tasks)
+	require.Contains(t, stdout, `"rows": `+strconv.Itoa(res.Collected.Rows))
+
+	code, _, stderr = run(t, env, "run", "-f", cfg, "--until", "2021-02-30")
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "--until: ")
 }

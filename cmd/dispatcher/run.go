@@ -14,6 +14,7 @@ import (
 	"github.com/taskfleet/taskfleet/internal/job"
 	"github.com/taskfleet/taskfleet/internal/redact"
 	"github.com/taskfleet/taskfleet/pkg/events"
+	"github.com/taskfleet/taskfleet/pkg/rolling"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
@@ -129,15 +130,26 @@ func cmdRun(ctx context.Context, m *Main, args []string) error {
 	var (
 		reset   bool
 		timeout time.Duration
+		until   string
+		rewrite bool
 	)
-	je, err := m.openJob(ctx, "run", "Run the main job of -f CONFIG: generate the rolling tasks, create them (finished tasks are reused),\nrun them, wait, then collect, ensemble and score the predictions.\nWith neither --store nor --nats it runs fully embedded: SQLite in .taskfleet/, in-process NATS and workers.\nWith them it only creates and waits while a fleet of workers runs the tasks.", args, func(fs *cli.FlagSet) {
+	je, err := m.openJob(ctx, "run", "Run the main job of -f CONFIG: generate the rolling tasks, create them (finished tasks are reused),\nrun them, wait, then collect, ensemble and score the predictions.\nWith neither --store nor --nats it runs fully embedded: SQLite in .taskfleet/, in-process NATS and workers.\nWith them it only creates and waits while a fleet of workers runs the tasks.\nWith --until DATE (or until: in the config) a pool that has windows is rolled forward instead: only the windows that follow\neach group's latest one up to DATE are created, then every window is collected (see collect.signal).", args, func(fs *cli.FlagSet) {
 		fs.BoolVar(&reset, "reset", "", false, "remove every task of the pool first")
 		fs.DurationVar(&timeout, "timeout", "TASKFLEET_WAIT_TIMEOUT", 0, "give up waiting after this long and exit 3 (0: wait for ever)")
+		fs.BoolVar(&rewrite, "overwrite-signal", "", false, "rewrite collect.signal with the whole ensemble instead of appending the days after its last date")
+		fs.StringVar(&until, "until", "", "", "roll a pool that has windows forward: add the windows that follow each group's latest one up to this test end (YYYY-MM-DD; default: the config's until:)")
 	})
 	if err != nil {
 		return err
 	}
 	defer je.close()
+	if until != "" {
+		if _, err := rolling.ParseDate(until); err != nil {
+			return cli.Usagef("--until: %v", err)
+		}
+		je.cfg.Until = until
+	}
+	je.cfg.Collect.OverwriteSignal = rewrite
 	var progress func(taskstate.Counts)
 	finish := func() {}
 	if je.c.Output != "json" {
@@ -176,6 +188,9 @@ func printRun(w io.Writer, e *env, res *job.Result) error {
 	}
 	fmt.Fprintf(w, "pool %s: %d tasks (%d new, %d reused), %d done, %d failed, wall time %s\n",
 		res.Pool, res.Tasks, res.New, res.Reused, res.Counts["done"], res.Counts["failed"], res.Wall.Round(time.Millisecond))
+	if res.Online {
+		fmt.Fprintf(w, "windows added: %d\n", res.Added)
+	}
 	if res.Collected != nil {
 		printCollected(w, res.Collected)
 	}
@@ -194,6 +209,11 @@ func printCollected(w io.Writer, c *job.Collected) {
 	t.Row(fmt.Sprintf("%d group(s)", c.Groups), fmt.Sprintf("%.4f", c.IC), fmt.Sprintf("%.4f", c.RankIC), fmt.Sprintf("%.3f", c.ICIR), fmt.Sprintf("%.3f", c.RankICIR), c.Rows)
 	_ = t.Flush()
 	fmt.Fprintf(w, "predictions written to %s\n", c.Output)
+	if s := c.Signal; s != nil && s.Days > 0 {
+		fmt.Fprintf(w, "signal %s: %d days appended (%s to %s)\n", s.Path, s.Days, s.From, s.To)
+	} else if s != nil {
+		fmt.Fprintf(w, "signal %s: up to date\n", s.Path)
+	}
 }
 
 func cmdCollect(ctx context.Context, m *Main, args []string) error {

@@ -35,6 +35,7 @@ type Collected struct {
 	RankICIR float64           `json:"rank_icir"`
 	Rows     int               `json:"rows"`
 	Output   string            `json:"output"`
+	Signal   *SignalUpdate     `json:"signal,omitempty"`
 	Pred     *collect.Frame    `json:"-"`
 }
 
@@ -151,6 +152,11 @@ func Collect(ctx context.Context, cfg *Config, m *taskstate.Manager, q taskstate
 		return nil, err
 	}
 	out.Output = cfg.Collect.Output
+	if cfg.Collect.Signal != "" {
+		if out.Signal, err = updateSignal(ctx, cfg.Collect.Signal, frame, cfg.Collect.OverwriteSignal, read); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
@@ -229,11 +235,13 @@ func write(path string, f *collect.Frame) error {
 			return fmt.Errorf("collect: output: %w", err)
 		}
 	}
-	tmp := path + ".tmp"
-	file, err := os.Create(tmp)
+	// A temp file of its own, renamed over path: a reader, or another run
+	// writing the same file, never sees a partial one.
+	file, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("collect: output: %w", err)
 	}
+	tmp := file.Name()
 	if filepath.Ext(path) == ".csv" {
 		err = f.WriteCSV(file)
 	} else {

@@ -44,6 +44,15 @@ type Config struct {
 	Workers int `yaml:"workers"`
 	// Concurrency of each in-process worker. Default 1.
 	Concurrency int `yaml:"concurrency"`
+	// Until makes a run on a pool that already has windows roll it
+	// forward (Qlib's OnlineManager routine): for each group (the collect
+	// key without its last element, e.g. each model) the window with the
+	// latest test segment is followed by the windows up to this test end
+	// (a date after the calendar's last data day means that day), and
+	// every window of the pool is collected. On an empty pool the run
+	// generates from the templates as usual. Overridden by run --until.
+	// Defaults to none: the templates are generated every run.
+	Until string `yaml:"until"`
 	// Collect configures the collection step: every kind's predictions,
 	// read from its prediction artifacts (see CollectConfig).
 	Collect CollectConfig `yaml:"collect"`
@@ -90,6 +99,14 @@ type CollectConfig struct {
 	// or .csv, relative to the working directory. Default
 	// out/<pool>_pred.parquet.
 	Output string `yaml:"output"`
+	// Signal is a prediction file (.parquet or .csv, relative to the
+	// working directory) kept across runs, as Qlib's prepare_signals does:
+	// each collection appends only the ensembled days after the signal's
+	// last date, leaving its rows unchanged. Default none.
+	Signal string `yaml:"signal"`
+	// OverwriteSignal rewrites Signal with the whole ensemble (run
+	// --overwrite-signal).
+	OverwriteSignal bool `yaml:"-"`
 	// OnlyExist skips tasks whose result lacks the pred artifact instead of
 	// failing. Default false.
 	OnlyExist bool `yaml:"only_exist"`
@@ -167,6 +184,11 @@ func Parse(data []byte, file string) (*Config, error) {
 	if cfg.Kind == "linear" && cfg.Dataset == nil {
 		return nil, bad(yamlpos.Path{"dataset"}, "required for the linear kind: {csv: PATH} or {synthetic: {start, end, ...}}")
 	}
+	if cfg.Until != "" {
+		if _, err := rolling.ParseDate(cfg.Until); err != nil {
+			return nil, bad(yamlpos.Path{"until"}, "%v", err)
+		}
+	}
 	if cfg.MaxAttempts != nil && *cfg.MaxAttempts < 0 {
 		return nil, bad(yamlpos.Path{"max_attempts"}, "must be ≥ 0 (0 means unlimited), got %d", *cfg.MaxAttempts)
 	}
@@ -205,6 +227,9 @@ func Parse(data []byte, file string) (*Config, error) {
 	}
 	if ext := filepath.Ext(c.Output); ext != ".parquet" && ext != ".csv" {
 		return nil, bad(yamlpos.Path{"collect", "output"}, "%q: want a .parquet or .csv file", c.Output)
+	}
+	if ext := filepath.Ext(c.Signal); c.Signal != "" && ext != ".parquet" && ext != ".csv" {
+		return nil, bad(yamlpos.Path{"collect", "signal"}, "%q: want a .parquet or .csv file", c.Signal)
 	}
 	if err := c.validateFiles(cfg.Dir, bad); err != nil {
 		return nil, err
@@ -248,11 +273,21 @@ func (c *Config) Specs() ([]taskstate.TaskSpec, []map[string]any, error) {
 	if err != nil {
 		return nil, nil, c.Qrun.pointAt(err)
 	}
+	specs, err := c.specsOf(docs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return specs, docs, nil
+}
+
+// specsOf turns generated task documents into task specs, with the dataset
+// injected.
+func (c *Config) specsOf(docs []map[string]any) ([]taskstate.TaskSpec, error) {
 	specs := make([]taskstate.TaskSpec, len(docs))
 	for i, d := range docs {
 		if c.Dataset != nil {
 			if err := rolling.SetPath(d, "dataset.kwargs.data", c.Dataset); err != nil {
-				return nil, nil, fmt.Errorf("%w: %s: tasks: generated task %d: %v", ErrInvalidConfig, c.File, i, err)
+				return nil, fmt.Errorf("%w: %s: tasks: generated task %d: %v", ErrInvalidConfig, c.File, i, err)
 			}
 		}
 		s := taskstate.TaskSpec{Kind: c.Kind, Def: d, Priority: c.Priority}
@@ -264,7 +299,7 @@ func (c *Config) Specs() ([]taskstate.TaskSpec, []map[string]any, error) {
 		}
 		specs[i] = s
 	}
-	return specs, docs, nil
+	return specs, nil
 }
 
 // knows reports whether kind is a built-in kind or one of the programs.

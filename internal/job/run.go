@@ -42,8 +42,13 @@ type Options struct {
 
 // Result is what a run did.
 type Result struct {
-	Pool      string            `json:"pool"`
-	Tasks     int               `json:"tasks"`
+	Pool  string `json:"pool"`
+	Tasks int    `json:"tasks"`
+	// Added is the number of windows a run with until added to a pool
+	// that had windows (see Config.Until).
+	Added int `json:"windows_added"`
+	// Online reports that the run rolled an existing pool forward.
+	Online    bool              `json:"online"`
 	New       int               `json:"new"`
 	Reused    int               `json:"reused"`
 	Removed   int64             `json:"removed"`
@@ -67,7 +72,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.Tasks = len(specs)
 	if o.Reset {
 		n, err := m.Remove(ctx, taskstate.Query{}, true)
 		if err != nil {
@@ -76,6 +80,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.Removed = n
 		log.Info("pool reset", zap.String("pool", cfg.Pool), zap.Int64("removed", n))
 	}
+	online := false
+	if cfg.Until != "" {
+		more, had, err := cfg.following(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		if had {
+			specs, online = more, true
+		}
+	}
+	res.Tasks = len(specs)
 	created, err := m.Create(ctx, specs, taskstate.CreateOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("create tasks: %w", err)
@@ -83,6 +98,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.New, res.Reused = created.NewCount, len(specs)-created.NewCount
 	log.Info("tasks created", zap.String("pool", cfg.Pool), zap.Int("total", len(specs)), zap.Int("new", created.NewCount))
 	q := taskstate.ByIDs(created.IDs...)
+	collectQ := q
+	if online { // every window of the pool, old and new
+		res.Added, res.Online = created.NewCount, true
+		collectQ = taskstate.Query{}.Where(taskstate.FieldKind, taskstate.OpEq, cfg.Kind)
+	}
 
 	var workers conc.WaitGroup
 	stopWorkers := func() {}
@@ -115,7 +135,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return res, werr
 	}
 	if !cfg.Collect.Skip {
-		col, err := Collect(ctx, cfg, m, q, log)
+		col, err := Collect(ctx, cfg, m, collectQ, log)
 		if err != nil {
 			res.Wall = time.Since(start)
 			res.WallSec = res.Wall.Seconds()

@@ -56,6 +56,13 @@ type GenConfig struct {
 	// Defaults to none: the templates are the tasks.
 	Generators []GeneratorConfig `yaml:"generators"`
 
+	// FollowingUntil, when set, makes the templates already generated
+	// tasks: Build returns only the tasks that follow them up to this test
+	// end with the single rolling generator (Qlib's gen_following_tasks; see
+	// Following). A date after the last data day means the last data day.
+	// Defaults to none: Build expands the templates.
+	FollowingUntil string `yaml:"following_until"`
+
 	file string        // the config file name, for error messages
 	dir  string        // the directory relative paths are resolved against
 	pos  *yamlpos.File // the parsed file, to find the line of a value

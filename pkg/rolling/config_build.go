@@ -128,6 +128,10 @@ func (c *GenConfig) Build() ([]map[string]any, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	if c.FollowingUntil != "" {
+		end, _ := ParseDate(c.FollowingUntil)
+		return c.Following(NormalizeTasks(c.Tasks), end)
+	}
 	var gens []Generator
 	if len(c.Generators) > 0 {
 		cal, err := c.BuildCalendar()
@@ -157,7 +161,7 @@ func (c *GenConfig) generateError(err error) error {
 		return c.errAt(path, pe.Err)
 	}
 	var ce *ConfigError
-	if errors.As(ge.Err, &ce) {
+	if errors.As(ge.Err, &ce) && ge.Generator >= 0 {
 		return c.errAt([]any{"generators", ge.Generator}, ce)
 	}
 	return c.errAt([]any{"tasks", ge.Template}, ge.Err)
@@ -181,24 +185,35 @@ func (c *GenConfig) SegmentsPath() string {
 // config must have exactly one rolling generator. The result is normalized
 // like Build's.
 func (c *GenConfig) Following(existing []map[string]any, end time.Time) ([]map[string]any, error) {
-	var idx []int
-	for i, g := range c.Generators {
-		if g.Type == TypeRolling {
-			idx = append(idx, i)
-		}
+	return c.following(existing, end, false)
+}
+
+// FollowingClosed is Following with RollingGen.CloseOpen: a latest task with
+// an open test end is also returned closed up to its successor, so that a
+// pool rolled forward predicts every day once.
+func (c *GenConfig) FollowingClosed(existing []map[string]any, end time.Time) ([]map[string]any, error) {
+	return c.following(existing, end, true)
+}
+
+func (c *GenConfig) following(existing []map[string]any, end time.Time, closeOpen bool) ([]map[string]any, error) {
+	idx, err := c.rollingIndex("following")
+	if err != nil {
+		return nil, err
 	}
-	if len(idx) != 1 {
-		return nil, c.errorf([]any{"generators"}, "following needs exactly one rolling generator, found %d", len(idx))
-	}
-	if err := c.validateGenerator(idx[0]); err != nil {
+	if err := c.validateGenerator(idx); err != nil {
 		return nil, err
 	}
 	cal, err := c.BuildCalendar()
 	if err != nil {
 		return nil, err
 	}
-	tasks, err := c.Generators[idx[0]].rollingGen(cal).Following(existing, end)
+	rg := c.Generators[idx].rollingGen(cal)
+	rg.CloseOpen = closeOpen
+	tasks, err := rg.Following(existing, end)
 	if err != nil {
+		if c.FollowingUntil != "" { // existing are the templates: point at them
+			return nil, c.generateError(err)
+		}
 		return nil, err
 	}
 	return NormalizeTasks(tasks), nil

@@ -28,7 +28,38 @@ func (c *GenConfig) Validate() error {
 			return err
 		}
 	}
+	if c.FollowingUntil != "" {
+		if _, err := ParseDate(c.FollowingUntil); err != nil {
+			return c.errAt([]any{"following_until"}, err)
+		}
+		if _, err := c.rollingIndex("following_until"); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// rollingIndex returns the index of the config's single rolling generator;
+// what names the feature that needs it in the error.
+func (c *GenConfig) rollingIndex(what string) (int, error) {
+	idx := -1
+	for i, g := range c.Generators {
+		if g.Type != TypeRolling {
+			continue
+		}
+		if idx >= 0 {
+			return 0, c.errorf([]any{"generators", i}, "%s needs exactly one rolling generator, found another at generators[%d]", what, idx)
+		}
+		idx = i
+	}
+	if idx < 0 {
+		at := []any{"generators"}
+		if c.Generators == nil {
+			at = []any{"following_until"}
+		}
+		return 0, c.errorf(at, "%s needs exactly one rolling generator, found 0", what)
+	}
+	return idx, nil
 }
 
 func (cc CalendarConfig) isZero() bool {

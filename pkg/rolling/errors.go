@@ -94,7 +94,8 @@ func (e *ConfigError) Unwrap() []error { return []error{ErrInvalidConfig, e.Err}
 type GenerateError struct {
 	// Template is the index of the template the failing task derives from.
 	Template int
-	// Generator is the index of the failing generator.
+	// Generator is the index of the failing generator, or -1 when
+	// Following failed on existing task Template.
 	Generator int
 	// Err is the generator's error, usually a *PathError.
 	Err error
@@ -102,6 +103,9 @@ type GenerateError struct {
 
 // Error implements error.
 func (e *GenerateError) Error() string {
+	if e.Generator < 0 {
+		return fmt.Sprintf("existing task %d: %v", e.Template, e.Err)
+	}
 	return fmt.Sprintf("template %d: generator %d: %v", e.Template, e.Generator, e.Err)
 }
 

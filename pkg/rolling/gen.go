@@ -3,6 +3,7 @@ package rolling
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 )
 
@@ -132,6 +133,14 @@ type RollingGen struct {
 	// instead of letting it run past it or stay open. Not in Qlib. Defaults
 	// to false.
 	ClipTestEnd bool
+
+	// CloseOpen makes Following also return, for each latest task whose
+	// test end is open and which has successors, a copy with the test end
+	// closed on the day before the first successor's test start: the open
+	// task predicted only up to the data it had, and its successors start
+	// a step later. (Qlib's online routine extends the latest model's
+	// predictions with update_online_pred instead.) Defaults to false.
+	CloseOpen bool
 }
 
 // roller is a RollingGen with its defaults resolved.
@@ -289,7 +298,7 @@ func (g *RollingGen) Following(existing []map[string]any, end time.Time) ([]map[
 	for i, t := range existing {
 		s, err := r.readTestSegments(t)
 		if err != nil {
-			return nil, fmt.Errorf("existing task %d: %w", i, err)
+			return nil, &GenerateError{Template: i, Generator: -1, Err: err}
 		}
 		segs[i] = s
 		switch c := compareSegments(s[r.testKey], top); {
@@ -304,11 +313,48 @@ func (g *RollingGen) Following(existing []map[string]any, end time.Time) ([]map[
 	for _, i := range latest {
 		more, err := r.following(existing[i], segs[i], end)
 		if err != nil {
-			return nil, fmt.Errorf("existing task %d: %w", i, err)
+			return nil, &GenerateError{Template: i, Generator: -1, Err: err}
+		}
+		if g.CloseOpen && segs[i][r.testKey].End.IsZero() {
+			closed, err := r.closeOpen(existing[i], segs[i], more)
+			if err != nil {
+				return nil, &GenerateError{Template: i, Generator: -1, Err: err}
+			}
+			if closed != nil {
+				out = append(out, closed)
+			}
 		}
 		out = append(out, more...)
 	}
 	return out, nil
+}
+
+// closeOpen returns a copy of task, whose test end is open, with the test
+// end closed on the day before the first successor's test start: the task
+// predicted only up to the data it had, and the successor starts a step
+// later. It returns nil when no successor is due (the open task is left
+// as it is: a run with the same end adds nothing).
+func (r *roller) closeOpen(task map[string]any, segs map[string]Segment, more []map[string]any) (map[string]any, error) {
+	if len(more) == 0 {
+		return nil, nil
+	}
+	next, err := ReadSegments(more[0], r.segPath)
+	if err != nil {
+		return nil, err
+	}
+	i, _ := r.ta.AlignIndex(next[r.testKey].Start, AlignStart)
+	test := segs[r.testKey]
+	if i == 0 || r.ta.Get(i-1).Before(test.Start) {
+		return nil, nil
+	}
+	last := r.ta.Get(i - 1)
+	closed := maps.Clone(segs)
+	closed[r.testKey] = Segment{Start: test.Start, End: last}
+	t := CopyTask(task)
+	if err := r.update(t, closed); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // compareSegments orders segments by start, then by end, an open end being
