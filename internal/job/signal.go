@@ -26,8 +26,14 @@ type SignalUpdate struct {
 
 // updateSignal appends the days of pred after the last date of the signal
 // file at path (Qlib's prepare_signals), or writes pred whole when the file
-// does not exist or overwrite is set.
+// does not exist or overwrite is set. Concurrent updates of one path take
+// turns (lockSignal).
 func updateSignal(ctx context.Context, path string, pred *collect.Frame, overwrite bool, o collect.ReadOptions) (*SignalUpdate, error) {
+	unlock, err := lockSignal(path)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	old, err := readSignal(ctx, path, o)
 	if err != nil {
 		return nil, err
