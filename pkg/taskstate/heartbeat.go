@@ -125,7 +125,12 @@ func (hb *heartbeat) run(ctx context.Context) {
 // beat renews the held leases once.
 func (hb *heartbeat) beat(ctx context.Context) {
 	refs := hb.held.refs()
-	lost, err := hb.m.Heartbeat(ctx, refs, hb.lease)
+	// Bounded: across a network partition a pooled connection can hang
+	// far longer than the lease, and a beat that never returns would never
+	// give up the leases it can no longer keep.
+	beatCtx, cancel := context.WithTimeout(ctx, hb.lease/2)
+	lost, err := hb.m.Heartbeat(beatCtx, refs, hb.lease)
+	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
 			hb.log.Warn("heartbeat failed", zap.Error(err), zap.Int("leases", len(refs)))

@@ -23,6 +23,7 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("mongotestserver", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "TCP `address` to listen on; port 0 picks a free port")
+	proxyListen := fs.String("proxy-listen", "127.0.0.1:0", "TCP `address` of the serialising proxy; port 0 picks a free port")
 	dir := fs.String("dir", "", "SQLite data `directory` (default: a new temporary directory, removed on exit)")
 	uriFile := fs.String("uri-file", "", "write the URI to this `file` once the server answers (atomic write, removed on exit)")
 	logLevel := fs.String("log-level", "error", "log `level` on stderr: debug, info, warn (also dumps every failed command reply) or error")
@@ -65,7 +66,7 @@ func run(args []string) int {
 
 	// The serialising proxy: the same server, one command at a time.
 	proxy, err := serialproxy.Start(serialproxy.Config{
-		Listen:  "127.0.0.1:0",
+		Listen:  *proxyListen,
 		Backend: srv.Addr(),
 		Logger:  logger.With("component", "serialproxy"),
 	})

@@ -8,8 +8,9 @@
 # loopback port, exports TASKFLEET_TEST_MONGO_URI=mongodb://127.0.0.1:PORT/
 # (the server) and TASKFLEET_TEST_MONGO_PROXY_URI (the same server through
 # its serialising proxy, which runs one command at a time: see
-# serialproxy/doc.go) for CMD, runs CMD, stops the server and exits with
-# CMD's exit code. The
+# serialproxy/doc.go) and TASKFLEET_TEST_MONGOTESTSERVER_BIN (the binary,
+# for tests that start a server of their own) for CMD, runs CMD, stops the
+# server and exits with CMD's exit code. The
 # server is stopped on every exit path (normal exit, error, SIGINT/SIGTERM);
 # if this script is killed with SIGKILL the server notices that its parent is
 # gone and shuts itself down.
@@ -111,6 +112,10 @@ proxy_uri="$(sed -n 2p "$uri_file")"
 if [[ -n "$proxy_uri" ]]; then
 	export TASKFLEET_TEST_MONGO_PROXY_URI="$proxy_uri"
 fi
+# Tests that need a server of their own (on another address, say) start
+# this same binary.
+TASKFLEET_TEST_MONGOTESTSERVER_BIN="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+export TASKFLEET_TEST_MONGOTESTSERVER_BIN
 echo "mongotestserver: FerretDB (SQLite) at $TASKFLEET_TEST_MONGO_URI, serialised at ${proxy_uri:-(none)}, pid $server_pid" >&2
 
 set +e
