@@ -53,6 +53,10 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		}
 		return cli.ExitOK
 	}
+	if cli.IsVersion(args) {
+		fmt.Fprintln(m.Stdout, cli.Version("dispatcher"))
+		return cli.ExitOK
+	}
 	cmd, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(m.Stderr, "dispatcher: unknown command %q\n\n", args[0])

@@ -96,6 +96,12 @@ func TestCreateStatQueryJSON(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.JSONEq(t, `{"matched":1}`, out)
 
+	code, out, _ = run(t, env, "get", "--pool", "p", ids[0], ids[1])
+	require.Equal(t, 0, code)
+	require.Equal(t, 2, strings.Count(out, "FIELD"), "get with two ids prints two tables, not JSON: %s", out)
+	require.Contains(t, out, ids[0])
+	require.Contains(t, out, ids[1])
+
 	code, out, _ = run(t, env, "wait", "--pool", "p", "--timeout", "50ms", "--quiet")
 	require.Equal(t, 3, code)
 	require.Contains(t, out, ids[0], "the stuck tasks are named")
@@ -192,4 +198,20 @@ func TestRunDemoEmbedded(t *testing.T) {
 	code, _, stderr = run(t, env, "run", "-f", cfg, "--until", "2021-02-30")
 	require.Equal(t, 2, code, stderr)
 	require.Contains(t, stderr, "--until: ")
+}
+
+func TestVersionHelpAndOnePrefix(t *testing.T) {
+	for _, arg := range []string{"--version", "version"} {
+		code, stdout, stderr := run(t, nil, arg)
+		require.Equal(t, 0, code, stderr)
+		require.True(t, strings.HasPrefix(stdout, "dispatcher "), "%s: %q", arg, stdout)
+	}
+	code, _, stderr := run(t, nil, "--help")
+	require.Equal(t, 0, code, "--help is not an error")
+	require.Contains(t, stderr, "Commands:")
+
+	code, _, stderr = run(t, storeEnv(t), "stat", "--bogus")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "dispatcher stat: flag provided but not defined")
+	require.NotContains(t, stderr, "dispatcher: dispatcher", "the program's name is printed once")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/taskfleet/taskfleet/internal/cli"
@@ -225,14 +226,27 @@ func cmdGet(ctx context.Context, m *Main, args []string) error {
 		}
 		out = append(out, j)
 	}
-	if e.json() || len(out) > 1 {
+	if e.json() {
 		if len(out) == 1 {
 			return cli.WriteJSON(m.Stdout, out[0])
 		}
 		return cli.WriteJSON(m.Stdout, out)
 	}
-	j := out[0]
-	t := cli.NewTable(m.Stdout, "FIELD", "VALUE")
+	// Several ids: one table each, a blank line apart.
+	for i, j := range out {
+		if i > 0 {
+			fmt.Fprintln(m.Stdout)
+		}
+		if err := writeTaskTable(m.Stdout, j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeTaskTable writes one task as a FIELD/VALUE table.
+func writeTaskTable(w io.Writer, j cli.TaskJSON) error {
+	t := cli.NewTable(w, "FIELD", "VALUE")
 	t.Row("id", j.ID)
 	t.Row("status", j.Status)
 	t.Row("kind", j.Kind)

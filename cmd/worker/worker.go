@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"maps"
 	"slices"
@@ -56,6 +57,10 @@ type Config struct {
 
 // Run runs the worker until ctx is done and returns the exit code.
 func (m *Main) Run(ctx context.Context, args []string) int {
+	if cli.IsVersion(args) {
+		fmt.Fprintln(m.Stdout, cli.Version("worker"))
+		return cli.ExitOK
+	}
 	return cli.Exit(m.Stderr, "worker", m.run(ctx, args))
 }
 
@@ -90,7 +95,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return cli.Usagef("worker: unexpected argument %q (the worker takes only flags)", pos[0])
+		return cli.Usagef("unexpected argument %q (the worker takes only flags)", pos[0])
 	}
 	if _, err := cli.ApplyGCPercent(m.Getenv, cfg.GCPercent, fs.Where("gc-percent")); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/taskfleet/taskfleet/internal/redact"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
@@ -42,7 +43,13 @@ func Exit(stderr io.Writer, prog string, err error) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
-	fmt.Fprintf(redact.New(nil).Writer(stderr), "%s: %v\n", prog, err)
+	// Flag errors already start with the command's name ("worker: …",
+	// "dispatcher create: …"): one prefix is enough.
+	if msg := err.Error(); strings.HasPrefix(msg, prog+":") || strings.HasPrefix(msg, prog+" ") {
+		fmt.Fprintf(redact.New(nil).Writer(stderr), "%s\n", msg)
+	} else {
+		fmt.Fprintf(redact.New(nil).Writer(stderr), "%s: %s\n", prog, msg)
+	}
 	switch {
 	case errors.Is(err, taskstate.ErrWaitTimeout):
 		return ExitTimeout
