@@ -47,6 +47,11 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"create"}, env, "-f"},
 		{[]string{"wait", "--timeout", "soon"}, env, "invalid value"},
 		{[]string{"gen", "-f", "missing.yaml"}, env, "missing.yaml"},
+		{[]string{"run", "-f", "../../examples/rolling/demo.yaml", "--store", "sqlite://x.db"}, nil, "--store without --nats: say --mode fleet"},
+		{[]string{"run", "-f", "../../examples/rolling/demo.yaml"}, env, "TASKFLEET_STORE without --nats"},
+		{[]string{"run", "-f", "../../examples/rolling/demo.yaml", "--mode", "embedded", "--nats", "nats://h:1"}, env, "--mode: embedded runs its own in-process NATS"},
+		{[]string{"run", "-f", "../../examples/rolling/demo.yaml", "--mode", "cloud"}, env, `--mode: unknown mode "cloud"`},
+		{[]string{"run", "-f", "../../examples/rolling/demo.yaml"}, map[string]string{"TASKFLEET_POOL": "default"}, "TASKFLEET_POOL=default but ../../examples/rolling/demo.yaml says pool: rolling_demo"},
 	} {
 		code, _, stderr := run(t, tc.env, tc.args...)
 		require.Equal(t, 2, code, "%v: %s", tc.args, stderr)

@@ -35,9 +35,10 @@ type jobEnv struct {
 }
 
 func (m *Main) openJob(ctx context.Context, name, summary string, args []string, extra func(fs *cli.FlagSet)) (*jobEnv, error) {
-	var file string
+	var file, mode string
 	e, err := m.parse(name, summary, args, func(fs *cli.FlagSet) {
 		fs.StringVar(&file, "f", "", "", "job config (YAML): pool, calendar, dataset, tasks, generators, collect, workers; or a Qlib workflow config with a taskfleet: section")
+		fs.StringVar(&mode, "mode", "TASKFLEET_RUN_MODE", modeAuto, "embedded (in-process workers and NATS on --store), fleet (create and wait; workers elsewhere run the tasks: needs --nats), or auto: embedded with neither --store nor --nats, fleet with --nats")
 		if extra != nil {
 			extra(fs)
 		}
@@ -53,11 +54,19 @@ func (m *Main) openJob(ctx context.Context, name, summary string, args []string,
 		return nil, jobErr(err)
 	}
 	je := &jobEnv{env: e, cfg: cfg, closeBus: func() {}}
-	je.embedded = !e.fs.IsSet("store") && !e.fs.IsSet("nats")
-	if !e.fs.IsSet("pool") {
-		e.c.Pool = cfg.Pool
-	} else {
+	if je.embedded, err = jobMode(e.fs, mode); err != nil {
+		return nil, err
+	}
+	// --pool overrides the config's pool:. A pool from the environment
+	// (set for a whole fleet, say) that disagrees with the config is an
+	// error rather than a silent override.
+	switch {
+	case e.fs.IsSet("pool") && !e.fs.FromEnv("pool"):
 		cfg.Pool = e.c.Pool
+	case e.fs.IsSet("pool") && e.c.Pool != cfg.Pool:
+		return nil, cli.Usagef("%s=%s but %s says pool: %s; pass --pool to choose, or unset %s", e.fs.Where("pool"), e.c.Pool, file, cfg.Pool, e.fs.Where("pool"))
+	default:
+		e.c.Pool = cfg.Pool
 	}
 	log, err := e.c.NewLog(m.Stderr)
 	if err != nil {
@@ -100,6 +109,35 @@ func (m *Main) openJob(ctx context.Context, name, summary string, args []string,
 	return je, nil
 }
 
+// The values of --mode.
+const (
+	modeAuto     = "auto"
+	modeEmbedded = "embedded"
+	modeFleet    = "fleet"
+)
+
+// jobMode decides between embedded and fleet. A store without --nats is
+// ambiguous (a fleet's workers would never hear of the tasks, or the user
+// meant to run them here), so auto refuses it instead of guessing.
+func jobMode(fs *cli.FlagSet, mode string) (embedded bool, err error) {
+	store, nats := fs.IsSet("store"), fs.IsSet("nats")
+	switch mode {
+	case modeEmbedded:
+		if nats {
+			return false, cli.Usagef("%s: embedded runs its own in-process NATS; drop %s or use --mode fleet", fs.Where("mode"), fs.Where("nats"))
+		}
+		return true, nil
+	case modeFleet:
+		return false, nil
+	case modeAuto:
+		if store && !nats {
+			return false, cli.Usagef("%s without --nats: say --mode fleet (create and wait while workers elsewhere run the tasks) or --mode embedded (run them here, in-process, on that store)", fs.Where("store"))
+		}
+		return !store && !nats, nil
+	}
+	return false, cli.Usagef("%s: unknown mode %q (want auto, embedded or fleet)", fs.Where("mode"), mode)
+}
+
 func wakeupsOf(conn *events.Conn, pool string) job.WakeupFunc {
 	return func(ctx context.Context, evs ...taskstate.Event) (<-chan struct{}, func(), error) {
 		w, err := conn.Wakeups(ctx, pool, evs...)
@@ -133,7 +171,7 @@ func cmdRun(ctx context.Context, m *Main, args []string) error {
 		until   string
 		rewrite bool
 	)
-	je, err := m.openJob(ctx, "run", "Run the main job of -f CONFIG: generate the rolling tasks, create them (finished tasks are reused),\nrun them, wait, then collect, ensemble and score the predictions.\nWith neither --store nor --nats it runs fully embedded: SQLite in .taskfleet/, in-process NATS and workers.\nWith them it only creates and waits while a fleet of workers runs the tasks.\nWith --until DATE (or until: in the config) a pool that has windows is rolled forward instead: only the windows that follow\neach group's latest one up to DATE are created, then every window is collected (see collect.signal).", args, func(fs *cli.FlagSet) {
+	je, err := m.openJob(ctx, "run", "Run the main job of -f CONFIG: generate the rolling tasks, create them (finished tasks are reused),\nrun them, wait, then collect, ensemble and score the predictions.\nWith neither --store nor --nats it runs fully embedded: SQLite in .taskfleet/, in-process NATS and workers.\nWith --nats (or --mode fleet) it only creates and waits while a fleet of workers runs the tasks;\n--store without --nats needs --mode to say which. The first line printed says which mode runs.\nWith --until DATE (or until: in the config) a pool that has windows is rolled forward instead: only the windows that follow\neach group's latest one up to DATE are created, then every window is collected (see collect.signal).", args, func(fs *cli.FlagSet) {
 		fs.BoolVar(&reset, "reset", "", false, "remove every task of the pool first")
 		fs.DurationVar(&timeout, "timeout", "TASKFLEET_WAIT_TIMEOUT", 0, "give up waiting after this long and exit 3 (0: wait for ever)")
 		fs.BoolVar(&rewrite, "overwrite-signal", "", false, "rewrite collect.signal with the whole ensemble instead of appending the days after its last date")

@@ -133,6 +133,10 @@ func (f *FlagSet) Where(name string) string {
 	return "--" + name
 }
 
+// FromEnv reports whether the flag's value came from its environment
+// variable rather than the command line.
+func (f *FlagSet) FromEnv(name string) bool { return f.fromEnv[name] }
+
 // Usage prints the command's help.
 func (f *FlagSet) Usage(summary string) {
 	fmt.Fprintf(f.Output(), "%s\n\nFlags:\n", strings.TrimSpace(summary))
