@@ -1,0 +1,162 @@
+package gobcodec
+
+import (
+	"bytes"
+	"errors"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// bomb is a hostile payload and the error Check gives it.
+type bomb struct {
+	name string
+	data []byte
+	want error
+}
+
+// gobMessage frames body as one gob message.
+func gobMessage(body []byte) []byte {
+	var hdr [gobFrame]byte
+	n := putGobUint(hdr[:], uint64(len(body)))
+	return append(hdr[gobFrame-n:], body...)
+}
+
+// gobUvarint is x in gob's unsigned encoding.
+func gobUvarint(x uint64) []byte {
+	var b [gobFrame]byte
+	n := putGobUint(b[:], x)
+	return b[gobFrame-n:]
+}
+
+// mapBomb is map[string]any{} whose map header claims n entries.
+func mapBomb(n uint64) []byte {
+	// The definition message of map[string]interface {} (type id 64), as
+	// gob writes it, then the value: id 64, byte count, singleton delta 0,
+	// the map's length, no entries.
+	def := append([]byte("\x10\x00\x17map[string]interface {}"), 0x7f, 0x04, 0x01, 0x02, 0xff, 0x80, 0x00, 0x01, 0x0c, 0x01, 0x10, 0x00, 0x00)
+	val := append([]byte{0xff, 0x80, 0x02, 0x00}, gobUvarint(n)...)
+	return append(gobMessage(def), gobMessage(val)...)
+}
+
+// nestedSlices is levels []any nested in one another, the innermost empty.
+func nestedSlices(levels int) []byte {
+	// The definition of []interface {} (type id 65), then the value: an
+	// interface value "[]interface {}" of one element per level. Byte
+	// counts are 0: gob does not read them when it decodes.
+	def := append([]byte("\x10\x00\x0e[]interface {}"), 0xff, 0x81, 0x02, 0x01, 0x02, 0xff, 0x82, 0x00, 0x01, 0x10, 0x00, 0x00)
+	unit := append([]byte("\x0e[]interface {}"), 0xff, 0x82, 0x00, 0x00, 0x01)
+	body := make([]byte, 0, 5+levels*len(unit))
+	body = append(body, 0xff, 0x82, 0x00, 0x00, 0x01) // the top-level value, a []any of one
+	for range levels - 2 {
+		body = append(body, unit...)
+	}
+	body = append(body, unit[:len(unit)-1]...)
+	body = append(body, 0x00) // the innermost: empty
+	return append(gobMessage(def), gobMessage(body)...)
+}
+
+func bombs(tb testing.TB) []bomb {
+	tb.Helper()
+	deep := nestedSlices(600_000)
+	require.Less(tb, len(deep), 15<<20, "under taskstate's 15 MiB cap")
+	return []bomb{
+		{"map header claiming 2^26 entries", mapBomb(1 << 26), ErrTooLarge},
+		{"map header claiming 2^62 entries", mapBomb(1 << 62), ErrTooLarge},
+		{"600k nested []any", deep, ErrTooDeep},
+		{"10k nested []any", nestedSlices(10_000), ErrTooDeep},
+		{"1001 nested []any", nestedSlices(DefaultMaxDepth + 1), ErrTooDeep},
+	}
+}
+
+func TestBombBuilders(t *testing.T) {
+	// The builders write payloads that gob decodes to the values meant.
+	m, err := DecodeFresh(mapBomb(0))
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{}, m)
+	b, err := EncodeFresh([]any{[]any{[]any{}}})
+	require.NoError(t, err)
+	v, err := DecodeFresh(nestedSlices(3))
+	require.NoError(t, err)
+	w, err := DecodeFresh(b)
+	require.NoError(t, err)
+	require.Equal(t, w, v)
+	require.Len(t, mapBomb(1<<26), 50)
+}
+
+func TestCheckRefusesBombs(t *testing.T) {
+	c := NewDecoderCache(0)
+	for _, b := range bombs(t) {
+		t.Run(b.name, func(t *testing.T) {
+			err := Check(b.data, 0)
+			require.ErrorIs(t, err, b.want)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			v, derr := c.Decode(b.data)
+			runtime.ReadMemStats(&after)
+			require.Nil(t, v)
+			require.ErrorIs(t, derr, b.want)
+			require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "refused before allocating")
+			_, derr = (*DecoderCache)(nil).Decode(b.data)
+			require.ErrorIs(t, derr, b.want, "without a cache too")
+		})
+	}
+}
+
+func TestCheckDepthLimit(t *testing.T) {
+	ok := nestedSlices(DefaultMaxDepth)
+	require.NoError(t, Check(ok, 0))
+	v, err := NewDecoderCache(0).Decode(ok)
+	require.NoError(t, err)
+	require.NotNil(t, v)
+	require.ErrorIs(t, Check(nestedSlices(DefaultMaxDepth+1), 0), ErrTooDeep)
+	require.NoError(t, Check(nestedSlices(DefaultMaxDepth+1), DefaultMaxDepth+1))
+	require.ErrorIs(t, Check(nestedSlices(11), 10), ErrTooDeep)
+	_, err = NewDecoderCache(0).DecodeLimit(nestedSlices(11), 10)
+	require.ErrorIs(t, err, ErrTooDeep)
+	// A struct is a level too.
+	b, err := EncodeFresh(codecTestDef{Params: map[string]any{"a": []any{1}}})
+	require.NoError(t, err)
+	require.NoError(t, Check(b, 3))
+	require.ErrorIs(t, Check(b, 2), ErrTooDeep)
+}
+
+// TestCheckAcceptsEncoded: everything the tests encode passes Check,
+// truncated payloads do not.
+func TestCheckAcceptsEncoded(t *testing.T) {
+	for i, b := range encodeAll(t, codecTestValues()) {
+		require.NoError(t, Check(b, 0), "value %d", i)
+		for cut := 1; cut < len(b); cut += 7 {
+			err := Check(b[:len(b)-cut], 0)
+			require.Error(t, err, "value %d cut by %d", i, cut)
+			require.True(t, errors.Is(err, ErrTooLarge) || errors.Is(err, ErrMalformed), "%v", err)
+		}
+	}
+}
+
+// TestDecodeMemoryBounded decodes big payloads of small entries: what gob
+// allocates is a small multiple of the payload's size.
+func TestDecodeMemoryBounded(t *testing.T) {
+	m := make(map[string]any, 20000)
+	for i := range 20000 {
+		m[string(rune('a'+i%26))+string(rune(0x100+i))] = nil
+	}
+	list := make([]any, 50000)
+	for _, v := range []any{m, list} {
+		b, err := EncodeFresh(v)
+		require.NoError(t, err)
+		require.NoError(t, Check(b, 0))
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		got, err := (*DecoderCache)(nil).Decode(b)
+		runtime.ReadMemStats(&after)
+		require.NoError(t, err)
+		require.NotNil(t, got)
+		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64*len(b)), "%T of %d bytes", v, len(b))
+	}
+	// A valid map header of n entries needs 2n bytes after it.
+	short := mapBomb(3)
+	require.ErrorIs(t, Check(short, 0), ErrTooLarge)
+	require.True(t, bytes.HasSuffix(short, []byte{0x03}))
+}
