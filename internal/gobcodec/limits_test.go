@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/taskfleet/taskfleet/internal/gobcodec/gobbomb"
 )
 
 // bomb is a hostile payload and the error Check gives it.
@@ -16,73 +18,32 @@ type bomb struct {
 	want error
 }
 
-// gobMessage frames body as one gob message.
-func gobMessage(body []byte) []byte {
-	var hdr [gobFrame]byte
-	n := putGobUint(hdr[:], uint64(len(body)))
-	return append(hdr[gobFrame-n:], body...)
-}
-
-// gobUvarint is x in gob's unsigned encoding.
-func gobUvarint(x uint64) []byte {
-	var b [gobFrame]byte
-	n := putGobUint(b[:], x)
-	return b[gobFrame-n:]
-}
-
-// mapBomb is map[string]any{} whose map header claims n entries.
-func mapBomb(n uint64) []byte {
-	// The definition message of map[string]interface {} (type id 64), as
-	// gob writes it, then the value: id 64, byte count, singleton delta 0,
-	// the map's length, no entries.
-	def := append([]byte("\x10\x00\x17map[string]interface {}"), 0x7f, 0x04, 0x01, 0x02, 0xff, 0x80, 0x00, 0x01, 0x0c, 0x01, 0x10, 0x00, 0x00)
-	val := append([]byte{0xff, 0x80, 0x02, 0x00}, gobUvarint(n)...)
-	return append(gobMessage(def), gobMessage(val)...)
-}
-
-// nestedSlices is levels []any nested in one another, the innermost empty.
-func nestedSlices(levels int) []byte {
-	// The definition of []interface {} (type id 65), then the value: an
-	// interface value "[]interface {}" of one element per level. Byte
-	// counts are 0: gob does not read them when it decodes.
-	def := append([]byte("\x10\x00\x0e[]interface {}"), 0xff, 0x81, 0x02, 0x01, 0x02, 0xff, 0x82, 0x00, 0x01, 0x10, 0x00, 0x00)
-	unit := append([]byte("\x0e[]interface {}"), 0xff, 0x82, 0x00, 0x00, 0x01)
-	body := make([]byte, 0, 5+levels*len(unit))
-	body = append(body, 0xff, 0x82, 0x00, 0x00, 0x01) // the top-level value, a []any of one
-	for range levels - 2 {
-		body = append(body, unit...)
-	}
-	body = append(body, unit[:len(unit)-1]...)
-	body = append(body, 0x00) // the innermost: empty
-	return append(gobMessage(def), gobMessage(body)...)
-}
-
 func bombs(tb testing.TB) []bomb {
 	tb.Helper()
-	deep := nestedSlices(600_000)
+	deep := gobbomb.NestedSlices(600_000)
 	require.Less(tb, len(deep), 15<<20, "under taskstate's 15 MiB cap")
 	return []bomb{
-		{"map header claiming 2^26 entries", mapBomb(1 << 26), ErrTooLarge},
-		{"map header claiming 2^62 entries", mapBomb(1 << 62), ErrTooLarge},
+		{"map header claiming 2^26 entries", gobbomb.MapHeader(1 << 26), ErrTooLarge},
+		{"map header claiming 2^62 entries", gobbomb.MapHeader(1 << 62), ErrTooLarge},
 		{"600k nested []any", deep, ErrTooDeep},
-		{"10k nested []any", nestedSlices(10_000), ErrTooDeep},
-		{"1001 nested []any", nestedSlices(DefaultMaxDepth + 1), ErrTooDeep},
+		{"10k nested []any", gobbomb.NestedSlices(10_000), ErrTooDeep},
+		{"1001 nested []any", gobbomb.NestedSlices(DefaultMaxDepth + 1), ErrTooDeep},
 	}
 }
 
 func TestBombBuilders(t *testing.T) {
 	// The builders write payloads that gob decodes to the values meant.
-	m, err := DecodeFresh(mapBomb(0))
+	m, err := DecodeFresh(gobbomb.MapHeader(0))
 	require.NoError(t, err)
 	require.Equal(t, map[string]any{}, m)
 	b, err := EncodeFresh([]any{[]any{[]any{}}})
 	require.NoError(t, err)
-	v, err := DecodeFresh(nestedSlices(3))
+	v, err := DecodeFresh(gobbomb.NestedSlices(3))
 	require.NoError(t, err)
 	w, err := DecodeFresh(b)
 	require.NoError(t, err)
 	require.Equal(t, w, v)
-	require.Len(t, mapBomb(1<<26), 50)
+	require.Len(t, gobbomb.MapHeader(1<<26), 50)
 }
 
 func TestCheckRefusesBombs(t *testing.T) {
@@ -105,15 +66,15 @@ func TestCheckRefusesBombs(t *testing.T) {
 }
 
 func TestCheckDepthLimit(t *testing.T) {
-	ok := nestedSlices(DefaultMaxDepth)
+	ok := gobbomb.NestedSlices(DefaultMaxDepth)
 	require.NoError(t, Check(ok, 0))
 	v, err := NewDecoderCache(0).Decode(ok)
 	require.NoError(t, err)
 	require.NotNil(t, v)
-	require.ErrorIs(t, Check(nestedSlices(DefaultMaxDepth+1), 0), ErrTooDeep)
-	require.NoError(t, Check(nestedSlices(DefaultMaxDepth+1), DefaultMaxDepth+1))
-	require.ErrorIs(t, Check(nestedSlices(11), 10), ErrTooDeep)
-	_, err = NewDecoderCache(0).DecodeLimit(nestedSlices(11), 10)
+	require.ErrorIs(t, Check(gobbomb.NestedSlices(DefaultMaxDepth+1), 0), ErrTooDeep)
+	require.NoError(t, Check(gobbomb.NestedSlices(DefaultMaxDepth+1), DefaultMaxDepth+1))
+	require.ErrorIs(t, Check(gobbomb.NestedSlices(11), 10), ErrTooDeep)
+	_, err = NewDecoderCache(0).DecodeLimit(gobbomb.NestedSlices(11), 10)
 	require.ErrorIs(t, err, ErrTooDeep)
 	// A struct is a level too.
 	b, err := EncodeFresh(codecTestDef{Params: map[string]any{"a": []any{1}}})
@@ -156,7 +117,7 @@ func TestDecodeMemoryBounded(t *testing.T) {
 		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64*len(b)), "%T of %d bytes", v, len(b))
 	}
 	// A valid map header of n entries needs 2n bytes after it.
-	short := mapBomb(3)
+	short := gobbomb.MapHeader(3)
 	require.ErrorIs(t, Check(short, 0), ErrTooLarge)
 	require.True(t, bytes.HasSuffix(short, []byte{0x03}))
 }

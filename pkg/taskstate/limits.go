@@ -1,0 +1,259 @@
+package taskstate
+
+import (
+	"encoding"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/taskfleet/taskfleet/internal/gobcodec"
+)
+
+// DefaultMaxDepth is the default nesting limit of a def or result (see
+// Codec.MaxDepth): 1,000 levels of maps, slices, arrays and structs.
+const DefaultMaxDepth = gobcodec.DefaultMaxDepth
+
+var (
+	// ErrPayloadTooDeep: a def or result is nested deeper than the codec's
+	// MaxDepth. Encoding refuses it before gob sees it; a stored payload
+	// that breaks the limit does not decode (with ErrDecode too).
+	ErrPayloadTooDeep = gobcodec.ErrTooDeep
+	// ErrPayloadLength: a stored payload holds a length (of a map, slice,
+	// string or message) over the bytes that remain; it does not decode
+	// (with ErrDecode too).
+	ErrPayloadLength = gobcodec.ErrTooLarge
+	// ErrInvalidUTF8: a string or map key of a def is not valid UTF-8.
+	ErrInvalidUTF8 = errors.New("taskstate: not valid UTF-8")
+)
+
+// checkPayload walks v as gob would encode it and refuses it before any
+// encoding when it is nested more than maxDepth levels (a map, slice, array,
+// struct or pointer is a level; gob does not count pointers, so the limit is
+// if anything stricter than the decoder's), or, with utf8 set, when a
+// string or map key is not valid UTF-8. The error names the dotted path,
+// under root when root is not empty.
+// Containers of numbers are not walked, so it costs little next to gob.
+func checkPayload(v any, root string, maxDepth int, utf8 bool) error {
+	w := valueWalker{max: maxDepth, utf8: utf8}
+	if w.max <= 0 {
+		w.max = DefaultMaxDepth
+	}
+	err := w.walk(v, 0)
+	if err == nil {
+		return nil
+	}
+	path := []string{}
+	if root != "" {
+		path = append(path, root)
+	}
+	var pe *pathError
+	if errors.As(err, &pe) {
+		for i := len(pe.path) - 1; i >= 0; i-- { // collected on the way out
+			path = append(path, pe.path[i])
+		}
+		err = pe.err
+	}
+	switch {
+	case len(path) == 0:
+		return err
+	case len(path) > maxPathShown: // too deep: the start and the end say where
+		n := len(path)
+		path = append(path[:maxPathShown/2:maxPathShown/2], fmt.Sprintf("(%d more)", n-maxPathShown), strings.Join(path[n-maxPathShown/2:], "."))
+	}
+	return fmt.Errorf("%s: %w", strings.Join(path, "."), err)
+}
+
+// maxPathShown bounds the elements of a path an error names.
+const maxPathShown = 16
+
+type valueWalker struct {
+	max  int
+	utf8 bool
+}
+
+// pathError carries the path of the value at fault, innermost first.
+type pathError struct {
+	path []string
+	err  error
+}
+
+func (e *pathError) Error() string { return e.err.Error() }
+func (e *pathError) Unwrap() error { return e.err }
+
+// under adds an outer path element to err.
+func under(err error, elem string) error {
+	pe, ok := err.(*pathError) //nolint:errorlint // only walk's own errors
+	if !ok {
+		pe = &pathError{err: err}
+	}
+	pe.path = append(pe.path, elem)
+	return pe
+}
+
+// enter checks that a container at level depth may hold values a level
+// deeper.
+func (w *valueWalker) enter(depth int) error {
+	if depth >= w.max {
+		return fmt.Errorf("%w: more than %d levels of nesting", ErrPayloadTooDeep, w.max)
+	}
+	return nil
+}
+
+func (w *valueWalker) str(s string) error {
+	if w.utf8 && !utf8.ValidString(s) {
+		return fmt.Errorf("%w: string %q", ErrInvalidUTF8, s)
+	}
+	return nil
+}
+
+func (w *valueWalker) key(k string) error {
+	if w.utf8 && !utf8.ValidString(k) {
+		return fmt.Errorf("%w: map key %q", ErrInvalidUTF8, k)
+	}
+	return nil
+}
+
+// walk takes the shapes of YAML and JSON documents without reflection.
+func (w *valueWalker) walk(v any, depth int) error {
+	switch x := v.(type) {
+	case nil, bool, int, int64, float64, time.Time:
+		return nil
+	case string:
+		return w.str(x)
+	case map[string]any:
+		if err := w.enter(depth); err != nil {
+			return err
+		}
+		for k, e := range x {
+			if err := w.key(k); err != nil {
+				return err
+			}
+			if err := w.walk(e, depth+1); err != nil {
+				return under(err, k)
+			}
+		}
+		return nil
+	case []any:
+		if err := w.enter(depth); err != nil {
+			return err
+		}
+		for i, e := range x {
+			if err := w.walk(e, depth+1); err != nil {
+				return under(err, strconv.Itoa(i))
+			}
+		}
+		return nil
+	}
+	return w.value(reflect.ValueOf(v), depth)
+}
+
+// opaque reports whether gob writes t with its own method, as bytes.
+func opaque(t reflect.Type) bool {
+	for _, i := range [...]reflect.Type{reflect.TypeFor[gob.GobEncoder](), reflect.TypeFor[encoding.BinaryMarshaler](),
+		reflect.TypeFor[encoding.TextMarshaler]()} {
+		if t.Implements(i) || reflect.PointerTo(t).Implements(i) {
+			return true
+		}
+	}
+	return false
+}
+
+// leaf reports whether no value of t needs a look: no nesting and, when
+// checking UTF-8, no strings.
+func (w *valueWalker) leaf(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.String:
+		return !w.utf8
+	case reflect.Interface, reflect.Slice, reflect.Array, reflect.Map, reflect.Struct, reflect.Pointer:
+		return opaque(t)
+	}
+	return true
+}
+
+func (w *valueWalker) value(v reflect.Value, depth int) error {
+	if !v.IsValid() {
+		return nil
+	}
+	t := v.Type()
+	if t.Kind() != reflect.Interface && t.Kind() != reflect.String && w.leaf(t) {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return w.str(v.String())
+	case reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return w.walk(v.Elem().Interface(), depth)
+	case reflect.Pointer:
+		if v.IsNil() {
+			return nil
+		}
+		if err := w.enter(depth); err != nil {
+			return err
+		}
+		return w.value(v.Elem(), depth+1)
+	case reflect.Struct:
+		if err := w.enter(depth); err != nil {
+			return err
+		}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() || w.leaf(f.Type) {
+				continue
+			}
+			if err := w.value(v.Field(i), depth+1); err != nil {
+				return under(err, f.Name)
+			}
+		}
+		return nil
+	case reflect.Slice, reflect.Array:
+		if err := w.enter(depth); err != nil {
+			return err
+		}
+		if w.leaf(t.Elem()) {
+			return nil
+		}
+		for i := range v.Len() {
+			if err := w.value(v.Index(i), depth+1); err != nil {
+				return under(err, strconv.Itoa(i))
+			}
+		}
+		return nil
+	case reflect.Map:
+		if err := w.enter(depth); err != nil {
+			return err
+		}
+		kleaf, eleaf := w.leaf(t.Key()), w.leaf(t.Elem())
+		if kleaf && eleaf {
+			return nil
+		}
+		for it := v.MapRange(); it.Next(); {
+			k := it.Key()
+			var err error
+			switch {
+			case kleaf:
+			case k.Kind() == reflect.String:
+				err = w.key(k.String())
+			default:
+				err = w.value(k, depth+1)
+			}
+			if err == nil && !eleaf {
+				if err = w.value(it.Value(), depth+1); err != nil {
+					return under(err, fmt.Sprint(k.Interface()))
+				}
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return nil
+}
