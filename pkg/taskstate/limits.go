@@ -68,6 +68,14 @@ func checkPayload(v any, root string, maxDepth int, utf8 bool) error {
 	return fmt.Errorf("%s: %w", strings.Join(path, "."), err)
 }
 
+// resultFailedError is CommitMany's error for a result that does not
+// encode (too large, too deep, an unregistered type): the task was failed
+// with it, not left to its lease.
+type resultFailedError struct{ err error }
+
+func (e *resultFailedError) Error() string { return e.err.Error() }
+func (e *resultFailedError) Unwrap() error { return e.err }
+
 // maxPathShown bounds the elements of a path an error names.
 const maxPathShown = 16
 

@@ -386,7 +386,7 @@ func (m *Manager) CommitMany(ctx context.Context, items []CommitItem) []error {
 		}
 		b, err := m.encodeResult(it)
 		if err != nil {
-			errs[i] = err
+			errs[i] = &resultFailedError{err}
 			failed++
 			trs = append(trs, Transition{ID: it.Task.ID, Seq: it.Task.Seq, Token: it.Task.Lease.Token, To: StatusFailed, SetError: true, LastError: "result: " + err.Error()})
 		} else {
