@@ -442,6 +442,25 @@ func (s *gobScan) count(each int) (int, bool) {
 	return int(n), true
 }
 
+// skipUints skips n gob unsigned ints (bools, ints, floats).
+func (s *gobScan) skipUints(n int) bool {
+	pos, end := s.pos, s.end
+	for range n {
+		if pos >= end {
+			return s.bad(ErrMalformed, "array or slice ends early at byte %d", pos)
+		}
+		if b := s.data[pos]; b <= 0x7f {
+			pos++
+		} else if w := -int(int8(b)); w <= 8 && pos+1+w <= end {
+			pos += 1 + w
+		} else {
+			return s.bad(ErrMalformed, "bad number at byte %d", pos)
+		}
+	}
+	s.pos = pos
+	return true
+}
+
 // bad records why the payload is refused, in check mode, and returns false.
 func (s *gobScan) bad(kind error, format string, args ...any) bool {
 	if s.check && s.err == nil {
@@ -746,6 +765,9 @@ func (s *gobScan) value(id int64, depth int, underStruct bool) bool {
 		}
 		if w.kind == wireArray && int64(n) != w.len {
 			return s.bad(ErrMalformed, "array of %d elements, its type has %d", n, w.len)
+		}
+		if w.elem >= gobBool && w.elem <= gobFloat {
+			return s.skipUints(n) // numbers: the common big payload, in a tight loop
 		}
 		for range n {
 			if s.pos == s.end || !s.value(w.elem, depth+1, underStruct) {

@@ -59,19 +59,20 @@ type Codec struct {
 	// (1,000).
 	MaxDepth int
 
-	dec *gobcodec.DecoderCache // nil: every payload decoded fresh
-	enc *gobcodec.EncoderCache // nil: every payload encoded fresh
+	dec    *gobcodec.DecoderCache // nil: every payload decoded fresh
+	enc    *gobcodec.EncoderCache // nil: every payload encoded fresh
+	shapes *shapeCache            // nil: the nesting of types computed for each payload
 }
 
 // NewCodec returns a Codec with the size cap maxSize (DefaultMaxPayload when
 // maxSize <= 0) and its own decoder and encoder caches.
 func NewCodec(maxSize int) Codec {
-	return Codec{MaxSize: maxSize, dec: gobcodec.NewDecoderCache(0), enc: gobcodec.NewEncoderCache(0)}
+	return Codec{MaxSize: maxSize, dec: gobcodec.NewDecoderCache(0), enc: gobcodec.NewEncoderCache(0), shapes: new(shapeCache)}
 }
 
 // cached returns c, with caches of its own if it has none.
 func (c Codec) cached() Codec {
-	if c.dec == nil || c.enc == nil {
+	if c.dec == nil || c.enc == nil || c.shapes == nil {
 		n := NewCodec(c.MaxSize)
 		n.MaxDepth = c.MaxDepth
 		return n
@@ -95,7 +96,7 @@ func (c Codec) Encode(v any) ([]byte, error) {
 	if v == nil {
 		return nil, nil
 	}
-	if err := checkPayload(v, "", c.MaxDepth, false); err != nil {
+	if err := checkPayload(v, "", c.MaxDepth, false, c.shapes); err != nil {
 		return nil, fmt.Errorf("taskstate: encode %T: %w", v, err)
 	}
 	return c.encodeChecked(v)

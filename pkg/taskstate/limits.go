@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -37,9 +39,11 @@ var (
 // if anything stricter than the decoder's), or, with utf8 set, when a
 // string or map key is not valid UTF-8. The error names the dotted path,
 // under root when root is not empty.
-// Containers of numbers are not walked, so it costs little next to gob.
-func checkPayload(v any, root string, maxDepth int, utf8 bool) error {
-	w := valueWalker{max: maxDepth, utf8: utf8}
+// Values of types that cannot nest past the limit (no interface and no
+// recursion inside, see shapeCache) are not walked, nor are containers of
+// numbers, so it costs little next to gob.
+func checkPayload(v any, root string, maxDepth int, utf8 bool, shapes *shapeCache) error {
+	w := valueWalker{max: maxDepth, utf8: utf8, shapes: shapes}
 	if w.max <= 0 {
 		w.max = DefaultMaxDepth
 	}
@@ -80,8 +84,9 @@ func (e *resultFailedError) Unwrap() error { return e.err }
 const maxPathShown = 16
 
 type valueWalker struct {
-	max  int
-	utf8 bool
+	max    int
+	utf8   bool
+	shapes *shapeCache // nil: computed each time
 }
 
 // pathError carries the path of the value at fault, innermost first.
@@ -162,25 +167,25 @@ func (w *valueWalker) walk(v any, depth int) error {
 
 // opaque reports whether gob writes t with its own method, as bytes.
 func opaque(t reflect.Type) bool {
+	pt := reflect.PointerTo(t)
 	for _, i := range [...]reflect.Type{reflect.TypeFor[gob.GobEncoder](), reflect.TypeFor[encoding.BinaryMarshaler](),
 		reflect.TypeFor[encoding.TextMarshaler]()} {
-		if t.Implements(i) || reflect.PointerTo(t).Implements(i) {
+		if t.Implements(i) || pt.Implements(i) {
 			return true
 		}
 	}
 	return false
 }
 
-// leaf reports whether no value of t needs a look: no nesting and, when
-// checking UTF-8, no strings.
-func (w *valueWalker) leaf(t reflect.Type) bool {
-	switch t.Kind() {
-	case reflect.String:
-		return !w.utf8
-	case reflect.Interface, reflect.Slice, reflect.Array, reflect.Map, reflect.Struct, reflect.Pointer:
-		return opaque(t)
+// skip reports whether no value of t at level depth needs a look: it
+// cannot nest past the limit and, when checking UTF-8, holds no string.
+func (w *valueWalker) skip(t reflect.Type, depth int) bool {
+	if w.utf8 {
+		k := t.Kind()
+		return k >= reflect.Bool && k <= reflect.Complex128 || opaque(t)
 	}
-	return true
+	d := w.shapes.depth(t)
+	return d >= 0 && depth+d <= w.max
 }
 
 func (w *valueWalker) value(v reflect.Value, depth int) error {
@@ -188,7 +193,7 @@ func (w *valueWalker) value(v reflect.Value, depth int) error {
 		return nil
 	}
 	t := v.Type()
-	if t.Kind() != reflect.Interface && t.Kind() != reflect.String && w.leaf(t) {
+	if w.skip(t, depth) {
 		return nil
 	}
 	switch t.Kind() {
@@ -212,12 +217,10 @@ func (w *valueWalker) value(v reflect.Value, depth int) error {
 			return err
 		}
 		for i := range t.NumField() {
-			f := t.Field(i)
-			if !f.IsExported() || w.leaf(f.Type) {
-				continue
-			}
-			if err := w.value(v.Field(i), depth+1); err != nil {
-				return under(err, f.Name)
+			if f := t.Field(i); f.IsExported() {
+				if err := w.value(v.Field(i), depth+1); err != nil {
+					return under(err, f.Name)
+				}
 			}
 		}
 		return nil
@@ -225,7 +228,7 @@ func (w *valueWalker) value(v reflect.Value, depth int) error {
 		if err := w.enter(depth); err != nil {
 			return err
 		}
-		if w.leaf(t.Elem()) {
+		if w.skip(t.Elem(), depth+1) {
 			return nil
 		}
 		for i := range v.Len() {
@@ -238,21 +241,21 @@ func (w *valueWalker) value(v reflect.Value, depth int) error {
 		if err := w.enter(depth); err != nil {
 			return err
 		}
-		kleaf, eleaf := w.leaf(t.Key()), w.leaf(t.Elem())
-		if kleaf && eleaf {
+		kskip, eskip := w.skip(t.Key(), depth+1), w.skip(t.Elem(), depth+1)
+		if kskip && eskip {
 			return nil
 		}
 		for it := v.MapRange(); it.Next(); {
 			k := it.Key()
 			var err error
 			switch {
-			case kleaf:
+			case kskip:
 			case k.Kind() == reflect.String:
 				err = w.key(k.String())
 			default:
 				err = w.value(k, depth+1)
 			}
-			if err == nil && !eleaf {
+			if err == nil && !eskip {
 				if err = w.value(it.Value(), depth+1); err != nil {
 					return under(err, fmt.Sprint(k.Interface()))
 				}
@@ -261,7 +264,73 @@ func (w *valueWalker) value(v reflect.Value, depth int) error {
 				return err
 			}
 		}
-		return nil
 	}
 	return nil
+}
+
+// shapeCache remembers, per type, how many levels of nesting its values
+// can have (see depth). It is bounded: past maxShapes types it stops
+// remembering and computes.
+type shapeCache struct {
+	m sync.Map // reflect.Type → int
+	n atomic.Int32
+}
+
+const maxShapes = 4096
+
+// depth returns the most levels of nesting a value of t can have, or -1
+// when that is unbounded: an interface or a recursive type inside.
+func (c *shapeCache) depth(t reflect.Type) int {
+	if c != nil {
+		if d, ok := c.m.Load(t); ok {
+			return d.(int)
+		}
+	}
+	d := typeDepth(t, map[reflect.Type]bool{})
+	if c != nil && c.n.Add(1) <= maxShapes {
+		c.m.Store(t, d)
+	}
+	return d
+}
+
+// typeDepth is depth without the cache; visiting holds the types on the
+// way down, to find recursion.
+func typeDepth(t reflect.Type, visiting map[reflect.Type]bool) int {
+	k := t.Kind()
+	switch {
+	case k >= reflect.Bool && k <= reflect.Complex128, k == reflect.String:
+		return 0
+	case k == reflect.Interface:
+		return -1
+	case k != reflect.Pointer && k != reflect.Slice && k != reflect.Array && k != reflect.Map && k != reflect.Struct:
+		return 0 // chans, funcs: gob refuses them
+	case opaque(t):
+		return 0
+	case visiting[t]:
+		return -1
+	}
+	visiting[t] = true
+	defer delete(visiting, t)
+	var inner []reflect.Type
+	switch k {
+	case reflect.Map:
+		inner = []reflect.Type{t.Key(), t.Elem()}
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() {
+				inner = append(inner, f.Type)
+			}
+		}
+	default:
+		inner = []reflect.Type{t.Elem()}
+	}
+	most := 0
+	for _, e := range inner {
+		d := typeDepth(e, visiting)
+		if d < 0 {
+			return -1
+		}
+		most = max(most, d)
+	}
+	return 1 + most
 }

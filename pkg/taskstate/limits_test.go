@@ -1,6 +1,7 @@
 package taskstate
 
 import (
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -100,10 +101,45 @@ func TestCheckPayloadUTF8(t *testing.T) {
 		{map[string][]string{"k": {"\xfe"}}, `def.k.0: `},
 		{map[string]int{"\xfe": 1}, `def: taskstate: not valid UTF-8: map key`},
 	} {
-		err := checkPayload(tc.def, "def", 0, true)
+		err := checkPayload(tc.def, "def", 0, true, nil)
 		require.ErrorIs(t, err, ErrInvalidUTF8, "%#v", tc.def)
 		require.True(t, strings.HasPrefix(err.Error(), tc.path), "%q, want %q", err.Error(), tc.path)
-		require.NoError(t, checkPayload(tc.def, "def", 0, false), "results may hold any bytes")
+		require.NoError(t, checkPayload(tc.def, "def", 0, false, nil), "results may hold any bytes")
 	}
-	require.NoError(t, checkPayload(map[string]any{"é": []any{"ü", 1.5, nil, true}}, "def", 0, true))
+	require.NoError(t, checkPayload(map[string]any{"é": []any{"ü", 1.5, nil, true}}, "def", 0, true, nil))
+}
+
+func TestTypeDepth(t *testing.T) {
+	type flat struct {
+		A    int
+		B    []string
+		When time.Time
+		m    map[string]any // unexported: gob does not send it
+	}
+	type withAny struct{ X any }
+	c := new(shapeCache)
+	for _, tc := range []struct {
+		v    any
+		want int
+	}{
+		{1, 0}, {"s", 0}, {time.Now(), 0},
+		{flat{}, 2}, {[]flat{}, 3}, {map[string][]map[int]float64{}, 3}, {&flat{}, 3},
+		{withAny{}, -1}, {[]any{}, -1}, {limitsNode{}, -1},
+	} {
+		for range 2 { // computed, then cached
+			require.Equal(t, tc.want, c.depth(reflect.TypeOf(tc.v)), "%T", tc.v)
+		}
+	}
+	// A typed value within the limit is not walked; past it, its levels
+	// are counted as for any value.
+	require.NoError(t, RegisterType(flat{}))
+	require.NoError(t, RegisterType([]flat{}))
+	small := NewCodec(0)
+	small.MaxDepth = 2
+	_, err := small.Encode(flat{B: []string{"x"}})
+	require.NoError(t, err)
+	_, err = small.Encode([]flat{{}})
+	require.ErrorIs(t, err, ErrPayloadTooDeep)
+	_, err = small.Encode(map[string]any{"f": []flat{{}}})
+	require.ErrorIs(t, err, ErrPayloadTooDeep)
 }

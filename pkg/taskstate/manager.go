@@ -250,7 +250,7 @@ func (m *Manager) prepareSpec(i int, s TaskSpec) (NewTask, error) {
 	}
 	// Before anything else reads it: the filter's JSON would turn invalid
 	// UTF-8 into U+FFFD and merge defs that differ only there.
-	if err := checkPayload(s.Def, "def", m.codec.MaxDepth, true); err != nil {
+	if err := checkPayload(s.Def, "def", m.codec.MaxDepth, true, m.codec.shapes); err != nil {
 		return NewTask{}, fmt.Errorf("%w: task %d: %w", ErrInvalidTask, i, err)
 	}
 	filter, err := ToFilter(s.Def)
