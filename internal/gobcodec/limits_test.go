@@ -121,3 +121,36 @@ func TestDecodeMemoryBounded(t *testing.T) {
 	require.ErrorIs(t, Check(short, 0), ErrTooLarge)
 	require.True(t, bytes.HasSuffix(short, []byte{0x03}))
 }
+
+// BenchmarkCheck prices Check alone: what a decode that misses the cache
+// pays on top of gob.
+func BenchmarkCheck(b *testing.B) {
+	doc := make(map[string]any, 10_000)
+	for i := range 10_000 {
+		doc[string(rune('a'+i%26))+string(rune(0x100+i))] = map[string]any{"mean": float64(i) / 7, "tags": []any{"a", i}}
+	}
+	floats := make([]float64, 100_000)
+	for i := range floats {
+		floats[i] = float64(i) * 1.5
+	}
+	for _, tc := range []struct {
+		name string
+		v    any
+	}{
+		{"struct", codecTestSmall{Model: "ridge-regression", Segment: "2020-01-01/2020-02-01", Seed: 42, Dry: true}},
+		{"map", map[string]any{"model": map[string]any{"class": "Linear", "alpha": 0.5}, "seg": []any{"2020-01-01", "2020-02-01"}, "n": 3}},
+		{"doc", doc},
+		{"floats", map[string]any{"pred": floats}},
+	} {
+		p, err := EncodeFresh(tc.v)
+		require.NoError(b, err)
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(p)))
+			for b.Loop() {
+				if err := Check(p, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

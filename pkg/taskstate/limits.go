@@ -184,7 +184,12 @@ func (w *valueWalker) skip(t reflect.Type, depth int) bool {
 		k := t.Kind()
 		return k >= reflect.Bool && k <= reflect.Complex128 || opaque(t)
 	}
-	d := w.shapes.depth(t)
+	return w.fits(w.shapes.of(t).depth, depth)
+}
+
+// fits reports whether a value that nests d levels (-1: unbounded) fits
+// at level depth.
+func (w *valueWalker) fits(d, depth int) bool {
 	return d >= 0 && depth+d <= w.max
 }
 
@@ -216,11 +221,12 @@ func (w *valueWalker) value(v reflect.Value, depth int) error {
 		if err := w.enter(depth); err != nil {
 			return err
 		}
-		for i := range t.NumField() {
-			if f := t.Field(i); f.IsExported() {
-				if err := w.value(v.Field(i), depth+1); err != nil {
-					return under(err, f.Name)
-				}
+		for _, f := range w.shapes.of(t).fields {
+			if !w.utf8 && w.fits(f.depth, depth+1) {
+				continue
+			}
+			if err := w.value(v.Field(f.index), depth+1); err != nil {
+				return under(err, f.name)
 			}
 		}
 		return nil
@@ -268,29 +274,48 @@ func (w *valueWalker) value(v reflect.Value, depth int) error {
 	return nil
 }
 
-// shapeCache remembers, per type, how many levels of nesting its values
-// can have (see depth). It is bounded: past maxShapes types it stops
-// remembering and computes.
+// shapeCache remembers the shape of types (see shape). It is bounded:
+// past maxShapes types it stops remembering and computes.
 type shapeCache struct {
-	m sync.Map // reflect.Type → int
+	m sync.Map // reflect.Type → *shape
 	n atomic.Int32
+}
+
+// shape is what the walk needs to know of a type.
+type shape struct {
+	// depth is the most levels of nesting a value of the type can have, or
+	// -1 when that is unbounded: an interface or a recursive type inside.
+	depth int
+	// fields are a struct's exported fields, the ones gob sends.
+	fields []shapeField
+}
+
+type shapeField struct {
+	index int
+	name  string
+	depth int // as shape.depth, of the field's type
 }
 
 const maxShapes = 4096
 
-// depth returns the most levels of nesting a value of t can have, or -1
-// when that is unbounded: an interface or a recursive type inside.
-func (c *shapeCache) depth(t reflect.Type) int {
+func (c *shapeCache) of(t reflect.Type) *shape {
 	if c != nil {
-		if d, ok := c.m.Load(t); ok {
-			return d.(int)
+		if sh, ok := c.m.Load(t); ok {
+			return sh.(*shape)
 		}
 	}
-	d := typeDepth(t, map[reflect.Type]bool{})
-	if c != nil && c.n.Add(1) <= maxShapes {
-		c.m.Store(t, d)
+	sh := &shape{depth: typeDepth(t, map[reflect.Type]bool{})}
+	if t.Kind() == reflect.Struct {
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() {
+				sh.fields = append(sh.fields, shapeField{index: i, name: f.Name, depth: typeDepth(f.Type, map[reflect.Type]bool{})})
+			}
+		}
 	}
-	return d
+	if c != nil && c.n.Add(1) <= maxShapes {
+		c.m.Store(t, sh)
+	}
+	return sh
 }
 
 // typeDepth is depth without the cache; visiting holds the types on the

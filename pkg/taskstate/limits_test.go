@@ -127,7 +127,7 @@ func TestTypeDepth(t *testing.T) {
 		{withAny{}, -1}, {[]any{}, -1}, {limitsNode{}, -1},
 	} {
 		for range 2 { // computed, then cached
-			require.Equal(t, tc.want, c.depth(reflect.TypeOf(tc.v)), "%T", tc.v)
+			require.Equal(t, tc.want, c.of(reflect.TypeOf(tc.v)).depth, "%T", tc.v)
 		}
 	}
 	// A typed value within the limit is not walked; past it, its levels
@@ -142,4 +142,33 @@ func TestTypeDepth(t *testing.T) {
 	require.ErrorIs(t, err, ErrPayloadTooDeep)
 	_, err = small.Encode(map[string]any{"f": []flat{{}}})
 	require.ErrorIs(t, err, ErrPayloadTooDeep)
+}
+
+// BenchmarkCheckPayload prices the nesting walk alone: what every encode
+// pays on top of gob.
+func BenchmarkCheckPayload(b *testing.B) {
+	doc := make(map[string]any, 10_000)
+	for i := range 10_000 {
+		doc[string(rune('a'+i%26))+string(rune(0x100+i))] = map[string]any{"mean": float64(i) / 7, "tags": []any{"a", i}}
+	}
+	shapes := new(shapeCache)
+	for _, tc := range []struct {
+		name string
+		v    any
+	}{
+		{"struct", codecTestSmall{Model: "ridge-regression", Segment: "2020-01-01/2020-02-01", Seed: 42, Dry: true}},
+		{"nested", codecTestNested{Inner: codecTestInner{Key: "in", Count: 2}, Items: []codecTestInner{{Key: "a"}, {Key: "b"}},
+			When: time.Unix(1700000000, 5).UTC(), ByKey: map[string]int{"k": 1}}},
+		{"map", map[string]any{"model": map[string]any{"class": "Linear", "alpha": 0.5}, "seg": []any{"2020-01-01", "2020-02-01"}, "n": 3}},
+		{"doc", doc},
+		{"floats", map[string]any{"pred": make([]float64, 100_000)}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				if err := checkPayload(tc.v, "", 0, false, shapes); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
