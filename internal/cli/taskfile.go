@@ -32,6 +32,9 @@ func LoadTaskFile(path string) ([]taskstate.TaskSpec, error) {
 
 // ParseTaskFile parses the contents of a task file named name.
 func ParseTaskFile(data []byte, name string) ([]taskstate.TaskSpec, error) {
+	if err := checkUTF8(data, name); err != nil {
+		return nil, err
+	}
 	file, err := yamlpos.Parse(data)
 	if err != nil {
 		return nil, Usagef("%s: %s", name, yamlpos.Message(err))

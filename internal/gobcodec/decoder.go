@@ -63,21 +63,42 @@ func NewDecoderCache(maxKeys int) *DecoderCache {
 	return c
 }
 
-// Decode decodes a payload written by a fresh gob.Encoder (Encode(&v), v an
-// interface), through a cached decoder when it can. The value and the error
-// are the ones DecodeFresh gives. A nil cache decodes everything fresh.
+// Decode is DecodeLimit with DefaultMaxDepth.
 func (c *DecoderCache) Decode(data []byte) (any, error) {
+	return c.DecodeLimit(data, DefaultMaxDepth)
+}
+
+// DecodeLimit decodes a payload written by a fresh gob.Encoder (Encode(&v),
+// v an interface), through a cached decoder when it can. The payload is
+// checked first (see Check, nesting up to maxDepth levels; DefaultMaxDepth
+// when maxDepth <= 0): one that breaks a limit is refused with Check's
+// error before gob allocates anything for it. Otherwise the value and the
+// error are the ones DecodeFresh gives. A nil cache decodes everything
+// fresh.
+func (c *DecoderCache) DecodeLimit(data []byte, maxDepth int) (any, error) {
+	if maxDepth <= 0 {
+		maxDepth = DefaultMaxDepth
+	}
+	checked := false
 	if c != nil {
-		if v, ok := c.decode(data); ok {
+		v, ok, scanned := c.decode(data, maxDepth)
+		if ok {
 			return v, nil
+		}
+		checked = scanned // the cache's scan is stricter than Check
+	}
+	if !checked {
+		if err := c.check(data, maxDepth); err != nil {
+			return nil, err
 		}
 	}
 	return DecodeFresh(data) // not cacheable, or an error: the errors are a fresh decoder's
 }
 
 // DecodeFresh decodes data with a new gob.Decoder, receiving its types
-// anew. A panic inside gob is returned as an error: a payload must never
-// kill a worker.
+// anew. It does not check the payload (DecodeLimit does): gob itself
+// trusts a map's length and recurses without a limit. A panic inside gob
+// is returned as an error.
 func DecodeFresh(data []byte) (v any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -92,14 +113,20 @@ func DecodeFresh(data []byte) (v any, err error) {
 
 // decode decodes data with a cached decoder. ok is false when the payload
 // must go the fresh-decoder way: not cacheable, or it failed to decode.
-func (c *DecoderCache) decode(data []byte) (v any, ok bool) {
+// scanned is true when the payload passed the cache's scan, whose limits
+// are those of Check or stricter.
+func (c *DecoderCache) decode(data []byte, maxDepth int) (v any, ok, scanned bool) {
 	if len(data) > gobCacheMaxPayload {
-		return nil, false
+		return nil, false, false
 	}
 	s := c.scans.Get().(*gobScan)
 	defer c.release(s)
-	if !s.scan(data) || len(s.key) > gobCacheMaxKey {
-		return nil, false
+	s.check, s.maxDepth = false, min(maxDepth, gobMaxDepth)
+	if !s.scan(data) {
+		return nil, false, false
+	}
+	if len(s.key) > gobCacheMaxKey {
+		return nil, false, true
 	}
 	c.mu.RLock()
 	e := c.entries[string(s.key)]
@@ -119,13 +146,13 @@ func (c *DecoderCache) decode(data []byte) (v any, ok bool) {
 	}
 	v, ok = d.decode(in)
 	if !ok {
-		return nil, false // drop d: its state after a failure is unknown
+		return nil, false, true // drop d: its state after a failure is unknown
 	}
 	if e == nil {
 		e = c.entry(s.key)
 	}
 	e.pool.Put(d)
-	return v, true
+	return v, true, true
 }
 
 func (d *cachedDecoder) decode(in []byte) (v any, ok bool) {
@@ -179,7 +206,7 @@ const (
 	gobComplex    = 7
 	gobInterface  = 8
 	gobFirstUser  = 64
-	gobMaxDepth   = 300  // deeper values go the fresh way
+	gobMaxDepth   = 300  // deeper values go the fresh way (after Check)
 	gobMaxNameLen = 1024 // gob refuses longer interface type names
 )
 
@@ -215,6 +242,12 @@ type gobScan struct {
 	fields   []int64
 	complete map[int64]struct{} // types whose component types are all defined
 	stack    []int64
+
+	// check is Check's mode: nothing is rebuilt, a payload is refused only
+	// when gob could not decode it within the limits, and err says why.
+	check    bool
+	maxDepth int   // levels of nesting (see Check)
+	err      error // the first limit broken, in check mode
 }
 
 func newGobScan() *gobScan {
@@ -234,7 +267,10 @@ const gobFrame = 9 // room for the message length in front of out
 
 // scan checks data and, on success, sets s.key and s.stream.
 func (s *gobScan) scan(data []byte) bool {
-	s.data, s.pos, s.end, s.keep, s.edits = data, 0, 0, 0, 0
+	s.data, s.pos, s.end, s.keep, s.edits, s.err = data, 0, 0, 0, 0, nil
+	if s.maxDepth <= 0 {
+		s.maxDepth = gobMaxDepth
+	}
 	s.out = append(s.out[:0], make([]byte, gobFrame)...)
 	s.key = s.key[:0]
 	s.fields = s.fields[:0]
@@ -249,13 +285,16 @@ func (s *gobScan) scan(data []byte) bool {
 	}
 	// Encode(&v) for an interface v: a singleton interface value.
 	if id != gobInterface {
-		return false
+		return s.bad(ErrMalformed, "value of type id %d, not an interface", id)
 	}
 	if d, ok := s.uint(); !ok || d != 0 {
-		return false
+		return s.bad(ErrMalformed, "bad interface value header")
 	}
 	if !s.iface(0, false) {
 		return false
+	}
+	if s.check {
+		return true // gob reads no further than the value
 	}
 	if s.pos != s.end || s.end != len(s.data) {
 		return false // trailing bytes: leave them to the fresh decoder
@@ -322,13 +361,18 @@ func (s *gobScan) typeSequence(inline bool) (int64, bool) {
 
 func (s *gobScan) nextMessage() bool {
 	if s.pos != s.end || s.end >= len(s.data) {
-		return false
+		return s.bad(ErrMalformed, "unexpected end of data")
 	}
-	s.out = append(s.out, s.data[s.keep:s.end]...)
+	if !s.check {
+		s.out = append(s.out, s.data[s.keep:s.end]...)
+	}
 	p := s.end
 	n, w, ok := gobUintAt(s.data[p:])
-	if !ok || n == 0 || n > uint64(len(s.data)-p-w) {
-		return false
+	if !ok || n == 0 {
+		return s.bad(ErrMalformed, "bad message length at byte %d", p)
+	}
+	if n > uint64(len(s.data)-p-w) {
+		return s.bad(ErrTooLarge, "message of %d bytes at byte %d, %d left", n, p, len(s.data)-p-w)
 	}
 	s.pos = p + w
 	s.end = s.pos + int(n)
@@ -339,7 +383,9 @@ func (s *gobScan) nextMessage() bool {
 
 // remove drops data[a:pos] from the rebuilt stream.
 func (s *gobScan) remove(a int) {
-	s.out = append(s.out, s.data[s.keep:a]...)
+	if !s.check {
+		s.out = append(s.out, s.data[s.keep:a]...)
+	}
 	s.keep = s.pos
 	s.edits++
 }
@@ -378,21 +424,49 @@ func (s *gobScan) int() (int64, bool) {
 // skipBytes skips a byte count and that many bytes (strings, []byte,
 // GobEncoder data).
 func (s *gobScan) skipBytes() bool {
+	n, ok := s.count(1)
+	s.pos += n
+	return ok
+}
+
+// count reads a length: of elements of at least each bytes, or of bytes
+// (min 1). It cannot be more than the bytes left in the message allow.
+func (s *gobScan) count(each int) (int, bool) {
 	n, ok := s.uint()
-	if !ok || n > uint64(s.end-s.pos) {
-		return false
+	if !ok {
+		return 0, s.bad(ErrMalformed, "bad length at byte %d", s.pos)
 	}
-	s.pos += int(n)
+	if n > uint64((s.end-s.pos)/each) {
+		return 0, s.bad(ErrTooLarge, "length %d at byte %d, %d bytes left", n, s.pos, s.end-s.pos)
+	}
+	return int(n), true
+}
+
+// skipUints skips n gob unsigned ints (bools, ints, floats).
+func (s *gobScan) skipUints(n int) bool {
+	pos, end := s.pos, s.end
+	for range n {
+		if pos >= end {
+			return s.bad(ErrMalformed, "array or slice ends early at byte %d", pos)
+		}
+		if b := s.data[pos]; b <= 0x7f {
+			pos++
+		} else if w := -int(int8(b)); w <= 8 && pos+1+w <= end {
+			pos += 1 + w
+		} else {
+			return s.bad(ErrMalformed, "bad number at byte %d", pos)
+		}
+	}
+	s.pos = pos
 	return true
 }
 
-// count reads an element count, which cannot be more than the bytes left.
-func (s *gobScan) count() (int, bool) {
-	n, ok := s.uint()
-	if !ok || n > uint64(s.end-s.pos) {
-		return 0, false
+// bad records why the payload is refused, in check mode, and returns false.
+func (s *gobScan) bad(kind error, format string, args ...any) bool {
+	if s.check && s.err == nil {
+		s.err = fmt.Errorf("%w: %s", kind, fmt.Sprintf(format, args...))
 	}
-	return int(n), true
+	return false
 }
 
 // typeDef reads the definition of type id (Decoder.recvType) starting at
@@ -409,7 +483,9 @@ func (s *gobScan) typeDef(id int64, a int) bool {
 		return false
 	}
 	s.types[id] = w
-	s.key = append(s.key, s.data[a:s.pos]...)
+	if !s.check {
+		s.key = append(s.key, s.data[a:s.pos]...)
+	}
 	return true
 }
 
@@ -489,7 +565,7 @@ func (s *gobScan) wireType() (w wireDef, ok bool) {
 				if f == 0 {
 					return s.skipCommon()
 				}
-				n, ok := s.count()
+				n, ok := s.count(1)
 				if !ok {
 					return false
 				}
@@ -581,70 +657,75 @@ func (s *gobScan) defined(id int64) bool {
 	return true
 }
 
-// iface reads an interface value (Decoder.decodeInterface). underStruct
-// means the value sits somewhere inside a struct field, which the local type
-// might not have: then gob skips the value by its byte count
-// (Decoder.ignoreInterface) instead of decoding it, so the count must be
-// exact and the skipped bytes must be the ones gob would skip.
+// iface reads an interface value (Decoder.decodeInterface) at nesting
+// level depth. underStruct means the value sits somewhere inside a struct
+// field, which the local type might not have: then gob skips the value by
+// its byte count (Decoder.ignoreInterface) instead of decoding it, so the
+// count must be exact and the skipped bytes must be the ones gob would
+// skip.
 func (s *gobScan) iface(depth int, underStruct bool) bool {
-	if depth > gobMaxDepth {
-		return false
-	}
 	n, ok := s.uint()
-	if !ok || n > uint64(s.end-s.pos) || n > gobMaxNameLen {
-		return false
-	}
-	if n == 0 {
+	switch {
+	case !ok:
+		return s.bad(ErrMalformed, "bad interface name length at byte %d", s.pos)
+	case n > uint64(s.end-s.pos) || n > gobMaxNameLen:
+		return s.bad(ErrTooLarge, "interface name of %d bytes at byte %d", n, s.pos)
+	case n == 0:
 		// A nil interface. ignoreInterface does not special-case it and
-		// would read on, so only accept it where it cannot be ignored.
-		return !underStruct
+		// would read on, so the cache only takes it where it cannot be
+		// ignored (see Check for check mode).
+		return !underStruct || s.check
 	}
 	s.pos += int(n)
 	// Decoder.decodeTypeSequence(true): definitions of the concrete type,
 	// each followed by a byte count unless the message ends there.
 	id, ok := s.typeSequence(true)
-	if !ok || !s.defined(id) {
-		return false
+	if !ok {
+		return s.bad(ErrMalformed, "bad type definition before byte %d", s.pos)
+	}
+	if !s.defined(id) {
+		return s.bad(ErrMalformed, "value of undefined type id %d", id)
 	}
 	count, ok := s.uint()
-	if !ok {
-		return false
+	if !ok || count > uint64(s.end-s.pos) {
+		return s.bad(ErrTooLarge, "interface value of %d bytes at byte %d", count, s.pos)
 	}
 	start, edits := s.pos, s.edits
 	if w, user := s.types[id]; user && w.kind == wireStruct {
-		ok = s.structValue(w, depth+1)
+		ok = s.structValue(w, depth)
 	} else {
 		d, dok := s.uint() // singleton: a zero field delta first
-		ok = dok && d == 0 && s.value(id, depth+1, underStruct)
+		ok = (dok && d == 0 || s.bad(ErrMalformed, "bad singleton at byte %d", s.pos)) && s.value(id, depth, underStruct)
 	}
-	if !ok {
-		return false
+	if !ok || !underStruct || s.check || uint64(s.pos-start) == count && s.edits == edits {
+		return ok
 	}
-	if underStruct && (s.edits != edits || uint64(s.pos-start) != count) {
-		return false
-	}
-	return true
+	return s.bad(ErrMalformed, "interface value of %d bytes at byte %d has %d", count, start, s.pos-start)
+}
+
+// enter checks that a container at level depth may hold values one level
+// deeper.
+func (s *gobScan) enter(depth int) bool {
+	return depth < s.maxDepth || s.bad(ErrTooDeep, "more than %d levels of nesting", s.maxDepth)
 }
 
 func (s *gobScan) structValue(w wireDef, depth int) bool {
-	if depth > gobMaxDepth {
+	if !s.enter(depth) {
 		return false
 	}
 	nf := w.f1 - w.f0
 	f := -1
 	for {
 		if s.pos == s.end {
-			return false // no terminator: gob would stop here, encoders never do
+			// No terminator: gob would stop here, encoders never do.
+			return s.bad(ErrMalformed, "struct without its end at byte %d", s.pos)
 		}
 		d, ok := s.uint()
-		if !ok {
-			return false
+		if !ok || d >= uint64(nf-f) {
+			return s.bad(ErrMalformed, "bad struct field at byte %d", s.pos)
 		}
 		if d == 0 {
 			return true
-		}
-		if d >= uint64(nf-f) {
-			return false
 		}
 		f += int(d)
 		if !s.value(s.fields[w.f0+f], depth+1, true) {
@@ -653,42 +734,52 @@ func (s *gobScan) structValue(w wireDef, depth int) bool {
 	}
 }
 
-// value reads a value of wire type id; the type is defined (see defined).
+// value reads a value of wire type id at nesting level depth; the type is
+// defined (see defined).
 func (s *gobScan) value(id int64, depth int, underStruct bool) bool {
-	if depth > gobMaxDepth {
-		return false
-	}
 	switch id {
 	case gobBool, gobInt, gobUint, gobFloat:
 		_, ok := s.uint()
-		return ok
+		return ok || s.bad(ErrMalformed, "bad number at byte %d", s.pos)
 	case gobBytes, gobString:
 		return s.skipBytes()
 	case gobComplex:
 		_, ok := s.uint()
 		_, ok2 := s.uint()
-		return ok && ok2
+		return ok && ok2 || s.bad(ErrMalformed, "bad complex at byte %d", s.pos)
 	case gobInterface:
-		return s.iface(depth+1, underStruct)
+		return s.iface(depth, underStruct)
 	}
 	w, ok := s.types[id]
 	if !ok {
-		return false
+		return s.bad(ErrMalformed, "value of undefined type id %d", id)
 	}
 	switch w.kind {
 	case wireArray, wireSlice:
-		n, ok := s.count()
-		if !ok || (w.kind == wireArray && int64(n) != w.len) {
+		if !s.enter(depth) {
 			return false
+		}
+		n, ok := s.count(1)
+		if !ok {
+			return false
+		}
+		if w.kind == wireArray && int64(n) != w.len {
+			return s.bad(ErrMalformed, "array of %d elements, its type has %d", n, w.len)
+		}
+		if w.elem >= gobBool && w.elem <= gobFloat {
+			return s.skipUints(n) // numbers: the common big payload, in a tight loop
 		}
 		for range n {
 			if s.pos == s.end || !s.value(w.elem, depth+1, underStruct) {
-				return false
+				return s.bad(ErrMalformed, "array or slice ends early at byte %d", s.pos)
 			}
 		}
 		return true
 	case wireMap:
-		n, ok := s.count()
+		if !s.enter(depth) {
+			return false
+		}
+		n, ok := s.count(2) // a key and a value: at least a byte each
 		if !ok {
 			return false
 		}
@@ -703,5 +794,5 @@ func (s *gobScan) value(id int64, depth int, underStruct bool) bool {
 	case wireOpaque:
 		return s.skipBytes()
 	}
-	return false
+	return s.bad(ErrMalformed, "type id %d has no kind", id)
 }

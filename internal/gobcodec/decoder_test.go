@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/gob"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -179,7 +180,7 @@ func TestDecodeCacheMatchesFreshDecoder(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, vals[i], fresh, "fresh decode of %T", vals[i])
 
-			got, ok := c.decode(b)
+			got, ok, _ := c.decode(b, DefaultMaxDepth)
 			if round == 0 && ok {
 				cached++
 			}
@@ -221,7 +222,7 @@ func TestDecodeCacheReusesDecoders(t *testing.T) {
 		for _, p := range [][]byte{a, b} {
 			want, err := DecodeFresh(p)
 			require.NoError(t, err)
-			got, ok := c.decode(p)
+			got, ok, _ := c.decode(p, DefaultMaxDepth)
 			require.True(t, ok)
 			require.Equal(t, want, got)
 		}
@@ -330,7 +331,11 @@ func TestDecodeCacheCorruptValue(t *testing.T) {
 		}
 		require.Error(t, err, "bad payload %d", i)
 		require.Error(t, freshErr)
-		require.Equal(t, freshErr.Error(), err.Error(), "the error is a fresh decoder's")
+		if i == 1 || i == 4 { // truncated, garbled: Check refuses them before gob
+			require.True(t, errors.Is(err, ErrTooLarge) || errors.Is(err, ErrMalformed), "%v", err)
+		} else {
+			require.Equal(t, freshErr.Error(), err.Error(), "the error is a fresh decoder's")
+		}
 
 		v, err := c.Decode(p)
 		require.NoError(t, err)
@@ -345,10 +350,10 @@ func TestDecodeCacheDistinctDefinitions(t *testing.T) {
 		b, err := testEnc.Encode(v)
 		require.NoError(t, err)
 		before := c.len()
-		got, ok := c.decode(b)
+		got, ok, _ := c.decode(b, DefaultMaxDepth)
 		require.True(t, ok)
 		require.Equal(t, v, got)
-		_, ok = c.decode(b)
+		_, ok, _ = c.decode(b, DefaultMaxDepth)
 		require.True(t, ok)
 		switch v.(type) {
 		case int, string:
@@ -363,7 +368,7 @@ func TestDecodeCacheDistinctDefinitions(t *testing.T) {
 	for _, v := range []any{codecTestSmall{}, codecTestInner{}, map[string]any{"a": 1}, codecTestList{{}}} {
 		b, err := testEnc.Encode(v)
 		require.NoError(t, err)
-		got, ok := small.decode(b)
+		got, ok, _ := small.decode(b, DefaultMaxDepth)
 		require.True(t, ok)
 		require.Equal(t, v, got)
 		require.LessOrEqual(t, small.len(), 2)
@@ -473,7 +478,7 @@ func TestDecodeCacheForeignTypeIDs(t *testing.T) {
 				fresh, err := DecodeFresh(p)
 				require.NoError(t, err)
 				require.Equal(t, v, fresh)
-				got, ok := c.decode(p)
+				got, ok, _ := c.decode(p, DefaultMaxDepth)
 				require.True(t, ok, "round %d, %T", round, v)
 				require.Equal(t, v, got, "round %d", round)
 			}
@@ -516,7 +521,7 @@ func TestDecodeCacheHelperProcess(t *testing.T) {
 // FuzzDecode checks that a payload decodes through the cache as it does
 // fresh, value and error, and never panics.
 func FuzzDecode(f *testing.F) {
-	const maxSize = 1 << 16 // taskstate.Codec's cap in the original fuzz target
+	const maxSize = 16 << 20 // taskstate.Codec's cap is 15 MiB
 	c := NewDecoderCache(0)
 	seeds := []any{1, "s", map[string]any{"a": []any{1.5, nil}}, []byte{1, 2}}
 	seeds = append(seeds, codecTestValues()...)
@@ -529,9 +534,18 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte{0xff, 0x00, 0x13})
+	for _, b := range bombs(f) {
+		f.Add(b.data)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) == 0 || len(data) > maxSize {
 			return // taskstate.Codec never hands these to the cache
+		}
+		if cerr := Check(data, 0); cerr != nil {
+			_, err := c.Decode(data)
+			require.Equal(t, cerr, err, "a payload Check refuses is refused")
+			require.True(t, errors.Is(cerr, ErrTooLarge) || errors.Is(cerr, ErrTooDeep) || errors.Is(cerr, ErrMalformed), "%v", cerr)
+			return // not given to gob: it might not survive it
 		}
 		want, wantErr := DecodeFresh(data)
 		// Twice: the first decode may build and cache a decoder, the second

@@ -5,6 +5,7 @@ import (
 	"encoding/gob"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"time"
@@ -39,7 +40,12 @@ func RegisterType(v any) (err error) {
 }
 
 // Codec encodes defs and results with encoding/gob (Go's pickle: any Go
-// value, no code execution on decode) and enforces a size cap both ways.
+// value, no code execution on decode) and enforces a size cap and a nesting
+// limit both ways. A stored payload is checked before gob decodes it (see
+// gobcodec.Check): a length over the bytes that remain or nesting over the
+// limit is ErrDecode (with ErrPayloadLength or ErrPayloadTooDeep), and gob
+// never allocates for it, so a hostile payload fails its task instead of
+// its worker.
 //
 // A Codec from NewCodec reuses gob decoders and encoders across payloads of
 // the same types (see internal/gobcodec); copies share them. The zero value
@@ -48,21 +54,28 @@ func RegisterType(v any) (err error) {
 type Codec struct {
 	// MaxSize caps an encoded payload in bytes. Default DefaultMaxPayload.
 	MaxSize int
+	// MaxDepth caps the nesting of a payload, in levels of maps, slices,
+	// arrays and structs, on encode and on decode. Default DefaultMaxDepth
+	// (1,000).
+	MaxDepth int
 
-	dec *gobcodec.DecoderCache // nil: every payload decoded fresh
-	enc *gobcodec.EncoderCache // nil: every payload encoded fresh
+	dec    *gobcodec.DecoderCache // nil: every payload decoded fresh
+	enc    *gobcodec.EncoderCache // nil: every payload encoded fresh
+	shapes *shapeCache            // nil: the nesting of types computed for each payload
 }
 
 // NewCodec returns a Codec with the size cap maxSize (DefaultMaxPayload when
 // maxSize <= 0) and its own decoder and encoder caches.
 func NewCodec(maxSize int) Codec {
-	return Codec{MaxSize: maxSize, dec: gobcodec.NewDecoderCache(0), enc: gobcodec.NewEncoderCache(0)}
+	return Codec{MaxSize: maxSize, dec: gobcodec.NewDecoderCache(0), enc: gobcodec.NewEncoderCache(0), shapes: new(shapeCache)}
 }
 
 // cached returns c, with caches of its own if it has none.
 func (c Codec) cached() Codec {
-	if c.dec == nil || c.enc == nil {
-		return NewCodec(c.MaxSize)
+	if c.dec == nil || c.enc == nil || c.shapes == nil {
+		n := NewCodec(c.MaxSize)
+		n.MaxDepth = c.MaxDepth
+		return n
 	}
 	return c
 }
@@ -75,12 +88,22 @@ func (c Codec) max() int {
 }
 
 // Encode gob-encodes v as an interface value, so Decode gives back the same
-// dynamic type. A nil v encodes to nil. The payload is the one a fresh
-// gob.Encoder writes, whether or not it came from a cached encoder.
+// dynamic type. A nil v encodes to nil. A v nested deeper than MaxDepth is
+// refused (ErrPayloadTooDeep, naming the path) before gob runs. The payload
+// is the one a fresh gob.Encoder writes, whether or not it came from a
+// cached encoder.
 func (c Codec) Encode(v any) ([]byte, error) {
 	if v == nil {
 		return nil, nil
 	}
+	if err := checkPayload(v, "", c.MaxDepth, false, c.shapes); err != nil {
+		return nil, fmt.Errorf("taskstate: encode %T: %w", v, err)
+	}
+	return c.encodeChecked(v)
+}
+
+// encodeChecked is Encode of a non-nil v that checkPayload passed.
+func (c Codec) encodeChecked(v any) ([]byte, error) {
 	b, err := c.enc.Encode(v)
 	if err != nil {
 		return nil, fmt.Errorf("taskstate: gob encode %T: %w", v, err)
@@ -98,8 +121,9 @@ func (c Codec) capped(b []byte) ([]byte, error) {
 }
 
 // Decode decodes a payload written by Encode. Empty data decodes to nil.
-// The value and error are a fresh gob.Decoder's, whether or not a cached
-// decoder did the work.
+// A payload that breaks the limits is ErrDecode without reaching gob;
+// otherwise the value and error are a fresh gob.Decoder's, whether or not a
+// cached decoder did the work.
 func (c Codec) Decode(data []byte) (v any, err error) {
 	if len(data) == 0 {
 		return nil, nil
@@ -107,7 +131,10 @@ func (c Codec) Decode(data []byte) (v any, err error) {
 	if len(data) > c.max() {
 		return nil, fmt.Errorf("%w: %d bytes stored, cap is %d", ErrPayloadTooLarge, len(data), c.max())
 	}
-	if v, err = c.dec.Decode(data); err != nil {
+	if v, err = c.dec.DecodeLimit(data, c.MaxDepth); err != nil {
+		if errors.Is(err, ErrPayloadTooDeep) || errors.Is(err, ErrPayloadLength) || errors.Is(err, gobcodec.ErrMalformed) {
+			return nil, fmt.Errorf("%w: %w", ErrDecode, err)
+		}
 		return nil, fmt.Errorf("%w: gob: %v", ErrDecode, err)
 	}
 	return v, nil

@@ -71,7 +71,7 @@ func (c *completer) commit(ctx context.Context, batch []result) {
 		case errors.Is(err, ErrLeaseLost):
 			c.met.LeaseLost(1)
 			c.log.Warn("commit refused: lease lost; result discarded", zap.String("task", id))
-		case errors.Is(err, ErrPayloadTooLarge) || errors.Is(err, ErrInvalidStatus):
+		case errors.As(err, new(*resultFailedError)) || errors.Is(err, ErrInvalidStatus):
 			c.met.Failed(1)
 			c.log.Warn("result rejected; task failed", zap.String("task", id), zap.Error(err))
 		default:

@@ -248,6 +248,11 @@ func (m *Manager) prepareSpec(i int, s TaskSpec) (NewTask, error) {
 	if s.Def == nil {
 		return NewTask{}, fmt.Errorf("%w: task %d: def is required", ErrInvalidTask, i)
 	}
+	// Before anything else reads it: the filter's JSON would turn invalid
+	// UTF-8 into U+FFFD and merge defs that differ only there.
+	if err := checkPayload(s.Def, "def", m.codec.MaxDepth, true, m.codec.shapes); err != nil {
+		return NewTask{}, fmt.Errorf("%w: task %d: %w", ErrInvalidTask, i, err)
+	}
 	filter, err := ToFilter(s.Def)
 	if err != nil {
 		return NewTask{}, fmt.Errorf("task %d: %w", i, err)
@@ -256,7 +261,7 @@ func (m *Manager) prepareSpec(i int, s TaskSpec) (NewTask, error) {
 	if err != nil {
 		return NewTask{}, fmt.Errorf("%w: task %d: filter: %v", ErrInvalidTask, i, err)
 	}
-	def, err := m.codec.Encode(s.Def)
+	def, err := m.codec.encodeChecked(s.Def)
 	if err != nil {
 		return NewTask{}, fmt.Errorf("task %d: def: %w", i, err)
 	}
@@ -381,7 +386,7 @@ func (m *Manager) CommitMany(ctx context.Context, items []CommitItem) []error {
 		}
 		b, err := m.encodeResult(it)
 		if err != nil {
-			errs[i] = err
+			errs[i] = &resultFailedError{err}
 			failed++
 			trs = append(trs, Transition{ID: it.Task.ID, Seq: it.Task.Seq, Token: it.Task.Lease.Token, To: StatusFailed, SetError: true, LastError: "result: " + err.Error()})
 		} else {
