@@ -30,8 +30,9 @@ Prints the ids in input order; existing tasks keep their id.
 The file is read once, entry by entry, and created in batches of --batch as it is read, so memory does
 not grow with its length. Limits (each names the flag that raises it): --max-file-size, --max-tasks,
 --max-entry-size, --max-depth, --max-nodes. An error in the file (or a def over the payload cap) exits
-2 naming the file, the line and the entry; the batches before it are created by then, and the message
-says how many tasks: creating is idempotent (a task's kind and def are its key), so running the fixed
+2 naming the file, the line and the entry. A batch is created whole or not at all: a file of at most
+--batch entries creates nothing on an error; for a longer one the batches before the error are created
+by then, and the message says how many tasks: creating is idempotent (a task's kind and def are its key), so running the fixed
 file again creates only the rest. --dry-run reads and validates the whole file and creates nothing.`
 
 func cmdCreate(ctx context.Context, m *Main, args []string) error {
@@ -156,6 +157,9 @@ func (c *creator) run(ctx context.Context, tr *cli.TaskReader, size int) error {
 	}
 	specs := make([]taskstate.TaskSpec, 0, size)
 	for b := range ch {
+		if b.err != nil { // a batch is created whole or not at all
+			return c.fail(b.err, nil)
+		}
 		if len(b.entries) > 0 {
 			specs = specs[:0]
 			for _, e := range b.entries {
@@ -166,9 +170,6 @@ func (c *creator) run(ctx context.Context, tr *cli.TaskReader, size int) error {
 				return c.fail(err, b.entries)
 			}
 			c.write(b.entries, res)
-		}
-		if b.err != nil {
-			return c.fail(b.err, nil)
 		}
 	}
 	switch {

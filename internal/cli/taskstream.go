@@ -180,21 +180,20 @@ func (t *TaskReader) detect() (TaskEntry, error) {
 	if bom, _ := t.r.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
 		_, _ = t.r.Discard(3)
 	}
-	for {
-		b, err := t.r.Peek(1)
-		if err != nil || !isJSONSpace(b[0]) {
-			if err == nil && b[0] == '[' {
-				_, _ = t.readByte()
-				t.next = t.nextJSON
-			} else {
-				t.next = t.nextYAML
-			}
-			return t.next()
-		}
-		if _, err := t.readByte(); err != nil {
-			return TaskEntry{}, err
-		}
+	head, _ := t.r.Peek(t.r.Size()) // what is buffered: leading space beyond it means YAML
+	i := 0
+	for i < len(head) && isJSONSpace(head[i]) {
+		i++
 	}
+	if i < len(head) && head[i] == '[' {
+		for range i + 1 {
+			_, _ = t.readByte()
+		}
+		t.next = t.nextJSON
+	} else {
+		t.next = t.nextYAML
+	}
+	return t.next()
 }
 
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
@@ -618,11 +617,15 @@ func (t *TaskReader) parseItems(chunk []byte, first int) error {
 }
 
 func (t *TaskReader) parse(data []byte, offset int) (*yamlpos.File, error) {
-	f, err := yamlpos.ParseLimits(data, yamlpos.Limits{MaxDepth: t.lim.MaxDepth, MaxNodes: t.lim.MaxNodes})
+	f, err := yamlpos.ParseLimits(data, yamlpos.Limits{MaxDepth: t.lim.MaxDepth, MaxColumn: 10 * t.lim.MaxDepth, MaxNodes: t.lim.MaxNodes})
 	var tc *yamlpos.TooComplexError
 	switch {
 	case errors.As(err, &tc):
-		return nil, t.errorf(tc.Line+offset, "%v: %s (the limit; raise it with --max-depth or --max-nodes)", yamlpos.ErrTooComplex, tc.What)
+		flag := "--max-depth"
+		if strings.Contains(tc.What, "aliases") {
+			flag = "--max-nodes"
+		}
+		return nil, t.errorf(tc.Line+offset, "%v: %s (the limit; raise it with %s)", yamlpos.ErrTooComplex, tc.What, flag)
 	case err != nil:
 		if tk, msg, ok := yamlpos.ErrorToken(err); ok && tk != nil && tk.Position != nil {
 			return nil, t.errorf(tk.Position.Line+offset, "%s", msg)
