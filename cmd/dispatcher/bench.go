@@ -78,6 +78,9 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 			return cli.Usagef("%s: must be at least %d, got %d", e.fs.Where(f.name), f.least, f.v)
 		}
 	}
+	if workers > cli.MaxWorkers || concurrency > cli.MaxConcurrency {
+		return cli.Usagef("--workers and --concurrency: at most %d and %d, got %d and %d", cli.MaxWorkers, cli.MaxConcurrency, workers, concurrency)
+	}
 	gc, err := cli.ApplyGCPercent(m.Getenv, gcPercent, e.fs.Where("gc-percent"))
 	if err != nil {
 		return err
