@@ -49,7 +49,7 @@ func cmdCreate(ctx context.Context, m *Main, args []string) error {
 		fs.IntVar(&batch, "batch", "", DefaultCreateBatch, "tasks per store transaction")
 		fs.StringVar(&maxB, "max-file-size", "", strconv.Itoa(cli.DefaultMaxTaskFileBytes), "refuse a task file larger than this many bytes")
 		fs.IntVar(&lim.MaxEntries, "max-tasks", "", cli.DefaultMaxEntries, "refuse a task file of more entries")
-		fs.IntVar(&lim.MaxEntryBytes, "max-entry-size", "", cli.DefaultMaxEntryBytes, "refuse an entry longer than this many bytes")
+		fs.IntVar(&lim.MaxEntryBytes, "max-entry-size", "", 0, fmt.Sprintf("refuse an entry longer than this many bytes (0: %d for JSON, %d for YAML, whose parser takes about 40 times the text)", cli.DefaultMaxEntryBytes, cli.DefaultMaxYAMLEntryBytes))
 		fs.IntVar(&lim.MaxDepth, "max-depth", "", cli.DefaultMaxDepth, "refuse an entry nested deeper")
 		fs.IntVar(&lim.MaxNodes, "max-nodes", "", 4<<20, "refuse a YAML entry of more nodes once its aliases are expanded")
 	})
@@ -66,7 +66,7 @@ func cmdCreate(ctx context.Context, m *Main, args []string) error {
 		name string
 		v    int
 		most int
-	}{{"batch", batch, maxCreateBatch}, {"max-tasks", lim.MaxEntries, 1 << 40}, {"max-entry-size", lim.MaxEntryBytes, 1 << 40},
+	}{{"batch", batch, maxCreateBatch}, {"max-tasks", lim.MaxEntries, 1 << 40}, {"max-entry-size", max(lim.MaxEntryBytes, 1), 1 << 40},
 		{"max-depth", lim.MaxDepth, 100_000}, {"max-nodes", lim.MaxNodes, 1 << 40}} {
 		if f.v < 1 || f.v > f.most {
 			return cli.Usagef("%s: must be from 1 to %d, got %d", e.fs.Where(f.name), f.most, f.v)

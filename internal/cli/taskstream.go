@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,10 +25,14 @@ import (
 const (
 	// DefaultMaxTaskFileBytes bounds a task file: 4 GiB.
 	DefaultMaxTaskFileBytes = 4 << 30
-	// DefaultMaxEntryBytes bounds the text of one entry: 32 MiB, above the
-	// 15 MiB cap on an encoded def. A file that is neither a JSON array nor
-	// a YAML block list is read whole under this bound.
+	// DefaultMaxEntryBytes bounds the text of one JSON entry: 32 MiB,
+	// above the 15 MiB cap on an encoded def.
 	DefaultMaxEntryBytes = 32 << 20
+	// DefaultMaxYAMLEntryBytes bounds the text of one YAML entry: 4 MiB.
+	// The YAML parser takes about 40 times the text in memory. A file that
+	// is neither a JSON array nor a YAML block list is read whole under
+	// this bound.
+	DefaultMaxYAMLEntryBytes = 4 << 20
 	// DefaultMaxEntries bounds the entries of a task file: 10,000,000.
 	DefaultMaxEntries = 10_000_000
 	// DefaultMaxDepth bounds the nesting of an entry (its map is level 1).
@@ -39,7 +44,7 @@ const (
 // by one entry (MaxEntryBytes) and its decoded value.
 type TaskFileLimits struct {
 	MaxBytes      int64 // the whole file; default DefaultMaxTaskFileBytes
-	MaxEntryBytes int   // one entry's text; default DefaultMaxEntryBytes
+	MaxEntryBytes int   // one entry's text; default DefaultMaxEntryBytes for JSON, DefaultMaxYAMLEntryBytes for YAML
 	MaxEntries    int   // entries; default DefaultMaxEntries
 	MaxDepth      int   // nesting of an entry; default DefaultMaxDepth
 	MaxNodes      int   // YAML nodes of an entry with aliases expanded; default yamlpos.MaxNodes
@@ -48,9 +53,6 @@ type TaskFileLimits struct {
 func (l TaskFileLimits) withDefaults() TaskFileLimits {
 	if l.MaxBytes <= 0 {
 		l.MaxBytes = DefaultMaxTaskFileBytes
-	}
-	if l.MaxEntryBytes <= 0 {
-		l.MaxEntryBytes = DefaultMaxEntryBytes
 	}
 	if l.MaxEntries <= 0 {
 		l.MaxEntries = DefaultMaxEntries
@@ -190,8 +192,10 @@ func (t *TaskReader) detect() (TaskEntry, error) {
 			_, _ = t.readByte()
 		}
 		t.next = t.nextJSON
+		t.lim.MaxEntryBytes = cmp.Or(t.lim.MaxEntryBytes, DefaultMaxEntryBytes)
 	} else {
 		t.next = t.nextYAML
+		t.lim.MaxEntryBytes = cmp.Or(t.lim.MaxEntryBytes, DefaultMaxYAMLEntryBytes)
 	}
 	return t.next()
 }
