@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -378,26 +377,15 @@ func intFields(s *taskstate.TaskSpec) []intField {
 	}
 }
 
-var jsonInteger = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
-
-// errNotInt and errIntRange are the messages of an inexact integer.
-func errNotInt(lit string) error {
-	return fmt.Errorf("want an integer, got %s", Shorten(lit, 40))
-}
-
-func errIntRange(lit string) error {
-	return fmt.Errorf("want an integer from %d to %d, got %s", math.MinInt64, math.MaxInt64, Shorten(lit, 40))
-}
-
 // jsonInt parses a JSON number literal exactly: no fraction, no exponent,
 // no rounding of a large integer.
 func jsonInt(lit string) (int64, error) {
-	if !jsonInteger.MatchString(lit) {
-		return 0, errNotInt(lit)
+	if !yamlpos.IsIntegerLiteral(lit) {
+		return 0, yamlpos.NotAnInteger(lit)
 	}
 	n, err := strconv.ParseInt(lit, 10, 64)
 	if err != nil {
-		return 0, errIntRange(lit)
+		return 0, yamlpos.OutOfRange(lit)
 	}
 	return n, nil
 }
@@ -709,7 +697,7 @@ func (t *TaskReader) yamlEntry(item ast.Node, offset int) (TaskEntry, error) {
 		if _, ok := m[f.key]; !ok {
 			continue
 		}
-		n, err := yamlInt(yamlpos.Value(item, f.key))
+		n, err := yamlpos.ExactInt(yamlpos.Value(item, f.key))
 		if err == nil {
 			err = f.set(n)
 		}
@@ -718,29 +706,4 @@ func (t *TaskReader) yamlEntry(item ast.Node, offset int) (TaskEntry, error) {
 		}
 	}
 	return e, nil
-}
-
-// yamlInt reads an integer node exactly: a float, .inf, .nan or an
-// integer out of range is an error, never a rounded value.
-func yamlInt(n ast.Node) (int64, error) {
-	lit := "nothing"
-	if n != nil {
-		lit = n.String()
-	}
-	in, ok := unwrap(n).(*ast.IntegerNode)
-	if !ok {
-		if jsonInteger.MatchString(strings.TrimPrefix(lit, "+")) {
-			return 0, errIntRange(lit) // too large for the YAML parser's integers
-		}
-		return 0, errNotInt(lit)
-	}
-	switch v := in.Value.(type) {
-	case int64:
-		return v, nil
-	case uint64:
-		if v <= math.MaxInt64 {
-			return int64(v), nil
-		}
-	}
-	return 0, errIntRange(lit)
 }

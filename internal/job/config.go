@@ -161,6 +161,13 @@ func Parse(data []byte, file string) (*Config, error) {
 		}
 		return parseQrun(data, pos, file)
 	}
+	for _, key := range []string{"priority", "max_attempts", "workers", "concurrency"} {
+		if n := pos.Node(yamlpos.Path{key}); n != nil { // the decoder would truncate 1.5 to 1
+			if _, err := yamlpos.ExactInt(n); err != nil {
+				return nil, &FieldError{File: file, Line: pos.Line(yamlpos.Path{key}), Path: yamlpos.Path{key}, Err: err}
+			}
+		}
+	}
 	cfg := &Config{File: file, Dir: filepath.Dir(file)}
 	if err := yaml.UnmarshalWithOptions(data, cfg, yaml.Strict()); err != nil {
 		return nil, yamlErr(file, pos, err)
