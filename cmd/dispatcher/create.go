@@ -113,7 +113,7 @@ type creator struct {
 	name   string
 	dryRun bool
 	json   bool
-	out    *bufio.Writer
+	out    *bufio.Writer // its errors are sticky: the final Flush reports them
 
 	total, created int
 	seen           map[[16]byte]struct{} // --dry-run: the keys reported new, across batches
@@ -153,7 +153,7 @@ func (c *creator) run(ctx context.Context, tr *cli.TaskReader, size int) error {
 	}()
 	defer func() { cancel(); <-done }()
 	if c.json && !c.dryRun {
-		c.out.WriteString("[")
+		_, _ = c.out.WriteString("[")
 	}
 	specs := make([]taskstate.TaskSpec, 0, size)
 	for b := range ch {
@@ -176,9 +176,9 @@ func (c *creator) run(ctx context.Context, tr *cli.TaskReader, size int) error {
 	case c.json && c.dryRun:
 		return cli.WriteJSON(c.out, map[string]any{"ids": c.ids, "new": c.news})
 	case c.json && c.total == 0:
-		c.out.WriteString("]\n")
+		_, _ = c.out.WriteString("]\n")
 	case c.json:
-		c.out.WriteString("\n]\n")
+		_, _ = c.out.WriteString("\n]\n")
 	}
 	return nil
 }
@@ -194,15 +194,15 @@ func (c *creator) write(entries []cli.TaskEntry, res taskstate.CreateResult) {
 			c.ids, c.news = append(c.ids, id), append(c.news, isNew)
 		case c.json:
 			if c.total+i > 0 {
-				c.out.WriteString(",")
+				_, _ = c.out.WriteString(",")
 			}
-			c.out.WriteString("\n  ")
+			_, _ = c.out.WriteString("\n  ")
 			b, _ := json.Marshal(id)
-			c.out.Write(b)
+			_, _ = c.out.Write(b)
 		case c.dryRun && isNew:
-			c.out.WriteString("new\n")
+			_, _ = c.out.WriteString("new\n")
 		default:
-			c.out.WriteString(id + "\n")
+			_, _ = c.out.WriteString(id + "\n")
 		}
 		if isNew {
 			c.created++

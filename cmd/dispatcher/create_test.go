@@ -28,7 +28,7 @@ func heapOfCreate(t *testing.T, n int) (peak uint64, allocPerTask float64) {
 	f, err := os.Create(file)
 	require.NoError(t, err)
 	w := bufio.NewWriter(f)
-	w.WriteString("[\n")
+	_, _ = w.WriteString("[\n")
 	for i := range n {
 		sep := ",\n"
 		if i == n-1 {

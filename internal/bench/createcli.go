@@ -99,7 +99,7 @@ func (b *bench) createCLI(ctx context.Context) (*CLIThroughput, error) {
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		res.CPUPerTaskMicros = float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e3 / float64(n)
-		res.PeakRSSBytes = int64(ru.Maxrss) * 1024
+		res.PeakRSSBytes = int64(ru.Maxrss) * 1024 //nolint:unconvert // int32 on 32-bit platforms
 	}
 	if ok0 && ok1 && total1 > total0 {
 		res.StealPct = 100 * float64(steal1-steal0) / float64(total1-total0)
@@ -126,18 +126,18 @@ func (b *bench) writeTaskFile(path string, n int) (int64, error) {
 		return 0, err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	w.WriteString("[\n")
+	_, _ = w.WriteString("[\n")
 	for i := range n {
 		def, _ := json.Marshal(Def{Run: b.run, Seq: i})
-		w.WriteString(`{"kind": "noop", "def": `)
-		w.Write(def)
+		_, _ = w.WriteString(`{"kind": "noop", "def": `)
+		_, _ = w.Write(def)
 		if i < n-1 {
-			w.WriteString("},\n")
+			_, _ = w.WriteString("},\n")
 		} else {
-			w.WriteString("}\n")
+			_, _ = w.WriteString("}\n")
 		}
 	}
-	w.WriteString("]\n")
+	_, _ = w.WriteString("]\n")
 	err = errors.Join(w.Flush(), f.Sync())
 	st, serr := f.Stat()
 	err = errors.Join(err, serr, f.Close())

@@ -56,49 +56,49 @@ func TestHostileInputFiles(t *testing.T) {
 	dir := t.TempDir()
 	store := "sqlite://" + filepath.Join(dir, "tasks.db")
 	deep := writeGen(t, "deep.json", func(w *bufio.Writer) {
-		w.WriteString(`[{"kind": "sleep", "def":` + "\n")
-		w.WriteString(strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + "}]\n")
+		_, _ = w.WriteString(`[{"kind": "sleep", "def":` + "\n")
+		_, _ = w.WriteString(strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + "}]\n")
 	})
 	laughs := writeGen(t, "laughs.yaml", func(w *bufio.Writer) {
-		w.WriteString("- kind: sleep\n  def: {duration: 1ms}\n- kind: sleep\n  def:\n" + laughsYAML("    ", 9))
+		_, _ = w.WriteString("- kind: sleep\n  def: {duration: 1ms}\n- kind: sleep\n  def:\n" + laughsYAML("    ", 9))
 	})
 	many := writeGen(t, "many.json", func(w *bufio.Writer) {
-		w.WriteString("[\n")
+		_, _ = w.WriteString("[\n")
 		for i := range 1001 {
 			fmt.Fprintf(w, "{\"kind\": \"sleep\", \"def\": {\"i\": %d}},\n", i)
 		}
-		w.WriteString(`{"kind": "sleep", "def": {}}]`)
+		_, _ = w.WriteString(`{"kind": "sleep", "def": {}}]`)
 	})
 	huge := writeGen(t, "huge.json", func(w *bufio.Writer) {
-		w.WriteString(`[{"kind": "sleep", "def": {"s": "`)
+		_, _ = w.WriteString(`[{"kind": "sleep", "def": {"s": "`)
 		chunk := strings.Repeat("x", 1<<20)
 		for range 200 {
-			w.WriteString(chunk)
+			_, _ = w.WriteString(chunk)
 		}
-		w.WriteString(`"}}]`)
+		_, _ = w.WriteString(`"}}]`)
 	})
 	overCap := writeGen(t, "overcap.json", func(w *bufio.Writer) { // under the entry limit, over the payload cap
-		w.WriteString(`[{"kind": "sleep", "def": {"duration": "1ms"}},` + "\n" + `{"kind": "sleep", "def": {"s": "`)
-		w.WriteString(strings.Repeat("x", 20<<20) + `"}}]`)
+		_, _ = w.WriteString(`[{"kind": "sleep", "def": {"duration": "1ms"}},` + "\n" + `{"kind": "sleep", "def": {"s": "`)
+		_, _ = w.WriteString(strings.Repeat("x", 20<<20) + `"}}]`)
 	})
 	bigYAML := writeGen(t, "big.yaml", func(w *bufio.Writer) {
-		w.WriteString("- kind: sleep\n  def: {duration: 1ms}\n- kind: sleep\n  def:\n")
+		_, _ = w.WriteString("- kind: sleep\n  def: {duration: 1ms}\n- kind: sleep\n  def:\n")
 		for range 100_000 {
-			w.WriteString("    - xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n")
+			_, _ = w.WriteString("    - xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n")
 		}
 	})
 	inf := writeGen(t, "inf.yaml", func(w *bufio.Writer) {
-		w.WriteString("- kind: sleep\n  def: {duration: 1ms}\n  priority: .inf\n")
+		_, _ = w.WriteString("- kind: sleep\n  def: {duration: 1ms}\n  priority: .inf\n")
 	})
 	demo, err := os.ReadFile(filepath.Join("..", "..", "examples", "rolling", "demo.yaml"))
 	require.NoError(t, err)
 	require.Contains(t, string(demo), "\nworkers: 2\n")
 	workers := writeGen(t, "run.yaml", func(w *bufio.Writer) {
-		w.WriteString(strings.Replace(string(demo), "\nworkers: 2\n", "\nworkers: 100000\n", 1))
+		_, _ = w.WriteString(strings.Replace(string(demo), "\nworkers: 2\n", "\nworkers: 100000\n", 1))
 	})
 	workersLine := strings.Count(string(demo)[:strings.Index(string(demo), "\nworkers: 2\n")+1], "\n") + 1
 	programs := writeGen(t, "programs.yaml", func(w *bufio.Writer) {
-		w.WriteString("train:\n  command: [python3]\n  env:\n" + laughsYAML("    ", 9))
+		_, _ = w.WriteString("train:\n  command: [python3]\n  env:\n" + laughsYAML("    ", 9))
 	})
 
 	for _, tc := range []struct {
@@ -145,7 +145,7 @@ func TestCreateErrorMidFile(t *testing.T) {
 			for i := range 2500 {
 				fmt.Fprintf(w, "- kind: sleep\n  def: {i: %d}\n", i)
 				if bad && i == 2200 {
-					w.WriteString("  priority: 1.5\n")
+					_, _ = w.WriteString("  priority: 1.5\n")
 				}
 			}
 		}

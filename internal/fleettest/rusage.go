@@ -12,7 +12,7 @@ func (p *Proc) MaxRSS() int64 {
 		return 0
 	}
 	if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return int64(ru.Maxrss) * 1024
+		return int64(ru.Maxrss) * 1024 //nolint:unconvert // int32 on 32-bit platforms
 	}
 	return 0
 }
