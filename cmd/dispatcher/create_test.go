@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -91,4 +92,22 @@ func TestCreateStreamsWithBoundedHeap(t *testing.T) {
 	require.Less(t, peakLarge, peakSmall*3/2+8<<20, "peak heap independent of the file's length")
 	require.Less(t, peakLarge, uint64(64<<20), "a few batches in memory, not the file")
 	require.Less(t, perLarge, perSmall*1.5, "allocation per task independent of the file's length")
+}
+
+// TestCreateBatchesJSONAndDryRun: ids stream out as one JSON array across
+// batches, and a dry run counts a repeat in a later batch once.
+func TestCreateBatchesJSONAndDryRun(t *testing.T) {
+	env := storeEnv(t)
+	file := writeFile(t, "- kind: noop\n  def: {a: 1}\n- kind: noop\n  def: {a: 2}\n- kind: noop\n  def: {a: 1}\n")
+	code, out, errOut := run(t, env, "create", "--pool", "p", "-f", file, "--batch", "1", "--dry-run", "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	require.JSONEq(t, `{"ids": ["", "", ""], "new": [true, true, false]}`, out)
+	require.Contains(t, errOut, "3 tasks, would create 2 new")
+	code, out, errOut = run(t, env, "create", "--pool", "p", "-f", file, "--batch", "2", "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	var ids []string
+	require.NoError(t, json.Unmarshal([]byte(out), &ids), out)
+	require.Len(t, ids, 3)
+	require.Equal(t, ids[0], ids[2], "a repeat in a later batch gets the first one's id")
+	require.Contains(t, errOut, "3 tasks, created 2 new")
 }
