@@ -28,6 +28,8 @@ SQLite file in a temporary directory, an in-process NATS server, in-process runn
   wait      time Manager.Wait's return after the commit of the last task (--samples, default 100)
   create    create -n tasks (default 1,000,000) in batches of --batch (tasks/s)
   stat      count the create scenario's pool by status (median of 20 runs)
+  create-cli  (only when named) write a JSON task file of -n no-op tasks (default 100,000) and run this
+            binary's "create -f" on it in a child process: tasks/s, CPU per task, steal, peak RSS
 
 -n and --samples, when given, apply to every scenario that uses them. --store and --nats are used only
 when given on the command line (their environment variables are ignored here, so a benchmark never
@@ -47,7 +49,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		gcPercent            int
 	)
 	e, err := m.parse("bench", benchSummary, args, func(fs *cli.FlagSet) {
-		fs.StringVar(&scenarios, "scenario", "", "all", "scenarios to run: all, or a comma-separated list of burndown, pickup, wait, create, stat")
+		fs.StringVar(&scenarios, "scenario", "", "all", "scenarios to run: all, or a comma-separated list of burndown, pickup, wait, create, stat, create-cli")
 		fs.IntVar(&n, "n", "", 0, "tasks to create: 0 means 100,000 for burndown and 1,000,000 for create and stat")
 		fs.IntVar(&batch, "batch", "", bench.DefaultBatch, "tasks per Create call when filling a pool")
 		fs.IntVar(&workers, "workers", "", bench.DefaultWorkers, "in-process runners (they share the store handle and the NATS connection)")
@@ -78,6 +80,9 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 			return cli.Usagef("%s: must be at least %d, got %d", e.fs.Where(f.name), f.least, f.v)
 		}
 	}
+	if workers > cli.MaxWorkers || concurrency > cli.MaxConcurrency {
+		return cli.Usagef("--workers and --concurrency: at most %d and %d, got %d and %d", cli.MaxWorkers, cli.MaxConcurrency, workers, concurrency)
+	}
 	gc, err := cli.ApplyGCPercent(m.Getenv, gcPercent, e.fs.Where("gc-percent"))
 	if err != nil {
 		return err
@@ -103,7 +108,10 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 	cfg := bench.Config{
 		Scenarios: list, N: n, CreateN: n, Batch: batch, Workers: workers, Concurrency: concurrency,
 		PickupSamples: samples, WaitSamples: samples, NoEvents: noEvents, PollInterval: pollInterval,
-		Idle: idle, Keep: keep, Logger: log, GCPercent: gc,
+		Idle: idle, Keep: keep, Logger: log, GCPercent: gc, CreateCLIN: n,
+	}
+	if cfg.Executable, err = os.Executable(); err != nil {
+		return fmt.Errorf("bench: %w", err)
 	}
 	if given["store"] {
 		store, err := app.OpenStore(ctx, &e.c, log)
@@ -111,7 +119,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 			return err
 		}
 		defer store.Close()
-		cfg.Store, cfg.StoreName = store, redact.URI(e.c.Store)
+		cfg.Store, cfg.StoreName, cfg.StoreURI = store, redact.URI(e.c.Store), e.c.Store
 	}
 	if given["nats"] && !noEvents {
 		ecfg, _ := app.EventsConfig(&e.c, "bench", log, nil)
@@ -129,7 +137,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	res, err := bench.Run(ctx, cfg, m.Stderr)
-	if err != nil && res.Burndown == nil && res.Pickup == nil && res.Wait == nil && res.Create == nil && res.Stat == nil {
+	if err != nil && res.Burndown == nil && res.Pickup == nil && res.Wait == nil && res.Create == nil && res.Stat == nil && res.CreateCLI == nil {
 		return err
 	}
 	var werr error

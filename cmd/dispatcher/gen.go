@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"os"
 
 	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/internal/job"
+	"github.com/taskfleet/taskfleet/internal/yamlpos"
 	"github.com/taskfleet/taskfleet/pkg/rolling"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
@@ -27,7 +27,7 @@ func cmdGen(ctx context.Context, m *Main, args []string) error {
 	if file == "" {
 		return cli.Usagef("-f: a config file is required")
 	}
-	data, err := os.ReadFile(file)
+	data, err := yamlpos.ReadFile(file, 0)
 	if err != nil {
 		return cli.Usagef("-f: %v", err)
 	}

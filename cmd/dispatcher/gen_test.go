@@ -126,7 +126,7 @@ func TestGenQlibWorkflow(t *testing.T) {
 		{"step: 250", "step: 0", `:93: taskfleet.generators[0].step: must be > 0`},
 		{"test: [2017-01-01, 2020-08-01]", "test: [2030-01-01, null]", `:64: task.dataset.kwargs.segments.test[0]: rolling: date outside the calendar`},
 		{"    max_attempts: 2", "    max_attemps: 2", `:101: taskfleet.max_attemps: unknown key`}, //nolint:misspell // the misspelt key is the input
-		{"    max_attempts: 2", "    max_attempts: many", `:101: taskfleet.max_attempts: cannot unmarshal`},
+		{"    max_attempts: 2", "    max_attempts: many", `:101: taskfleet.max_attempts: want an integer, got "many"`},
 		{"    pool: lgb_alpha158", "    pool: a.b", `:84: taskfleet.pool: taskstate: invalid pool name`},
 		{"taskfleet:\n", "taskfleetx:\n", `:39: task: a Qlib workflow config runs here with a taskfleet: section added`},
 	} {

@@ -18,62 +18,6 @@ func init() {
 	register("get", "show one task with its def and result (Qlib's re_query)", cmdGet)
 }
 
-func cmdCreate(ctx context.Context, m *Main, args []string) error {
-	var file string
-	var dryRun bool
-	e, err := m.parse("create", "Create tasks from -f FILE, a JSON or YAML list of {kind, def, priority, max_attempts}.\nPrints the ids in input order; existing tasks keep their id.", args, func(fs *cli.FlagSet) {
-		fs.StringVar(&file, "f", "", "", "task file (JSON or YAML list); - reads stdin")
-		fs.BoolVar(&dryRun, "dry-run", "", false, "report which tasks are new without creating them")
-	})
-	if err != nil {
-		return err
-	}
-	if file == "" {
-		return cli.Usagef("-f: a task file is required")
-	}
-	var specs []taskstate.TaskSpec
-	if file == "-" {
-		data, rerr := readAll(m.Stdin)
-		if rerr != nil {
-			return rerr
-		}
-		specs, err = cli.ParseTaskFile(data, "stdin")
-	} else {
-		specs, err = cli.LoadTaskFile(file)
-	}
-	if err != nil {
-		return err
-	}
-	if err := e.open(ctx); err != nil {
-		return err
-	}
-	defer e.close()
-	res, err := e.app.Manager.Create(ctx, specs, taskstate.CreateOptions{DryRun: dryRun})
-	if err != nil {
-		return err
-	}
-	if e.json() {
-		if dryRun {
-			return cli.WriteJSON(m.Stdout, map[string]any{"ids": res.IDs, "new": res.New})
-		}
-		return cli.WriteJSON(m.Stdout, res.IDs)
-	}
-	for i, id := range res.IDs {
-		switch {
-		case dryRun && res.New[i]:
-			fmt.Fprintln(m.Stdout, "new")
-		default:
-			fmt.Fprintln(m.Stdout, id)
-		}
-	}
-	verb := "created"
-	if dryRun {
-		verb = "would create"
-	}
-	fmt.Fprintf(m.Stderr, "%d tasks, %s %d new in pool %s\n", len(specs), verb, res.NewCount, e.c.Pool)
-	return nil
-}
-
 func cmdStat(ctx context.Context, m *Main, args []string) error {
 	var filter string
 	e, err := m.parse("stat", "Count the pool's tasks by status; every status is shown, zeros included.", args, func(fs *cli.FlagSet) {

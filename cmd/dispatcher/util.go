@@ -3,15 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 )
-
-func readAll(r io.Reader) ([]byte, error) {
-	if r == nil {
-		return nil, nil
-	}
-	return io.ReadAll(r)
-}
 
 // compact renders a decoded payload on one line: JSON when it has a JSON
 // form, Go syntax otherwise.

@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/internal/handlers"
 	"github.com/taskfleet/taskfleet/internal/handlers/program"
+	"github.com/taskfleet/taskfleet/internal/yamlpos"
 )
 
 // Bounds of --program-log-bytes. The tail is one stored document, and a
@@ -67,7 +67,7 @@ func loadPrograms(fs *cli.FlagSet, getenv func(string) string, flags []string, f
 		}
 	}
 	if file != "" {
-		data, err := os.ReadFile(file)
+		data, err := yamlpos.ReadFile(file, 0)
 		if err != nil {
 			return nil, cli.Usagef("%s: %v", fs.Where("programs"), err)
 		}

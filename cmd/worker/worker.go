@@ -106,6 +106,9 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	if cfg.Concurrency < 1 {
 		return cli.Usagef("%s: must be at least 1, got %d", fs.Where("concurrency"), cfg.Concurrency)
 	}
+	if cfg.Concurrency > cli.MaxConcurrency {
+		return cli.Usagef("%s: must be at most %d, got %d", fs.Where("concurrency"), cli.MaxConcurrency, cfg.Concurrency)
+	}
 	if cfg.Lease < 300*time.Millisecond {
 		return cli.Usagef("%s: %s is too short (at least 300ms)", fs.Where("lease"), cfg.Lease)
 	}

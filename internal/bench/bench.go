@@ -37,10 +37,20 @@ const (
 	Create Scenario = "create"
 	// Stat counts a pool of CreateN tasks by status.
 	Stat Scenario = "stat"
+	// CreateCLI runs `dispatcher create -f` on a task file (createcli.go).
+	CreateCLI Scenario = "create-cli"
 )
 
-// Scenarios lists every scenario in the order Run runs them.
+// Scenarios lists the scenarios of "all" in the order Run runs them.
 var Scenarios = []Scenario{Burndown, Pickup, Wait, Create, Stat}
+
+// NamedScenarios run only when named, after the others: they need more
+// than the defaults (create-cli: the dispatcher binary).
+var NamedScenarios = []Scenario{CreateCLI}
+
+func known(s Scenario) bool {
+	return slices.Contains(Scenarios, s) || slices.Contains(NamedScenarios, s)
+}
 
 // ParseScenarios parses a comma-separated list of scenario names; "all" (or
 // an empty string) selects every scenario. The result is in run order,
@@ -54,8 +64,8 @@ func ParseScenarios(s string) ([]Scenario, error) {
 			continue
 		case name == "all":
 			return slices.Clone(Scenarios), nil
-		case !slices.Contains(Scenarios, Scenario(name)):
-			return nil, fmt.Errorf("unknown scenario %q (want all or a comma-separated list of %s)", name, joinScenarios(Scenarios))
+		case !known(Scenario(name)):
+			return nil, fmt.Errorf("unknown scenario %q (want all or a comma-separated list of %s)", name, joinScenarios(append(slices.Clone(Scenarios), NamedScenarios...)))
 		case !slices.Contains(out, Scenario(name)):
 			out = append(out, Scenario(name))
 		}
@@ -68,7 +78,7 @@ func ParseScenarios(s string) ([]Scenario, error) {
 
 func ordered(ss []Scenario) []Scenario {
 	var out []Scenario
-	for _, s := range Scenarios {
+	for _, s := range append(slices.Clone(Scenarios), NamedScenarios...) {
 		if slices.Contains(ss, s) {
 			out = append(out, s)
 		}
@@ -88,6 +98,7 @@ func joinScenarios(ss []Scenario) string {
 const (
 	DefaultN             = 100_000
 	DefaultCreateN       = 1_000_000
+	DefaultCreateCLIN    = 100_000
 	DefaultBatch         = 10_000
 	DefaultWorkers       = 1
 	DefaultConcurrency   = 256
@@ -156,6 +167,15 @@ type Config struct {
 	// process. Ignored with NoEvents.
 	Events *events.Config
 
+	// CreateCLIN is the number of tasks of the create-cli scenario.
+	// Defaults to 100,000.
+	CreateCLIN int
+	// Executable is the dispatcher binary the create-cli scenario runs.
+	Executable string
+	// StoreURI is the store of the create-cli child process, given with
+	// Store. Defaults to the temporary SQLite file.
+	StoreURI string
+
 	// Logger receives the runners' warnings. Defaults to none.
 	Logger *zap.Logger
 }
@@ -169,7 +189,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"N", &c.N, DefaultN}, {"CreateN", &c.CreateN, DefaultCreateN}, {"Batch", &c.Batch, DefaultBatch},
 		{"Workers", &c.Workers, DefaultWorkers}, {"Concurrency", &c.Concurrency, DefaultConcurrency},
 		{"PickupSamples", &c.PickupSamples, DefaultPickupSamples}, {"WaitSamples", &c.WaitSamples, DefaultWaitSamples},
-		{"StatRuns", &c.StatRuns, DefaultStatRuns},
+		{"StatRuns", &c.StatRuns, DefaultStatRuns}, {"CreateCLIN", &c.CreateCLIN, DefaultCreateCLIN},
 	} {
 		if *f.v < 0 {
 			return c, fmt.Errorf("bench: Config.%s must not be negative, got %d", f.name, *f.v)
@@ -202,8 +222,8 @@ func (c Config) withDefaults() (Config, error) {
 		c.Scenarios = Scenarios
 	}
 	for _, s := range c.Scenarios {
-		if !slices.Contains(Scenarios, s) {
-			return c, fmt.Errorf("bench: unknown scenario %q (want %s)", s, joinScenarios(Scenarios))
+		if !known(s) {
+			return c, fmt.Errorf("bench: unknown scenario %q (want %s)", s, joinScenarios(append(slices.Clone(Scenarios), NamedScenarios...)))
 		}
 	}
 	c.Scenarios = ordered(c.Scenarios)
@@ -271,6 +291,8 @@ func (b *bench) runAll(ctx context.Context, res *Results) error {
 			res.Create, err = b.create(ctx)
 		case Stat:
 			res.Stat, err = b.stat(ctx)
+		case CreateCLI:
+			res.CreateCLI, err = b.createCLI(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", s, err)

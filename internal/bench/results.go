@@ -32,6 +32,8 @@ type Results struct {
 	Wait     *Latency     `json:"wait,omitempty"`
 	Create   *Throughput  `json:"create,omitempty"`
 	Stat     *StatResult  `json:"stat,omitempty"`
+	// CreateCLI is the create-cli scenario's figure.
+	CreateCLI *CLIThroughput `json:"create_cli,omitempty"`
 }
 
 // ConfigReport is the configuration next to every figure.
@@ -256,6 +258,16 @@ func WriteTable(w io.Writer, r Results) error {
 	if t := r.Create; t != nil {
 		row("create", fmt.Sprintf("%s tasks in batches of %s, %s", count(t.Tasks), count(t.Batch), seconds(t.Seconds)), rate(t.TasksPerSec), "≥ "+rate(t.TargetPerSec), verdict(t.Met()))
 		row("", "CPU per task / machine steal", cpuCell(t), "", "")
+	}
+	if t := r.CreateCLI; t != nil {
+		row("create-cli", fmt.Sprintf("%s tasks through dispatcher create -f (%.0f MB of JSON), %s", count(t.Tasks), float64(t.FileBytes)/(1<<20), seconds(t.Seconds)),
+			rate(t.TasksPerSec), "≥ "+rate(t.TargetPerSec), verdict(t.Met()))
+		steal := "unknown"
+		if t.StealPct >= 0 {
+			steal = fmt.Sprintf("%.0f %%", t.StealPct)
+		}
+		row("", "CPU per task / machine steal / peak RSS", fmt.Sprintf("%.0f µs / %s / %.0f MB", t.CPUPerTaskMicros, steal, float64(t.PeakRSSBytes)/(1<<20)),
+			fmt.Sprintf("RSS ≤ %d MB", t.TargetRSS>>20), "")
 	}
 	if s := r.Stat; s != nil {
 		row("stat", fmt.Sprintf("median of %d over %s tasks (min %s, max %s)", s.Runs, count(s.Tasks), s.Min, s.Max), s.Median.String(), "≤ "+s.Target.String(), verdict(s.Met()))

@@ -3,13 +3,13 @@ package job
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/internal/handlers"
 	"github.com/taskfleet/taskfleet/internal/handlers/program"
 	"github.com/taskfleet/taskfleet/internal/yamlpos"
@@ -20,6 +20,12 @@ import (
 // ErrInvalidConfig is wrapped by every configuration error; the message
 // names the file and line or the dotted path.
 var ErrInvalidConfig = errors.New("invalid job config")
+
+// Bounds of Config.Workers and Config.Concurrency (see package cli).
+const (
+	MaxWorkers     = cli.MaxWorkers
+	MaxConcurrency = cli.MaxConcurrency
+)
 
 // Config is a run config file.
 type Config struct {
@@ -40,9 +46,11 @@ type Config struct {
 	// to part_done, a second stage (from part_done) finishes the tasks.
 	TwoPhase bool `yaml:"two_phase"`
 	// Workers is the number of in-process workers of the embedded default
-	// (ignored with --store/--nats: a fleet works). Default 2.
+	// (ignored with --store/--nats: a fleet works). Default 2, at most
+	// MaxWorkers.
 	Workers int `yaml:"workers"`
-	// Concurrency of each in-process worker. Default 1.
+	// Concurrency of each in-process worker. Default 1, at most
+	// MaxConcurrency.
 	Concurrency int `yaml:"concurrency"`
 	// Until makes a run on a pool that already has windows roll it
 	// forward (Qlib's OnlineManager routine): for each group (the collect
@@ -133,7 +141,7 @@ type CollectConfig struct {
 
 // Load reads and validates a run config.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlpos.ReadFile(path, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
@@ -152,6 +160,13 @@ func Parse(data []byte, file string) (*Config, error) {
 			return nil, err
 		}
 		return parseQrun(data, pos, file)
+	}
+	for _, key := range []string{"priority", "max_attempts", "workers", "concurrency"} {
+		if n := pos.Node(yamlpos.Path{key}); n != nil { // the decoder would truncate 1.5 to 1
+			if _, err := yamlpos.ExactInt(n); err != nil {
+				return nil, &FieldError{File: file, Line: pos.Line(yamlpos.Path{key}), Path: yamlpos.Path{key}, Err: err}
+			}
+		}
 	}
 	cfg := &Config{File: file, Dir: filepath.Dir(file)}
 	if err := yaml.UnmarshalWithOptions(data, cfg, yaml.Strict()); err != nil {
@@ -192,14 +207,14 @@ func Parse(data []byte, file string) (*Config, error) {
 	if cfg.MaxAttempts != nil && *cfg.MaxAttempts < 0 {
 		return nil, bad(yamlpos.Path{"max_attempts"}, "must be ≥ 0 (0 means unlimited), got %d", *cfg.MaxAttempts)
 	}
-	if cfg.Workers < 0 {
-		return nil, bad(yamlpos.Path{"workers"}, "must be ≥ 0, got %d", cfg.Workers)
+	if cfg.Workers < 0 || cfg.Workers > MaxWorkers {
+		return nil, bad(yamlpos.Path{"workers"}, "must be from 0 to %d (the limit of in-process workers; a larger fleet runs `worker` processes), got %d", MaxWorkers, cfg.Workers)
 	}
 	if cfg.Workers == 0 {
 		cfg.Workers = 2
 	}
-	if cfg.Concurrency < 0 {
-		return nil, bad(yamlpos.Path{"concurrency"}, "must be ≥ 0, got %d", cfg.Concurrency)
+	if cfg.Concurrency < 0 || cfg.Concurrency > MaxConcurrency {
+		return nil, bad(yamlpos.Path{"concurrency"}, "must be from 0 to %d (the limit), got %d", MaxConcurrency, cfg.Concurrency)
 	}
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 1

@@ -70,8 +70,12 @@ type File struct {
 // Parse has accepted them. It refuses (ErrTooComplex) documents nested
 // deeper than MaxFlowDepth or MaxColumn, checked before parsing, and
 // documents whose aliases expand to more than MaxNodes.
-func Parse(data []byte) (*File, error) {
-	if err := checkNesting(data); err != nil {
+func Parse(data []byte) (*File, error) { return ParseLimits(data, Limits{}) }
+
+// ParseLimits is Parse with other limits than the defaults.
+func ParseLimits(data []byte, lim Limits) (*File, error) {
+	lim = lim.withDefaults()
+	if err := checkNesting(data, lim); err != nil {
 		return nil, err
 	}
 	f, err := parser.ParseBytes(data, 0)
@@ -79,7 +83,7 @@ func Parse(data []byte) (*File, error) {
 		return nil, err
 	}
 	file := &File{ast: f}
-	if err := file.checkExpansion(); err != nil {
+	if err := file.checkExpansion(lim.MaxNodes); err != nil {
 		return nil, err
 	}
 	return file, nil
@@ -268,4 +272,15 @@ func ParsePath(s string) Path {
 		}
 	}
 	return p
+}
+
+// Value returns the value node of key in the mapping n (through anchors
+// and tags), or nil.
+func Value(n ast.Node, key string) ast.Node {
+	for _, mv := range mappingValues(n) {
+		if tk := mv.Key.GetToken(); tk != nil && tk.Value == key {
+			return mv.Value
+		}
+	}
+	return nil
 }

@@ -3,7 +3,6 @@ package rolling
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -249,7 +248,7 @@ func ParseStep(v any) StepSpec {
 // gen" does: unknown keys are errors at every level. Errors wrap
 // ErrInvalidConfig and name the file and line.
 func LoadGenConfig(path string) (*GenConfig, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlpos.ReadFile(path, 0)
 	if err != nil {
 		return nil, fileError(path, err)
 	}

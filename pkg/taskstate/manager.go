@@ -233,9 +233,9 @@ func (m *Manager) prepareSpecs(specs []TaskSpec) ([]NewTask, error) {
 	} else {
 		prep(0, len(specs))
 	}
-	for _, err := range errs {
+	for i, err := range errs {
 		if err != nil {
-			return nil, err
+			return nil, &SpecError{Index: i, Err: err}
 		}
 	}
 	return out, nil

@@ -3,7 +3,6 @@ package program
 import (
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -12,7 +11,8 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
+
+	"github.com/taskfleet/taskfleet/internal/yamlpos"
 )
 
 // ErrBadSpec means a program's configuration is invalid. Every error of
@@ -231,7 +231,7 @@ func parseAssignment(value string) (Spec, error) {
 // Specs come sorted by name. Errors wrap ErrBadSpec and name the file, the
 // line and the key. Names are checked against reserved (the built-in kinds).
 func LoadFile(path string, reserved []string) ([]Spec, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlpos.ReadFile(path, 0)
 	if err != nil {
 		return nil, badf("--programs: %v", err)
 	}
@@ -254,13 +254,16 @@ func ParseSection(data []byte, name, key string, reserved []string) ([]Spec, err
 
 // parseSpecs parses the programs map at key ("": the whole document).
 func parseSpecs(data []byte, name, key string, reserved []string) ([]Spec, error) {
-	file, err := parser.ParseBytes(data, 0)
+	pf, err := yamlpos.Parse(data) // bounded: nesting and alias expansion
 	if err != nil {
-		return nil, badf("%s: %s", name, yaml.FormatError(err, false, false))
+		return nil, badf("%s: %s", name, yamlpos.Message(err))
 	}
+	file := pf.Body()
 	var raw any
-	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return nil, badf("%s: %s", name, yaml.FormatError(err, false, false))
+	if file != nil {
+		if err := yaml.NodeToValue(file, &raw); err != nil {
+			return nil, badf("%s: %s", name, yamlpos.Message(err))
+		}
 	}
 	var root []string
 	if key != "" {
@@ -392,12 +395,12 @@ func parseSpecs(data []byte, name, key string, reserved []string) ([]Spec, error
 
 // lineOf returns the line of the deepest key of path found in the file's
 // first document, or 1.
-func lineOf(file *ast.File, path []string) int {
+func lineOf(body ast.Node, path []string) int {
 	line := 1
-	if file == nil || len(file.Docs) == 0 {
+	if body == nil {
 		return line
 	}
-	node := file.Docs[0].Body
+	node := body
 	for _, k := range path {
 		pair := findKey(node, k)
 		if pair == nil {
