@@ -73,12 +73,16 @@ type env struct {
 	c   cli.Common
 	pos []string
 	app *app.App
+
+	name         string // the command, as parse was given it
+	allowMissing bool   // --allow-missing of a read command (see existing.go)
 }
 
 // parse defines the common flags plus extra, parses args and validates.
 func (m *Main) parse(name, summary string, args []string, extra func(fs *cli.FlagSet)) (*env, error) {
-	e := &env{m: m, fs: cli.NewFlagSet("dispatcher "+name, m.Getenv, m.Stderr)}
+	e := &env{m: m, fs: cli.NewFlagSet("dispatcher "+name, m.Getenv, m.Stderr), name: name}
 	e.c.Register(e.fs)
+	e.registerAllowMissing()
 	if extra != nil {
 		extra(e.fs)
 	}
@@ -100,11 +104,18 @@ func (e *env) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := e.checkStoreExists(); err != nil {
+		return err
+	}
 	a, err := app.Open(ctx, &e.c, log, "dispatcher", nil, taskstate.Config{})
 	if err != nil {
 		return err
 	}
 	e.app = a
+	if err := e.checkPoolExists(ctx); err != nil {
+		e.close()
+		return err
+	}
 	return nil
 }
 

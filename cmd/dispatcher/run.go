@@ -74,6 +74,9 @@ func (m *Main) openJob(ctx context.Context, name, summary string, args []string,
 		}
 		return je, nil
 	}
+	if err := e.checkStoreExists(); err != nil {
+		return nil, err
+	}
 	store, err := app.OpenStore(ctx, &e.c, log)
 	if err != nil {
 		return nil, err
@@ -96,6 +99,10 @@ func (m *Main) openJob(ctx context.Context, name, summary string, args []string,
 		return nil, err
 	}
 	je.app = &app.App{Log: log, Store: store, Events: conn, Manager: je.manager}
+	if err := e.checkPoolExists(ctx); err != nil {
+		je.closeBus()
+		return nil, err
+	}
 	je.wakeups = wakeupsOf(conn, cfg.Pool)
 	return je, nil
 }

@@ -16,7 +16,12 @@ const (
 	ExitFailure = 1 // the operation failed
 	ExitUsage   = 2 // bad flags, configuration or input: the message names what and where
 	ExitTimeout = 3 // wait timed out
+	ExitFailed  = 4 // wait: every task finished, but some failed
 )
+
+// ErrTasksFailed is returned by wait when every task it waited for is
+// terminal but some are failed: the binaries exit 4.
+var ErrTasksFailed = errors.New("some tasks failed")
 
 // ErrUsage marks an error that is the user's input: the binaries exit 2.
 var ErrUsage = errors.New("usage")
@@ -36,7 +41,7 @@ func Usagef(format string, args ...any) error {
 
 // Exit reports err on stderr as "prog: err" (credentials redacted) and
 // returns the exit code both binaries use: 0 for success or --help, 3 for a
-// wait timeout, 2 for bad input (flags, configuration, queries, statuses,
+// wait timeout, 4 for a wait whose tasks ended failed, 2 for bad input (flags, configuration, queries, statuses,
 // pools, task specs), 1 for any other failure.
 func Exit(stderr io.Writer, prog string, err error) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
@@ -46,6 +51,8 @@ func Exit(stderr io.Writer, prog string, err error) int {
 	switch {
 	case errors.Is(err, taskstate.ErrWaitTimeout):
 		return ExitTimeout
+	case errors.Is(err, ErrTasksFailed):
+		return ExitFailed
 	case errors.Is(err, ErrUsage), errors.Is(err, taskstate.ErrInvalidQuery), errors.Is(err, taskstate.ErrEmptyQuery),
 		errors.Is(err, taskstate.ErrInvalidStatus), errors.Is(err, taskstate.ErrInvalidPool), errors.Is(err, taskstate.ErrInvalidTask):
 		return ExitUsage
