@@ -18,6 +18,8 @@ type Main struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
+
+	logFormat string // --log-format, once parsed: how errors are reported
 }
 
 type command struct {
@@ -63,7 +65,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	return m.exit(err)
 }
 
-func (m *Main) exit(err error) int { return cli.Exit(m.Stderr, "dispatcher", err) }
+func (m *Main) exit(err error) int { return cli.ExitFormat(m.Stderr, "dispatcher", err, m.logFormat) }
 
 // env is one command invocation: its flags, the positional arguments and,
 // once opened, the app.
@@ -76,6 +78,7 @@ type env struct {
 
 	name         string // the command, as parse was given it
 	allowMissing bool   // --allow-missing of a read command (see existing.go)
+	notesW       io.Writer
 }
 
 // parse defines the common flags plus extra, parses args and validates.
@@ -91,6 +94,7 @@ func (m *Main) parse(name, summary string, args []string, extra func(fs *cli.Fla
 	if err != nil {
 		return nil, err
 	}
+	m.logFormat = e.c.LogFormat
 	e.pos = pos
 	if err := e.c.Validate(); err != nil {
 		return nil, err

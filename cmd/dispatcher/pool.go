@@ -69,7 +69,7 @@ func cmdCreate(ctx context.Context, m *Main, args []string) error {
 	if dryRun {
 		verb = "would create"
 	}
-	fmt.Fprintf(m.Stderr, "%d tasks, %s %d new in pool %s\n", len(specs), verb, res.NewCount, e.c.Pool)
+	fmt.Fprintf(e.notes(), "%d tasks, %s %d new in pool %s\n", len(specs), verb, res.NewCount, e.c.Pool)
 	return nil
 }
 

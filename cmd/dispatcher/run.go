@@ -160,18 +160,18 @@ func cmdRun(ctx context.Context, m *Main, args []string) error {
 	var progress func(taskstate.Counts)
 	finish := func() {}
 	if je.c.Output != "json" {
-		progress, finish = newProgress(m.Stderr, []taskstate.Status{taskstate.StatusDone, taskstate.StatusFailed})
+		progress, finish = newProgress(je.notes(), []taskstate.Status{taskstate.StatusDone, taskstate.StatusFailed})
 	}
 	mode := "fleet (tasks run on the workers of " + redact.URI(je.c.Store) + ")"
 	if je.embedded {
 		mode = fmt.Sprintf("embedded (%d in-process workers × %d)", je.cfg.Workers, je.cfg.Concurrency)
 	}
-	fmt.Fprintf(m.Stderr, "run: pool %s, %s\n", je.cfg.Pool, mode)
+	fmt.Fprintf(je.notes(), "run: pool %s, %s\n", je.cfg.Pool, mode)
 	if je.embedded {
 		je.app.Log.Info("to run this config on a fleet, start workers as", zap.Strings("worker", je.cfg.WorkerCommands()))
 	} else {
 		for _, line := range je.cfg.WorkerCommands() {
-			fmt.Fprintf(m.Stderr, "run: the fleet's workers run: %s\n", line)
+			fmt.Fprintf(je.notes(), "run: the fleet's workers run: %s\n", line)
 		}
 	}
 	res, err := job.Run(ctx, job.Options{

@@ -59,7 +59,7 @@ func cmdWait(ctx context.Context, m *Main, args []string) error {
 	var progress func(taskstate.Counts)
 	var finish func()
 	if !quiet {
-		progress, finish = newProgress(m.Stderr, term)
+		progress, finish = newProgress(e.notes(), term)
 	}
 	res, err := e.app.Manager.Wait(ctx, taskstate.WaitOptions{Query: q, Terminal: term, Wakeups: wake, Timeout: timeout, Progress: progress})
 	if finish != nil {

@@ -31,6 +31,8 @@ type Main struct {
 	Environ func() []string
 	// Registry, when set, receives the metrics instead of a new registry.
 	Registry *prometheus.Registry
+
+	logFormat string // --log-format, once parsed: how errors are reported
 }
 
 // Config is the worker's own flags (the common ones are in cli.Common).
@@ -59,7 +61,8 @@ type Config struct {
 
 // Run runs the worker until ctx is done and returns the exit code.
 func (m *Main) Run(ctx context.Context, args []string) int {
-	return cli.Exit(m.Stderr, "worker", m.run(ctx, args))
+	err := m.run(ctx, args)
+	return cli.ExitFormat(m.Stderr, "worker", err, m.logFormat)
 }
 
 func (m *Main) run(ctx context.Context, args []string) error {
@@ -93,6 +96,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	m.logFormat = c.LogFormat
 	if len(pos) > 0 {
 		return cli.Usagef("worker: unexpected argument %q (the worker takes only flags)", pos[0])
 	}

@@ -41,13 +41,29 @@ func Usagef(format string, args ...any) error {
 
 // Exit reports err on stderr as "prog: err" (credentials redacted) and
 // returns the exit code both binaries use: 0 for success or --help, 3 for a
-// wait timeout, 4 for a wait whose tasks ended failed, 2 for bad input (flags, configuration, queries, statuses,
-// pools, task specs), 1 for any other failure.
+// wait timeout, 4 for a wait whose tasks ended failed, 2 for bad input
+// (flags, configuration, queries, statuses, pools, task specs, a missing
+// store file or pool of a read command), 1 for any other failure.
 func Exit(stderr io.Writer, prog string, err error) int {
+	return ExitFormat(stderr, prog, err, "")
+}
+
+// ExitFormat is Exit for a program whose --log-format is logFormat: with
+// "json" the error is a JSON log record, so that stderr stays JSON lines.
+func ExitFormat(stderr io.Writer, prog string, err error, logFormat string) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
-	fmt.Fprintf(redact.New(nil).Writer(stderr), "%s: %v\n", prog, err)
+	if logFormat == "json" {
+		log, _ := NewLogger(stderr, "error", "json", nil) // valid level and format: no error
+		log.Error(prog + ": " + err.Error())
+	} else {
+		fmt.Fprintf(redact.New(nil).Writer(stderr), "%s: %v\n", prog, err)
+	}
+	return exitCode(err)
+}
+
+func exitCode(err error) int {
 	switch {
 	case errors.Is(err, taskstate.ErrWaitTimeout):
 		return ExitTimeout
