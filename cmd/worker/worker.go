@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -52,6 +53,10 @@ type Config struct {
 	// HealthInterval is how often the store is checked for /readyz and,
 	// for SQLite, for a deleted, replaced or corrupt file. Default 1s.
 	HealthInterval time.Duration
+	// DataDir is the directory the linear kind reads CSV datasets from
+	// (symbolic links may not lead out of it). Default: the working
+	// directory.
+	DataDir string
 
 	Programs        programFlags  // --program NAME=COMMAND, repeatable; default TASKFLEET_PROGRAMS (';'-separated), else none
 	ProgramsFile    string        // --programs: YAML map of programs (package program); default none
@@ -84,6 +89,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "TASKFLEET_METRICS_ADDR", "", "HOST:PORT serving /metrics, /healthz and /readyz (empty: none)")
 	fs.StringVar(&cfg.Owner, "owner", "TASKFLEET_OWNER", "", "worker name in leases (default hostname:pid)")
 	cli.RegisterGCPercent(fs, &cfg.GCPercent)
+	fs.StringVar(&cfg.DataDir, "data-dir", "TASKFLEET_DATA_DIR", "", "directory the linear kind reads CSV datasets from: a def's path outside it (symbolic links resolved), or in /proc, /sys or /dev, fails its task (default: the working directory)")
 	fs.DurationVar(&cfg.HealthInterval, "health-interval", "TASKFLEET_HEALTH_INTERVAL", time.Second, "how often the store is checked: /readyz is 503 while it does not answer; a deleted, replaced or corrupt SQLite file stops the worker (exit 1)")
 	fs.Var(&cfg.Programs, "program", "register a program as a task kind: `NAME=COMMAND`, COMMAND split into argv like a shell would and run without one; repeatable; the variable holds entries separated by ';' and is read when no --program is given (env "+program.EnvVar+")")
 	fs.StringVar(&cfg.ProgramsFile, "programs", "TASKFLEET_PROGRAMS_FILE", "", "YAML file of programs: NAME: {command: [argv...], dir, timeout, env: {K: V}, pass_env: [K...]}")
@@ -111,6 +117,11 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	}
 	if cfg.Lease < 300*time.Millisecond {
 		return cli.Usagef("%s: %s is too short (at least 300ms)", fs.Where("lease"), cfg.Lease)
+	}
+	if cfg.DataDir != "" {
+		if fi, err := os.Stat(cfg.DataDir); err != nil || !fi.IsDir() {
+			return cli.Usagef("%s: %s is not a directory", fs.Where("data-dir"), cfg.DataDir)
+		}
 	}
 	if cfg.HealthInterval < 10*time.Millisecond || cfg.HealthInterval > time.Hour {
 		return cli.Usagef("%s: %s: want 10ms to 1h", fs.Where("health-interval"), cfg.HealthInterval)
@@ -186,7 +197,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return a.Manager.Stat(ctx, taskstate.Query{})
 	}, metrics.StaticPools(c.Pool), 2*time.Second, log))
 
-	all := handlers.All()
+	all := handlers.AllIn(cfg.DataDir)
 	maps.Copy(all, handlers.Programs(specs, program.Options{
 		Pool: c.Pool, Logger: log, MaxLogBytes: cfg.ProgramLogBytes, Grace: cfg.ProgramGrace,
 		LogSink: program.ManagerSink(a.Manager), BaseEnv: m.Environ, DecodeDef: a.Manager.Codec().Decode,
