@@ -95,6 +95,11 @@ func (m *Main) parse(name, summary string, args []string, extra func(fs *cli.Fla
 		return nil, err
 	}
 	m.logFormat = e.c.LogFormat
+	if !rawOutput[name] {
+		// Output is text: no credential reaches it, whatever a task's
+		// def, result or error quotes.
+		m.Stdout = e.c.Redactor().Writer(m.Stdout)
+	}
 	e.pos = pos
 	if err := e.c.Validate(); err != nil {
 		return nil, err

@@ -6,6 +6,10 @@ import (
 	"go.uber.org/zap"
 )
 
+// rawOutput are the commands whose stdout is data to keep byte for byte
+// (an artifact, a CSV file), never redacted.
+var rawOutput = map[string]bool{"artifact": true, "dataset synth": true}
+
 // notes is where the command tells the person at the terminal what it
 // does (see cli.Common.Notes): stderr lines, or log records with
 // --log-format json.

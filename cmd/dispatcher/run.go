@@ -93,7 +93,7 @@ func (m *Main) openJob(ctx context.Context, name, summary string, args []string,
 		return nil, err
 	}
 	je.closeBus = func() { conn.Close(); srv.Shutdown(); store.Close() }
-	je.manager, err = taskstate.NewManager(taskstate.Config{Store: store, Pool: cfg.Pool, Notifier: conn.Notifier(), Logger: log})
+	je.manager, err = taskstate.NewManager(taskstate.Config{Store: store, Pool: cfg.Pool, Notifier: conn.Notifier(), Logger: log, RedactError: e.c.Redactor().String})
 	if err != nil {
 		je.closeBus()
 		return nil, err
