@@ -44,10 +44,12 @@ func (m *Main) usage() {
 		fmt.Fprintf(m.Stderr, "  %-14s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(m.Stderr, "\nRun `dispatcher COMMAND --help` for its flags. Every flag also reads an environment variable, shown in the help.")
+	fmt.Fprintln(m.Stderr, "\nExit codes: 0 success; 1 failure; 2 bad flags, config or input (or a read command's missing store file or\nunknown pool); 3 wait timed out; 4 wait finished with failed tasks. See docs/CLI.md.")
 }
 
 // Run runs the command named by args[0] and returns the exit code.
-func (m *Main) Run(ctx context.Context, args []string) int {
+func (m *Main) Run(ctx context.Context, args []string) (code int) {
+	defer cli.Recover(m.Stderr, "dispatcher", &code)
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		m.usage()
 		if len(args) == 0 {

@@ -65,7 +65,8 @@ type Config struct {
 }
 
 // Run runs the worker until ctx is done and returns the exit code.
-func (m *Main) Run(ctx context.Context, args []string) int {
+func (m *Main) Run(ctx context.Context, args []string) (code int) {
+	defer cli.Recover(m.Stderr, "worker", &code)
 	err := m.run(ctx, args)
 	return cli.ExitFormat(m.Stderr, "worker", err, m.logFormat)
 }
@@ -96,7 +97,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.ProgramLogBytes, "program-log-bytes", "TASKFLEET_PROGRAM_LOG_BYTES", program.DefaultMaxLogBytes, "how much of a program's output is kept per attempt as the task's log (its end)")
 	fs.DurationVar(&cfg.ProgramGrace, "program-grace", "TASKFLEET_PROGRAM_GRACE", program.DefaultGrace, "when a program is stopped (drain timeout, lease lost, its timeout): time from SIGTERM to SIGKILL of its process group")
 	fs.FlagSet.Usage = func() {
-		fs.Usage("usage: worker [flags]\n\nRun the tasks of a pool until SIGTERM: claim as many as there are free slots, heartbeat their\nleases, retry failures with backoff, reap the tasks of crashed workers.")
+		fs.Usage("usage: worker [flags]\n\nRun the tasks of a pool until SIGTERM: claim as many as there are free slots, heartbeat their\nleases, retry failures with backoff, reap the tasks of crashed workers.\nExit codes: 0 stopped by SIGTERM or SIGINT; 1 failure, or the SQLite store file was deleted, replaced or corrupted;\n2 bad flags or programs file (see docs/CLI.md).")
 	}
 	pos, err := fs.Parse(args)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime/debug"
 
 	"github.com/taskfleet/taskfleet/internal/redact"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
@@ -74,4 +75,17 @@ func exitCode(err error) int {
 		return ExitUsage
 	}
 	return ExitFailure
+}
+
+// Recover, deferred by a program's Run, turns a panic of the command into
+// a report on stderr with credentials redacted (the panic value and the
+// stack may quote a URI) and exit code 1 in *code. A panic of another
+// goroutine still crashes the program: only the runtime sees it.
+func Recover(stderr io.Writer, prog string, code *int) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	fmt.Fprintf(redact.New(nil).Writer(stderr), "%s: panic: %v\n\n%s\n", prog, r, debug.Stack())
+	*code = ExitFailure
 }
