@@ -20,7 +20,7 @@ func TestExitCodesAndRedaction(t *testing.T) {
 	}{
 		{fmt.Errorf("dial mongdb://bob:Sec r3t@h/: refused"), "console", cli.ExitFailure},
 		{fmt.Errorf("dial mongdb://bob:Sec r3t@h/: refused"), "json", cli.ExitFailure},
-		{fmt.Errorf("%w: 2 of 3 tasks (mongodb://h/?tlsCertificateKeyFilePassword=Sec%20r3t)", cli.ErrTasksFailed), "json", cli.ExitFailed},
+		{fmt.Errorf("%w: 2 of 3 tasks (mongodb://h/?tlsCertificateKeyFilePassword=Sec%%20r3t)", cli.ErrTasksFailed), "json", cli.ExitFailed},
 		{cli.Usagef("--store: no store at x (mongodb://u:Sec r3t@h)"), "console", cli.ExitUsage},
 	} {
 		var buf bytes.Buffer
