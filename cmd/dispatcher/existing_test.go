@@ -77,7 +77,7 @@ func TestWaitExitCodes(t *testing.T) {
 
 	code, out, _ = run(t, env, "wait", "--pool", "p", "--timeout", "1m", "--quiet", ids[0], ids[1])
 	require.Equal(t, 0, code, "only done tasks matched: %s", out)
-	require.False(t, strings.Contains(out, "failed tasks"))
+	require.NotContains(t, out, "failed tasks")
 	_, err := os.Stat(strings.TrimPrefix(env["TASKFLEET_STORE"], "sqlite://"))
 	require.NoError(t, err)
 }

@@ -77,8 +77,8 @@ func exitCode(err error) int {
 	return ExitFailure
 }
 
-// Recover, deferred by a program's Run, turns a panic of the command into
-// a report on stderr with credentials redacted (the panic value and the
+// Recover is deferred by a program's Run: it turns a panic of the command
+// into a report on stderr with credentials redacted (the panic value and the
 // stack may quote a URI) and exit code 1 in *code. A panic of another
 // goroutine still crashes the program: only the runtime sees it.
 func Recover(stderr io.Writer, prog string, code *int) {

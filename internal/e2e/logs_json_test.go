@@ -38,7 +38,8 @@ func hasMsg(recs []map[string]any, prefix string) bool {
 
 // TestLogFormatJSONStderr: with --log-format json, every stderr line of
 // `run` on the demo config, of `wait` with its progress and of a failing
-// command is a JSON record; the results stay on stdout.
+// command is a JSON record; the results stay on stdout. Then wait on a
+// mistyped pool or store path exits 2 and creates nothing.
 func TestLogFormatJSONStderr(t *testing.T) {
 	c := newCluster(t)
 	demo, err := filepath.Abs("../../examples/rolling/demo.yaml")
@@ -65,4 +66,14 @@ func TestLogFormatJSONStderr(t *testing.T) {
 	recs = requireJSONLines(t, "stat", r.Stderr)
 	require.True(t, hasMsg(recs, `dispatcher: --pool: no pool "nope"`), "the error is a record\n%s", r.Stderr)
 	require.Equal(t, "error", recs[len(recs)-1]["level"])
+
+	// A mistyped pool or store path: exit 2 naming it, nothing created.
+	r = fleettest.Run(t, fleettest.Cmd{Path: c.bin.Dispatcher, Args: []string{"wait", "--pool", "rolling_dmeo", "--timeout", "10s"}, Env: fleettest.Env(store)})
+	require.Equal(t, 2, r.Code, "%s", r)
+	require.Contains(t, r.Stderr, `dispatcher: --pool: no pool "rolling_dmeo" in the store (it has rolling_demo;`)
+	missing := filepath.Join(dir, "typo", "tasks.db")
+	r = fleettest.Run(t, fleettest.Cmd{Path: c.bin.Dispatcher, Args: []string{"wait", "--store", "sqlite://" + missing, "--timeout", "10s"}, Env: fleettest.Env()})
+	require.Equal(t, 2, r.Code, "%s", r)
+	require.Contains(t, r.Stderr, "dispatcher: --store: no store at "+missing)
+	require.NoDirExists(t, filepath.Dir(missing))
 }

@@ -57,22 +57,22 @@ func dataPath(root, path string) (string, error) {
 	if !within(root, full) && !within(realRoot, full) {
 		return fail("%w %s (the worker's --data-dir)", ErrOutsideDataDir, root)
 	}
-	real, err := filepath.EvalSymlinks(full)
+	resolved, err := filepath.EvalSymlinks(full)
 	if errors.Is(err, os.ErrNotExist) {
 		return fail("no such file in the data directory %s", root)
 	}
 	if err != nil {
 		return fail("%v", errors.Unwrap(err))
 	}
-	if !within(realRoot, real) {
+	if !within(realRoot, resolved) {
 		return fail("%w %s (a symbolic link leads out of it)", ErrOutsideDataDir, root)
 	}
 	for _, f := range forbiddenRoots {
-		if within(f, real) {
+		if within(f, resolved) {
 			return fail("%w: %s is never read", ErrOutsideDataDir, f)
 		}
 	}
-	return real, nil
+	return resolved, nil
 }
 
 // within reports whether path is dir or inside it; both are clean and
