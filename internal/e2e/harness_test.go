@@ -314,6 +314,22 @@ func (c *cluster) waitAll(timeout time.Duration, extra ...string) fleettest.Resu
 	return r
 }
 
+// logText returns stderr with every JSON log record replaced by its
+// message, so that a test can look for an error's text whatever
+// --log-format the process ran with.
+func logText(stderr string) string {
+	lines := strings.Split(stderr, "\n")
+	for i, line := range lines {
+		var rec struct {
+			Msg *string `json:"msg"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg != nil {
+			lines[i] = *rec.Msg
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 // describe renders tasks for a failure message.
 func describe(ts []task) string {
 	var b strings.Builder
