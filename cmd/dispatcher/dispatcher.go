@@ -9,6 +9,7 @@ import (
 
 	"github.com/taskfleet/taskfleet/internal/app"
 	"github.com/taskfleet/taskfleet/internal/cli"
+	"github.com/taskfleet/taskfleet/internal/redact"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
@@ -19,7 +20,8 @@ type Main struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 
-	logFormat string // --log-format, once parsed: how errors are reported
+	logFormat string           // --log-format, once parsed: how errors are reported
+	redactor  *redact.Redactor // the secrets of the flags, once parsed
 }
 
 type command struct {
@@ -67,7 +69,9 @@ func (m *Main) Run(ctx context.Context, args []string) (code int) {
 	return m.exit(err)
 }
 
-func (m *Main) exit(err error) int { return cli.ExitFormat(m.Stderr, "dispatcher", err, m.logFormat) }
+func (m *Main) exit(err error) int {
+	return cli.ExitFormat(m.Stderr, "dispatcher", err, m.logFormat, m.redactor)
+}
 
 // env is one command invocation: its flags, the positional arguments and,
 // once opened, the app.
@@ -96,11 +100,11 @@ func (m *Main) parse(name, summary string, args []string, extra func(fs *cli.Fla
 	if err != nil {
 		return nil, err
 	}
-	m.logFormat = e.c.LogFormat
+	m.logFormat, m.redactor = e.c.LogFormat, e.c.Redactor()
 	if !rawOutput[name] {
 		// Output is text: no credential reaches it, whatever a task's
 		// def, result or error quotes.
-		m.Stdout = e.c.Redactor().Writer(m.Stdout)
+		m.Stdout = m.redactor.Writer(m.Stdout)
 	}
 	e.pos = pos
 	if err := e.c.Validate(); err != nil {

@@ -33,7 +33,8 @@ type Main struct {
 	// Registry, when set, receives the metrics instead of a new registry.
 	Registry *prometheus.Registry
 
-	logFormat string // --log-format, once parsed: how errors are reported
+	logFormat string           // --log-format, once parsed: how errors are reported
+	redactor  *redact.Redactor // the secrets of the flags, once parsed
 }
 
 // Config is the worker's own flags (the common ones are in cli.Common).
@@ -68,7 +69,7 @@ type Config struct {
 func (m *Main) Run(ctx context.Context, args []string) (code int) {
 	defer cli.Recover(m.Stderr, "worker", &code)
 	err := m.run(ctx, args)
-	return cli.ExitFormat(m.Stderr, "worker", err, m.logFormat)
+	return cli.ExitFormat(m.Stderr, "worker", err, m.logFormat, m.redactor)
 }
 
 func (m *Main) run(ctx context.Context, args []string) error {
@@ -103,7 +104,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	m.logFormat = c.LogFormat
+	m.logFormat, m.redactor = c.LogFormat, c.Redactor()
 	if len(pos) > 0 {
 		return cli.Usagef("worker: unexpected argument %q (the worker takes only flags)", pos[0])
 	}

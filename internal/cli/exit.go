@@ -46,20 +46,21 @@ func Usagef(format string, args ...any) error {
 // (flags, configuration, queries, statuses, pools, task specs, a missing
 // store file or pool of a read command), 1 for any other failure.
 func Exit(stderr io.Writer, prog string, err error) int {
-	return ExitFormat(stderr, prog, err, "")
+	return ExitFormat(stderr, prog, err, "", nil)
 }
 
-// ExitFormat is Exit for a program whose --log-format is logFormat: with
-// "json" the error is a JSON log record, so that stderr stays JSON lines.
-func ExitFormat(stderr io.Writer, prog string, err error, logFormat string) int {
+// ExitFormat is Exit for a program whose --log-format is logFormat and
+// whose flags carry the secrets r knows (nil: none): with "json" the error
+// is a JSON log record, so that stderr stays JSON lines.
+func ExitFormat(stderr io.Writer, prog string, err error, logFormat string, r *redact.Redactor) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
 	if logFormat == "json" {
-		log, _ := NewLogger(stderr, "error", "json", nil) // valid level and format: no error
+		log, _ := NewLogger(stderr, "error", "json", r) // valid level and format: no error
 		log.Error(prog + ": " + err.Error())
 	} else {
-		fmt.Fprintf(redact.New(nil).Writer(stderr), "%s: %v\n", prog, err)
+		fmt.Fprintf(r.Writer(stderr), "%s: %v\n", prog, err)
 	}
 	return exitCode(err)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskfleet/taskfleet/internal/cli"
+	"github.com/taskfleet/taskfleet/internal/redact"
 )
 
 func TestExitCodesAndRedaction(t *testing.T) {
@@ -24,13 +25,20 @@ func TestExitCodesAndRedaction(t *testing.T) {
 		{cli.Usagef("--store: no store at x (mongodb://u:Sec r3t@h)"), "console", cli.ExitUsage},
 	} {
 		var buf bytes.Buffer
-		require.Equal(t, tc.code, cli.ExitFormat(&buf, "prog", tc.err, tc.format), "%v", tc.err)
+		require.Equal(t, tc.code, cli.ExitFormat(&buf, "prog", tc.err, tc.format, nil), "%v", tc.err)
 		require.NotContains(t, buf.String(), "r3t", "%s", buf.String())
 		require.Contains(t, buf.String(), "***")
 		if tc.format == "json" {
 			require.True(t, strings.HasPrefix(buf.String(), `{"level":"error"`), buf.String())
 		}
 	}
+
+	// A password given by flag, quoted without its URI: only the program's
+	// redactor knows it.
+	var known bytes.Buffer
+	r := redact.New([]string{"nats://h:4222"}, "n4ts-pa55")
+	require.Equal(t, cli.ExitFailure, cli.ExitFormat(&known, "prog", errors.New("auth failed for password n4ts-pa55"), "json", r))
+	require.NotContains(t, known.String(), "n4ts-pa55")
 
 	var buf bytes.Buffer
 	code := func() (code int) {
