@@ -7,7 +7,9 @@
 // Interval+Timeout after the store stops answering and 200 again after the
 // first check that succeeds. For an SQLite store it also watches the file:
 // deleted, replaced by another file (its device and inode changed) or
-// corrupt (SQLite says "malformed" or "not a database") is fatal, because
+// corrupt (SQLite says "malformed" or "not a database", or the file is
+// shorter than its header says for three checks in a row without growing:
+// SQLite does not look again at pages it has cached) is fatal, because
 // a process that keeps its connection would write to an unlinked inode or
 // fail forever while new clients create an empty store. A fatal error is
 // logged once, closes Fatal and keeps the process not ready; the worker

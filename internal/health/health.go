@@ -51,7 +51,10 @@ type Monitor struct {
 	cfg  Config
 	file os.FileInfo // the file as first seen; nil without Config.File
 
-	suspect error // the file looked damaged at the last check (see checkHeader)
+	// suspect counts the checks in a row that found the file shorter than
+	// its header says, at the same size (see checkFile).
+	suspect     int
+	suspectSize int64
 
 	mu       sync.Mutex
 	err      error // last check: nil when the store answered
@@ -150,16 +153,26 @@ func (m *Monitor) checkFile() error {
 	case !os.SameFile(m.file, fi):
 		return fmt.Errorf("%w: %s was replaced by another file", ErrStoreGone, m.cfg.File)
 	}
-	// A checkpoint writes the header before the pages that grow the file,
-	// so damage counts only when two checks in a row see it.
+	// A checkpoint writes the header before the pages that grow the file
+	// (a large one for seconds), so a short file counts as damaged only
+	// when suspectChecks checks in a row see it without the file growing.
 	err = checkHeader(m.cfg.File, fi.Size())
-	prev := m.suspect
-	m.suspect = err
-	if err != nil && prev != nil {
+	switch {
+	case err == nil:
+		m.suspect = 0
+	case m.suspect > 0 && fi.Size() == m.suspectSize:
+		m.suspect++
+	default:
+		m.suspect, m.suspectSize = 1, fi.Size()
+	}
+	if m.suspect >= suspectChecks {
 		return fmt.Errorf("%w: %s is corrupt: %v", ErrStoreGone, m.cfg.File, err)
 	}
 	return nil
 }
+
+// suspectChecks is how many checks in a row must find the same damage.
+const suspectChecks = 3
 
 // sqliteMagic starts every SQLite database file.
 const sqliteMagic = "SQLite format 3\x00"
