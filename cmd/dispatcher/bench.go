@@ -136,7 +136,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := bench.Run(ctx, cfg, m.Stderr)
+	res, err := bench.Run(ctx, cfg, e.notes())
 	if err != nil && res.Burndown == nil && res.Pickup == nil && res.Wait == nil && res.Create == nil && res.Stat == nil && res.CreateCLI == nil {
 		return err
 	}

@@ -103,7 +103,7 @@ func cmdCreate(ctx context.Context, m *Main, args []string) error {
 	if dryRun {
 		verb = "would create"
 	}
-	fmt.Fprintf(m.Stderr, "%d tasks, %s %d new in pool %s\n", c.total, verb, c.created, e.c.Pool)
+	fmt.Fprintf(e.notes(), "%d tasks, %s %d new in pool %s\n", c.total, verb, c.created, e.c.Pool)
 	return nil
 }
 

@@ -30,7 +30,7 @@ func cmdDataset(ctx context.Context, m *Main, args []string) error {
 		out, start, end, snr        string
 		instruments, features, seed int
 	)
-	_, err := m.parse("dataset synth", "Write the synthetic market (business days from --start to --end, a planted linear signal; the data\nof the linear kind's {synthetic: ...} spec) as a CSV panel: datetime, instrument, f0..fN, label.\npandas reads it with pd.read_csv(FILE, parse_dates=[\"datetime\"]).", args, func(fs *cli.FlagSet) {
+	de, err := m.parse("dataset synth", "Write the synthetic market (business days from --start to --end, a planted linear signal; the data\nof the linear kind's {synthetic: ...} spec) as a CSV panel: datetime, instrument, f0..fN, label.\npandas reads it with pd.read_csv(FILE, parse_dates=[\"datetime\"]).", args, func(fs *cli.FlagSet) {
 		fs.StringVar(&out, "out", "", "", "the CSV file to write (- for stdout)")
 		fs.StringVar(&start, "start", "", "2018-12-03", "first day (YYYY-MM-DD)")
 		fs.StringVar(&end, "end", "", "2021-12-31", "last day (YYYY-MM-DD)")
@@ -81,7 +81,7 @@ func cmdDataset(ctx context.Context, m *Main, args []string) error {
 	if err := writeAtomic(out, func(w io.Writer) error { return panel.WriteCSV(w) }); err != nil {
 		return err
 	}
-	fmt.Fprintf(m.Stderr, "wrote %s: %d rows (%d days × %d instruments), features %s\n",
+	fmt.Fprintf(de.notes(), "wrote %s: %d rows (%d days × %d instruments), features %s\n",
 		out, len(panel.Rows), len(panel.Rows)/instruments, instruments, strings.Join(panel.Features, ","))
 	return nil
 }

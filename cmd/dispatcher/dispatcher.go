@@ -9,6 +9,7 @@ import (
 
 	"github.com/taskfleet/taskfleet/internal/app"
 	"github.com/taskfleet/taskfleet/internal/cli"
+	"github.com/taskfleet/taskfleet/internal/redact"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
@@ -18,6 +19,9 @@ type Main struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
+
+	logFormat string           // --log-format, once parsed: how errors are reported
+	redactor  *redact.Redactor // the secrets of the flags, once parsed
 }
 
 type command struct {
@@ -42,10 +46,12 @@ func (m *Main) usage() {
 		fmt.Fprintf(m.Stderr, "  %-14s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(m.Stderr, "\nRun `dispatcher COMMAND --help` for its flags. Every flag also reads an environment variable, shown in the help.")
+	fmt.Fprintln(m.Stderr, "\nExit codes: 0 success; 1 failure; 2 bad flags, config or input (or a read command's missing store file or\nunknown pool); 3 wait timed out; 4 wait finished with failed tasks. See docs/CLI.md.")
 }
 
 // Run runs the command named by args[0] and returns the exit code.
-func (m *Main) Run(ctx context.Context, args []string) int {
+func (m *Main) Run(ctx context.Context, args []string) (code int) {
+	defer cli.Recover(m.Stderr, "dispatcher", &code)
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		m.usage()
 		if len(args) == 0 {
@@ -67,7 +73,9 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	return m.exit(err)
 }
 
-func (m *Main) exit(err error) int { return cli.Exit(m.Stderr, "dispatcher", err) }
+func (m *Main) exit(err error) int {
+	return cli.ExitFormat(m.Stderr, "dispatcher", err, m.logFormat, m.redactor)
+}
 
 // env is one command invocation: its flags, the positional arguments and,
 // once opened, the app.
@@ -77,12 +85,17 @@ type env struct {
 	c   cli.Common
 	pos []string
 	app *app.App
+
+	name         string // the command, as parse was given it
+	allowMissing bool   // --allow-missing of a read command (see existing.go)
+	notesW       io.Writer
 }
 
 // parse defines the common flags plus extra, parses args and validates.
 func (m *Main) parse(name, summary string, args []string, extra func(fs *cli.FlagSet)) (*env, error) {
-	e := &env{m: m, fs: cli.NewFlagSet("dispatcher "+name, m.Getenv, m.Stderr)}
+	e := &env{m: m, fs: cli.NewFlagSet("dispatcher "+name, m.Getenv, m.Stderr), name: name}
 	e.c.Register(e.fs)
+	e.registerAllowMissing()
 	if extra != nil {
 		extra(e.fs)
 	}
@@ -90,6 +103,12 @@ func (m *Main) parse(name, summary string, args []string, extra func(fs *cli.Fla
 	pos, err := e.fs.Parse(args)
 	if err != nil {
 		return nil, err
+	}
+	m.logFormat, m.redactor = e.c.LogFormat, e.c.Redactor()
+	if !rawOutput[name] {
+		// Output is text: no credential reaches it, whatever a task's
+		// def, result or error quotes.
+		m.Stdout = m.redactor.Writer(m.Stdout)
 	}
 	e.pos = pos
 	if err := e.c.Validate(); err != nil {
@@ -104,11 +123,18 @@ func (e *env) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := e.checkStoreExists(); err != nil {
+		return err
+	}
 	a, err := app.Open(ctx, &e.c, log, "dispatcher", nil, taskstate.Config{})
 	if err != nil {
 		return err
 	}
 	e.app = a
+	if err := e.checkPoolExists(ctx); err != nil {
+		e.close()
+		return err
+	}
 	return nil
 }
 

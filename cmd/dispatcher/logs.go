@@ -120,7 +120,7 @@ func printLogs(e *env, task *taskstate.Task, logs []taskstate.TaskLog, headers b
 		return cli.WriteJSON(w, map[string]any{"id": task.ID, "status": task.Status, "logs": out})
 	}
 	if len(logs) == 0 {
-		fmt.Fprintf(e.m.Stderr, "dispatcher: task %s (%s) has no kept output\n", task.ID, task.Status)
+		fmt.Fprintf(e.notes(), "dispatcher: task %s (%s) has no kept output\n", task.ID, task.Status)
 		return nil
 	}
 	for _, l := range logs {
@@ -131,7 +131,7 @@ func printLogs(e *env, task *taskstate.Task, logs []taskstate.TaskLog, headers b
 		case headers:
 			fmt.Fprintf(w, "==> %s <==\n", logName(l))
 		case d > 0:
-			fmt.Fprintf(e.m.Stderr, "dispatcher: %s: the first %d of %d bytes were not kept\n", logName(l), d, l.Total)
+			fmt.Fprintf(e.notes(), "dispatcher: %s: the first %d of %d bytes were not kept\n", logName(l), d, l.Total)
 		}
 		if _, err := w.Write(l.Tail); err != nil {
 			return err
@@ -172,10 +172,10 @@ func followLog(ctx context.Context, e *env, f logsFlags) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.m.Stderr, "dispatcher: task %s is %s, not running: its latest output follows\n", task.ID, task.Status)
+		fmt.Fprintf(e.notes(), "dispatcher: task %s is %s, not running: its latest output follows\n", task.ID, task.Status)
 		return printLogs(e, task, logs[max(0, len(logs)-1):], false)
 	}
-	fl := follower{w: e.m.Stdout, note: e.m.Stderr}
+	fl := follower{w: e.m.Stdout, note: e.notes()}
 	tick := time.NewTicker(f.interval)
 	defer tick.Stop()
 	for {
@@ -197,7 +197,7 @@ func followLog(ctx context.Context, e *env, f logsFlags) error {
 			}
 		}
 		if over {
-			fmt.Fprintf(e.m.Stderr, "dispatcher: task %s left running: %s\n", f.id, cur.Status)
+			fmt.Fprintf(e.notes(), "dispatcher: task %s left running: %s\n", f.id, cur.Status)
 			return nil
 		}
 		select {

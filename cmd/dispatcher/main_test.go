@@ -43,7 +43,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"query", "--filter", `{"_id": "xyz"}`}, env, "_id"},
 		{[]string{"query", "--filter", `{"filter.a": {"$regex": 1}}`}, env, "filter.a"},
 		{[]string{"remove"}, env, "--all"},
-		{[]string{"reset-status", "--status", "finished"}, env, "--status"},
+		{[]string{"reset-status", "--status", "finished", "--allow-missing"}, env, "--status"},
 		{[]string{"create"}, env, "-f"},
 		{[]string{"wait", "--timeout", "soon"}, env, "invalid value"},
 		{[]string{"gen", "-f", "missing.yaml"}, env, "missing.yaml"},

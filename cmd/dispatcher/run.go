@@ -83,6 +83,9 @@ func (m *Main) openJob(ctx context.Context, name, summary string, args []string,
 		}
 		return je, nil
 	}
+	if err := e.checkStoreExists(); err != nil {
+		return nil, err
+	}
 	store, err := app.OpenStore(ctx, &e.c, log)
 	if err != nil {
 		return nil, err
@@ -99,12 +102,16 @@ func (m *Main) openJob(ctx context.Context, name, summary string, args []string,
 		return nil, err
 	}
 	je.closeBus = func() { conn.Close(); srv.Shutdown(); store.Close() }
-	je.manager, err = taskstate.NewManager(taskstate.Config{Store: store, Pool: cfg.Pool, Notifier: conn.Notifier(), Logger: log})
+	je.manager, err = taskstate.NewManager(taskstate.Config{Store: store, Pool: cfg.Pool, Notifier: conn.Notifier(), Logger: log, RedactError: e.c.Redactor().String})
 	if err != nil {
 		je.closeBus()
 		return nil, err
 	}
 	je.app = &app.App{Log: log, Store: store, Events: conn, Manager: je.manager}
+	if err := e.checkPoolExists(ctx); err != nil {
+		je.closeBus()
+		return nil, err
+	}
 	je.wakeups = wakeupsOf(conn, cfg.Pool)
 	return je, nil
 }
@@ -191,18 +198,18 @@ func cmdRun(ctx context.Context, m *Main, args []string) error {
 	var progress func(taskstate.Counts)
 	finish := func() {}
 	if je.c.Output != "json" {
-		progress, finish = newProgress(m.Stderr, []taskstate.Status{taskstate.StatusDone, taskstate.StatusFailed})
+		progress, finish = newProgress(je.notes(), []taskstate.Status{taskstate.StatusDone, taskstate.StatusFailed})
 	}
 	mode := "fleet (tasks run on the workers of " + redact.URI(je.c.Store) + ")"
 	if je.embedded {
 		mode = fmt.Sprintf("embedded (%d in-process workers × %d)", je.cfg.Workers, je.cfg.Concurrency)
 	}
-	fmt.Fprintf(m.Stderr, "run: pool %s, %s\n", je.cfg.Pool, mode)
+	fmt.Fprintf(je.notes(), "run: pool %s, %s\n", je.cfg.Pool, mode)
 	if je.embedded {
 		je.app.Log.Info("to run this config on a fleet, start workers as", zap.Strings("worker", je.cfg.WorkerCommands()))
 	} else {
 		for _, line := range je.cfg.WorkerCommands() {
-			fmt.Fprintf(m.Stderr, "run: the fleet's workers run: %s\n", line)
+			fmt.Fprintf(je.notes(), "run: the fleet's workers run: %s\n", line)
 		}
 	}
 	res, err := job.Run(ctx, job.Options{

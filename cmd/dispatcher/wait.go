@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	register("wait", "block until every task is finished (Qlib's wait, event-driven); exit 3 on --timeout", cmdWait)
+	register("wait", "block until every task is finished (Qlib's wait, event-driven); exit 4 if some failed, 3 on --timeout", cmdWait)
 }
 
 func cmdWait(ctx context.Context, m *Main, args []string) error {
@@ -26,7 +26,7 @@ func cmdWait(ctx context.Context, m *Main, args []string) error {
 		timeout          time.Duration
 		quiet            bool
 	)
-	e, err := m.parse("wait", "Block until every task matching --filter is in a terminal status.\nExits 0 when done, 3 on --timeout (printing the stuck tasks with owner and lease expiry).", args, func(fs *cli.FlagSet) {
+	e, err := m.parse("wait", "Block until every task matching --filter is in a terminal status.\nExits 0 when every task is done (or in another --terminal status that is not failed), 4 when all are finished but\nsome failed (printing up to 20 of them with their error), 3 on --timeout (printing the stuck tasks with owner and\nlease expiry), 2 on bad flags, a missing store file or an unknown pool.", args, func(fs *cli.FlagSet) {
 		fs.StringVar(&filter, "filter", "", "", "JSON filter restricting the tasks waited for")
 		fs.StringVar(&terminal, "terminal", "TASKFLEET_WAIT_TERMINAL", "done,failed", "statuses that count as finished (part_done counts as undone, as in Qlib)")
 		fs.DurationVar(&timeout, "timeout", "TASKFLEET_WAIT_TIMEOUT", 0, "give up after this long (0: wait for ever) and exit 3")
@@ -59,7 +59,7 @@ func cmdWait(ctx context.Context, m *Main, args []string) error {
 	var progress func(taskstate.Counts)
 	var finish func()
 	if !quiet {
-		progress, finish = newProgress(m.Stderr, term)
+		progress, finish = newProgress(e.notes(), term)
 	}
 	res, err := e.app.Manager.Wait(ctx, taskstate.WaitOptions{Query: q, Terminal: term, Wakeups: wake, Timeout: timeout, Progress: progress})
 	if finish != nil {
@@ -71,11 +71,54 @@ func cmdWait(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	if e.json() {
-		return cli.WriteJSON(m.Stdout, map[string]any{"counts": cli.CountsJSON(res.Counts), "elapsed_seconds": res.Elapsed.Seconds()})
+	var failed []*taskstate.Task
+	if res.Counts[taskstate.StatusFailed] > 0 {
+		if failed, err = failedTasks(ctx, e, q); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintf(m.Stdout, "all %d tasks finished in %s: %s\n", res.Counts.Total(), res.Elapsed.Round(time.Millisecond), summary(res.Counts))
+	if e.json() {
+		out := map[string]any{"counts": cli.CountsJSON(res.Counts), "elapsed_seconds": res.Elapsed.Seconds()}
+		if failed != nil {
+			out["failed"] = tasksJSON(failed)
+		}
+		if err := cli.WriteJSON(m.Stdout, out); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(m.Stdout, "all %d tasks finished in %s: %s\n", res.Counts.Total(), res.Elapsed.Round(time.Millisecond), summary(res.Counts))
+		if failed != nil {
+			printTasks(m.Stdout, fmt.Sprintf("failed tasks (%d of %d shown):", len(failed), res.Counts[taskstate.StatusFailed]), failed)
+		}
+	}
+	if n := res.Counts[taskstate.StatusFailed]; n > 0 {
+		return fmt.Errorf("%w: %d of %d tasks", cli.ErrTasksFailed, n, res.Counts.Total())
+	}
 	return nil
+}
+
+// maxFailedShown bounds the failed tasks wait lists.
+const maxFailedShown = 20
+
+// failedTasks returns up to maxFailedShown failed tasks matching q.
+func failedTasks(ctx context.Context, e *env, q taskstate.Query) ([]*taskstate.Task, error) {
+	out := []*taskstate.Task{}
+	q = q.Where(taskstate.FieldStatus, taskstate.OpEq, string(taskstate.StatusFailed))
+	for t, err := range e.app.Manager.Query(ctx, q, taskstate.QueryOptions{Limit: maxFailedShown}) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func tasksJSON(ts []*taskstate.Task) []cli.TaskJSON {
+	out := make([]cli.TaskJSON, len(ts))
+	for i, t := range ts {
+		out[i] = cli.NewTaskJSON(t)
+	}
+	return out
 }
 
 func summary(c taskstate.Counts) string {
@@ -93,16 +136,18 @@ func summary(c taskstate.Counts) string {
 
 func printStuck(w io.Writer, e *env, stuck []*taskstate.Task) {
 	if e.json() {
-		out := make([]cli.TaskJSON, len(stuck))
-		for i, t := range stuck {
-			out[i] = cli.NewTaskJSON(t)
-		}
-		_ = cli.WriteJSON(w, map[string]any{"stuck": out})
+		_ = cli.WriteJSON(w, map[string]any{"stuck": tasksJSON(stuck)})
 		return
 	}
-	fmt.Fprintln(w, "stuck tasks:")
+	printTasks(w, "stuck tasks:", stuck)
+}
+
+// printTasks prints a titled table of tasks with their owner, lease end
+// and error.
+func printTasks(w io.Writer, title string, tasks []*taskstate.Task) {
+	fmt.Fprintln(w, title)
 	t := cli.NewTable(w, "ID", "STATUS", "KIND", "ATTEMPTS", "OWNER", "LEASE_UNTIL", "LAST_ERROR")
-	for _, task := range stuck {
+	for _, task := range tasks {
 		until := "-"
 		if !task.Lease.Until.IsZero() {
 			until = task.Lease.Until.Local().Format(time.RFC3339)

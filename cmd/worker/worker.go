@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -32,6 +33,9 @@ type Main struct {
 	Environ func() []string
 	// Registry, when set, receives the metrics instead of a new registry.
 	Registry *prometheus.Registry
+
+	logFormat string           // --log-format, once parsed: how errors are reported
+	redactor  *redact.Redactor // the secrets of the flags, once parsed
 }
 
 // Config is the worker's own flags (the common ones are in cli.Common).
@@ -48,6 +52,13 @@ type Config struct {
 	MetricsAddr  string        // --metrics-addr: HOST:PORT for /metrics, /healthz, /readyz; empty: none
 	Owner        string        // --owner: the name in leases; default hostname:pid
 	GCPercent    int           // --gc-percent: Go GC target; default cli.DefaultGCPercent (GOGC wins)
+	// HealthInterval is how often the store is checked for /readyz and,
+	// for SQLite, for a deleted, replaced or corrupt file. Default 1s.
+	HealthInterval time.Duration
+	// DataDir is the directory the linear kind reads CSV datasets from
+	// (symbolic links may not lead out of it). Default: the working
+	// directory.
+	DataDir string
 
 	Programs        programFlags  // --program NAME=COMMAND, repeatable; default TASKFLEET_PROGRAMS (';'-separated), else none
 	ProgramsFile    string        // --programs: YAML map of programs (package program); default none
@@ -56,12 +67,14 @@ type Config struct {
 }
 
 // Run runs the worker until ctx is done and returns the exit code.
-func (m *Main) Run(ctx context.Context, args []string) int {
+func (m *Main) Run(ctx context.Context, args []string) (code int) {
 	if cli.IsVersion(args) {
 		fmt.Fprintln(m.Stdout, cli.Version("worker"))
 		return cli.ExitOK
 	}
-	return cli.Exit(m.Stderr, "worker", m.run(ctx, args))
+	defer cli.Recover(m.Stderr, "worker", &code)
+	err := m.run(ctx, args)
+	return cli.ExitFormat(m.Stderr, "worker", err, m.logFormat, m.redactor)
 }
 
 func (m *Main) run(ctx context.Context, args []string) error {
@@ -83,17 +96,20 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "TASKFLEET_METRICS_ADDR", "", "HOST:PORT serving /metrics, /healthz and /readyz (empty: none)")
 	fs.StringVar(&cfg.Owner, "owner", "TASKFLEET_OWNER", "", "worker name in leases (default hostname:pid)")
 	cli.RegisterGCPercent(fs, &cfg.GCPercent)
+	fs.StringVar(&cfg.DataDir, "data-dir", "TASKFLEET_DATA_DIR", "", "directory the linear kind reads CSV datasets from: a def's path outside it (symbolic links resolved), or in /proc, /sys or /dev, fails its task (default: the working directory)")
+	fs.DurationVar(&cfg.HealthInterval, "health-interval", "TASKFLEET_HEALTH_INTERVAL", time.Second, "how often the store is checked: /readyz is 503 while it does not answer; a deleted, replaced or corrupt SQLite file stops the worker (exit 1)")
 	fs.Var(&cfg.Programs, "program", "register a program as a task kind: `NAME=COMMAND`, COMMAND split into argv like a shell would and run without one; repeatable; the variable holds entries separated by ';' and is read when no --program is given (env "+program.EnvVar+")")
 	fs.StringVar(&cfg.ProgramsFile, "programs", "TASKFLEET_PROGRAMS_FILE", "", "YAML file of programs: NAME: {command: [argv...], dir, timeout, env: {K: V}, pass_env: [K...]}")
 	fs.IntVar(&cfg.ProgramLogBytes, "program-log-bytes", "TASKFLEET_PROGRAM_LOG_BYTES", program.DefaultMaxLogBytes, "how much of a program's output is kept per attempt as the task's log (its end)")
 	fs.DurationVar(&cfg.ProgramGrace, "program-grace", "TASKFLEET_PROGRAM_GRACE", program.DefaultGrace, "when a program is stopped (drain timeout, lease lost, its timeout): time from SIGTERM to SIGKILL of its process group")
 	fs.FlagSet.Usage = func() {
-		fs.Usage("usage: worker [flags]\n\nRun the tasks of a pool until SIGTERM: claim as many as there are free slots, heartbeat their\nleases, retry failures with backoff, reap the tasks of crashed workers.")
+		fs.Usage("usage: worker [flags]\n\nRun the tasks of a pool until SIGTERM: claim as many as there are free slots, heartbeat their\nleases, retry failures with backoff, reap the tasks of crashed workers.\nExit codes: 0 stopped by SIGTERM or SIGINT; 1 failure, or the SQLite store file was deleted, replaced or corrupted;\n2 bad flags or programs file (see docs/CLI.md).")
 	}
 	pos, err := fs.Parse(args)
 	if err != nil {
 		return err
 	}
+	m.logFormat, m.redactor = c.LogFormat, c.Redactor()
 	if len(pos) > 0 {
 		return cli.Usagef("unexpected argument %q (the worker takes only flags)", pos[0])
 	}
@@ -111,6 +127,14 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	}
 	if cfg.Lease < 300*time.Millisecond {
 		return cli.Usagef("%s: %s is too short (at least 300ms)", fs.Where("lease"), cfg.Lease)
+	}
+	if cfg.DataDir != "" {
+		if fi, err := os.Stat(cfg.DataDir); err != nil || !fi.IsDir() {
+			return cli.Usagef("%s: %s is not a directory", fs.Where("data-dir"), cfg.DataDir)
+		}
+	}
+	if cfg.HealthInterval < 10*time.Millisecond || cfg.HealthInterval > time.Hour {
+		return cli.Usagef("%s: %s: want 10ms to 1h", fs.Where("health-interval"), cfg.HealthInterval)
 	}
 	if cfg.ReapInterval < 0 || cfg.PollInterval <= 0 || cfg.DrainTimeout < 0 {
 		return cli.Usagef("--reap-interval, --poll-interval and --drain-timeout must not be negative (poll-interval > 0)")
@@ -162,16 +186,28 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := app.Open(ctx, &c, log, "worker", reg, taskstate.Config{Observe: met.ObserveStore})
+	var sh storeHealth
+	observe := func(op string, d time.Duration, err error) { met.ObserveStore(op, d, err); sh.observe(err) }
+	a, err := app.Open(ctx, &c, log, "worker", reg, taskstate.Config{Observe: observe})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	// runCtx ends on SIGTERM or when the store is lost: either way the
+	// runner stops claiming and drains.
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	mon, err := sh.start(runCtx, &c, a, cfg.HealthInterval, log, stopRun)
+	if err != nil {
+		return err
+	}
+	defer func() { stopRun(nil); <-mon.Done() }()
+	defer context.AfterFunc(ctx, mon.SetDraining)()
 	reg.MustRegister(metrics.NewPoolCollector(func(ctx context.Context, pool string) (taskstate.Counts, error) {
 		return a.Manager.Stat(ctx, taskstate.Query{})
 	}, metrics.StaticPools(c.Pool), 2*time.Second, log))
 
-	all := handlers.All()
+	all := handlers.AllIn(cfg.DataDir)
 	maps.Copy(all, handlers.Programs(specs, program.Options{
 		Pool: c.Pool, Logger: log, MaxLogBytes: cfg.ProgramLogBytes, Grace: cfg.ProgramGrace,
 		LogSink: program.ManagerSink(a.Manager), BaseEnv: m.Environ, DecodeDef: a.Manager.Codec().Decode,
@@ -199,7 +235,9 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return err
 	}
 	if cfg.MetricsAddr != "" {
-		srv, err := metrics.Serve(ctx, cfg.MetricsAddr, reg, func() error { return nil }, log)
+		// The server outlives ctx so that /readyz says "draining" while
+		// in-flight tasks finish.
+		srv, err := metrics.Serve(context.WithoutCancel(ctx), cfg.MetricsAddr, reg, sh.ready, log)
 		if err != nil {
 			return cli.Usagef("%s: %v", fs.Where("metrics-addr"), err)
 		}
@@ -208,7 +246,10 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	}
 	log.Info("worker started", zap.String("pool", c.Pool), zap.Strings("kinds", kinds), zap.Strings("programs", programNames(specs)), zap.Int("concurrency", cfg.Concurrency),
 		zap.String("from", string(from)), zap.String("to", string(to)), zap.Bool("events", a.Events != nil), zap.String("store", redact.URI(c.Store)))
-	if err := runner.Run(ctx); err != nil {
+	if err := runner.Run(runCtx); err != nil {
+		return err
+	}
+	if err := mon.Err(); err != nil {
 		return err
 	}
 	log.Info("worker stopped")

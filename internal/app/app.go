@@ -52,6 +52,9 @@ func Open(ctx context.Context, c *cli.Common, log *zap.Logger, name string, reg 
 		}
 	}
 	mcfg.Store, mcfg.Pool = store, c.Pool
+	if mcfg.RedactError == nil {
+		mcfg.RedactError = c.Redactor().String
+	}
 	if mcfg.Logger == nil {
 		mcfg.Logger = log
 	}

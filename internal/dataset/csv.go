@@ -59,7 +59,7 @@ func ReadCSV(r io.Reader, name string) (*Panel, error) {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
 	fail := func(line int, column string, err error) error {
-		return &ParseError{File: name, Line: line, Column: column, Err: err}
+		return &ParseError{File: name, Line: line, Column: excerpt(column), Err: err}
 	}
 	readErr := func(err error) error {
 		var pe *csv.ParseError
@@ -105,7 +105,7 @@ func ReadCSV(r io.Reader, name string) (*Panel, error) {
 		idx  int
 	}{{"datetime", dtCol}, {"instrument", instCol}, {"label", labelCol}} {
 		if c.idx < 0 {
-			return nil, fail(1, "", fmt.Errorf("missing column %q (header: %s)", c.name, strings.Join(header, ",")))
+			return nil, fail(1, "", fmt.Errorf("missing column %q (header: %s)", c.name, excerpt(strings.Join(header, ","))))
 		}
 	}
 	if len(features) == 0 {
@@ -126,7 +126,7 @@ func ReadCSV(r io.Reader, name string) (*Panel, error) {
 
 		dt, err := rolling.ParseDate(rec[dtCol])
 		if err != nil {
-			return nil, fail(line, "datetime", fmt.Errorf("bad date %q", rec[dtCol]))
+			return nil, fail(line, "datetime", fmt.Errorf("bad date %q", excerpt(rec[dtCol])))
 		}
 		inst := strings.TrimSpace(rec[instCol])
 		if inst == "" {
@@ -134,19 +134,19 @@ func ReadCSV(r io.Reader, name string) (*Panel, error) {
 		}
 		k := rowKey{dt.UnixNano(), inst}
 		if first, dup := firstLine[k]; dup {
-			return nil, fail(line, "", fmt.Errorf("duplicate row for %s %s (first on line %d)", FormatDate(dt), inst, first))
+			return nil, fail(line, "", fmt.Errorf("duplicate row for %s %s (first on line %d)", FormatDate(dt), excerpt(inst), first))
 		}
 		firstLine[k] = line
 
 		vals := make([]float64, len(featCols))
 		for j, c := range featCols {
 			if vals[j], err = collect.ParseNumber(rec[c]); err != nil {
-				return nil, fail(line, features[j], err)
+				return nil, fail(line, features[j], fmt.Errorf("bad number %q", excerpt(strings.TrimSpace(rec[c]))))
 			}
 		}
 		label, err := collect.ParseNumber(rec[labelCol])
 		if err != nil {
-			return nil, fail(line, "label", err)
+			return nil, fail(line, "label", fmt.Errorf("bad number %q", excerpt(strings.TrimSpace(rec[labelCol]))))
 		}
 		rows = append(rows, Row{Datetime: dt, Instrument: inst, Features: vals, Label: label})
 	}

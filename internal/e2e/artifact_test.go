@@ -92,7 +92,7 @@ func TestLinearArtifactThroughWorker(t *testing.T) {
 
 	r := c.dispatcher("artifact", "--id", ids[0], "--name", "model.pkl")
 	require.Equal(t, 1, r.Code, "%s", r)
-	require.Contains(t, r.Stderr, "task "+ids[0]+" in pool "+c.pool+` has no artifact "model.pkl"`)
+	require.Contains(t, logText(r.Stderr), "task "+ids[0]+" in pool "+c.pool+` has no artifact "model.pkl"`)
 
 	require.Positive(t, c.sqliteRows("artifact_chunks"))
 	c.mustDispatcher("remove", ids[0])

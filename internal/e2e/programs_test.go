@@ -89,7 +89,7 @@ func TestDefCommandRunsNothing(t *testing.T) {
 
 	r := fleettest.Run(t, fleettest.Cmd{Path: c.bin.Worker, Args: []string{"--kinds", "exec"}, Env: c.env()})
 	require.Equal(t, 2, r.Code, r.String())
-	require.Contains(t, r.Stderr, `--kinds: unknown kind "exec" (this worker has linear, noop, sleep)`)
+	require.Contains(t, logText(r.Stderr), `--kinds: unknown kind "exec" (this worker has linear, noop, sleep)`)
 }
 
 const envDumpScript = `
@@ -409,7 +409,7 @@ func TestWorkerProgramErrors(t *testing.T) {
 	} {
 		r := fleettest.Run(t, fleettest.Cmd{Path: c.bin.Worker, Args: tc.args, Env: c.env(tc.env...)})
 		require.Equal(t, 2, r.Code, "%v %v: %s", tc.env, tc.args, r)
-		require.Contains(t, r.Stderr, tc.want, "%v %v", tc.env, tc.args)
+		require.Contains(t, logText(r.Stderr), tc.want, "%v %v", tc.env, tc.args)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"sync"
 
@@ -52,13 +53,28 @@ type SynthSpec struct {
 	SNR         float64 `json:"snr,omitempty"`
 }
 
-// Load builds or reads the panel.
-func (s DataSpec) Load() (*dataset.Panel, error) {
+// Load builds or reads the panel; a CSV file must be in the working
+// directory (see LoadIn).
+func (s DataSpec) Load() (*dataset.Panel, error) { return s.LoadIn("") }
+
+// LoadIn builds or reads the panel. A CSV file must be inside dataDir
+// ("": the working directory) once symbolic links are resolved, and never
+// in /proc, /sys or /dev; errors quote at most a short excerpt of it.
+func (s DataSpec) LoadIn(dataDir string) (*dataset.Panel, error) {
 	switch {
 	case s.CSV != "" && s.Synthetic != nil:
 		return nil, taskstate.Permanent(fmt.Errorf("%s: give csv or synthetic, not both", DataPath))
 	case s.CSV != "":
-		return dataset.LoadCSV(s.CSV)
+		path, err := dataPath(dataDir, s.CSV)
+		if err != nil {
+			return nil, err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, taskstate.Permanent(fmt.Errorf("%s.csv: %w", DataPath, errors.Unwrap(err)))
+		}
+		defer f.Close()
+		return dataset.ReadCSV(f, shorten(s.CSV))
 	case s.Synthetic != nil:
 		start, err := rolling.ParseDate(s.Synthetic.Start)
 		if err != nil {
@@ -83,6 +99,10 @@ func (s DataSpec) Load() (*dataset.Panel, error) {
 // Datasets caches loaded panels by their spec, so the windows of one
 // rolling run load the data once per worker.
 type Datasets struct {
+	// Dir is the data directory CSV files must be in (see
+	// DataSpec.LoadIn). Default: the working directory.
+	Dir string
+
 	mu     sync.Mutex
 	panels map[string]*dataset.Panel
 }
@@ -106,7 +126,7 @@ func (d *Datasets) Get(doc map[string]any) (*dataset.Panel, error) {
 	if err := json.Unmarshal(b, &spec); err != nil {
 		return nil, taskstate.Permanent(fmt.Errorf("%s: %v", DataPath, err))
 	}
-	p, err := spec.Load()
+	p, err := spec.LoadIn(d.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -208,9 +228,13 @@ func scorePhaseTwo(ctx context.Context, param any) (any, error) {
 
 // All returns every built-in kind: noop, sleep and linear. Programs are
 // added by the worker from its configuration (see Programs).
-func All() map[string]taskstate.HandlerFunc {
+func All() map[string]taskstate.HandlerFunc { return AllIn("") }
+
+// AllIn is All with the linear kind reading its CSV datasets only from
+// dataDir ("": the working directory).
+func AllIn(dataDir string) map[string]taskstate.HandlerFunc {
 	kinds := Builtins()
-	kinds["linear"] = Linear(&Datasets{})
+	kinds["linear"] = Linear(&Datasets{Dir: dataDir})
 	return kinds
 }
 

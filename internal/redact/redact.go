@@ -102,10 +102,11 @@ func redactOptions(query string) string {
 	return strings.Join(parts, "&")
 }
 
-// optionText matches a secret option and its value in free text; the value
-// ends at the next option, blank or quote.
-var optionText = regexp.MustCompile(`(?i)([?&;][A-Za-z0-9_.-]*(?:` +
-	strings.Join(secretOptions, "|") + `)[A-Za-z0-9_.-]*=)[^&\s"'<>#]*`)
+// optionText matches a secret option and its value in free text; the
+// option follows "?", "&", ";" or JSON's escaped "&" (\u0026), and the value
+// ends at the next option, blank, quote or backslash (an escape in JSON).
+var optionText = regexp.MustCompile(`(?i)((?:[?&;]|\\u0026)[A-Za-z0-9_.-]*(?:` +
+	strings.Join(secretOptions, "|") + `)[A-Za-z0-9_.-]*=)[^&\s"'<>#\\]*`)
 
 // Text returns s with the credentials of every URI in it, and the values
 // of secret options, replaced by Mask. A URI runs to the end of the line or

@@ -63,6 +63,9 @@ func TestText(t *testing.T) {
 		{"secret option", "mongodb://h/?tls=true&tlsCertificateKeyFilePassword=hunter2 rejected", "mongodb://h/?tls=true&tlsCertificateKeyFilePassword=*** rejected"},
 		{"options by name", "GET /x?token=abc&apiKey=def&n=1", "GET /x?token=***&apiKey=***&n=1"},
 		{"already redacted", "mongodb://***@h/?password=***", "mongodb://***@h/?password=***"},
+		{"JSON-escaped options", `{"uri":"mongodb://h/?tls=true\u0026tlsCertificateKeyFilePassword=hunter2\u0026w=1"}`,
+			`{"uri":"mongodb://h/?tls=true\u0026tlsCertificateKeyFilePassword=***\u0026w=1"}`},
+		{"option value ends at a JSON escape", `{"uri":"https://h/x?token=abc\"}`, `{"uri":"https://h/x?token=***\"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

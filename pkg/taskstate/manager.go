@@ -48,6 +48,9 @@ type Config struct {
 	// Observe, when set, is called after every store call with its name,
 	// duration and error (for the store latency metric).
 	Observe func(op string, d time.Duration, err error)
+	// RedactError, when set, rewrites every last_error before it is
+	// stored, to hide credentials a handler's error quoted.
+	RedactError func(string) string
 }
 
 // Manager is the Go TaskManager: every Qlib operation on one pool, with
@@ -419,6 +422,13 @@ func (m *Manager) CommitMany(ctx context.Context, items []CommitItem) []error {
 }
 
 func (m *Manager) finish(ctx context.Context, op string, items []Transition) ([]bool, error) {
+	if m.cfg.RedactError != nil {
+		for i := range items {
+			if items[i].LastError != "" {
+				items[i].LastError = m.cfg.RedactError(items[i].LastError)
+			}
+		}
+	}
 	start := time.Now()
 	applied, err := m.store.Finish(ctx, FinishParams{Pool: m.pool, Now: m.cfg.Now(), Items: items})
 	m.observe(op, start, err)
