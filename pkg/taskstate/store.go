@@ -112,11 +112,11 @@ type CreatedTask struct {
 
 // ClaimParams are the arguments of Store.Claim.
 type ClaimParams struct {
-	Pool       string
-	From       Status   // StatusWaiting or StatusPartDone
-	Kinds      []string // empty: any kind
-	Query      Query    // zero: any task
-	Owner      string
+	Pool  string
+	From  Status   // StatusWaiting or StatusPartDone
+	Kinds []string // empty: any kind
+	Query Query    // zero: any task
+	Owner string
 	Token string // fresh per call; fences every later write of these claims
 	// Now stands in for the store's clock (a Manager given Config.Now, in
 	// tests); zero means the store's own.
