@@ -29,8 +29,8 @@ SQLite file in a temporary directory, an in-process NATS server, in-process runn
   create    create -n tasks (default 1,000,000) in batches of --batch (tasks/s)
   stat      count the create scenario's pool by status (median of 20 runs)
   polling   pickup without events at the worker's default poll interval (100 samples; p50/p99, CPU
-            per task, steal, peak RSS), then 50 idle runners on an empty pool for 10 s (CPU, polls/s,
-            store writes/s)
+            per task, steal, peak RSS), then 50 idle runners on an empty pool for --idle-for (CPU,
+            polls/s, store writes/s)
 
 -n and --samples, when given, apply to every scenario that uses them. --store and --nats are used only
 when given on the command line (their environment variables are ignored here, so a benchmark never
@@ -46,6 +46,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		workers, concurrency int
 		noEvents, keep       bool
 		pollInterval, idle   time.Duration
+		idleFor              time.Duration
 		cpuProfile           string
 		gcPercent            int
 	)
@@ -59,6 +60,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		fs.BoolVar(&noEvents, "no-events", "", false, "no NATS: runners poll every --poll-interval and wait recounts on its fallback timer")
 		fs.DurationVar(&pollInterval, "poll-interval", "", bench.DefaultPollInterval, "the runners' fallback poll interval (jittered ±20%), as the worker's --poll-interval")
 		fs.DurationVar(&idle, "idle", "", bench.DefaultIdle, "pause before each pickup and wait sample, so that each finds an idle fleet (0: none)")
+		fs.DurationVar(&idleFor, "idle-for", "", bench.DefaultIdleFor, "how long the polling scenario measures its idle fleet")
 		fs.BoolVar(&keep, "keep", "", false, "keep the benchmark pools in --store afterwards")
 		fs.StringVar(&cpuProfile, "cpuprofile", "", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
 		cli.RegisterGCPercent(fs, &gcPercent)
@@ -88,6 +90,9 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 	if pollInterval <= 0 {
 		return cli.Usagef("%s: must be positive, got %s", e.fs.Where("poll-interval"), pollInterval)
 	}
+	if idleFor <= 0 {
+		return cli.Usagef("%s: must be positive, got %s", e.fs.Where("idle-for"), idleFor)
+	}
 	if idle < 0 {
 		return cli.Usagef("%s: must not be negative, got %s", e.fs.Where("idle"), idle)
 	}
@@ -106,7 +111,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 	cfg := bench.Config{
 		Scenarios: list, N: n, CreateN: n, Batch: batch, Workers: workers, Concurrency: concurrency,
 		PickupSamples: samples, WaitSamples: samples, NoEvents: noEvents, PollInterval: pollInterval,
-		Idle: idle, Keep: keep, Logger: log, GCPercent: gc,
+		Idle: idle, Keep: keep, Logger: log, GCPercent: gc, IdleFor: idleFor,
 	}
 	if given["store"] {
 		store, err := app.OpenStore(ctx, &e.c, log)
