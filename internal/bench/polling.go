@@ -120,7 +120,7 @@ func peakRSS() int64 {
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
 	}
-	return int64(ru.Maxrss) * 1024 // Linux reports KiB
+	return ru.Maxrss * 1024 // Linux reports KiB
 }
 
 // countingStore counts the polls and the writes that reach the store.

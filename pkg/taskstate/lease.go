@@ -16,7 +16,7 @@ const (
 	MaxLease = 24 * time.Hour
 )
 
-// ErrInvalidDuration: a lease, grace or delay is outside its bounds.
+// ErrInvalidDuration means a lease, grace or delay is outside its bounds.
 var ErrInvalidDuration = errors.New("taskstate: invalid duration")
 
 // CheckLease reports whether d, the duration called name (a flag or a
