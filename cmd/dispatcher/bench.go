@@ -30,6 +30,9 @@ SQLite file in a temporary directory, an in-process NATS server, in-process runn
   stat      count the create scenario's pool by status (median of 20 runs)
   create-cli  (only when named) write a JSON task file of -n no-op tasks (default 100,000) and run this
             binary's "create -f" on it in a child process: tasks/s, CPU per task, steal, peak RSS
+  polling   pickup without events at the worker's default poll interval (100 samples; p50/p99, CPU
+            per task, steal, peak RSS), then 50 idle runners on an empty pool for --idle-for (CPU,
+            polls/s, store writes/s)
 
 -n and --samples, when given, apply to every scenario that uses them. --store and --nats are used only
 when given on the command line (their environment variables are ignored here, so a benchmark never
@@ -45,11 +48,12 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		workers, concurrency int
 		noEvents, keep       bool
 		pollInterval, idle   time.Duration
+		idleFor              time.Duration
 		cpuProfile           string
 		gcPercent            int
 	)
 	e, err := m.parse("bench", benchSummary, args, func(fs *cli.FlagSet) {
-		fs.StringVar(&scenarios, "scenario", "", "all", "scenarios to run: all, or a comma-separated list of burndown, pickup, wait, create, stat, create-cli")
+		fs.StringVar(&scenarios, "scenario", "", "all", "scenarios to run: all, or a comma-separated list of burndown, pickup, wait, create, stat, polling, create-cli")
 		fs.IntVar(&n, "n", "", 0, "tasks to create: 0 means 100,000 for burndown and 1,000,000 for create and stat")
 		fs.IntVar(&batch, "batch", "", bench.DefaultBatch, "tasks per Create call when filling a pool")
 		fs.IntVar(&workers, "workers", "", bench.DefaultWorkers, "in-process runners (they share the store handle and the NATS connection)")
@@ -58,6 +62,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		fs.BoolVar(&noEvents, "no-events", "", false, "no NATS: runners poll every --poll-interval and wait recounts on its fallback timer")
 		fs.DurationVar(&pollInterval, "poll-interval", "", bench.DefaultPollInterval, "the runners' fallback poll interval (jittered ±20%), as the worker's --poll-interval")
 		fs.DurationVar(&idle, "idle", "", bench.DefaultIdle, "pause before each pickup and wait sample, so that each finds an idle fleet (0: none)")
+		fs.DurationVar(&idleFor, "idle-for", "", bench.DefaultIdleFor, "how long the polling scenario measures its idle fleet")
 		fs.BoolVar(&keep, "keep", "", false, "keep the benchmark pools in --store afterwards")
 		fs.StringVar(&cpuProfile, "cpuprofile", "", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
 		cli.RegisterGCPercent(fs, &gcPercent)
@@ -90,6 +95,9 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 	if pollInterval <= 0 {
 		return cli.Usagef("%s: must be positive, got %s", e.fs.Where("poll-interval"), pollInterval)
 	}
+	if idleFor <= 0 {
+		return cli.Usagef("%s: must be positive, got %s", e.fs.Where("idle-for"), idleFor)
+	}
 	if idle < 0 {
 		return cli.Usagef("%s: must not be negative, got %s", e.fs.Where("idle"), idle)
 	}
@@ -108,7 +116,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 	cfg := bench.Config{
 		Scenarios: list, N: n, CreateN: n, Batch: batch, Workers: workers, Concurrency: concurrency,
 		PickupSamples: samples, WaitSamples: samples, NoEvents: noEvents, PollInterval: pollInterval,
-		Idle: idle, Keep: keep, Logger: log, GCPercent: gc, CreateCLIN: n,
+		Idle: idle, Keep: keep, Logger: log, GCPercent: gc, CreateCLIN: n, IdleFor: idleFor,
 	}
 	if cfg.Executable, err = os.Executable(); err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -137,7 +145,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	res, err := bench.Run(ctx, cfg, e.notes())
-	if err != nil && res.Burndown == nil && res.Pickup == nil && res.Wait == nil && res.Create == nil && res.Stat == nil && res.CreateCLI == nil {
+	if err != nil && res.Burndown == nil && res.Pickup == nil && res.Wait == nil && res.Create == nil && res.Stat == nil && res.CreateCLI == nil && res.Polling == nil {
 		return err
 	}
 	var werr error

@@ -15,13 +15,13 @@ import (
 func TestBenchJSON(t *testing.T) {
 	t.Parallel()
 	code, stdout, stderr := run(t, nil, "bench", "-n", "300", "--samples", "10", "--batch", "100",
-		"--concurrency", "8", "--workers", "2", "--idle", "0", "--log-level", "warn", "-o", "json")
+		"--concurrency", "8", "--workers", "2", "--idle", "0", "--idle-for", "200ms", "--log-level", "warn", "-o", "json")
 	require.Equal(t, cli.ExitOK, code, stderr)
 	var res bench.Results
 	require.NoError(t, json.Unmarshal([]byte(stdout), &res), stdout)
 
 	c := res.Config
-	require.Equal(t, []string{"burndown", "pickup", "wait", "create", "stat"}, c.Scenarios)
+	require.Equal(t, []string{"burndown", "pickup", "wait", "create", "stat", "polling"}, c.Scenarios)
 	require.Equal(t, 300, c.N)
 	require.Equal(t, 300, c.CreateN)
 	require.Equal(t, 100, c.Batch)
@@ -40,6 +40,8 @@ func TestBenchJSON(t *testing.T) {
 	require.Equal(t, 300, res.Create.Tasks)
 	require.Equal(t, 300, res.Stat.Tasks)
 	require.Equal(t, bench.DefaultStatRuns, res.Stat.Runs)
+	require.Equal(t, 10, res.Polling.Pickup.Samples)
+	require.Zero(t, res.Polling.IdleWritesPerSec)
 
 	require.Contains(t, stderr, "burndown: 300 tasks in", "progress goes to stderr")
 }

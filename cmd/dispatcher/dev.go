@@ -29,7 +29,7 @@ func cmdDev(ctx context.Context, m *Main, args []string) error {
 		fs.StringVar(&listen, "nats-listen", "TASKFLEET_NATS_LISTEN", "127.0.0.1:4222", "HOST:PORT the embedded NATS server listens on (port 0: any free port)")
 		fs.StringVar(&storeDir, "nats-store-dir", "TASKFLEET_NATS_STORE_DIR", "", "JetStream storage directory (default: a temporary directory)")
 		fs.DurationVar(&reapEvery, "reap-interval", "TASKFLEET_REAP_INTERVAL", time.Second, "how often to look for expired leases")
-		fs.DurationVar(&grace, "reap-grace", "TASKFLEET_REAP_GRACE", 2*time.Second, "how long past expiry a lease is left alone (clock skew)")
+		fs.DurationVar(&grace, "reap-grace", "TASKFLEET_REAP_GRACE", 2*time.Second, "how long past expiry, by the store's clock, a lease is left alone (1s to 24h)")
 	})
 	if err != nil {
 		return err
@@ -45,11 +45,8 @@ func cmdDev(ctx context.Context, m *Main, args []string) error {
 	if reapEvery <= 0 {
 		return cli.Usagef("%s: %s: want > 0", e.fs.Where("reap-interval"), reapEvery)
 	}
-	if grace < 0 {
-		return cli.Usagef("%s: %s: want >= 0", e.fs.Where("reap-grace"), grace)
-	}
-	if grace == 0 {
-		grace = -1 // ReaperConfig: no grace
+	if err := taskstate.CheckLease(e.fs.Where("reap-grace"), grace); err != nil {
+		return cli.Usagef("%v", err)
 	}
 	log, err := e.c.NewLog(m.Stderr)
 	if err != nil {

@@ -44,11 +44,11 @@ type Config struct {
 	Kinds        string        // --kinds: comma-separated kinds; default every built-in kind and every program
 	FromStatus   string        // --from-status: waiting (default) or part_done
 	ToStatus     string        // --to-status: done (default) or part_done
-	Lease        time.Duration // --lease: default 30s
-	PollInterval time.Duration // --poll-interval: fallback poll; default 2s
+	Lease        time.Duration // --lease: default 30s; 1s to 24h
+	PollInterval time.Duration // --poll-interval: fallback poll; default 150ms (an empty poll is a read)
 	DrainTimeout time.Duration // --drain-timeout: default 10s
 	ReapInterval time.Duration // --reap-interval: default 5s; 0 disables
-	ReapGrace    time.Duration // --reap-grace: default 2s
+	ReapGrace    time.Duration // --reap-grace: default 2s; 1s to 24h
 	MetricsAddr  string        // --metrics-addr: HOST:PORT for /metrics, /healthz, /readyz; empty: none
 	Owner        string        // --owner: the name in leases; default hostname:pid
 	GCPercent    int           // --gc-percent: Go GC target; default cli.DefaultGCPercent (GOGC wins)
@@ -88,11 +88,11 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Kinds, "kinds", "TASKFLEET_KINDS", "", "comma-separated task kinds to run (default: the built-in kinds "+strings.Join(handlers.Reserved(), ",")+" and every program)")
 	fs.StringVar(&cfg.FromStatus, "from-status", "TASKFLEET_FROM_STATUS", "waiting", "claim tasks in this status: waiting, or part_done for phase two (the handler gets phase one's result)")
 	fs.StringVar(&cfg.ToStatus, "to-status", "TASKFLEET_TO_STATUS", "done", "commit successful tasks to this status: done, or part_done for phase one")
-	fs.DurationVar(&cfg.Lease, "lease", "TASKFLEET_LEASE", 30*time.Second, "lease length; renewed every lease/3 by one heartbeat per process")
-	fs.DurationVar(&cfg.PollInterval, "poll-interval", "TASKFLEET_POLL_INTERVAL", 2*time.Second, "fallback poll interval (jittered); events wake the worker sooner")
+	fs.DurationVar(&cfg.Lease, "lease", "TASKFLEET_LEASE", 30*time.Second, "lease length (1s to 24h), from the store's clock; renewed every lease/3 by one heartbeat per process")
+	fs.DurationVar(&cfg.PollInterval, "poll-interval", "TASKFLEET_POLL_INTERVAL", taskstate.DefaultPollInterval, "fallback poll interval (jittered); events wake the worker sooner; a poll that finds nothing is a read")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", "TASKFLEET_DRAIN_TIMEOUT", 10*time.Second, "on SIGTERM, how long in-flight tasks may finish before they are cancelled and returned")
 	fs.DurationVar(&cfg.ReapInterval, "reap-interval", "TASKFLEET_REAP_INTERVAL", 5*time.Second, "how often this worker's reaper looks for expired leases (0: no reaper)")
-	fs.DurationVar(&cfg.ReapGrace, "reap-grace", "TASKFLEET_REAP_GRACE", 2*time.Second, "how long past expiry a lease is left alone (clock skew)")
+	fs.DurationVar(&cfg.ReapGrace, "reap-grace", "TASKFLEET_REAP_GRACE", 2*time.Second, "how long past expiry, by the store's clock, a lease is left alone (1s to 24h)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "TASKFLEET_METRICS_ADDR", "", "HOST:PORT serving /metrics, /healthz and /readyz (empty: none)")
 	fs.StringVar(&cfg.Owner, "owner", "TASKFLEET_OWNER", "", "worker name in leases (default hostname:pid)")
 	cli.RegisterGCPercent(fs, &cfg.GCPercent)
@@ -125,8 +125,17 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	if cfg.Concurrency > cli.MaxConcurrency {
 		return cli.Usagef("%s: must be at most %d, got %d", fs.Where("concurrency"), cli.MaxConcurrency, cfg.Concurrency)
 	}
-	if cfg.Lease < 300*time.Millisecond {
-		return cli.Usagef("%s: %s is too short (at least 300ms)", fs.Where("lease"), cfg.Lease)
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"lease", cfg.Lease}, {"reap-grace", cfg.ReapGrace}} {
+		if err := taskstate.CheckLease(fs.Where(d.flag), d.v); err != nil {
+			return cli.Usagef("%v", err)
+		}
+	}
+	clock, err := testClock(m.Getenv)
+	if err != nil {
+		return err
 	}
 	if cfg.DataDir != "" {
 		if fi, err := os.Stat(cfg.DataDir); err != nil || !fi.IsDir() {
@@ -229,7 +238,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	runner, err := taskstate.NewRunner(taskstate.RunnerConfig{
 		Manager: a.Manager, Handlers: hs, Concurrency: cfg.Concurrency, From: from, To: to, Owner: cfg.Owner,
 		Lease: cfg.Lease, PollInterval: cfg.PollInterval, Wakeups: wake, DrainTimeout: cfg.DrainTimeout,
-		ReapInterval: reapEvery, ReapGrace: cfg.ReapGrace, Logger: log, Metrics: met,
+		ReapInterval: reapEvery, ReapGrace: cfg.ReapGrace, Logger: log, Metrics: met, NowFunc: clock,
 	})
 	if err != nil {
 		return err

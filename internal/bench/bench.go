@@ -41,8 +41,8 @@ const (
 	CreateCLI Scenario = "create-cli"
 )
 
-// Scenarios lists the scenarios of "all" in the order Run runs them.
-var Scenarios = []Scenario{Burndown, Pickup, Wait, Create, Stat}
+// Scenarios lists every scenario in the order Run runs them.
+var Scenarios = []Scenario{Burndown, Pickup, Wait, Create, Stat, PollingScenario}
 
 // NamedScenarios run only when named, after the others: they need more
 // than the defaults (create-cli: the dispatcher binary).
@@ -105,7 +105,7 @@ const (
 	DefaultPickupSamples = 500
 	DefaultWaitSamples   = 100
 	DefaultStatRuns      = 20
-	DefaultPollInterval  = 2 * time.Second
+	DefaultPollInterval  = taskstate.DefaultPollInterval
 	DefaultIdle          = 5 * time.Millisecond
 	DefaultProgressEvery = 2 * time.Second
 )
@@ -141,8 +141,8 @@ type Config struct {
 	// NoEvents runs without NATS: runners find tasks by polling every
 	// PollInterval and Wait recounts on its fallback timer.
 	NoEvents bool
-	// PollInterval is the runners' fallback poll. Defaults to 2 s, the
-	// worker's default.
+	// PollInterval is the runners' fallback poll. Defaults to
+	// taskstate.DefaultPollInterval, the worker's default.
 	PollInterval time.Duration
 	// Idle is the pause before each latency sample, so that every sample
 	// finds an idle fleet (longer than the wake-up debounce). Defaults to
@@ -150,6 +150,9 @@ type Config struct {
 	Idle time.Duration
 	// ProgressEvery is the interval of the progress lines. Defaults to 2 s.
 	ProgressEvery time.Duration
+	// IdleFor is how long the polling scenario's idle fleet is measured.
+	// Defaults to DefaultIdleFor (10 s).
+	IdleFor time.Duration
 
 	// Store is the backend to benchmark. Defaults to a fresh SQLite file in
 	// a temporary directory, removed at the end.
@@ -204,6 +207,7 @@ func (c Config) withDefaults() (Config, error) {
 		def  time.Duration
 	}{
 		{"PollInterval", &c.PollInterval, DefaultPollInterval}, {"ProgressEvery", &c.ProgressEvery, DefaultProgressEvery},
+		{"IdleFor", &c.IdleFor, DefaultIdleFor},
 	} {
 		if *f.v < 0 {
 			return c, fmt.Errorf("bench: Config.%s must not be negative, got %s", f.name, *f.v)
@@ -275,6 +279,10 @@ type bench struct {
 	events    string       // how events are delivered, for the report
 	pools     []string     // created, removed at the end
 	createdIn string       // the pool the create scenario filled, for stat
+
+	// arrival: pickup samples arrive up to this much later than Idle, at
+	// random (the polling scenario).
+	arrival time.Duration
 }
 
 func (b *bench) runAll(ctx context.Context, res *Results) error {
@@ -293,6 +301,8 @@ func (b *bench) runAll(ctx context.Context, res *Results) error {
 			res.Stat, err = b.stat(ctx)
 		case CreateCLI:
 			res.CreateCLI, err = b.createCLI(ctx)
+		case PollingScenario:
+			res.Polling, err = b.polling(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", s, err)

@@ -28,7 +28,7 @@ func tiny(t *testing.T) bench.Config {
 	t.Helper()
 	return bench.Config{
 		N: 500, CreateN: 400, Batch: 150, Workers: 2, Concurrency: 8,
-		PickupSamples: 20, WaitSamples: 20, StatRuns: 5, Idle: time.Millisecond,
+		PickupSamples: 20, WaitSamples: 20, StatRuns: 5, Idle: time.Millisecond, IdleFor: 300 * time.Millisecond,
 		Logger: zaptest.NewLogger(t),
 	}
 }
@@ -53,7 +53,7 @@ func TestRunEveryScenario(t *testing.T) {
 	require.NoError(t, err)
 
 	c := res.Config
-	require.Equal(t, []string{"burndown", "pickup", "wait", "create", "stat"}, c.Scenarios)
+	require.Equal(t, []string{"burndown", "pickup", "wait", "create", "stat", "polling"}, c.Scenarios)
 	require.Equal(t, 2, c.Workers)
 	require.Equal(t, 8, c.Concurrency)
 	require.True(t, c.Events)
@@ -95,7 +95,17 @@ func TestRunEveryScenario(t *testing.T) {
 	require.LessOrEqual(t, st.Min, st.Median)
 	require.LessOrEqual(t, st.Median, st.Max)
 
-	for _, want := range []string{"burndown: creating 500 no-op tasks", "pickup: p50", "wait: p50", "create: 400 tasks in", "stat: median"} {
+	p := res.Polling
+	require.NotNil(t, p)
+	requireOrdered(t, &p.Pickup, 20)
+	require.False(t, p.Pickup.Events)
+	require.Equal(t, bench.Millis(taskstate.DefaultPollInterval), p.PollInterval)
+	require.Equal(t, bench.DefaultIdleWorkers, p.IdleWorkers)
+	require.Positive(t, p.IdlePollsPerSec, "the idle runners poll")
+	require.Zero(t, p.IdleWritesPerSec, "an idle fleet writes nothing")
+	require.Positive(t, p.PeakRSSBytes)
+
+	for _, want := range []string{"burndown: creating 500 no-op tasks", "pickup: p50", "wait: p50", "create: 400 tasks in", "stat: median", "polling: p50", "idle runners"} {
 		require.Contains(t, progress.String(), want)
 	}
 
@@ -212,7 +222,7 @@ func TestParseScenarios(t *testing.T) {
 		require.Equal(t, want, got, in)
 	}
 	_, err := bench.ParseScenarios("burndown,fast")
-	require.ErrorContains(t, err, `unknown scenario "fast" (want all or a comma-separated list of burndown, pickup, wait, create, stat, create-cli)`)
+	require.ErrorContains(t, err, `unknown scenario "fast" (want all or a comma-separated list of burndown, pickup, wait, create, stat, polling, create-cli)`)
 }
 
 func TestResultsJSON(t *testing.T) {

@@ -34,6 +34,7 @@ type Results struct {
 	Stat     *StatResult  `json:"stat,omitempty"`
 	// CreateCLI is the create-cli scenario's figure.
 	CreateCLI *CLIThroughput `json:"create_cli,omitempty"`
+	Polling  *Polling     `json:"polling,omitempty"`
 }
 
 // ConfigReport is the configuration next to every figure.
@@ -271,6 +272,13 @@ func WriteTable(w io.Writer, r Results) error {
 	}
 	if s := r.Stat; s != nil {
 		row("stat", fmt.Sprintf("median of %d over %s tasks (min %s, max %s)", s.Runs, count(s.Tasks), s.Min, s.Max), s.Median.String(), "≤ "+s.Target.String(), verdict(s.Met()))
+	}
+	if p := r.Polling; p != nil {
+		row("polling", fmt.Sprintf("pickup p50 / p99 (%d samples, no events, polling every %s)", p.Pickup.Samples, p.PollInterval),
+			fmt.Sprintf("%s / %s", p.Pickup.P50, p.Pickup.P99), "p50 ≤ "+p.TargetP50.String(), verdict(p.Met()))
+		row("", "CPU per task / machine steal / peak RSS", fmt.Sprintf("%.0f µs / %.0f %% / %.0f MiB", p.CPUPerTaskMicros, p.StealPct, float64(p.PeakRSSBytes)/(1<<20)), "", "")
+		row("", fmt.Sprintf("idle fleet of %d runners, %.0f s: CPU / polls / store writes", p.IdleWorkers, p.IdleSeconds),
+			fmt.Sprintf("%.2f %% of a core / %.0f/s / %.1f/s", p.IdleCPUPct, p.IdlePollsPerSec, p.IdleWritesPerSec), "", "")
 	}
 	return tw.Flush()
 }

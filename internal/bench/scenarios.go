@@ -94,7 +94,11 @@ func (b *bench) burndown(ctx context.Context) (*Throughput, error) {
 // pickup times create → handler start, one task at a time on an idle
 // fleet, waiting for each task to be committed before the next.
 func (b *bench) pickup(ctx context.Context) (*Latency, error) {
-	pool := b.pool(Pickup)
+	return b.timePickup(ctx, b.pool(Pickup), "pickup")
+}
+
+// timePickup is the pickup scenario on pool; label starts its lines.
+func (b *bench) timePickup(ctx context.Context, pool, label string) (*Latency, error) {
 	dm, err := b.manager(pool, b.dispatcherNotifier())
 	if err != nil {
 		return nil, err
@@ -118,11 +122,11 @@ func (b *bench) pickup(ctx context.Context) (*Latency, error) {
 	}
 	defer fl.stop()
 	n := b.cfg.PickupSamples
-	fmt.Fprintf(b.out, "pickup: %d samples, events %s\n", n, onOff(!b.cfg.NoEvents))
-	samples := b.newSampler("pickup", n)
+	fmt.Fprintf(b.out, "%s: %d samples, events %s\n", label, n, onOff(!b.cfg.NoEvents))
+	samples := b.newSampler(label, n)
 	creates := make([]time.Duration, 0, n)
 	for i := range n {
-		if err := sleep(ctx, b.cfg.Idle); err != nil {
+		if err := sleep(ctx, b.cfg.Idle+randUpTo(b.arrival)); err != nil {
 			return nil, err
 		}
 		t0 := time.Now()
@@ -150,7 +154,7 @@ func (b *bench) pickup(ctx context.Context) (*Latency, error) {
 	if l.Events {
 		l.TargetP50, l.TargetP99 = TargetPickupP50, TargetPickupP99
 	}
-	fmt.Fprintf(b.out, "pickup: p50 %s, p90 %s, p99 %s, max %s (Create returned after %s at p50)\n", l.P50, l.P90, l.P99, l.Max, l.CreateP50)
+	fmt.Fprintf(b.out, "%s: p50 %s, p90 %s, p99 %s, max %s (Create returned after %s at p50)\n", label, l.P50, l.P90, l.P99, l.Max, l.CreateP50)
 	return &l, nil
 }
 

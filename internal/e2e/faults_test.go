@@ -28,7 +28,7 @@ func (c *cluster) running(owner string) []task {
 func TestKillWorkerMidTask(t *testing.T) {
 	c := newCluster(t)
 	d := c.startDev(fleettest.FreeAddr(t))
-	const lease, grace = time.Second, 200 * time.Millisecond // grace: the harness's --reap-grace
+	const lease, grace = time.Second, time.Second // grace: the harness's --reap-grace
 	victim := c.startWorker("victim", "--nats", d.url, "--concurrency", "5", "--lease", lease.String())
 	specs := append(sleepTasks(4, "2s", "kill9"), spec{Kind: "sleep", Def: map[string]any{"duration": "2s", "once": true}, MaxAttempts: 1})
 	ids := c.create(specs, "--nats", d.url)
@@ -79,8 +79,8 @@ func TestKillWorkerMidTask(t *testing.T) {
 // down cleanly leaving nothing running.
 func TestZombieWorker(t *testing.T) {
 	c := newCluster(t)
-	zombie := c.startWorker("zombie", "--concurrency", "1", "--lease", "600ms")
-	ids := c.create(sleepTasks(1, "1500ms", "zombie"))
+	zombie := c.startWorker("zombie", "--concurrency", "1", "--lease", "1s")
+	ids := c.create(sleepTasks(1, "3s", "zombie"))
 	id := ids[0]
 
 	// Polled on /metrics, not with `dispatcher query`: a query is a process

@@ -109,11 +109,11 @@ type dev struct {
 }
 
 // startDev starts `dispatcher dev` on listen (reaping every 100 ms with a
-// 200 ms grace, JetStream files in the test's directory, unless args say
+// 1 s grace, JetStream files in the test's directory, unless args say
 // otherwise) and waits for its ready line.
 func (c *cluster) startDev(listen string, args ...string) *dev {
 	c.t.Helper()
-	all := append([]string{"dev", "--nats-listen", listen, "--reap-interval", "100ms", "--reap-grace", "200ms",
+	all := append([]string{"dev", "--nats-listen", listen, "--reap-interval", "100ms", "--reap-grace", "1s",
 		"--nats-store-dir", c.t.TempDir()}, args...)
 	p := c.start("dev@"+listen, c.bin.Dispatcher, c.env(), all...)
 	line := p.WaitOutput(c.t, fleettest.StartTimeout, fleettest.Stdout, "nats listening on ")
@@ -146,7 +146,7 @@ func (c *cluster) startWorkerIn(owner, dir string, env []string, args ...string)
 	addr := fleettest.FreeAddr(c.t)
 	all := append([]string{
 		"--owner", owner, "--metrics-addr", addr,
-		"--lease", "2s", "--poll-interval", "100ms", "--reap-interval", "100ms", "--reap-grace", "200ms", "--drain-timeout", "2s",
+		"--lease", "2s", "--poll-interval", "100ms", "--reap-interval", "100ms", "--reap-grace", "1s", "--drain-timeout", "2s",
 	}, args...)
 	p := c.startCmd(fleettest.Cmd{Name: "worker " + owner, Path: c.bin.Worker, Args: all, Env: c.env(env...), Dir: dir})
 	p.WaitLog(c.t, fleettest.StartTimeout, "worker started", fleettest.LogMsg("worker started"))

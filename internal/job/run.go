@@ -36,7 +36,8 @@ type Options struct {
 	Reset bool
 	// Timeout bounds the wait; 0 waits for ever.
 	Timeout time.Duration
-	// Lease, PollInterval of the in-process workers. Defaults 30 s, 1 s.
+	// Lease, PollInterval of the in-process workers. Defaults 30 s and
+	// taskstate.DefaultPollInterval.
 	Lease, PollInterval time.Duration
 }
 
@@ -173,7 +174,7 @@ func startWorkers(ctx context.Context, wg *conc.WaitGroup, o Options) error {
 	}
 	poll := o.PollInterval
 	if poll <= 0 {
-		poll = time.Second
+		poll = taskstate.DefaultPollInterval
 	}
 	for w := range cfg.Workers {
 		for _, st := range stages {

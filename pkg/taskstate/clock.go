@@ -2,11 +2,14 @@ package taskstate
 
 import "time"
 
+// DefaultPollInterval is a Runner's fallback poll without events. It is
+// short because a poll that finds nothing is a read, not a write.
+const DefaultPollInterval = 150 * time.Millisecond
+
 // clockOf returns now when it is set, else the Manager's clock
-// (Config.Now), else time.Now. The Runner, its heartbeat, completer and
-// reaper all take their time from the one function it returns, so a fake
-// clock given to the Manager (or to RunnerConfig.NowFunc) drives every
-// lease computation, as River's Archetype.Time does.
+// (Config.Now), else time.Now: the worker's own clock, which the Runner's
+// heartbeat uses to time how long ago its leases were renewed. Lease ends
+// and expiries are the store's clock's (see Config.Now).
 func clockOf(now func() time.Time, m *Manager) func() time.Time {
 	switch {
 	case now != nil:

@@ -36,7 +36,10 @@ type Config struct {
 	Codec Codec
 	// Logger logs admin operations and dropped writes. Default: zap.NewNop().
 	Logger *zap.Logger
-	// Now is the clock. Default: time.Now.
+	// Now is the clock of created and updated times. Default: time.Now.
+	// Leases, expiries and retry delays are decided by the store's clock,
+	// never the caller's; a Now set here stands in for the store's clock
+	// too (tests drive leases with a fake one).
 	Now func() time.Time
 	// Backoff is the delay before a returned task may be claimed again,
 	// given the attempt that failed (1 for the first). Default:
@@ -61,6 +64,8 @@ type Manager struct {
 	pool  string
 	codec Codec
 	log   *zap.Logger
+	// storeClock is Config.Now as given (nil: the store's clock).
+	storeClock func() time.Time
 }
 
 var poolRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -85,6 +90,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	storeClock := cfg.Now
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -94,7 +100,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.DefaultMaxAttempts == 0 {
 		cfg.DefaultMaxAttempts = DefaultMaxAttempts
 	}
-	return &Manager{cfg: cfg, store: cfg.Store, pool: cfg.Pool, codec: cfg.Codec.cached(), log: cfg.Logger}, nil
+	return &Manager{cfg: cfg, store: cfg.Store, pool: cfg.Pool, codec: cfg.Codec.cached(), log: cfg.Logger, storeClock: storeClock}, nil
 }
 
 // Pool returns the pool name.
@@ -290,7 +296,8 @@ type ClaimOptions struct {
 	Query Query
 	// Owner names the claimer in the lease. Default: hostname:pid.
 	Owner string
-	// Lease is how long the claim holds without a heartbeat. Default 30 s.
+	// Lease is how long the claim holds without a heartbeat, from the
+	// store's now. Default 30 s; else within [MinLease, MaxLease].
 	Lease time.Duration
 	// Limit is the most tasks to claim in one round trip. Default 1.
 	Limit int
@@ -321,17 +328,19 @@ func (m *Manager) Claim(ctx context.Context, opts ClaimOptions) ([]*Task, error)
 	if opts.Owner == "" {
 		opts.Owner = DefaultOwner()
 	}
-	if opts.Lease <= 0 {
+	if opts.Lease == 0 {
 		opts.Lease = DefaultLease
+	}
+	if err := CheckLease("lease", opts.Lease); err != nil {
+		return nil, err
 	}
 	if opts.Limit <= 0 {
 		opts.Limit = 1
 	}
-	now := m.cfg.Now()
 	start := time.Now()
 	tasks, err := m.store.Claim(ctx, ClaimParams{
 		Pool: m.pool, From: opts.From, Kinds: opts.Kinds, Query: opts.Query,
-		Owner: opts.Owner, Token: NewToken(), Now: now, LeaseUntil: now.Add(opts.Lease), Limit: opts.Limit,
+		Owner: opts.Owner, Token: NewToken(), Now: m.storeNow(), Lease: opts.Lease, Limit: opts.Limit,
 	})
 	m.observe("claim", start, err)
 	return tasks, err
@@ -430,7 +439,7 @@ func (m *Manager) finish(ctx context.Context, op string, items []Transition) ([]
 		}
 	}
 	start := time.Now()
-	applied, err := m.store.Finish(ctx, FinishParams{Pool: m.pool, Now: m.cfg.Now(), Items: items})
+	applied, err := m.store.Finish(ctx, FinishParams{Pool: m.pool, Now: m.storeNow(), Items: items})
 	m.observe(op, start, err)
 	return applied, err
 }
@@ -469,7 +478,7 @@ func (m *Manager) Return(ctx context.Context, t *Task, cause error) (Status, err
 		tr.To = StatusFailed
 		tr.LastError = fmt.Sprintf("attempt %d of %d: %s", t.Attempts, t.MaxAttempts, msg)
 	} else {
-		tr.RunAfter = m.cfg.Now().Add(m.cfg.Backoff(t.Attempts))
+		tr.Delay = min(max(m.cfg.Backoff(t.Attempts), 0), MaxLease)
 	}
 	return tr.To, m.finishOne(ctx, "return", t, tr)
 }
@@ -494,18 +503,21 @@ func (m *Manager) Fail(ctx context.Context, t *Task, cause error) error {
 	return m.finishOne(ctx, "fail", t, Transition{ID: t.ID, Seq: t.Seq, Token: t.Lease.Token, To: StatusFailed, SetError: true, LastError: msg})
 }
 
-// Heartbeat extends the leases of the given claims to now + lease in one
-// write and returns the ids whose lease was lost.
+// Heartbeat extends the leases of the given claims to the store's now +
+// lease (0: DefaultLease; else within [MinLease, MaxLease]) in one write
+// and returns the ids whose lease was lost.
 func (m *Manager) Heartbeat(ctx context.Context, refs []LeaseRef, lease time.Duration) ([]string, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	if lease <= 0 {
+	if lease == 0 {
 		lease = DefaultLease
 	}
-	now := m.cfg.Now()
+	if err := CheckLease("lease", lease); err != nil {
+		return nil, err
+	}
 	start := time.Now()
-	lost, err := m.store.Heartbeat(ctx, HeartbeatParams{Pool: m.pool, Leases: refs, Until: now.Add(lease), Now: now})
+	lost, err := m.store.Heartbeat(ctx, HeartbeatParams{Pool: m.pool, Leases: refs, Lease: lease, Now: m.storeNow()})
 	m.observe("heartbeat", start, err)
 	return lost, err
 }
@@ -518,20 +530,15 @@ type ReapResult struct {
 }
 
 // ReapExpired takes back running tasks whose lease ended more than grace
-// ago (a crashed or frozen worker). Each is fenced on the token it was read
+// (within [0, MaxLease]) ago by the store's clock (a crashed or frozen
+// worker). Each is fenced on the token it was read
 // with, so a task committed between the read and the write is never moved
 // back. A task with attempts left returns to the status it was claimed
 // from; one without goes to failed.
 func (m *Manager) ReapExpired(ctx context.Context, grace time.Duration) (ReapResult, error) {
-	return m.reapExpired(ctx, m.cfg.Now(), grace)
-}
-
-// reapExpired is ReapExpired at the time now: the Reaper passes its own
-// clock's time.
-func (m *Manager) reapExpired(ctx context.Context, now time.Time, grace time.Duration) (ReapResult, error) {
 	var rr ReapResult
 	start := time.Now()
-	expired, err := m.store.ListExpired(ctx, ListExpiredParams{Pool: m.pool, Before: now.Add(-grace), Limit: 1000})
+	expired, err := m.store.ListExpired(ctx, ListExpiredParams{Pool: m.pool, Grace: grace, Now: m.storeNow(), Limit: 1000})
 	m.observe("list_expired", start, err)
 	if err != nil || len(expired) == 0 {
 		return rr, err
@@ -543,7 +550,7 @@ func (m *Manager) reapExpired(ctx context.Context, now time.Time, grace time.Dur
 			to = StatusWaiting
 		}
 		msg := fmt.Sprintf("lease of %s expired at %s", t.Lease.Owner, t.Lease.Until.UTC().Format(time.RFC3339Nano))
-		tr := Transition{ID: t.ID, Seq: t.Seq, Token: t.Lease.Token, To: to, SetError: true, LastError: msg, ExpiredBefore: now.Add(-grace)}
+		tr := Transition{ID: t.ID, Seq: t.Seq, Token: t.Lease.Token, To: to, SetError: true, LastError: msg, Expired: true, Grace: grace}
 		if t.MaxAttempts > 0 && t.Attempts >= t.MaxAttempts {
 			tr.To = StatusFailed
 			tr.LastError = fmt.Sprintf("attempt %d of %d: %s", t.Attempts, t.MaxAttempts, msg)

@@ -275,7 +275,7 @@ func TestManagerClaimAndFinish(t *testing.T) {
 			id := e.create(specs("noop", 1)...)[0]
 			task := e.claim(taskstate.ClaimOptions{Lease: time.Second})[0]
 			e.clock.Advance(time.Minute)
-			expired, err := e.store.ListExpired(e.ctx, taskstate.ListExpiredParams{Pool: "pool_a", Before: e.clock.Now()})
+			expired, err := e.store.ListExpired(e.ctx, taskstate.ListExpiredParams{Pool: "pool_a", Now: e.clock.Now()})
 			require.NoError(t, err)
 			require.Len(t, expired, 1)
 			// The slow worker commits after the reaper read the task ...

@@ -32,12 +32,15 @@ type ReaperConfig struct {
 	Notifier Notifier
 	// Interval is the time between passes. Defaults to 5 s.
 	Interval time.Duration
-	// Grace is how long past its expiry a lease is left alone (clock skew
-	// between hosts). Defaults to 2 s; the special value -1 (any negative
-	// value) means none: a lease is reaped as soon as it ends.
+	// Grace is how long past its expiry, by the store's clock, a lease is
+	// left alone. Defaults to 2 s; else within [MinLease, MaxLease]; the
+	// special value -1 (any negative value) means none: a lease is reaped
+	// as soon as it ends.
 	Grace time.Duration
-	// NowFunc is the clock a lease's expiry is judged by. Defaults to the
-	// Manager's clock (Config.Now), or time.Now with Store.
+	// NowFunc, for tests, stands in for the store's clock in the Managers
+	// built for Store (see Config.Now). Defaults to none: a lease's expiry
+	// is judged by the store's clock. With Manager, the Manager's
+	// Config.Now does this.
 	NowFunc func() time.Time
 	// CleanupInterval is how often the staged artifacts that no running
 	// attempt holds (what a crashed worker left mid-upload, or a discard
@@ -58,7 +61,6 @@ type ReaperConfig struct {
 // fenced, so any number of reapers may run at once.
 type Reaper struct {
 	cfg ReaperConfig
-	now func() time.Time
 
 	mu       sync.Mutex
 	managers map[string]*Manager // by pool, for Store
@@ -77,6 +79,10 @@ func NewReaper(cfg ReaperConfig) (*Reaper, error) {
 		cfg.Grace = 2 * time.Second
 	case cfg.Grace < 0:
 		cfg.Grace = 0
+	default:
+		if err := CheckLease("reap grace", cfg.Grace); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.CleanupInterval == 0 {
 		cfg.CleanupInterval = time.Minute
@@ -87,7 +93,7 @@ func NewReaper(cfg ReaperConfig) (*Reaper, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = nopMetrics{}
 	}
-	return &Reaper{cfg: cfg, now: clockOf(cfg.NowFunc, cfg.Manager), managers: map[string]*Manager{}}, nil
+	return &Reaper{cfg: cfg, managers: map[string]*Manager{}}, nil
 }
 
 // Run makes a pass every Interval, and an artifact cleanup every
@@ -178,7 +184,7 @@ func (r *Reaper) eachPool(ctx context.Context, fn func(m *Manager) error) error 
 }
 
 func (r *Reaper) reapPool(ctx context.Context, m *Manager) (ReapResult, error) {
-	rr, err := m.reapExpired(ctx, r.now(), r.cfg.Grace)
+	rr, err := m.ReapExpired(ctx, r.cfg.Grace)
 	if err == nil {
 		r.cfg.Metrics.Reaped(rr.Requeued, rr.Failed)
 	}
@@ -192,7 +198,7 @@ func (r *Reaper) manager(pool string) (*Manager, bool) {
 	if m, ok := r.managers[pool]; ok {
 		return m, true
 	}
-	m, err := NewManager(Config{Store: r.cfg.Store, Pool: pool, Notifier: r.cfg.Notifier, Logger: r.cfg.Logger, Now: r.now})
+	m, err := NewManager(Config{Store: r.cfg.Store, Pool: pool, Notifier: r.cfg.Notifier, Logger: r.cfg.Logger, Now: r.cfg.NowFunc})
 	if err != nil {
 		return nil, false
 	}

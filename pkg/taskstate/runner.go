@@ -80,11 +80,13 @@ type RunnerConfig struct {
 	Query Query
 	// Owner names this worker in leases. Default: hostname:pid.
 	Owner string
-	// Lease is the lease length; one heartbeat per process renews every
-	// held lease each Lease/3. Default 30 s.
+	// Lease is the lease length, from the store's now; one heartbeat per
+	// process renews every held lease each Lease/3. Default 30 s; else
+	// within [MinLease, MaxLease].
 	Lease time.Duration
 	// PollInterval is the fallback poll when no event arrives, jittered
-	// ±20 %. Default 2 s.
+	// ±20 %. Default DefaultPollInterval (150 ms): a poll that finds
+	// nothing is a read, not a write.
 	PollInterval time.Duration
 	// Wakeups, when set, delivers event hints (tasks created or available);
 	// each makes the runner claim at once.
@@ -96,18 +98,17 @@ type RunnerConfig struct {
 	// pool) looks for expired leases. Default 5 s; negative disables the
 	// reaper.
 	ReapInterval time.Duration
-	// ReapGrace is how long past its expiry a lease is left alone (clock
-	// skew between hosts). Default 2 s.
+	// ReapGrace is how long past its expiry, by the store's clock, a lease
+	// is left alone. Default 2 s; else within [MinLease, MaxLease].
 	ReapGrace time.Duration
 	// CommitBatch caps the results committed in one store round trip.
 	// Default 256.
 	CommitBatch int
-	// NowFunc is the clock of all lease math: the claim loop's and the
-	// heartbeat's view of when the held leases were last renewed, the
-	// reaper's view of which leases expired, and the pickup latency.
-	// Defaults to the Manager's clock (Config.Now), which defaults to
-	// time.Now; the Manager stamps claims and renewals with its own clock,
-	// so set both to the same function.
+	// NowFunc is the worker's own clock: the claim loop's and the
+	// heartbeat's view of how long ago the held leases were last renewed,
+	// and the pickup latency. It decides no lease end and no expiry: the
+	// store's clock does. Defaults to the Manager's clock (Config.Now),
+	// which defaults to time.Now.
 	NowFunc func() time.Time
 	// Logger logs task failures and lifecycle. Default: zap.NewNop().
 	Logger *zap.Logger
@@ -172,11 +173,14 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if cfg.Owner == "" {
 		cfg.Owner = DefaultOwner()
 	}
-	if cfg.Lease <= 0 {
+	if cfg.Lease == 0 {
 		cfg.Lease = DefaultLease
 	}
+	if err := CheckLease("lease", cfg.Lease); err != nil {
+		return nil, err
+	}
 	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 2 * time.Second
+		cfg.PollInterval = DefaultPollInterval
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 10 * time.Second
@@ -184,8 +188,11 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if cfg.ReapInterval == 0 {
 		cfg.ReapInterval = 5 * time.Second
 	}
-	if cfg.ReapGrace <= 0 {
+	if cfg.ReapGrace == 0 {
 		cfg.ReapGrace = 2 * time.Second
+	}
+	if err := CheckLease("reap grace", cfg.ReapGrace); err != nil {
+		return nil, err
 	}
 	if cfg.CommitBatch <= 0 {
 		cfg.CommitBatch = 256
@@ -212,7 +219,7 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	}
 	if cfg.ReapInterval > 0 {
 		reaper, err := NewReaper(ReaperConfig{Manager: cfg.Manager, Interval: cfg.ReapInterval, Grace: cfg.ReapGrace,
-			NowFunc: now, Logger: cfg.Logger, Metrics: cfg.Metrics})
+			Logger: cfg.Logger, Metrics: cfg.Metrics})
 		if err != nil {
 			return nil, err
 		}

@@ -133,7 +133,7 @@ func TestRunnerLostLeaseCancelsAndDiscards(t *testing.T) {
 	started := make(chan struct{}, 4)
 	var calls atomic.Int32
 	r, err := taskstate.NewRunner(taskstate.RunnerConfig{
-		Manager: m, Concurrency: 1, Lease: 150 * time.Millisecond, PollInterval: time.Hour, ReapInterval: -1,
+		Manager: m, Concurrency: 1, Lease: taskstate.MinLease, PollInterval: time.Hour, ReapInterval: -1,
 		Handlers: map[string]taskstate.HandlerFunc{"block": func(ctx context.Context, task *taskstate.Task, param any) (any, error) {
 			if calls.Add(1) > 1 {
 				return "second run", nil
@@ -303,7 +303,7 @@ func TestRunnerGivesUpLeasesItCannotRenew(t *testing.T) {
 	require.NoError(t, err)
 	started, ended := make(chan struct{}, 4), make(chan error, 4)
 	r, err := taskstate.NewRunner(taskstate.RunnerConfig{
-		Manager: m, Concurrency: 1, Lease: 300 * time.Millisecond, PollInterval: time.Hour, ReapInterval: -1,
+		Manager: m, Concurrency: 1, Lease: taskstate.MinLease, PollInterval: time.Hour, ReapInterval: -1,
 		Handlers: map[string]taskstate.HandlerFunc{"block": func(ctx context.Context, task *taskstate.Task, param any) (any, error) {
 			started <- struct{}{}
 			<-ctx.Done()

@@ -31,7 +31,7 @@ type Store interface {
 	CreateTasks(ctx context.Context, p CreateTasksParams) ([]CreatedTask, error)
 
 	// Claim atomically moves up to Limit claimable tasks (status From,
-	// RunAfter not after Now, kind in Kinds when Kinds is set, matching
+	// RunAfter not after the store's now, kind in Kinds when Kinds is set, matching
 	// Query) to running: highest priority first, then creation order. It
 	// sets the lease, claimed_from and started_at, increments attempts and
 	// returns the tasks with their def (and, claimed from part_done, their
@@ -49,12 +49,12 @@ type Store interface {
 	// ErrInvalidTransition).
 	Finish(ctx context.Context, p FinishParams) ([]bool, error)
 
-	// Heartbeat extends, in one write, the leases still held, and returns
-	// the ids whose lease was lost.
+	// Heartbeat extends, in one write, the leases still held to the
+	// store's now + Lease, and returns the ids whose lease was lost.
 	Heartbeat(ctx context.Context, p HeartbeatParams) (lost []string, err error)
 
-	// ListExpired returns running tasks whose lease ended before Before,
-	// without payloads, oldest lease first.
+	// ListExpired returns running tasks whose lease ended more than Grace
+	// before the store's now, without payloads, oldest lease first.
 	ListExpired(ctx context.Context, p ListExpiredParams) ([]*Task, error)
 
 	// Update applies an admin change to every task matching Query and
@@ -112,25 +112,30 @@ type CreatedTask struct {
 
 // ClaimParams are the arguments of Store.Claim.
 type ClaimParams struct {
-	Pool       string
-	From       Status   // StatusWaiting or StatusPartDone
-	Kinds      []string // empty: any kind
-	Query      Query    // zero: any task
-	Owner      string
-	Token      string // fresh per call; fences every later write of these claims
-	Now        time.Time
-	LeaseUntil time.Time
-	Limit      int // at least 1
+	Pool  string
+	From  Status   // StatusWaiting or StatusPartDone
+	Kinds []string // empty: any kind
+	Query Query    // zero: any task
+	Owner string
+	Token string // fresh per call; fences every later write of these claims
+	// Now stands in for the store's clock (a Manager given Config.Now, in
+	// tests); zero means the store's own.
+	Now time.Time
+	// Lease is how long the claims hold: the lease ends at the store's now
+	// + Lease. Within (0, MaxLease].
+	Lease time.Duration
+	Limit int // at least 1
 }
 
 // Validate reports whether Claim accepts p: From is waiting or part_done
-// (an error wrapping ErrInvalidStatus if not). Both backends call it first
-// thing in Claim.
+// (an error wrapping ErrInvalidStatus if not) and Lease is within
+// (0, MaxLease] (ErrInvalidDuration). Both backends call it first thing in
+// Claim.
 func (p ClaimParams) Validate() error {
 	if !p.From.Claimable() {
 		return fmt.Errorf("%w: cannot claim from %q (want waiting or part_done)", ErrInvalidStatus, p.From)
 	}
-	return nil
+	return storeLease("claim lease", p.Lease)
 }
 
 // Transition is one fenced move out of running.
@@ -148,15 +153,18 @@ type Transition struct {
 	// SetError stores LastError; otherwise last_error is left as it was.
 	SetError  bool
 	LastError string
-	// RunAfter delays the next claim (retry backoff); zero means at once.
-	RunAfter time.Time
+	// Delay holds the task back from the next claim until the store's now
+	// + Delay (retry backoff); zero means at once. Within [0, MaxLease].
+	Delay time.Duration
 	// UndoAttempt gives back the attempt the claim counted (a release on
 	// shutdown is not a failure).
 	UndoAttempt bool
-	// ExpiredBefore, when set, also fences on the lease having ended
-	// before it: the reaper's write re-checks the expiry it read, so a
-	// heartbeat that lands between its read and its write wins.
-	ExpiredBefore time.Time
+	// Expired, when set, also fences on the lease having ended more than
+	// Grace before the store's now: the reaper's write re-checks the expiry
+	// it read, so a heartbeat that lands between its read and its write
+	// wins.
+	Expired bool
+	Grace   time.Duration
 }
 
 // NewPhase reports whether tr commits phase one (a result stored with a
@@ -167,7 +175,9 @@ func (tr Transition) NewPhase() bool { return tr.SetRes && tr.To == StatusPartDo
 
 // FinishParams are the arguments of Store.Finish.
 type FinishParams struct {
-	Pool  string
+	Pool string
+	// Now stands in for the store's clock (finished_at, Delay, the expiry
+	// fence); zero means the store's own.
 	Now   time.Time
 	Items []Transition
 }
@@ -191,6 +201,8 @@ func (tr Transition) Validate() error {
 		return fmt.Errorf("%w: a result is stored by a commit to done or part_done, not to %q", ErrInvalidTransition, tr.To)
 	case tr.UndoAttempt && !tr.To.Claimable():
 		return fmt.Errorf("%w: a release gives the task back to waiting or part_done, not to %q", ErrInvalidTransition, tr.To)
+	case tr.Delay < 0 || tr.Delay > MaxLease || tr.Grace < 0 || tr.Grace > MaxLease:
+		return fmt.Errorf("%w: delay %s and grace %s must be within [0, %s]", ErrInvalidTransition, tr.Delay, tr.Grace, MaxLease)
 	}
 	return nil
 }
@@ -211,15 +223,35 @@ func (p FinishParams) Validate() error {
 type HeartbeatParams struct {
 	Pool   string
 	Leases []LeaseRef
-	Until  time.Time
-	Now    time.Time
+	// Lease is the new lease: it ends at the store's now + Lease. Within
+	// (0, MaxLease].
+	Lease time.Duration
+	// Now stands in for the store's clock; zero means the store's own.
+	Now time.Time
 }
+
+// Validate reports whether Heartbeat accepts p (Lease within (0, MaxLease]).
+func (p HeartbeatParams) Validate() error { return storeLease("heartbeat lease", p.Lease) }
 
 // ListExpiredParams are the arguments of Store.ListExpired.
 type ListExpiredParams struct {
-	Pool   string
-	Before time.Time
-	Limit  int
+	Pool string
+	// Grace is how long past its end a lease is left alone: a lease is
+	// listed when it ended before the store's now - Grace. Within
+	// [0, MaxLease].
+	Grace time.Duration
+	// Now stands in for the store's clock; zero means the store's own.
+	Now   time.Time
+	Limit int
+}
+
+// Validate reports whether ListExpired accepts p (Grace within
+// [0, MaxLease]).
+func (p ListExpiredParams) Validate() error {
+	if p.Grace < 0 || p.Grace > MaxLease {
+		return fmt.Errorf("%w: list expired: grace %s is not within [0, %s]", ErrInvalidDuration, p.Grace, MaxLease)
+	}
+	return nil
 }
 
 // UpdateParams are the arguments of Store.Update.

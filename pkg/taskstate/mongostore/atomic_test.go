@@ -81,7 +81,7 @@ func (r *racyStore) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*task
 		_, err := c.UpdateOne(ctx, bson.D{{Key: fID, Value: f.ID}}, bson.D{
 			{Key: "$set", Value: bson.D{
 				{Key: fStatus, Value: string(taskstate.StatusRunning)},
-				{Key: fLease, Value: bson.D{{Key: "owner", Value: p.Owner}, {Key: "token", Value: p.Token}, {Key: "until", Value: p.LeaseUntil}}},
+				{Key: fLease, Value: bson.D{{Key: "owner", Value: p.Owner}, {Key: "token", Value: p.Token}, {Key: "until", Value: p.Now.Add(p.Lease)}}},
 				{Key: fClaimedFrom, Value: string(p.From)},
 			}},
 			{Key: "$inc", Value: bson.D{{Key: fAttempts, Value: 1}}},

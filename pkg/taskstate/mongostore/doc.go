@@ -78,6 +78,24 @@
 // applied; Heartbeat is one updateMany over all leases (grouped by token)
 // followed by one find that tells which are still held.
 //
+// A claim first finds one claimable task's id (a read); only when there is
+// one does it send findOneAndUpdate, so an idle worker's polls write
+// nothing.
+//
+// # The server's clock
+//
+// Every lease end and expiry is the server's time, never the worker's: a
+// claim or heartbeat sets lease.until to the server's now + the lease, the
+// reaper lists and fences on lease.until < the server's now - grace, and a
+// retry's run_after is the server's now + the backoff. The Mongo-wire test
+// server (FerretDB v1) supports $currentDate but neither $$NOW nor
+// pipeline updates, and $currentDate cannot add a lease to the time, so
+// the store reads the server's clock instead: the localTime of the hello
+// command, taken at the midpoint of the round trip, gives the offset of
+// the server's clock to this process's, read again every minute (see
+// clock.go). A worker whose clock is an hour off leases by the server's
+// time all the same, within the round trip and BSON's millisecond.
+//
 // CreateTasks is one unordered insertMany; duplicate-key errors (E11000)
 // from the unique key index mark the tasks some other creator inserted
 // first, and one find on their keys returns those tasks' ids.

@@ -48,7 +48,7 @@ func TestClaimInFlightSurvivesCancel(t *testing.T) {
 	_, err = s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: "inflight", Now: now, Tasks: newTasks("t", 5)})
 	require.NoError(t, err)
 	got, err := s.Claim(ctx, taskstate.ClaimParams{Pool: "inflight", From: taskstate.StatusWaiting, Owner: "w", Token: taskstate.NewToken(),
-		Now: now, LeaseUntil: now.Add(time.Minute), Limit: 5})
+		Now: now, Lease: time.Minute, Limit: 5})
 	require.NoError(t, err, "the tasks claimed before the cancel are returned without an error")
 	require.Len(t, got, 1, "the call in flight completes; no call starts after the cancel")
 	mu.Lock()
@@ -63,7 +63,7 @@ func TestClaimInFlightSurvivesCancel(t *testing.T) {
 	require.Equal(t, []string{got[0].ID}, running)
 
 	_, err = s.Claim(ctx, taskstate.ClaimParams{Pool: "inflight", From: taskstate.StatusWaiting, Owner: "w", Token: taskstate.NewToken(),
-		Now: now, LeaseUntil: now.Add(time.Minute), Limit: 5})
+		Now: now, Lease: time.Minute, Limit: 5})
 	require.ErrorIs(t, err, context.Canceled, "a claim on a done context sends nothing")
 	mu.Lock()
 	require.Equal(t, 1, calls)

@@ -38,7 +38,7 @@ func TestDocumentLimit(t *testing.T) {
 	ts[0].Def = bytes.Repeat([]byte{2}, 9<<20)
 	_, err = s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: pool, Now: now, Tasks: ts})
 	require.NoError(t, err)
-	held, err := s.Claim(ctx, taskstate.ClaimParams{Pool: pool, From: taskstate.StatusWaiting, Owner: "w", Token: taskstate.NewToken(), Now: now, LeaseUntil: now.Add(time.Minute), Limit: 3})
+	held, err := s.Claim(ctx, taskstate.ClaimParams{Pool: pool, From: taskstate.StatusWaiting, Owner: "w", Token: taskstate.NewToken(), Now: now, Lease: time.Minute, Limit: 3})
 	require.NoError(t, err)
 	require.Len(t, held, 3)
 	commit := func(tk *taskstate.Task, res []byte) taskstate.Transition {

@@ -69,7 +69,7 @@ func TestIndexes(t *testing.T) {
 	// A dry run and a claim on an unknown pool create no collection.
 	_, err = s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "dry", Tasks: newTasks("c", 1), Now: time.Now(), DryRun: true})
 	require.NoError(t, err)
-	_, err = s.Claim(ctx, taskstate.ClaimParams{Pool: "nothing", From: taskstate.StatusWaiting, Token: "t", Owner: "o", Now: time.Now(), LeaseUntil: time.Now().Add(time.Minute), Limit: 1})
+	_, err = s.Claim(ctx, taskstate.ClaimParams{Pool: "nothing", From: taskstate.StatusWaiting, Token: "t", Owner: "o", Now: time.Now(), Lease: time.Minute, Limit: 1})
 	require.NoError(t, err)
 	pools, err := s.ListPools(ctx)
 	require.NoError(t, err)
@@ -318,7 +318,7 @@ func TestLifecycle(t *testing.T) {
 	claim := func(token string, limit int, kinds ...string) []*taskstate.Task {
 		t.Helper()
 		got, err := s.Claim(ctx, taskstate.ClaimParams{Pool: pool, From: taskstate.StatusWaiting, Kinds: kinds, Owner: "w1", Token: token,
-			Now: now, LeaseUntil: now.Add(time.Minute), Limit: limit})
+			Now: now, Lease: time.Minute, Limit: limit})
 		require.NoError(t, err)
 		return got
 	}
@@ -337,7 +337,7 @@ func TestLifecycle(t *testing.T) {
 
 	// Heartbeat: the two held leases are extended, a wrong token and an
 	// unknown id are lost.
-	lost, err := s.Heartbeat(ctx, taskstate.HeartbeatParams{Pool: pool, Now: now, Until: now.Add(2 * time.Minute), Leases: []taskstate.LeaseRef{
+	lost, err := s.Heartbeat(ctx, taskstate.HeartbeatParams{Pool: pool, Now: now, Lease: 2 * time.Minute, Leases: []taskstate.LeaseRef{
 		got[0].Ref(), got[1].Ref(), {ID: tasks[1].ID, Token: "tok1"}, {ID: "nothex", Token: "tok1"}, {ID: got[0].ID, Token: "stale"},
 	}})
 	require.NoError(t, err)
@@ -354,7 +354,7 @@ func TestLifecycle(t *testing.T) {
 	require.Empty(t, claim("tok3", 5, "noop"))
 
 	// Heartbeat with two tokens in one write.
-	lost, err = s.Heartbeat(ctx, taskstate.HeartbeatParams{Pool: pool, Now: now, Until: now.Add(3 * time.Minute), Leases: []taskstate.LeaseRef{got[0].Ref(), got2[0].Ref()}})
+	lost, err = s.Heartbeat(ctx, taskstate.HeartbeatParams{Pool: pool, Now: now, Lease: 3 * time.Minute, Leases: []taskstate.LeaseRef{got[0].Ref(), got2[0].Ref()}})
 	require.NoError(t, err)
 	require.Empty(t, lost)
 
@@ -364,7 +364,7 @@ func TestLifecycle(t *testing.T) {
 	applied, err := s.Finish(ctx, taskstate.FinishParams{Pool: pool, Now: now, Items: []taskstate.Transition{
 		{ID: got[0].ID, Token: "tok1", To: taskstate.StatusDone, SetRes: true, Res: []byte("res")},
 		{ID: got[1].ID, Token: "wrong", To: taskstate.StatusDone, SetRes: true, Res: []byte("zombie")},
-		{ID: got2[0].ID, Token: "tok2", To: taskstate.StatusWaiting, SetError: true, LastError: "boom", RunAfter: later, UndoAttempt: true},
+		{ID: got2[0].ID, Token: "tok2", To: taskstate.StatusWaiting, SetError: true, LastError: "boom", Delay: later.Sub(now), UndoAttempt: true},
 		{ID: "nothex", Token: "tok1", To: taskstate.StatusDone},
 	}})
 	require.NoError(t, err)
@@ -393,22 +393,22 @@ func TestLifecycle(t *testing.T) {
 	// The returned task is not claimable before run_after.
 	require.Empty(t, claim("tok4", 5, "noop"))
 	got4, err := s.Claim(ctx, taskstate.ClaimParams{Pool: pool, From: taskstate.StatusWaiting, Kinds: []string{"noop"}, Owner: "w2", Token: "tok4",
-		Now: later, LeaseUntil: later.Add(time.Minute), Limit: 5})
+		Now: later, Lease: time.Minute, Limit: 5})
 	require.NoError(t, err)
 	require.Len(t, got4, 1)
 	require.Equal(t, got2[0].ID, got4[0].ID)
 
 	// ListExpired: got[1] (lease until now+3m) and got4 (later+1m).
-	exp, err := s.ListExpired(ctx, taskstate.ListExpiredParams{Pool: pool, Before: now.Add(4 * time.Minute), Limit: 10})
+	exp, err := s.ListExpired(ctx, taskstate.ListExpiredParams{Pool: pool, Now: now.Add(4 * time.Minute), Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, exp, 1)
 	require.Equal(t, got[1].ID, exp[0].ID)
 	require.Nil(t, exp[0].Def)
 	require.Equal(t, "tok1", exp[0].Lease.Token)
-	exp, err = s.ListExpired(ctx, taskstate.ListExpiredParams{Pool: pool, Before: later.Add(time.Hour)})
+	exp, err = s.ListExpired(ctx, taskstate.ListExpiredParams{Pool: pool, Now: later.Add(time.Hour)})
 	require.NoError(t, err)
 	require.Equal(t, []string{got[1].ID, got4[0].ID}, []string{exp[0].ID, exp[1].ID}, "oldest lease first")
-	exp, err = s.ListExpired(ctx, taskstate.ListExpiredParams{Pool: pool, Before: later.Add(time.Hour), Limit: 1})
+	exp, err = s.ListExpired(ctx, taskstate.ListExpiredParams{Pool: pool, Now: later.Add(time.Hour), Limit: 1})
 	require.NoError(t, err)
 	require.Len(t, exp, 1)
 
@@ -447,11 +447,11 @@ func TestLifecycle(t *testing.T) {
 	require.Equal(t, 9, reset.Priority)
 
 	// Claim with a query, from part_done, and the empty result.
-	got5, err := s.Claim(ctx, taskstate.ClaimParams{Pool: pool, From: taskstate.StatusWaiting, Owner: "w", Token: "tok5", Now: later, LeaseUntil: later.Add(time.Minute), Limit: 10,
+	got5, err := s.Claim(ctx, taskstate.ClaimParams{Pool: pool, From: taskstate.StatusWaiting, Owner: "w", Token: "tok5", Now: later, Lease: time.Minute, Limit: 10,
 		Query: taskstate.Query{}.Where("filter.name", taskstate.OpIn, []any{"life-3"}).Where("status", taskstate.OpEq, "done")})
 	require.NoError(t, err)
 	require.Empty(t, got5, "the query cannot widen the claim's own status")
-	got5, err = s.Claim(ctx, taskstate.ClaimParams{Pool: pool, From: taskstate.StatusWaiting, Owner: "w", Token: "tok5", Now: later, LeaseUntil: later.Add(time.Minute), Limit: 10,
+	got5, err = s.Claim(ctx, taskstate.ClaimParams{Pool: pool, From: taskstate.StatusWaiting, Owner: "w", Token: "tok5", Now: later, Lease: time.Minute, Limit: 10,
 		Query: taskstate.Query{}.Where("filter.name", taskstate.OpIn, []any{"life-3"})})
 	require.NoError(t, err)
 	require.Len(t, got5, 1)
@@ -459,7 +459,7 @@ func TestLifecycle(t *testing.T) {
 	applied, err = s.Finish(ctx, taskstate.FinishParams{Pool: pool, Now: now, Items: []taskstate.Transition{{ID: got5[0].ID, Token: "tok5", To: taskstate.StatusPartDone, SetRes: true, Res: []byte("p1")}}})
 	require.NoError(t, err)
 	require.Equal(t, []bool{true}, applied)
-	got6, err := s.Claim(ctx, taskstate.ClaimParams{Pool: pool, From: taskstate.StatusPartDone, Owner: "w", Token: "tok6", Now: later, LeaseUntil: later.Add(time.Minute), Limit: 10})
+	got6, err := s.Claim(ctx, taskstate.ClaimParams{Pool: pool, From: taskstate.StatusPartDone, Owner: "w", Token: "tok6", Now: later, Lease: time.Minute, Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, got6, 1)
 	require.Equal(t, taskstate.StatusPartDone, got6[0].ClaimedFrom)

@@ -129,7 +129,7 @@ func TestTransitionUpdate(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	later := now.Add(time.Minute)
-	got := transitionUpdate(now, taskstate.Transition{To: taskstate.StatusWaiting, SetError: true, LastError: "boom", RunAfter: later, UndoAttempt: true})
+	got := transitionUpdate(now, taskstate.Transition{To: taskstate.StatusWaiting, SetError: true, LastError: "boom", Delay: later.Sub(now), UndoAttempt: true})
 	require.Equal(t, bson.D{
 		{Key: "$set", Value: bson.D{{Key: "status", Value: "waiting"}, {Key: "updated_at", Value: now}, {Key: "last_error", Value: "boom"}, {Key: "run_after", Value: later}}},
 		{Key: "$unset", Value: bson.D{{Key: "lease", Value: ""}, {Key: "claimed_from", Value: ""}}},

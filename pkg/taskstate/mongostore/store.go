@@ -58,6 +58,7 @@ type Store struct {
 	ferretMu   sync.Mutex
 	ferretDone bool
 	ferret     bool
+	clock      serverClock // the server's clock: see now
 }
 
 var _ taskstate.Store = (*Store)(nil)

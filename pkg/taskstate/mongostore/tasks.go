@@ -209,14 +209,28 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	if err != nil {
 		return nil, err
 	}
+	now, err := s.now(ctx, p.Now)
+	if err != nil {
+		return nil, err
+	}
+	p.Now = now
 	filter := claimFilter(p, qf)
+	// An empty claim is a read: a find of one id first, so an idle worker
+	// polls without writing. Each claim below stays atomic; the probe only
+	// skips them when they would find nothing.
+	probe := c.FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: fID, Value: 1}}))
+	if err := probe.Err(); errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	} else if err != nil {
+		return nil, s.wrap("claim", p.Pool, err)
+	}
 	update := bson.D{
 		{Key: "$set", Value: bson.D{
 			{Key: fStatus, Value: string(taskstate.StatusRunning)},
 			{Key: fLease, Value: bson.D{
 				{Key: "owner", Value: p.Owner},
 				{Key: "token", Value: p.Token},
-				{Key: "until", Value: p.LeaseUntil},
+				{Key: "until", Value: now.Add(p.Lease)},
 			}},
 			{Key: fClaimedFrom, Value: string(p.From)},
 			{Key: fStartedAt, Value: p.Now},
@@ -296,6 +310,10 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 	if err != nil {
 		return nil, err
 	}
+	now, err := s.now(ctx, p.Now)
+	if err != nil {
+		return nil, err
+	}
 	applied := make([]bool, len(p.Items))
 	errs := make([]error, len(p.Items))
 	var next atomic.Int64
@@ -307,7 +325,7 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 				if i >= len(p.Items) {
 					return
 				}
-				applied[i], errs[i] = s.finishOne(ctx, c, p.Now, p.Items[i])
+				applied[i], errs[i] = s.finishOne(ctx, c, now, p.Items[i])
 			}
 		})
 	}
@@ -330,8 +348,8 @@ func (s *Store) finishOne(ctx context.Context, c *mongo.Collection, now time.Tim
 		return false, err
 	}
 	fence := leaseFence(id, tr.Token)
-	if !tr.ExpiredBefore.IsZero() {
-		fence = append(fence, bson.E{Key: fLeaseUntil, Value: bson.D{{Key: "$lt", Value: tr.ExpiredBefore}}})
+	if tr.Expired {
+		fence = append(fence, bson.E{Key: fLeaseUntil, Value: bson.D{{Key: "$lt", Value: now.Add(-tr.Grace)}}})
 	}
 	res, err := c.UpdateOne(ctx, fence, transitionUpdate(now, tr))
 	if err != nil {
@@ -372,10 +390,10 @@ func transitionUpdate(now time.Time, tr taskstate.Transition) bson.D {
 	if tr.SetError {
 		set = append(set, bson.E{Key: fLastError, Value: tr.LastError})
 	}
-	if tr.RunAfter.IsZero() {
+	if tr.Delay == 0 {
 		unset = append(unset, bson.E{Key: fRunAfter, Value: ""})
 	} else {
-		set = append(set, bson.E{Key: fRunAfter, Value: tr.RunAfter})
+		set = append(set, bson.E{Key: fRunAfter, Value: now.Add(tr.Delay)})
 	}
 	switch tr.To {
 	case taskstate.StatusDone, taskstate.StatusPartDone, taskstate.StatusFailed:
@@ -402,6 +420,9 @@ func transitionUpdate(now time.Time, tr taskstate.Transition) bson.D {
 // lost, so a lease held after the update was held by it and was extended.
 // The others are reported lost, in input order.
 func (s *Store) Heartbeat(ctx context.Context, p taskstate.HeartbeatParams) ([]string, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
 	c, err := s.coll(p.Pool)
 	if err != nil {
 		return nil, err
@@ -443,9 +464,13 @@ func (s *Store) Heartbeat(ctx context.Context, p taskstate.HeartbeatParams) ([]s
 		}
 		filter = append(filter, bson.E{Key: "$or", Value: or})
 	}
+	now, err := s.now(ctx, p.Now)
+	if err != nil {
+		return nil, err
+	}
 	update := bson.D{{Key: "$set", Value: bson.D{
-		{Key: fLeaseUntil, Value: p.Until},
-		{Key: fUpdatedAt, Value: p.Now},
+		{Key: fLeaseUntil, Value: now.Add(p.Lease)},
+		{Key: fUpdatedAt, Value: now},
 	}}}
 	if _, err := c.UpdateMany(ctx, filter, update); err != nil {
 		return nil, s.wrap("heartbeat", p.Pool, err)
@@ -478,10 +503,17 @@ func (s *Store) Heartbeat(ctx context.Context, p taskstate.HeartbeatParams) ([]s
 	return lost, nil
 }
 
-// ListExpired returns running tasks whose lease ended before p.Before,
-// oldest lease first, without payloads.
+// ListExpired returns running tasks whose lease ended more than p.Grace
+// before the server's now, oldest lease first, without payloads.
 func (s *Store) ListExpired(ctx context.Context, p taskstate.ListExpiredParams) ([]*taskstate.Task, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
 	c, err := s.coll(p.Pool)
+	if err != nil {
+		return nil, err
+	}
+	now, err := s.now(ctx, p.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -493,7 +525,7 @@ func (s *Store) ListExpired(ctx context.Context, p taskstate.ListExpiredParams) 
 	}
 	cur, err := c.Find(ctx, bson.D{
 		{Key: fStatus, Value: string(taskstate.StatusRunning)},
-		{Key: fLeaseUntil, Value: bson.D{{Key: "$lt", Value: p.Before}}},
+		{Key: fLeaseUntil, Value: bson.D{{Key: "$lt", Value: now.Add(-p.Grace)}}},
 	}, opts)
 	if err != nil {
 		return nil, s.wrap("list expired", p.Pool, err)

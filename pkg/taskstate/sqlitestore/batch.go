@@ -11,10 +11,13 @@ const finishChunk = 32
 
 // finishForm is one shape of the fenced, batched move out of running: an
 // UPDATE ... FROM (VALUES ...) whose arguments are, in order (plain ?
-// placeholders: the driver binds numbered ones in quadratic time): now,
-// now, cols values per item, then the pool. It returns the id and new
-// status of every row it moved.
+// placeholders: the driver binds numbered ones in quadratic time): nows
+// times the now argument (sqlNow), cols values per item, the pool, and
+// with fence one more now. It returns the id and new status of every row
+// it moved.
 type finishForm struct {
+	nows  int
+	fence bool
 	cols  int
 	texts []string // by item count, built once
 	// fits reports whether the form can carry it.
@@ -26,7 +29,8 @@ type finishForm struct {
 func (f finishForm) sql(n int) string { return f.texts[n] }
 
 func newFinishForm(cols int, head, where string, fits func(taskstate.Transition) bool, args func([]any, taskstate.Transition) []any) finishForm {
-	f := finishForm{cols: cols, texts: make([]string, finishChunk+1), fits: fits, args: args}
+	f := finishForm{nows: strings.Count(head, sqlNow), fence: strings.Contains(where, sqlNow), cols: cols,
+		texts: make([]string, finishChunk+1), fits: fits, args: args}
 	row := "(" + placeholders(cols) + ")"
 	for n := 1; n <= finishChunk; n++ {
 		f.texts[n] = head + " FROM (VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + ") AS v " +
@@ -37,33 +41,26 @@ func newFinishForm(cols int, head, where string, fits func(taskstate.Transition)
 
 var (
 	// generalForm carries any transition. Per item: id, to, set_res, res,
-	// set_error, last_error, run_after, undo_attempt, token,
-	// expired_before (0: no check of the lease's end).
-	generalForm = newFinishForm(10, `UPDATE tasks SET status = v.column2,
+	// set_error, last_error, delay (ns; 0: none), undo_attempt, token,
+	// expired (0: no check of the lease's end), grace (ns). Times are the
+	// store's (sqlNow).
+	generalForm = newFinishForm(11, `UPDATE tasks SET status = v.column2,
 		res = CASE WHEN v.column3 THEN v.column4 ELSE tasks.res END,
 		last_error = CASE WHEN v.column5 THEN v.column6 ELSE tasks.last_error END,
-		run_after = v.column7,
+		run_after = CASE WHEN v.column7 > 0 THEN `+sqlNow+` + v.column7 ELSE 0 END,
 		attempts = CASE WHEN v.column3 AND v.column2 = 'part_done' THEN 0 ELSE tasks.attempts - v.column8 END,
 		lease_owner = NULL, lease_token = NULL, lease_until = NULL, claimed_from = NULL,
-		finished_at = CASE WHEN v.column2 IN ('done', 'part_done', 'failed') THEN ? ELSE tasks.finished_at END,
-		updated_at = ?`,
+		finished_at = CASE WHEN v.column2 IN ('done', 'part_done', 'failed') THEN `+sqlNow+` ELSE tasks.finished_at END,
+		updated_at = `+sqlNow,
 		`WHERE tasks.id = v.column1 AND tasks.pool = ? AND tasks.status = 'running' AND tasks.lease_token = v.column9
-			AND (v.column10 = 0 OR tasks.lease_until < v.column10)`,
+			AND (v.column10 = 0 OR tasks.lease_until < `+sqlNow+` - v.column11)`,
 		func(taskstate.Transition) bool { return true },
 		func(args []any, it taskstate.Transition) []any {
 			undo := 0
 			if it.UndoAttempt {
 				undo = 1
 			}
-			var runAfter int64
-			if !it.RunAfter.IsZero() {
-				runAfter = it.RunAfter.UnixNano()
-			}
-			var expiredBefore int64
-			if !it.ExpiredBefore.IsZero() {
-				expiredBefore = it.ExpiredBefore.UnixNano()
-			}
-			return append(args, it.ID, string(it.To), it.SetRes, it.Res, it.SetError, it.LastError, runAfter, undo, it.Token, expiredBefore)
+			return append(args, it.ID, string(it.To), it.SetRes, it.Res, it.SetError, it.LastError, int64(it.Delay), undo, it.Token, it.Expired, int64(it.Grace))
 		})
 	// commitForm carries a commit whose row the caller knows (Seq): it
 	// finds the row by its rowid, not through the id index, and binds
@@ -72,10 +69,10 @@ var (
 	commitForm = newFinishForm(5, `UPDATE tasks SET status = v.column3, res = v.column4, run_after = 0,
 		attempts = CASE WHEN v.column3 = 'part_done' THEN 0 ELSE tasks.attempts END,
 		lease_owner = NULL, lease_token = NULL, lease_until = NULL, claimed_from = NULL,
-		finished_at = ?, updated_at = ?`,
+		finished_at = `+sqlNow+`, updated_at = `+sqlNow,
 		`WHERE tasks.seq = v.column1 AND tasks.id = v.column2 AND tasks.pool = ? AND tasks.status = 'running' AND tasks.lease_token = v.column5`,
 		func(it taskstate.Transition) bool {
-			return it.Seq > 0 && it.SetRes && !it.SetError && it.RunAfter.IsZero() && !it.UndoAttempt && it.ExpiredBefore.IsZero() &&
+			return it.Seq > 0 && it.SetRes && !it.SetError && it.Delay == 0 && !it.UndoAttempt && !it.Expired &&
 				(it.To == taskstate.StatusDone || it.To == taskstate.StatusPartDone)
 		},
 		func(args []any, it taskstate.Transition) []any {

@@ -22,7 +22,16 @@
 // SQLite's write lock instead of failing. A claim is one UPDATE … WHERE seq
 // IN (SELECT … ORDER BY priority DESC, seq LIMIT n) RETURNING statement:
 // atomic, so no task is ever claimed twice. Every write about a running
-// task is fenced on (id, status = 'running', lease_token).
+// task is fenced on (id, status = 'running', lease_token). Before it, a
+// read on the same index finds whether there is anything to claim: an
+// empty claim takes no write lock, so idle workers poll without writing.
+//
+// Every lease end and expiry is SQLite's clock, computed inside the
+// statement (unixepoch('subsec'), the same for every row of a statement):
+// a claim or heartbeat stores its now + the lease, the reaper lists and
+// fences on lease_until < now - grace, a retry's run_after is now + the
+// backoff. The worker passes durations only, so its own clock does not
+// matter.
 //
 // Queries translate to SQL: dotted paths into the def (filter.model.class)
 // become json_extract(filter, '$."model"."class"'), with type guards so

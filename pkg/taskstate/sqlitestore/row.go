@@ -43,8 +43,8 @@ func scanClaimed(rows *sql.Rows, p taskstate.ClaimParams) ([]*taskstate.Task, er
 	defer rows.Close()
 	var (
 		out      []*taskstate.Task
-		now      = p.Now.UTC()
-		until    = time.Unix(0, p.LeaseUntil.UnixNano()).UTC()
+		until    sql.NullInt64
+		started  sql.NullInt64
 		from     = taskstate.Status(claimableStatus(p.From))
 		withRes  = from == taskstate.StatusPartDone
 		runAfter sql.NullInt64
@@ -52,9 +52,9 @@ func scanClaimed(rows *sql.Rows, p taskstate.ClaimParams) ([]*taskstate.Task, er
 	)
 	dest := make([]any, 0, 10)
 	for rows.Next() {
-		t := &taskstate.Task{Status: taskstate.StatusRunning, StartedAt: now, UpdatedAt: now, ClaimedFrom: from,
-			Lease: taskstate.Lease{Owner: p.Owner, Token: p.Token, Until: until}}
-		dest = append(dest[:0], &t.ID, &t.Kind, &t.Priority, &t.Seq, &t.Attempts, &t.MaxAttempts, &runAfter, &created, &t.Def)
+		t := &taskstate.Task{Status: taskstate.StatusRunning, ClaimedFrom: from,
+			Lease: taskstate.Lease{Owner: p.Owner, Token: p.Token}}
+		dest = append(dest[:0], &t.ID, &t.Kind, &t.Priority, &t.Seq, &t.Attempts, &t.MaxAttempts, &runAfter, &created, &t.Def, &until, &started)
 		if withRes {
 			dest = append(dest, &t.Res)
 		}
@@ -62,6 +62,8 @@ func scanClaimed(rows *sql.Rows, p taskstate.ClaimParams) ([]*taskstate.Task, er
 			return nil, err
 		}
 		t.RunAfter, t.CreatedAt = fromNanos(runAfter), fromNanos(created)
+		t.Lease.Until, t.StartedAt = fromNanos(until), fromNanos(started)
+		t.UpdatedAt = t.StartedAt
 		out = append(out, t)
 	}
 	return out, rows.Err()

@@ -19,7 +19,7 @@ const (
 		VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (pool, key) DO NOTHING`
 	sqlSelectKey = `SELECT id FROM tasks WHERE pool = ? AND key = ?`
-	sqlHeartbeat = `UPDATE tasks SET lease_until = ?, updated_at = ?
+	sqlHeartbeat = `UPDATE tasks SET lease_until = ` + sqlNow + ` + ?, updated_at = ` + sqlNow + `
 		WHERE id = ? AND pool = ? AND status = 'running' AND lease_token = ?`
 )
 
@@ -101,25 +101,42 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	if err != nil {
 		return nil, err
 	}
-	var b strings.Builder
-	b.WriteString(`UPDATE tasks SET status = 'running', lease_owner = ?, lease_token = ?, lease_until = ?,
-		claimed_from = status, started_at = ?, updated_at = ?, attempts = attempts + 1
-		WHERE seq IN (SELECT seq FROM tasks WHERE pool = ? AND status = '` + claimableStatus(p.From) + `' AND run_after <= ?`)
-	now := p.Now.UnixNano()
+	// Every time is the store's (sqlNow): the lease ends at its now +
+	// Lease, and run_after is compared with its now.
+	now := nowArg(p.Now)
+	var pick strings.Builder
+	pick.WriteString(`SELECT seq FROM tasks WHERE pool = ? AND status = '` + claimableStatus(p.From) + `' AND run_after <= ` + sqlNow)
 	// The status and the limit are part of the SQL text, not bound: bound,
 	// they make SQLite recompile the statement on every call, and only a
 	// literal status lets it use the partial index tasks_waiting (or
 	// tasks_part_done).
-	args := []any{p.Owner, p.Token, p.LeaseUntil.UnixNano(), now, now, p.Pool, now}
+	pargs := []any{p.Pool, now}
 	if len(p.Kinds) > 0 {
-		b.WriteString(" AND kind IN (" + placeholders(len(p.Kinds)) + ")")
+		pick.WriteString(" AND kind IN (" + placeholders(len(p.Kinds)) + ")")
 		for _, k := range p.Kinds {
-			args = append(args, k)
+			pargs = append(pargs, k)
 		}
 	}
-	b.WriteString(" AND (" + cond + ")")
-	args = append(args, cargs...)
-	cols := claimCols
+	pick.WriteString(" AND (" + cond + ")")
+	pargs = append(pargs, cargs...)
+	// An empty claim is a read: an index probe on a reader finds whether
+	// there is anything to claim before the writer is taken, so an idle
+	// worker polls without writing. The claim below stays atomic; the
+	// probe only skips it when it would find nothing.
+	found, err := s.probe(ctx, pick.String()+" LIMIT 1", pargs)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	if !found {
+		return nil, nil
+	}
+	var b strings.Builder
+	b.WriteString(`UPDATE tasks SET status = 'running', lease_owner = ?, lease_token = ?, lease_until = ` + sqlNow + ` + ?,
+		claimed_from = status, started_at = ` + sqlNow + `, updated_at = ` + sqlNow + `, attempts = attempts + 1
+		WHERE seq IN (`)
+	b.WriteString(pick.String())
+	args := append([]any{p.Owner, p.Token, now, int64(p.Lease), now, now}, pargs...)
+	cols := claimCols + ", lease_until, started_at"
 	if p.From == taskstate.StatusPartDone {
 		cols += ", res" // phase two runs on phase one's result
 	}
@@ -159,6 +176,22 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 		return tasks[i].Seq < tasks[j].Seq
 	})
 	return tasks, nil
+}
+
+// probe reports whether the read query q (a LIMIT 1 select) finds a row.
+func (s *Store) probe(ctx context.Context, q string, args []any) (bool, error) {
+	st, err := s.rstmt(ctx, q)
+	if err != nil {
+		return false, err
+	}
+	var seq int64
+	switch err := st.QueryRowContext(ctx, args...).Scan(&seq); {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
 }
 
 // claimableStatus returns s for the SQL text of a claim; only the two
@@ -202,7 +235,7 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 	}
 	defer tx.Rollback()
-	now := p.Now.UnixNano()
+	now := nowArg(p.Now)
 	index := make(map[string]int, min(len(p.Items), finishChunk))
 	moved := counts{}
 	for f, idx := range groups {
@@ -213,14 +246,19 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 			if err != nil {
 				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 			}
-			args := make([]any, 0, 3+form.cols*len(chunk))
-			args = append(args, now, now)
+			args := make([]any, 0, 3+form.nows+form.cols*len(chunk))
+			for range form.nows {
+				args = append(args, now)
+			}
 			clear(index)
 			for _, i := range chunk {
 				args = form.args(args, p.Items[i])
 				index[p.Items[i].ID] = i
 			}
 			args = append(args, p.Pool)
+			if form.fence {
+				args = append(args, now)
+			}
 			rows, err := st.QueryContext(ctx, args...)
 			if err != nil {
 				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
@@ -250,6 +288,10 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 
 // Heartbeat implements taskstate.Store.
 func (s *Store) Heartbeat(ctx context.Context, p taskstate.HeartbeatParams) ([]string, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	now := nowArg(p.Now)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: heartbeat: %w", err)
@@ -261,7 +303,7 @@ func (s *Store) Heartbeat(ctx context.Context, p taskstate.HeartbeatParams) ([]s
 	}
 	var lost []string
 	for _, l := range p.Leases {
-		res, err := st.ExecContext(ctx, p.Until.UnixNano(), p.Now.UnixNano(), l.ID, p.Pool, l.Token)
+		res, err := st.ExecContext(ctx, now, int64(p.Lease), now, l.ID, p.Pool, l.Token)
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: heartbeat: %w", err)
 		}
@@ -277,13 +319,16 @@ func (s *Store) Heartbeat(ctx context.Context, p taskstate.HeartbeatParams) ([]s
 
 // ListExpired implements taskstate.Store.
 func (s *Store) ListExpired(ctx context.Context, p taskstate.ListExpiredParams) ([]*taskstate.Task, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
 	limit := p.Limit
 	if limit <= 0 {
 		limit = -1
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks
-		WHERE pool = ? AND status = 'running' AND lease_until < ? ORDER BY lease_until LIMIT ?`,
-		p.Pool, p.Before.UnixNano(), limit)
+		WHERE pool = ? AND status = 'running' AND lease_until < `+sqlNow+` - ? ORDER BY lease_until LIMIT ?`,
+		p.Pool, nowArg(p.Now), int64(p.Grace), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: list expired: %w", err)
 	}

@@ -25,7 +25,7 @@ var adminCases = []Case{
 		require.Equal(t, counts(1, 1, 0, 0, 0), f.stat(taskstate.Query{}))
 
 		require.Equal(t, []bool{false}, f.finish(commit(held[0], "stale")))
-		lost, err := s.Heartbeat(ctx, taskstate.HeartbeatParams{Pool: f.pool, Now: f.now, Until: f.now.Add(time.Minute), Leases: []taskstate.LeaseRef{held[0].Ref()}})
+		lost, err := s.Heartbeat(ctx, taskstate.HeartbeatParams{Pool: f.pool, Now: f.now, Lease: time.Minute, Leases: []taskstate.LeaseRef{held[0].Ref()}})
 		require.NoError(t, err)
 		require.Equal(t, []string{ids[0]}, lost)
 		again := f.claimOne()

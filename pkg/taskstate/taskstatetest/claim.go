@@ -47,7 +47,7 @@ var claimCases = []Case{
 		f := newFixture(ctx, t, s)
 		nt := task("noop", 0)
 		id := f.create(nt)[0]
-		got := f.claim(taskstate.ClaimParams{Owner: "host:1", Token: "tok", LeaseUntil: f.now.Add(10 * time.Second)})
+		got := f.claim(taskstate.ClaimParams{Owner: "host:1", Token: "tok", Lease: 10 * time.Second})
 		require.Len(t, got, 1)
 		task := got[0]
 		require.Equal(t, id, task.ID)
@@ -88,7 +88,7 @@ var claimCases = []Case{
 		id := f.create(task("noop", 0))[0]
 		task := f.claimOne()
 		require.Equal(t, []bool{true}, f.finish(taskstate.Transition{ID: id, Token: task.Lease.Token, To: taskstate.StatusWaiting,
-			SetError: true, LastError: "boom", RunAfter: f.now.Add(time.Minute)}))
+			SetError: true, LastError: "boom", Delay: time.Minute}))
 		require.Equal(t, f.now.Add(time.Minute), f.get(id).RunAfter)
 		require.Empty(t, f.claim(taskstate.ClaimParams{}), "not claimable before run_after")
 		f.advance(59 * time.Second)
@@ -117,7 +117,7 @@ var claimCases = []Case{
 		f := newFixture(ctx, t, s)
 		f.create(task("noop", 0))
 		for _, from := range []taskstate.Status{taskstate.StatusDone, taskstate.StatusRunning, "finished"} {
-			_, err := s.Claim(ctx, taskstate.ClaimParams{Pool: f.pool, From: from, Owner: "w", Token: "tok", Now: f.now, LeaseUntil: f.now.Add(time.Minute), Limit: 1})
+			_, err := s.Claim(ctx, taskstate.ClaimParams{Pool: f.pool, From: from, Owner: "w", Token: "tok", Now: f.now, Lease: time.Minute, Limit: 1})
 			require.ErrorIs(t, err, taskstate.ErrInvalidStatus, "from %q", from)
 		}
 		require.Equal(t, counts(1, 0, 0, 0, 0), f.stat(taskstate.Query{}))
@@ -142,7 +142,7 @@ var claimCases = []Case{
 			wg.Go(func() {
 				for {
 					got, err := s.Claim(ctx, taskstate.ClaimParams{Pool: f.pool, From: taskstate.StatusWaiting, Owner: fmt.Sprint("c", c),
-						Token: taskstate.NewToken(), Now: f.now, LeaseUntil: f.now.Add(time.Minute), Limit: 4})
+						Token: taskstate.NewToken(), Now: f.now, Lease: time.Minute, Limit: 4})
 					if err != nil {
 						errs <- err
 						return

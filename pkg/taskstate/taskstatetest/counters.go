@@ -63,7 +63,7 @@ var counterCases = []Case{
 				require.NoError(t, err)
 			case 8: // the reaper
 				f.advance(2 * time.Minute)
-				expired, err := s.ListExpired(ctx, taskstate.ListExpiredParams{Pool: f.pool, Before: f.now, Limit: 1 + rng.IntN(10)})
+				expired, err := s.ListExpired(ctx, taskstate.ListExpiredParams{Pool: f.pool, Now: f.now, Limit: 1 + rng.IntN(10)})
 				require.NoError(t, err)
 				items := make([]taskstate.Transition, len(expired))
 				for i, task := range expired {

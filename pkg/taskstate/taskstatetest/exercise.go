@@ -111,6 +111,7 @@ func Cases() []Case {
 	for _, g := range [][]Case{createCases, claimCases, finishCases, leaseCases, adminCases, readCases, arrayCases, counterCases, logCases} {
 		out = append(out, g...)
 	}
+	out = append(out, storeClockCases...)
 	return out
 }
 

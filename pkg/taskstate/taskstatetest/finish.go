@@ -63,7 +63,7 @@ var finishCases = []Case{
 		// A return: back to waiting with an error and a backoff; res is
 		// left alone, the lease and claimed_from go.
 		applied := f.finish(
-			taskstate.Transition{ID: ids[0], Token: held[0].Lease.Token, To: taskstate.StatusWaiting, SetError: true, LastError: "boom", RunAfter: f.now.Add(time.Hour)},
+			taskstate.Transition{ID: ids[0], Token: held[0].Lease.Token, To: taskstate.StatusWaiting, SetError: true, LastError: "boom", Delay: time.Hour},
 			taskstate.Transition{ID: ids[1], Token: held[1].Lease.Token, To: taskstate.StatusWaiting, UndoAttempt: true},
 			taskstate.Transition{ID: ids[2], Token: held[2].Lease.Token, To: taskstate.StatusFailed, SetError: true, LastError: "poison"},
 		)

@@ -77,8 +77,8 @@ func (f *fixture) claim(p taskstate.ClaimParams) []*taskstate.Task {
 		p.Token = taskstate.NewToken()
 	}
 	p.Now = f.now
-	if p.LeaseUntil.IsZero() {
-		p.LeaseUntil = f.now.Add(time.Minute)
+	if p.Lease == 0 {
+		p.Lease = time.Minute
 	}
 	if p.Limit == 0 {
 		p.Limit = 1

@@ -1,0 +1,70 @@
+package mongostore
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.uber.org/zap"
+
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+	"github.com/taskfleet/taskfleet/pkg/taskstate/internal/mongotest"
+)
+
+// TestEmptyClaimIsARead counts the commands a claim sends: one that finds
+// nothing claimable (an empty pool, a kind it has none of) sends no
+// findAndModify, only reads; one that finds a task claims it with one.
+// The server's clock is read with hello once, not per claim.
+func TestEmptyClaimIsARead(t *testing.T) {
+	t.Parallel()
+	uri := testURI(t)
+	opts, err := clientOptions(uri, newScrubber(uri), zap.NewNop())
+	require.NoError(t, err)
+	var (
+		mu   sync.Mutex
+		sent = map[string]int{}
+	)
+	opts.SetMonitor(&event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		mu.Lock()
+		sent[e.CommandName]++
+		mu.Unlock()
+	}})
+	commands := func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		out := map[string]int{}
+		for k, v := range sent {
+			out[k] = v
+		}
+		clear(sent)
+		return out
+	}
+	client, err := mongo.Connect(opts)
+	require.NoError(t, err)
+	s := &Store{client: client, db: client.Database(mongotest.Database(t, uri)), log: zap.NewNop(), sc: newScrubber(uri)}
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	ctx := t.Context()
+	_, err = s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "empty", Now: time.Now(), Tasks: newTasks("e", 1)})
+	require.NoError(t, err)
+	claim := func(kinds ...string) []*taskstate.Task {
+		t.Helper()
+		got, err := s.Claim(ctx, taskstate.ClaimParams{Pool: "empty", From: taskstate.StatusWaiting, Kinds: kinds, Owner: "w", Token: taskstate.NewToken(), Lease: time.Minute, Limit: 4})
+		require.NoError(t, err)
+		return got
+	}
+	commands()
+	for range 5 {
+		require.Empty(t, claim("other"))
+	}
+	got := commands()
+	require.Zero(t, got["findAndModify"], "empty claims wrote: %v", got)
+	require.Equal(t, 5, got["find"], "one read per empty claim: %v", got)
+	require.LessOrEqual(t, got["hello"], 1, "the server's clock is read once a minute at most: %v", got)
+
+	require.Len(t, claim("noop"), 1)
+	require.Equal(t, 2, commands()["findAndModify"], "the claim of a task: one that takes it and one that finds no second")
+}
