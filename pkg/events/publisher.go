@@ -86,6 +86,7 @@ type routeKey struct {
 type route struct {
 	pool, ev  string
 	subject   string
+	work      string // the pool's work subject for created and available; else empty
 	valid     bool
 	published prometheus.Counter
 	failed    prometheus.Counter
@@ -131,6 +132,9 @@ func (p *Publisher) route(pool string, ev taskstate.Event) *route {
 		published: p.c.m.published.WithLabelValues(pool, string(ev)),
 		failed:    p.c.m.failed.WithLabelValues(pool, string(ev)),
 	}
+	if r.valid && (ev == taskstate.EventCreated || ev == taskstate.EventAvailable) {
+		r.work = WorkSubject(pool)
+	}
 	p.byKey[k] = r
 	if r.valid {
 		p.bySubj[r.subject] = r
@@ -168,7 +172,9 @@ func (p *Publisher) Notify(_ context.Context, pool string, ev taskstate.Event, n
 	}
 	if _, err := js.PublishMsgAsync(msg, stallOpt); err != nil {
 		p.fail(r, err)
+		return
 	}
+	p.publishWork(r, n)
 }
 
 // stallOpt bounds how long Notify may wait for a slot in the publish

@@ -1,0 +1,199 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+// Timing of a WorkWakeup.
+const (
+	// workPull is how long one pull request waits at the server.
+	workPull = 30 * time.Second
+	// workHandoff is how long a wake-up waits for its worker to take it
+	// before it is offered to another: an idle worker takes it at once.
+	workHandoff = 10 * time.Millisecond
+	// workRetryMin and workRetryMax bound the pause after a failed pull.
+	workRetryMin = 50 * time.Millisecond
+	workRetryMax = 5 * time.Second
+)
+
+// workEvent labels the work-queue wake-ups in
+// taskfleet_events_received_total.
+const workEvent = "work"
+
+// publishWork puts min(n, Config.WorkFanout) wake-ups on the work queue of
+// r's pool, for created and available events. Like Notify it never blocks:
+// when the publish window is full the rest are dropped (the poll covers
+// them).
+func (p *Publisher) publishWork(r *route, n int) {
+	if r.work == "" || n <= 0 {
+		return
+	}
+	js := p.c.js
+	body := appendPayload(make([]byte, 0, 48), 1, time.Now().UnixNano())
+	for range min(n, p.c.cfg.WorkFanout) {
+		if js.PublishAsyncPending() >= p.c.cfg.MaxPending {
+			return
+		}
+		if _, err := js.PublishAsync(r.work, body, stallOpt); err != nil {
+			return
+		}
+	}
+}
+
+// WorkWakeup hands the wake-ups of a pool's work queue to one worker: each
+// `created` or `available` wake-up on the queue goes to ONE worker that is
+// waiting with a free slot, not to all of them. A receive from C means
+// "claim now"; the WorkWakeup acknowledges the wake-up when C is received
+// from, whatever the claim finds.
+//
+// The worker receives from C only while it has a free slot. A wake-up that
+// is not taken within 10 ms (the worker filled up, or it is backing off
+// after empty wake-ups) goes back to the queue for another worker (at most
+// four times, then it is dropped: the poll covers it), and this worker
+// pulls again only after it next takes from C. After a failed pull (a lost
+// connection, a restarted server) C gets one wake-up once the queue answers
+// again, for what may have been missed.
+//
+// Like every event, a wake-up is a hint: a lost one costs a poll interval,
+// a spare one an empty claim.
+type WorkWakeup struct {
+	c        *Conn
+	pool     string
+	ch       chan struct{} // unbuffered: handed over only to a worker that asks
+	received prometheus.Counter
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// WorkWakeups starts pulling the work queue of pool and returns the
+// WorkWakeup. It ends on Close, on the end of ctx or on the Conn's Close.
+func (c *Conn) WorkWakeups(ctx context.Context, pool string) (*WorkWakeup, error) {
+	if err := taskstate.ValidatePool(pool); err != nil {
+		return nil, fmt.Errorf("events: work wakeups: %w", err)
+	}
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(c.ctx, cancel)
+	w := &WorkWakeup{
+		c: c, pool: pool, ch: make(chan struct{}),
+		received: c.m.received.WithLabelValues(pool, workEvent),
+		cancel:   func() { stop(); cancel() },
+		done:     make(chan struct{}),
+	}
+	go w.run(wctx)
+	return w, nil
+}
+
+// C returns the wake-up channel.
+func (w *WorkWakeup) C() <-chan struct{} { return w.ch }
+
+// Close stops pulling and waits for the puller to end. It is idempotent.
+func (w *WorkWakeup) Close() error {
+	w.cancel()
+	<-w.done
+	return nil
+}
+
+func (w *WorkWakeup) run(ctx context.Context) {
+	defer close(w.done)
+	var cons jetstream.Consumer
+	retry := workRetryMin
+	failed := false
+	for ctx.Err() == nil {
+		var err error
+		if cons == nil {
+			cons, err = w.c.js.CreateOrUpdateConsumer(ctx, WorkStreamName, workConsumerConfig(w.pool))
+		}
+		var msg jetstream.Msg
+		if err == nil {
+			pctx, cancel := context.WithTimeout(ctx, workPull)
+			msg, err = cons.Next(jetstream.FetchContext(pctx))
+			cancel()
+		}
+		switch {
+		case ctx.Err() != nil:
+			if msg != nil {
+				_ = msg.Nak()
+			}
+			return
+		case err == nil:
+			retry = workRetryMin
+			if failed { // the queue answers again: look once for what was missed
+				failed = false
+				w.give(ctx)
+			}
+			w.offer(ctx, msg)
+		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrNoMessages):
+			// The pull expired with nothing: pull again.
+		default:
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				w.c.requestEnsure()
+			}
+			w.c.log.Debug("work queue pull failed; retrying", zap.String("pool", w.pool), zap.String("error", w.c.describe(err)))
+			cons, failed = nil, true
+			if !sleepCtx(ctx, retry) {
+				return
+			}
+			retry = min(2*retry, workRetryMax)
+		}
+	}
+}
+
+// offer hands msg's wake-up to this worker if it takes it within
+// workHandoff, and acks it; otherwise it returns the wake-up to the queue
+// for another worker and waits until this one asks again.
+func (w *WorkWakeup) offer(ctx context.Context, msg jetstream.Msg) {
+	t := time.NewTimer(workHandoff)
+	defer t.Stop()
+	select {
+	case w.ch <- struct{}{}:
+		w.received.Inc()
+		_ = msg.Ack()
+		return
+	case <-ctx.Done():
+		_ = msg.Nak()
+		return
+	case <-t.C:
+	}
+	if md, err := msg.Metadata(); err == nil && md.NumDelivered >= workMaxDeliver {
+		_ = msg.Term()
+	} else {
+		_ = msg.Nak()
+	}
+	w.give(ctx)
+}
+
+// give blocks until the worker takes a wake-up or ctx ends.
+func (w *WorkWakeup) give(ctx context.Context) {
+	select {
+	case w.ch <- struct{}{}:
+	case <-ctx.Done():
+	}
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
