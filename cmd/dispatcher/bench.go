@@ -28,6 +28,10 @@ SQLite file in a temporary directory, an in-process NATS server, in-process runn
   wait      time Manager.Wait's return after the commit of the last task (--samples, default 100)
   create    create -n tasks (default 1,000,000) in batches of --batch (tasks/s)
   stat      count the create scenario's pool by status (median of 20 runs)
+  fanout    only when named: for each of --fanout-workers fleet sizes (default 4,32,128), start that
+            many worker processes (--worker-bin, --fanout-concurrency) idle on a pool, measure them idle
+            (--fanout-idle), then create --fanout-tasks tasks one at a time; prints store operations
+            and CPU per task and an idle worker's cost, from the workers' metrics
 
 -n and --samples, when given, apply to every scenario that uses them. --store and --nats are used only
 when given on the command line (their environment variables are ignored here, so a benchmark never
@@ -45,9 +49,10 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		pollInterval, idle   time.Duration
 		cpuProfile           string
 		gcPercent            int
+		fan                  fanoutFlags
 	)
 	e, err := m.parse("bench", benchSummary, args, func(fs *cli.FlagSet) {
-		fs.StringVar(&scenarios, "scenario", "", "all", "scenarios to run: all, or a comma-separated list of burndown, pickup, wait, create, stat")
+		fs.StringVar(&scenarios, "scenario", "", "all", "scenarios to run: all, or a comma-separated list of burndown, pickup, wait, create, stat, fanout (fanout runs only when named)")
 		fs.IntVar(&n, "n", "", 0, "tasks to create: 0 means 100,000 for burndown and 1,000,000 for create and stat")
 		fs.IntVar(&batch, "batch", "", bench.DefaultBatch, "tasks per Create call when filling a pool")
 		fs.IntVar(&workers, "workers", "", bench.DefaultWorkers, "in-process runners (they share the store handle and the NATS connection)")
@@ -59,6 +64,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		fs.BoolVar(&keep, "keep", "", false, "keep the benchmark pools in --store afterwards")
 		fs.StringVar(&cpuProfile, "cpuprofile", "", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
 		cli.RegisterGCPercent(fs, &gcPercent)
+		fan.register(fs)
 	})
 	if err != nil {
 		return err
@@ -77,6 +83,10 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		if f.v < f.least {
 			return cli.Usagef("%s: must be at least %d, got %d", e.fs.Where(f.name), f.least, f.v)
 		}
+	}
+	fanout, err := fan.config(e.fs)
+	if err != nil {
+		return err
 	}
 	gc, err := cli.ApplyGCPercent(m.Getenv, gcPercent, e.fs.Where("gc-percent"))
 	if err != nil {
@@ -103,7 +113,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 	cfg := bench.Config{
 		Scenarios: list, N: n, CreateN: n, Batch: batch, Workers: workers, Concurrency: concurrency,
 		PickupSamples: samples, WaitSamples: samples, NoEvents: noEvents, PollInterval: pollInterval,
-		Idle: idle, Keep: keep, Logger: log, GCPercent: gc,
+		Idle: idle, Keep: keep, Logger: log, GCPercent: gc, Fanout: fanout,
 	}
 	if given["store"] {
 		store, err := app.OpenStore(ctx, &e.c, log)
@@ -129,7 +139,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	res, err := bench.Run(ctx, cfg, m.Stderr)
-	if err != nil && res.Burndown == nil && res.Pickup == nil && res.Wait == nil && res.Create == nil && res.Stat == nil {
+	if err != nil && res.Burndown == nil && res.Pickup == nil && res.Wait == nil && res.Create == nil && res.Stat == nil && res.Fanout == nil {
 		return err
 	}
 	var werr error

@@ -54,8 +54,8 @@ func ParseScenarios(s string) ([]Scenario, error) {
 			continue
 		case name == "all":
 			return slices.Clone(Scenarios), nil
-		case !slices.Contains(Scenarios, Scenario(name)):
-			return nil, fmt.Errorf("unknown scenario %q (want all or a comma-separated list of %s)", name, joinScenarios(Scenarios))
+		case !slices.Contains(Scenarios, Scenario(name)) && !slices.Contains(Explicit, Scenario(name)):
+			return nil, fmt.Errorf("unknown scenario %q (want all or a comma-separated list of %s)", name, joinScenarios(append(slices.Clone(Scenarios), Explicit...)))
 		case !slices.Contains(out, Scenario(name)):
 			out = append(out, Scenario(name))
 		}
@@ -68,7 +68,7 @@ func ParseScenarios(s string) ([]Scenario, error) {
 
 func ordered(ss []Scenario) []Scenario {
 	var out []Scenario
-	for _, s := range Scenarios {
+	for _, s := range append(slices.Clone(Scenarios), Explicit...) {
 		if slices.Contains(ss, s) {
 			out = append(out, s)
 		}
@@ -158,6 +158,9 @@ type Config struct {
 
 	// Logger receives the runners' warnings. Defaults to none.
 	Logger *zap.Logger
+
+	// Fanout configures the fanout scenario.
+	Fanout FanoutConfig
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -202,7 +205,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Scenarios = Scenarios
 	}
 	for _, s := range c.Scenarios {
-		if !slices.Contains(Scenarios, s) {
+		if !slices.Contains(Scenarios, s) && !slices.Contains(Explicit, s) {
 			return c, fmt.Errorf("bench: unknown scenario %q (want %s)", s, joinScenarios(Scenarios))
 		}
 	}
@@ -271,6 +274,8 @@ func (b *bench) runAll(ctx context.Context, res *Results) error {
 			res.Create, err = b.create(ctx)
 		case Stat:
 			res.Stat, err = b.stat(ctx)
+		case Fanout:
+			res.Fanout, err = b.fanout(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", s, err)

@@ -26,12 +26,13 @@ const (
 // configuration they ran with. Its JSON form is what `dispatcher bench -o
 // json` prints.
 type Results struct {
-	Config   ConfigReport `json:"config"`
-	Burndown *Throughput  `json:"burndown,omitempty"`
-	Pickup   *Latency     `json:"pickup,omitempty"`
-	Wait     *Latency     `json:"wait,omitempty"`
-	Create   *Throughput  `json:"create,omitempty"`
-	Stat     *StatResult  `json:"stat,omitempty"`
+	Config   ConfigReport  `json:"config"`
+	Burndown *Throughput   `json:"burndown,omitempty"`
+	Pickup   *Latency      `json:"pickup,omitempty"`
+	Wait     *Latency      `json:"wait,omitempty"`
+	Create   *Throughput   `json:"create,omitempty"`
+	Stat     *StatResult   `json:"stat,omitempty"`
+	Fanout   *FanoutResult `json:"fanout,omitempty"`
 }
 
 // ConfigReport is the configuration next to every figure.
@@ -260,7 +261,10 @@ func WriteTable(w io.Writer, r Results) error {
 	if s := r.Stat; s != nil {
 		row("stat", fmt.Sprintf("median of %d over %s tasks (min %s, max %s)", s.Runs, count(s.Tasks), s.Min, s.Max), s.Median.String(), "≤ "+s.Target.String(), verdict(s.Met()))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writeFanout(w, r.Fanout)
 }
 
 // count formats n with thousands separators: 1,000,000.
