@@ -74,7 +74,8 @@ type FanoutResult struct {
 }
 
 // FanoutRow is one fleet size. Store operations are counted by the
-// workers (taskfleet_store_operation_duration_seconds_count); "net"
+// workers (taskfleet_store_operation_duration_seconds_count, without
+// "stat", which the bench's own scrapes cause); "net"
 // figures subtract what the idle fleet did in as much time, which leaves
 // what the tasks cost.
 type FanoutRow struct {
@@ -431,7 +432,9 @@ func scrapeWorker(ctx context.Context, addr string) (storeOps, error) {
 	if f := fams["taskfleet_store_operation_duration_seconds"]; f != nil {
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "op" {
+				// The pool gauge's count runs when /metrics is scraped:
+				// the bench's own scrapes cause it, so it is left out.
+				if l.GetName() == "op" && l.GetValue() != "stat" {
 					s.ops[l.GetValue()] += float64(m.GetHistogram().GetSampleCount())
 				}
 			}
