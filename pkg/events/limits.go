@@ -103,6 +103,9 @@ func (c *Conn) WorkStreamConfig() jetstream.StreamConfig {
 	cfg.MaxAge = WorkMaxAge
 	cfg.MaxMsgsPerSubject = WorkMaxPerPool
 	cfg.Duplicates = 0
+	// Wake-ups are hints worth nothing after a restart (every worker
+	// claims on start): memory is faster, and pickup waits on it.
+	cfg.Storage = jetstream.MemoryStorage
 	return cfg
 }
 

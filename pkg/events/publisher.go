@@ -170,11 +170,12 @@ func (p *Publisher) Notify(_ context.Context, pool string, ev taskstate.Event, n
 		Header:  nats.Header{jetstream.MsgIDHeader: []string{nuid.Next()}},
 		Data:    appendPayload(make([]byte, 0, 48), n, time.Now().UnixNano()),
 	}
+	// The wake-ups first: a worker's pickup waits on them, nobody on the
+	// history.
+	p.publishWork(r, n)
 	if _, err := js.PublishMsgAsync(msg, stallOpt); err != nil {
 		p.fail(r, err)
-		return
 	}
-	p.publishWork(r, n)
 }
 
 // stallOpt bounds how long Notify may wait for a slot in the publish
