@@ -21,9 +21,9 @@ const (
 	// workHandoff is how long a wake-up waits for its worker to take it
 	// before it is offered to another: an idle worker takes it at once.
 	workHandoff = 10 * time.Millisecond
-	// workRetryMin and workRetryMax bound the pause after a failed pull.
-	workRetryMin = 50 * time.Millisecond
-	workRetryMax = 5 * time.Second
+	// workRetryFloor and workRetryCeil bound the pause after a failed pull.
+	workRetryFloor = 50 * time.Millisecond
+	workRetryCeil = 5 * time.Second
 )
 
 // workEvent labels the work-queue wake-ups in
@@ -112,7 +112,7 @@ func (w *WorkWakeup) Close() error {
 func (w *WorkWakeup) run(ctx context.Context) {
 	defer close(w.done)
 	var cons jetstream.Consumer
-	retry := workRetryMin
+	retry := workRetryFloor
 	failed := false
 	for ctx.Err() == nil {
 		var err error
@@ -132,7 +132,7 @@ func (w *WorkWakeup) run(ctx context.Context) {
 			}
 			return
 		case err == nil:
-			retry = workRetryMin
+			retry = workRetryFloor
 			if failed { // the queue answers again: look once for what was missed
 				failed = false
 				w.give(ctx)
@@ -149,7 +149,7 @@ func (w *WorkWakeup) run(ctx context.Context) {
 			if !sleepCtx(ctx, retry) {
 				return
 			}
-			retry = min(2*retry, workRetryMax)
+			retry = min(2*retry, workRetryCeil)
 		}
 	}
 }
