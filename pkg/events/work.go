@@ -23,7 +23,7 @@ const (
 	workHandoff = 10 * time.Millisecond
 	// workRetryFloor and workRetryCeil bound the pause after a failed pull.
 	workRetryFloor = 50 * time.Millisecond
-	workRetryCeil = 5 * time.Second
+	workRetryCeil  = 5 * time.Second
 )
 
 // workEvent labels the work-queue wake-ups in
