@@ -73,6 +73,7 @@ type Conn struct {
 	mu      sync.Mutex
 	closed  bool
 	wakeups map[*Wakeup]struct{}
+	works   map[*WorkWakeup]struct{}
 
 	connLog rateLog // reconnect failures and async errors
 }
@@ -111,6 +112,7 @@ func connect(ctx context.Context, cfg Config, extra ...nats.Option) (*Conn, erro
 		reconnected: make(chan struct{}, 1),
 		ensureReq:   make(chan struct{}, 1),
 		wakeups:     make(map[*Wakeup]struct{}),
+		works:       make(map[*WorkWakeup]struct{}),
 		connLog:     rateLog{every: logEvery},
 	}
 	c.m = newMetrics()
@@ -391,6 +393,7 @@ func (c *Conn) afterReconnect() {
 	if err := c.EnsureStream(ctx); err != nil && c.ctx.Err() == nil {
 		c.log.Warn("stream check after reconnect failed", zap.Error(err))
 	}
+	c.kickWorks()
 }
 
 // requestEnsure asks the loop for a stream check; it never blocks.

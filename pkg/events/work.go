@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -73,6 +74,10 @@ type WorkWakeup struct {
 	received prometheus.Counter
 	cancel   context.CancelFunc
 	done     chan struct{}
+	kick     chan struct{} // capacity 1: the connection came back, pull afresh
+
+	mu         sync.Mutex
+	cancelPull context.CancelFunc // ends the pull in flight
 }
 
 // WorkWakeups starts pulling the work queue of pool and returns the
@@ -92,11 +97,44 @@ func (c *Conn) WorkWakeups(ctx context.Context, pool string) (*WorkWakeup, error
 	w := &WorkWakeup{
 		c: c, pool: pool, ch: make(chan struct{}),
 		received: c.m.received.WithLabelValues(pool, workEvent),
-		cancel:   func() { stop(); cancel() },
 		done:     make(chan struct{}),
+		kick:     make(chan struct{}, 1),
+	}
+	c.mu.Lock()
+	c.works[w] = struct{}{}
+	c.mu.Unlock()
+	w.cancel = func() {
+		c.mu.Lock()
+		delete(c.works, w)
+		c.mu.Unlock()
+		stop()
+		cancel()
 	}
 	go w.run(wctx)
 	return w, nil
+}
+
+// kickWorks tells every WorkWakeup that the connection came back and the
+// streams were ensured: a pull in flight went to the old server, and a
+// restarted server has lost the consumer, so each pulls afresh at once.
+func (c *Conn) kickWorks() {
+	c.mu.Lock()
+	ws := make([]*WorkWakeup, 0, len(c.works))
+	for w := range c.works {
+		ws = append(ws, w)
+	}
+	c.mu.Unlock()
+	for _, w := range ws {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+		w.mu.Lock()
+		if w.cancelPull != nil {
+			w.cancelPull()
+		}
+		w.mu.Unlock()
+	}
 }
 
 // C returns the wake-up channel.
@@ -118,12 +156,14 @@ func (w *WorkWakeup) run(ctx context.Context) {
 		var err error
 		if cons == nil {
 			cons, err = w.c.js.CreateOrUpdateConsumer(ctx, WorkStreamName, workConsumerConfig(w.pool))
+			if err == nil && failed { // the queue answers again: look once for what was missed
+				failed = false
+				w.give(ctx)
+			}
 		}
 		var msg jetstream.Msg
 		if err == nil {
-			pctx, cancel := context.WithTimeout(ctx, workPull)
-			msg, err = cons.Next(jetstream.FetchContext(pctx))
-			cancel()
+			msg, err = w.pull(ctx, cons)
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -133,10 +173,6 @@ func (w *WorkWakeup) run(ctx context.Context) {
 			return
 		case err == nil:
 			retry = workRetryFloor
-			if failed { // the queue answers again: look once for what was missed
-				failed = false
-				w.give(ctx)
-			}
 			w.offer(ctx, msg)
 		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrNoMessages):
 			// The pull expired with nothing: pull again.
@@ -146,13 +182,42 @@ func (w *WorkWakeup) run(ctx context.Context) {
 			}
 			w.c.log.Debug("work queue pull failed; retrying", zap.String("pool", w.pool), zap.String("error", w.c.describe(err)))
 			cons, failed = nil, true
-			if !sleepCtx(ctx, retry) {
+			t := time.NewTimer(retry)
+			select {
+			case <-ctx.Done():
+				t.Stop()
 				return
+			case <-w.kick:
+				retry = workRetryFloor
+			case <-t.C:
+				retry = min(2*retry, workRetryCeil)
 			}
-			retry = min(2*retry, workRetryCeil)
+			t.Stop()
 		}
 	}
 }
+
+// pull waits up to workPull for one wake-up. A kick ends it early with
+// errKicked.
+func (w *WorkWakeup) pull(ctx context.Context, cons jetstream.Consumer) (jetstream.Msg, error) {
+	pctx, cancel := context.WithTimeout(ctx, workPull)
+	defer cancel()
+	kicked, kick := context.WithCancelCause(pctx)
+	defer kick(nil)
+	w.mu.Lock()
+	w.cancelPull = func() { kick(errKicked) }
+	w.mu.Unlock()
+	msg, err := cons.Next(jetstream.FetchContext(kicked))
+	w.mu.Lock()
+	w.cancelPull = nil
+	w.mu.Unlock()
+	if err != nil && errors.Is(context.Cause(kicked), errKicked) {
+		return nil, errKicked
+	}
+	return msg, err
+}
+
+var errKicked = errors.New("connection came back: pulling afresh")
 
 // offer hands msg's wake-up to this worker if it takes it within
 // workHandoff, and acks it; otherwise it returns the wake-up to the queue
@@ -183,17 +248,5 @@ func (w *WorkWakeup) give(ctx context.Context) {
 	select {
 	case w.ch <- struct{}{}:
 	case <-ctx.Done():
-	}
-}
-
-// sleepCtx waits d or until ctx ends; it reports whether d passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
