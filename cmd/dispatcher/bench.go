@@ -33,6 +33,10 @@ SQLite file in a temporary directory, an in-process NATS server, in-process runn
   polling   pickup without events at the worker's default poll interval (100 samples; p50/p99, CPU
             per task, steal, peak RSS), then 50 idle runners on an empty pool for --idle-for (CPU,
             polls/s, store writes/s)
+  fanout    only when named: for each of --fanout-workers fleet sizes (default 4,32,128), start that
+            many worker processes (--worker-bin, --fanout-concurrency) idle on a pool, measure them idle
+            (--fanout-idle), then create --fanout-tasks tasks one at a time; prints store operations
+            and CPU per task and an idle worker's cost, from the workers' metrics
 
 -n and --samples, when given, apply to every scenario that uses them. --store and --nats are used only
 when given on the command line (their environment variables are ignored here, so a benchmark never
@@ -51,9 +55,10 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		idleFor              time.Duration
 		cpuProfile           string
 		gcPercent            int
+		fan                  fanoutFlags
 	)
 	e, err := m.parse("bench", benchSummary, args, func(fs *cli.FlagSet) {
-		fs.StringVar(&scenarios, "scenario", "", "all", "scenarios to run: all, or a comma-separated list of burndown, pickup, wait, create, stat, polling, create-cli")
+		fs.StringVar(&scenarios, "scenario", "", "all", "scenarios to run: all, or a comma-separated list of burndown, pickup, wait, create, stat, polling, create-cli, fanout (create-cli and fanout run only when named)")
 		fs.IntVar(&n, "n", "", 0, "tasks to create: 0 means 100,000 for burndown and 1,000,000 for create and stat")
 		fs.IntVar(&batch, "batch", "", bench.DefaultBatch, "tasks per Create call when filling a pool")
 		fs.IntVar(&workers, "workers", "", bench.DefaultWorkers, "in-process runners (they share the store handle and the NATS connection)")
@@ -66,6 +71,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		fs.BoolVar(&keep, "keep", "", false, "keep the benchmark pools in --store afterwards")
 		fs.StringVar(&cpuProfile, "cpuprofile", "", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
 		cli.RegisterGCPercent(fs, &gcPercent)
+		fan.register(fs)
 	})
 	if err != nil {
 		return err
@@ -87,6 +93,10 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 	}
 	if workers > cli.MaxWorkers || concurrency > cli.MaxConcurrency {
 		return cli.Usagef("--workers and --concurrency: at most %d and %d, got %d and %d", cli.MaxWorkers, cli.MaxConcurrency, workers, concurrency)
+	}
+	fanout, err := fan.config(e.fs)
+	if err != nil {
+		return err
 	}
 	gc, err := cli.ApplyGCPercent(m.Getenv, gcPercent, e.fs.Where("gc-percent"))
 	if err != nil {
@@ -116,7 +126,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 	cfg := bench.Config{
 		Scenarios: list, N: n, CreateN: n, Batch: batch, Workers: workers, Concurrency: concurrency,
 		PickupSamples: samples, WaitSamples: samples, NoEvents: noEvents, PollInterval: pollInterval,
-		Idle: idle, Keep: keep, Logger: log, GCPercent: gc, CreateCLIN: n, IdleFor: idleFor,
+		Idle: idle, Keep: keep, Logger: log, GCPercent: gc, CreateCLIN: n, IdleFor: idleFor, Fanout: fanout,
 	}
 	if cfg.Executable, err = os.Executable(); err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -145,7 +155,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	res, err := bench.Run(ctx, cfg, e.notes())
-	if err != nil && res.Burndown == nil && res.Pickup == nil && res.Wait == nil && res.Create == nil && res.Stat == nil && res.CreateCLI == nil && res.Polling == nil {
+	if err != nil && res.Burndown == nil && res.Pickup == nil && res.Wait == nil && res.Create == nil && res.Stat == nil && res.CreateCLI == nil && res.Polling == nil && res.Fanout == nil {
 		return err
 	}
 	var werr error

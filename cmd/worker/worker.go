@@ -226,7 +226,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		hs[k] = all[k]
 	}
 
-	wake, stopWake, err := a.Wakeups(ctx, taskstate.EventCreated, taskstate.EventAvailable)
+	wake, stopWake, err := a.RunnerWakeups(ctx, from)
 	if err != nil {
 		return err
 	}

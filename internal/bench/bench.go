@@ -45,8 +45,9 @@ const (
 var Scenarios = []Scenario{Burndown, Pickup, Wait, Create, Stat, PollingScenario}
 
 // NamedScenarios run only when named, after the others: they need more
-// than the defaults (create-cli: the dispatcher binary).
-var NamedScenarios = []Scenario{CreateCLI}
+// than the defaults (create-cli: the dispatcher binary; fanout: hundreds of
+// worker processes).
+var NamedScenarios = []Scenario{CreateCLI, Fanout}
 
 func known(s Scenario) bool {
 	return slices.Contains(Scenarios, s) || slices.Contains(NamedScenarios, s)
@@ -181,6 +182,9 @@ type Config struct {
 
 	// Logger receives the runners' warnings. Defaults to none.
 	Logger *zap.Logger
+
+	// Fanout configures the fanout scenario.
+	Fanout FanoutConfig
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -303,6 +307,8 @@ func (b *bench) runAll(ctx context.Context, res *Results) error {
 			res.CreateCLI, err = b.createCLI(ctx)
 		case PollingScenario:
 			res.Polling, err = b.polling(ctx)
+		case Fanout:
+			res.Fanout, err = b.fanout(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", s, err)

@@ -216,13 +216,14 @@ func TestParseScenarios(t *testing.T) {
 		"stat,burndown":       {bench.Burndown, bench.Stat},
 		" wait , wait,pickup": {bench.Pickup, bench.Wait}, //nolint:gocritic // the spaces are the input under test
 		"create,all":          bench.Scenarios,
+		"fanout,stat":         {bench.Stat, bench.Fanout},
 	} {
 		got, err := bench.ParseScenarios(in)
 		require.NoError(t, err, in)
 		require.Equal(t, want, got, in)
 	}
 	_, err := bench.ParseScenarios("burndown,fast")
-	require.ErrorContains(t, err, `unknown scenario "fast" (want all or a comma-separated list of burndown, pickup, wait, create, stat, polling, create-cli)`)
+	require.ErrorContains(t, err, `unknown scenario "fast" (want all or a comma-separated list of burndown, pickup, wait, create, stat, polling, create-cli, fanout)`)
 }
 
 func TestResultsJSON(t *testing.T) {

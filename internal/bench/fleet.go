@@ -8,6 +8,7 @@ import (
 
 	"github.com/sourcegraph/conc"
 
+	"github.com/taskfleet/taskfleet/pkg/events"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
@@ -30,9 +31,10 @@ func init() {
 // fleet is Workers in-process Runners on one pool, sharing the store and
 // the worker-side event connection, as the runners of one process would.
 type fleet struct {
-	sink   *sink
-	cancel context.CancelFunc
-	wg     conc.WaitGroup
+	sink    *sink
+	cancel  context.CancelFunc
+	wg      conc.WaitGroup
+	wakeups []*events.WorkWakeup
 }
 
 // startFleet starts the runners on pool with handlers hs. Their Manager
@@ -49,11 +51,13 @@ func (b *bench) startFleet(ctx context.Context, pool string, n taskstate.Notifie
 	for i := range runners {
 		var wake <-chan struct{}
 		if b.workConn != nil {
-			w, err := b.workConn.Wakeups(fctx, pool, taskstate.EventCreated, taskstate.EventAvailable)
+			// As the worker binary: each wake-up goes to one idle runner.
+			w, err := b.workConn.WorkWakeups(fctx, pool)
 			if err != nil {
 				cancel()
 				return nil, err
 			}
+			f.wakeups = append(f.wakeups, w)
 			wake = w.C()
 		}
 		runners[i], err = taskstate.NewRunner(taskstate.RunnerConfig{
@@ -76,6 +80,9 @@ func (b *bench) startFleet(ctx context.Context, pool string, n taskstate.Notifie
 func (f *fleet) stop() {
 	f.cancel()
 	f.wg.Wait()
+	for _, w := range f.wakeups {
+		_ = w.Close()
+	}
 }
 
 // waitFinished blocks until the fleet has finished (committed or failed)

@@ -34,7 +34,8 @@ type Results struct {
 	Stat     *StatResult  `json:"stat,omitempty"`
 	// CreateCLI is the create-cli scenario's figure.
 	CreateCLI *CLIThroughput `json:"create_cli,omitempty"`
-	Polling  *Polling     `json:"polling,omitempty"`
+	Polling   *Polling       `json:"polling,omitempty"`
+	Fanout    *FanoutResult  `json:"fanout,omitempty"`
 }
 
 // ConfigReport is the configuration next to every figure.
@@ -280,7 +281,10 @@ func WriteTable(w io.Writer, r Results) error {
 		row("", fmt.Sprintf("idle fleet of %d runners, %.0f s: CPU / polls / store writes", p.IdleWorkers, p.IdleSeconds),
 			fmt.Sprintf("%.2f %% of a core / %.0f/s / %.1f/s", p.IdleCPUPct, p.IdlePollsPerSec, p.IdleWritesPerSec), "", "")
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writeFanout(w, r.Fanout)
 }
 
 // count formats n with thousands separators: 1,000,000.

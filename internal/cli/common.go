@@ -24,6 +24,8 @@ type Common struct {
 	// NATS credentials and TLS: see events.Config.
 	NATSUser, NATSPassword, NATSToken, NATSCreds string
 	NATSCA, NATSCert, NATSKey                    string
+	// NATSLimits are the event streams' limits.
+	NATSLimits NATSLimits
 	// Output is table or json. Default table.
 	Output string
 	// LogLevel is debug, info, warn or error. Default info.
@@ -48,6 +50,7 @@ func (c *Common) Register(fs *FlagSet) {
 	fs.StringVar(&c.NATSCA, "nats-ca", "TASKFLEET_NATS_CA", "", "PEM file of the CAs that sign the NATS server certificate (turns TLS on)")
 	fs.StringVar(&c.NATSCert, "nats-cert", "TASKFLEET_NATS_CERT", "", "client certificate for NATS mutual TLS")
 	fs.StringVar(&c.NATSKey, "nats-key", "TASKFLEET_NATS_KEY", "", "client key for NATS mutual TLS")
+	c.NATSLimits.register(fs)
 	fs.StringVar(&c.Output, "o", "TASKFLEET_OUTPUT", "table", "output format: table or json")
 	fs.StringVar(&c.LogLevel, "log-level", "TASKFLEET_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "TASKFLEET_LOG_FORMAT", "console", "log format: console or json")
@@ -66,6 +69,9 @@ func (c *Common) Validate() error {
 	}
 	if err := taskstate.ValidatePool(c.Pool); err != nil {
 		return Usagef("%s: %v", c.fs.Where("pool"), err)
+	}
+	if err := c.NATSLimits.validate(c.fs); err != nil {
+		return err
 	}
 	if _, _, err := c.StoreTarget(); err != nil {
 		return err

@@ -192,7 +192,7 @@ func TestNATSOutage(t *testing.T) {
 	}
 	received := map[string]float64{}
 	for _, w := range workers {
-		received[w.owner] = w.metric(t, "taskfleet_events_received_total", "event", "created")
+		received[w.owner] = w.metric(t, "taskfleet_events_received_total", "event", "work")
 	}
 	published := sum("taskfleet_events_published_total", "event", "committed")
 
@@ -211,8 +211,8 @@ func TestNATSOutage(t *testing.T) {
 		return nil
 	})
 	for _, w := range workers {
-		got := w.metric(t, "taskfleet_events_received_total", "event", "created")
-		require.Greater(t, got, received[w.owner], "%s received no created event after the restart", w.owner)
+		got := w.metric(t, "taskfleet_events_received_total", "event", "work")
+		require.Greater(t, got, received[w.owner], "%s took no work-queue wake-up after the restart", w.owner)
 	}
 
 	require.Equal(t, 0, d2.Stop(t), "dev after SIGTERM\n%s", d2.Dump())
@@ -244,8 +244,8 @@ func TestNATSDownAtStart(t *testing.T) {
 		}
 		return nil
 	})
-	before, _ := w.scrape(t).Sum("taskfleet_events_received_total", "event", "created")
+	before, _ := w.scrape(t).Sum("taskfleet_events_received_total", "event", "work")
 	c.create(sleepTasks(5, "1ms", "nats-up"), "--nats", d.url)
 	c.waitAll(30*time.Second, "--nats", d.url)
-	require.Greater(t, w.metric(t, "taskfleet_events_received_total", "event", "created"), before, "no event received once NATS is up")
+	require.Greater(t, w.metric(t, "taskfleet_events_received_total", "event", "work"), before, "no work-queue wake-up taken once NATS is up")
 }

@@ -98,6 +98,21 @@ type Config struct {
 
 	// Replicas of the stream in a JetStream cluster. Defaults to 1.
 	Replicas int
+
+	// StreamMaxBytes, StreamMaxMsgs and StreamMaxMsgSize limit each of the
+	// two streams (the history and the work queue). When a stream is full
+	// the oldest messages go; a message over StreamMaxMsgSize is refused.
+	// Default 256 MiB, 1,000,000 messages and 4 KiB (DefaultStreamMaxBytes
+	// and so on); a Conn applies them to existing streams too.
+	StreamMaxBytes   int64
+	StreamMaxMsgs    int64
+	StreamMaxMsgSize int32
+
+	// WorkFanout caps the wake-ups one event puts on the pool's work
+	// queue: an event for n tasks wakes up to min(n, WorkFanout) idle
+	// workers, each of which claims as many as it has free slots.
+	// Default 64.
+	WorkFanout int
 }
 
 // withDefaults returns cfg with defaults filled in, or an error naming the
@@ -139,7 +154,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
 	}
-	return cfg, nil
+	return cfg.withLimits()
 }
 
 // tlsConfig builds the client TLS configuration, or nil when no TLS field

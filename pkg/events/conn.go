@@ -73,6 +73,7 @@ type Conn struct {
 	mu      sync.Mutex
 	closed  bool
 	wakeups map[*Wakeup]struct{}
+	works   map[*WorkWakeup]struct{}
 
 	connLog rateLog // reconnect failures and async errors
 }
@@ -111,6 +112,7 @@ func connect(ctx context.Context, cfg Config, extra ...nats.Option) (*Conn, erro
 		reconnected: make(chan struct{}, 1),
 		ensureReq:   make(chan struct{}, 1),
 		wakeups:     make(map[*Wakeup]struct{}),
+		works:       make(map[*WorkWakeup]struct{}),
 		connLog:     rateLog{every: logEvery},
 	}
 	c.m = newMetrics()
@@ -265,21 +267,29 @@ func (c *Conn) StreamConfig() jetstream.StreamConfig {
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		MaxAge:      StreamMaxAge,
-		MaxMsgs:     -1,
-		MaxBytes:    -1,
+		MaxMsgs:     c.cfg.StreamMaxMsgs,
+		MaxBytes:    c.cfg.StreamMaxBytes,
+		MaxMsgSize:  c.cfg.StreamMaxMsgSize,
 		Duplicates:  StreamDuplicates,
 		Storage:     storage,
 		Replicas:    c.cfg.Replicas,
 	}
 }
 
-// EnsureStream creates the stream, or updates it to StreamConfig. A Conn
-// calls it on connect, after every reconnect and when a publish finds no
-// stream, so callers rarely need to. An existing stream whose fixed
+// EnsureStream creates the streams (the history and the work queue), or
+// updates them to StreamConfig and WorkStreamConfig, limits included. A
+// Conn calls it on connect, after every reconnect and when a publish finds
+// no stream, so callers rarely need to. An existing stream whose fixed
 // settings (storage, replicas) differ is used as it is, with a warning.
 // Errors wrap ErrJetStream.
 func (c *Conn) EnsureStream(ctx context.Context) error {
-	cfg := c.StreamConfig()
+	if err := c.ensureStream(ctx, c.StreamConfig()); err != nil {
+		return err
+	}
+	return c.ensureStream(ctx, c.WorkStreamConfig())
+}
+
+func (c *Conn) ensureStream(ctx context.Context, cfg jetstream.StreamConfig) error {
 	_, err := c.js.CreateOrUpdateStream(ctx, cfg)
 	if err == nil {
 		return nil
@@ -290,13 +300,13 @@ func (c *Conn) EnsureStream(ctx context.Context) error {
 		errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
 		msg = "JetStream is not enabled on the server (run nats-server -js): " + msg
 	default:
-		if s, ierr := c.js.Stream(ctx, StreamName); ierr == nil && slices.Contains(s.CachedInfo().Config.Subjects, cfg.Subjects[0]) {
+		if s, ierr := c.js.Stream(ctx, cfg.Name); ierr == nil && slices.Contains(s.CachedInfo().Config.Subjects, cfg.Subjects[0]) {
 			c.log.Warn("stream exists with other settings; using it as it is",
-				zap.String("stream", StreamName), zap.String("error", msg))
+				zap.String("stream", cfg.Name), zap.String("error", msg))
 			return nil
 		}
 	}
-	return &opError{op: "ensure stream " + StreamName, kind: ErrJetStream, err: err, msg: msg}
+	return &opError{op: "ensure stream " + cfg.Name, kind: ErrJetStream, err: err, msg: msg}
 }
 
 // Notifier returns the Conn's Publisher, which implements
@@ -383,6 +393,7 @@ func (c *Conn) afterReconnect() {
 	if err := c.EnsureStream(ctx); err != nil && c.ctx.Err() == nil {
 		c.log.Warn("stream check after reconnect failed", zap.Error(err))
 	}
+	c.kickWorks()
 }
 
 // requestEnsure asks the loop for a stream check; it never blocks.

@@ -27,15 +27,30 @@
 // many tasks the write touched and the publish time in Unix nanoseconds.
 // Each message carries a unique Nats-Msg-Id header (a nuid).
 //
-// # The stream
+// # The streams
 //
 // Stream TASKFLEET captures "taskfleet.>" with limits retention, MaxAge 1 h,
 // a 2 min duplicate window, discard-old, file storage (Config.MemoryStorage
-// for memory) and Config.Replicas replicas; see Conn.StreamConfig. It is
-// for tools and late readers that want recent history; taskfleet itself
-// never consumes it. It is never a work queue: the store's leases decide
-// who runs a task. A Conn ensures the stream on connect, after every
-// reconnect (a fresh server has none) and when a publish finds no stream.
+// for memory) and Config.Replicas replicas; see Conn.StreamConfig. It is the
+// history that tools replay (`dispatcher events`); taskfleet's workers do
+// not consume it.
+//
+// Stream TASKFLEET_WORK captures "taskfleet-work.<pool>" with work-queue
+// retention (see Conn.WorkStreamConfig): for every created or available
+// event the Publisher also puts min(n, Config.WorkFanout) wake-ups there,
+// and the workers of a pool share one durable pull consumer, "work-<pool>",
+// so each wake-up goes to one idle worker (see WorkWakeup). Wake-ups older
+// than a minute, or beyond the newest 1,024 of a pool, are dropped.
+//
+// Both streams are bounded so a flood of publishes cannot fill a disk:
+// Config.StreamMaxBytes (default 256 MiB), StreamMaxMsgs (1,000,000) and
+// StreamMaxMsgSize (4 KiB); when full, the oldest messages go. The binaries
+// set them with --nats-max-bytes, --nats-max-msgs and --nats-max-msg-size.
+// A Conn ensures both streams on connect, after every reconnect (a fresh
+// server has none) and when a publish finds no stream, and updates existing
+// streams to its limits, so every process of a fleet should be given the
+// same ones. Neither stream ever decides who runs a task: the store's
+// leases do.
 //
 // # Publishing
 //
@@ -54,20 +69,33 @@
 //
 // # Wake-ups
 //
-// Conn.Wakeups subscribes to events of one pool and delivers them as
-// coalesced wake-ups on a channel of capacity one: any number of events
-// while a wake-up is pending leave one pending wake-up. Wake-ups are
-// throttled on the leading edge by Config.Debounce (2 ms by default): the
-// first event signals at once, so a single event pays no added latency, and
-// the events that follow within the interval are folded into one more
-// signal at its end, so the last event of a burst is always followed by a
-// wake-up.
+// Conn.WorkWakeups is what workers use: a pull on the pool's work queue,
+// handed to the worker only while it has a free slot (its runner receives
+// from the channel only then). One created event for one task wakes one
+// worker, not every worker of the pool, so the store's load grows with
+// tasks, not with workers × events. A wake-up the worker does not take
+// within 10 ms goes back to the queue for another worker (at most four
+// offers); a worker whose claim finds nothing has still acked it. The
+// consumer is per pool, not per kind: in a pool whose workers have
+// different kinds, a wake-up may reach a worker that cannot claim the task,
+// which then waits for a poll.
 //
-// A Wakeup uses a core NATS subscription: JetStream-published messages
-// reach core subscribers too, delivery is the fastest NATS has, the client
-// resubscribes after a reconnect on its own, and there is no consumer state
-// on the server. After a reconnect the Wakeup signals C and Reconnected,
-// because events may have been missed during the outage.
+// Conn.Wakeups is what waiters (and phase-two workers) use: a core NATS
+// subscription to events of one pool, delivered as coalesced wake-ups on a
+// channel of capacity one: any number of events while a wake-up is pending
+// leave one pending wake-up. Wake-ups are throttled on the leading edge by
+// Config.Debounce (2 ms by default): the first event signals at once, so a
+// single event pays no added latency, and the events that follow within
+// the interval are folded into one more signal at its end, so the last
+// event of a burst is always followed by a wake-up. Core subscriptions
+// need no consumer state on the server and the client resubscribes after a
+// reconnect on its own. After a reconnect the Wakeup signals C and
+// Reconnected, because events may have been missed during the outage.
+//
+// Every wake-up is a hint. The runner backs off wake-ups whose claims find
+// nothing (see taskstate.RunnerConfig.Wakeups), so junk on a pool's
+// subjects costs each worker a bounded claim rate, and its poll still picks
+// up a real task within the poll interval.
 //
 // # Connections
 //
@@ -90,7 +118,7 @@
 //
 //	taskfleet_events_published_total{pool,event}       acked by the stream
 //	taskfleet_events_publish_failed_total{pool,event}  not published (see above)
-//	taskfleet_events_received_total{pool,event}        received by wake-ups
+//	taskfleet_events_received_total{pool,event}        received by wake-ups (event "work": work-queue wake-ups taken)
 //	taskfleet_events_reconnects_total                  reconnections
 //	taskfleet_events_connected                         1 while connected
 //

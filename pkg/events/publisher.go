@@ -86,6 +86,7 @@ type routeKey struct {
 type route struct {
 	pool, ev  string
 	subject   string
+	work      string // the pool's work subject for created and available; else empty
 	valid     bool
 	published prometheus.Counter
 	failed    prometheus.Counter
@@ -131,6 +132,9 @@ func (p *Publisher) route(pool string, ev taskstate.Event) *route {
 		published: p.c.m.published.WithLabelValues(pool, string(ev)),
 		failed:    p.c.m.failed.WithLabelValues(pool, string(ev)),
 	}
+	if r.valid && (ev == taskstate.EventCreated || ev == taskstate.EventAvailable) {
+		r.work = WorkSubject(pool)
+	}
 	p.byKey[k] = r
 	if r.valid {
 		p.bySubj[r.subject] = r
@@ -166,6 +170,9 @@ func (p *Publisher) Notify(_ context.Context, pool string, ev taskstate.Event, n
 		Header:  nats.Header{jetstream.MsgIDHeader: []string{nuid.Next()}},
 		Data:    appendPayload(make([]byte, 0, 48), n, time.Now().UnixNano()),
 	}
+	// The wake-ups first: a worker's pickup waits on them, nobody on the
+	// history.
+	p.publishWork(r, n)
 	if _, err := js.PublishMsgAsync(msg, stallOpt); err != nil {
 		p.fail(r, err)
 	}

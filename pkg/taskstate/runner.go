@@ -89,7 +89,10 @@ type RunnerConfig struct {
 	// nothing is a read, not a write.
 	PollInterval time.Duration
 	// Wakeups, when set, delivers event hints (tasks created or available);
-	// each makes the runner claim at once.
+	// each makes the runner claim at once. The runner receives only while
+	// it has a free slot, and backs off wake-ups whose claims find nothing
+	// (up to PollInterval/2 between them), so a flood of events costs a
+	// bounded claim rate.
 	Wakeups <-chan struct{}
 	// DrainTimeout is how long a stopping runner lets in-flight tasks finish
 	// before it cancels them and returns them to the pool. Default 10 s.
@@ -277,7 +280,10 @@ func (r *Runner) Run(ctx context.Context) error {
 func (r *Runner) claimLoop(ctx, hard context.Context, tasks *pool.Pool) {
 	poll := time.NewTimer(r.jitter())
 	defer poll.Stop()
+	gate := newWakeGate(r.cfg.PollInterval / 2)
+	defer gate.stop()
 	pending := true // there may be claimable tasks
+	woken := false  // a wake-up, not the poll, asked for the next claim
 	for ctx.Err() == nil {
 		free := r.cfg.Concurrency - r.InFlight()
 		if pending && free > 0 && !r.hb.stale() {
@@ -288,6 +294,8 @@ func (r *Runner) claimLoop(ctx, hard context.Context, tasks *pool.Pool) {
 			// A backend may return the tasks it did claim along with an
 			// error: run them rather than leave them to the reaper.
 			r.met.Claimed(len(claimed))
+			gate.result(woken, len(claimed) > 0)
+			woken = false
 			for _, t := range claimed {
 				r.start(hard, tasks, t)
 			}
@@ -300,10 +308,18 @@ func (r *Runner) claimLoop(ctx, hard context.Context, tasks *pool.Pool) {
 				continue
 			}
 		}
+		// A worker takes wake-ups only with a free slot: a work-queue
+		// wake-up it does not take goes to another worker.
+		wake := gate.of(r.cfg.Wakeups)
+		if r.InFlight() >= r.cfg.Concurrency {
+			wake = nil
+		}
 		select {
 		case <-ctx.Done():
-		case <-r.cfg.Wakeups:
-			pending = true
+		case <-wake:
+			pending, woken = true, true
+		case <-gate.reopened():
+			gate.open()
 		case <-r.freed:
 		case <-poll.C:
 			pending = true

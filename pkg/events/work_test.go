@@ -1,0 +1,169 @@
+package events_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskfleet/taskfleet/pkg/events"
+	"github.com/taskfleet/taskfleet/pkg/events/eventstest"
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+// workers starts n readers of n WorkWakeups of pool and returns the count
+// of wake-ups they took together.
+func workers(t *testing.T, conn *events.Conn, pool string, n int) *atomic.Int64 {
+	t.Helper()
+	var took atomic.Int64
+	for range n {
+		w, err := conn.WorkWakeups(t.Context(), pool)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = w.Close() })
+		go func() {
+			for {
+				select {
+				case <-w.C():
+					took.Add(1)
+				case <-t.Context().Done():
+					return
+				}
+			}
+		}()
+	}
+	return &took
+}
+
+// drained waits until the pool's work queue has no wake-up left, pending
+// or unacknowledged.
+func drained(t *testing.T, js jetstream.JetStream, pool string) {
+	t.Helper()
+	eventually(t, func() bool {
+		c, err := js.Consumer(t.Context(), events.WorkStreamName, "work-"+pool)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(t.Context())
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	}, "the work queue drained")
+}
+
+func TestWorkWakeups(t *testing.T) {
+	t.Parallel()
+
+	t.Run("each created event wakes one of several workers", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, events.Config{})
+		took := workers(t, b.conn, "p", 4)
+		const k = 10
+		for i := range k {
+			b.conn.Notifier().Notify(t.Context(), "p", taskstate.EventCreated, 1)
+			eventually(t, func() bool { return took.Load() >= int64(i+1) }, "wake-up %d", i)
+		}
+		drained(t, b.js, "p")
+		// Every worker waking on every event would make 4k.
+		require.Equal(t, int64(k), took.Load())
+		require.Equal(t, float64(k), value(t, b.reg, received, "p", "work"))
+	})
+
+	t.Run("a batch of n tasks wakes up to n workers, at most WorkFanout", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, events.Config{WorkFanout: 5})
+		took := workers(t, b.conn, "p", 8)
+		b.conn.Notifier().Notify(t.Context(), "p", taskstate.EventCreated, 3)
+		drained(t, b.js, "p")
+		require.Equal(t, int64(3), took.Load())
+		b.conn.Notifier().Notify(t.Context(), "p", taskstate.EventAvailable, 100)
+		eventually(t, func() bool { return took.Load() >= 8 })
+		drained(t, b.js, "p")
+		require.Equal(t, int64(8), took.Load())
+	})
+
+	t.Run("committed and failed events and other pools wake no worker", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, events.Config{})
+		took := workers(t, b.conn, "p", 2)
+		pub := b.conn.Notifier()
+		pub.Notify(t.Context(), "p", taskstate.EventCommitted, 1)
+		pub.Notify(t.Context(), "p", taskstate.EventFailed, 1)
+		pub.Notify(t.Context(), "q", taskstate.EventCreated, 1)
+		pub.Notify(t.Context(), "p", taskstate.EventCreated, 1) // last: once taken, the others were published
+		eventually(t, func() bool { return took.Load() >= 1 })
+		drained(t, b.js, "p")
+		require.Equal(t, int64(1), took.Load())
+	})
+
+	t.Run("a wake-up a busy worker does not take goes to another", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, events.Config{})
+		busy, err := b.conn.WorkWakeups(t.Context(), "p") // never read: a worker without a free slot
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = busy.Close() })
+		took := workers(t, b.conn, "p", 1)
+		for range 5 {
+			b.conn.Notifier().Notify(t.Context(), "p", taskstate.EventCreated, 1)
+		}
+		eventually(t, func() bool { return took.Load() >= 5 }, "the idle worker took every wake-up")
+	})
+}
+
+func TestStreamLimits(t *testing.T) {
+	t.Parallel()
+
+	t.Run("defaults on both streams", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, events.Config{})
+		for _, name := range []string{events.StreamName, events.WorkStreamName} {
+			s, err := b.js.Stream(t.Context(), name)
+			require.NoError(t, err)
+			cfg := s.CachedInfo().Config
+			require.Equal(t, events.DefaultStreamMaxBytes, cfg.MaxBytes, name)
+			require.Equal(t, events.DefaultStreamMaxMsgs, cfg.MaxMsgs, name)
+			require.Equal(t, events.DefaultStreamMaxMsgSize, cfg.MaxMsgSize, name)
+		}
+	})
+
+	t.Run("an unbounded stream is updated to the limits on connect", func(t *testing.T) {
+		t.Parallel()
+		srv := eventstest.Server(t, events.EmbeddedConfig{})
+		js := newJS(t, srv.ClientURL())
+		_, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: events.StreamName, Subjects: []string{events.SubjectPrefix + ".>"}, MaxBytes: -1, MaxMsgs: -1})
+		require.NoError(t, err)
+		b := setupOn(t, srv, events.Config{StreamMaxBytes: 1 << 20, StreamMaxMsgs: 500, StreamMaxMsgSize: 512})
+		s, err := b.js.Stream(t.Context(), events.StreamName)
+		require.NoError(t, err)
+		cfg := s.CachedInfo().Config
+		require.Equal(t, int64(1<<20), cfg.MaxBytes)
+		require.Equal(t, int64(500), cfg.MaxMsgs)
+		require.Equal(t, int32(512), cfg.MaxMsgSize)
+
+		// A message over the size limit is refused; many small ones keep
+		// the newest MaxMsgs.
+		_, err = b.js.Publish(t.Context(), events.Subject("p", taskstate.EventCreated), make([]byte, 1024))
+		require.Error(t, err)
+		for range 600 {
+			b.conn.Notifier().Notify(t.Context(), "p", taskstate.EventCommitted, 1)
+		}
+		eventually(t, func() bool {
+			return value(t, b.reg, "taskfleet_events_published_total", "p", "committed") == 600
+		})
+		info, err := s.Info(t.Context())
+		require.NoError(t, err)
+		require.Equal(t, uint64(500), info.State.Msgs)
+	})
+
+	t.Run("bad limits are refused", func(t *testing.T) {
+		t.Parallel()
+		for _, cfg := range []events.Config{
+			{URL: "nats://127.0.0.1:1", StreamMaxBytes: -1},
+			{URL: "nats://127.0.0.1:1", StreamMaxBytes: 1024, StreamMaxMsgSize: 2048},
+		} {
+			_, err := events.Connect(context.Background(), cfg)
+			require.ErrorIs(t, err, events.ErrInvalidConfig)
+		}
+		require.ErrorIs(t, events.ValidateStreamLimits(0, 0, 1<<40), events.ErrInvalidConfig)
+		require.NoError(t, events.ValidateStreamLimits(0, 0, 0))
+	})
+}
