@@ -47,6 +47,7 @@ func serveStoreMetrics(ctx context.Context, e *env, addr string) (*metrics.Serve
 	reg.MustRegister(metrics.NewPoolCollector(func(ctx context.Context, pool string) (taskstate.Counts, error) {
 		return store.Stat(ctx, taskstate.StatParams{Pool: pool})
 	}, store.ListPools, 5*time.Second, e.app.Log))
+	reg.MustRegister(metrics.NewPausedCollector(store.PoolState, store.ListPools, 5*time.Second, e.app.Log))
 	ready := func() error {
 		_, err := store.ListPools(ctx)
 		return err
