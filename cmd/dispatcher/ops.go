@@ -37,7 +37,7 @@ func cmdCancel(ctx context.Context, m *Main, args []string) error {
 		"each ends failed with last_error \"cancelled: REASON\". A running task's lease is revoked in the same\n"+
 		"write: its worker's next heartbeat (within lease/3) cancels the handler and its late result is refused.\n"+
 		"retry-failed leaves cancelled tasks alone unless --include-cancelled.", args, func(fs *cli.FlagSet) {
-		fs.Var(&ids, "id", "task id to cancel; repeatable, or comma-separated")
+		fs.Var(&ids, "id", "task `ID` to cancel; repeatable, or comma-separated")
 		fs.StringVar(&filter, "filter", "", "", `JSON filter of the tasks to cancel, e.g. {"kind": "sleep"}`)
 		fs.StringVar(&reason, "reason", "", "", "why, recorded in last_error (required)")
 	})
