@@ -326,11 +326,16 @@ func generatedSecrets(t testing.TB) string {
 	dir := filepath.Join(t.TempDir(), "secrets")
 	secretDirs.Store(t, dir)
 	t.Cleanup(func() { secretDirs.Delete(t) })
-	cmd := exec.Command("bash", repoPath(t, "deploy", "secrets.sh"), dir)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := runScript(t, dir); err != nil {
 		t.Fatalf("deploy/secrets.sh: %v\n%s", err, out)
 	}
 	return dir
+}
+
+// runScript runs deploy/secrets.sh on dir.
+func runScript(t testing.TB, dir string) ([]byte, error) {
+	t.Helper()
+	return exec.Command("bash", repoPath(t, "deploy", "secrets.sh"), dir).CombinedOutput()
 }
 
 // secretFile returns the generated file behind the container path p, a
