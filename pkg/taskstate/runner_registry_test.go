@@ -46,4 +46,3 @@ func TestRunnerRegistersItself(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, ws, "a stopped runner removes its entry")
 }
-
