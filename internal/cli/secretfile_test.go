@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -45,7 +44,7 @@ func TestFileVariables(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			_, err := parse(tc.env)
 			var ue *UsageError
-			require.True(t, errors.As(err, &ue), "want a usage error, got %v", err)
+			require.ErrorAs(t, err, &ue, "want a usage error")
 			require.ErrorContains(t, err, tc.want)
 			require.NotContains(t, err.Error(), "s3cret")
 		})

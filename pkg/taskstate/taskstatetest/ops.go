@@ -137,6 +137,6 @@ var opsCases = []Case{
 		require.NoError(t, s.RemoveWorker(ctx, taskstate.RemoveWorkerParams{Pool: f.pool, ID: "a:1"}))
 		require.NoError(t, s.RemoveWorker(ctx, taskstate.RemoveWorkerParams{Pool: f.pool, ID: "a:1"}), "removing twice is not an error")
 		require.Empty(t, list(f.pool))
-		require.Len(t, list("pool_b"), 0, "pool_b's worker expired too")
+		require.Empty(t, list("pool_b"), "pool_b's worker expired too")
 	}},
 }
