@@ -95,6 +95,15 @@ func testOps(t *testing.T, c *cluster, poll string) {
 	require.NoError(t, json.Unmarshal([]byte(c.mustDispatcher("stat", "-o", "json")), &st))
 	require.Equal(t, true, st["paused"], "stat -o json: %v", st)
 	require.Contains(t, c.mustDispatcher("stat"), "maintenance")
+	exporter := c.start("exporter", c.bin.Dispatcher, c.env(), "exporter", "--metrics-addr", "127.0.0.1:0")
+	rec := exporter.WaitLog(t, fleettest.StartTimeout, "serving pool metrics", fleettest.LogMsg("serving pool metrics"))
+	exporterAddr, _ := rec["addr"].(string)
+	paused := func() float64 {
+		v, ok := fleettest.Scrape(t, exporterAddr).Sum("taskfleet_pool_paused", "pool", c.pool)
+		require.True(t, ok, "the exporter serves no taskfleet_pool_paused for pool %s", c.pool)
+		return v
+	}
+	require.Equal(t, 1.0, paused(), "taskfleet_pool_paused while paused")
 	held := c.create(sleepTasks(2, "60s", "while-paused"))
 	c.waitStatus(running, "done")
 	claimed := w.metric(t, "taskfleet_tasks_claimed_total")
@@ -116,6 +125,12 @@ func testOps(t *testing.T, c *cluster, poll string) {
 	st = nil // Unmarshal would merge into the old map
 	require.NoError(t, json.Unmarshal([]byte(c.mustDispatcher("stat", "-o", "json")), &st))
 	require.NotContains(t, st, "paused")
+	fleettest.Eventually(t, 10*time.Second, func() error { // the exporter reads the store at most once a second
+		if v := paused(); v != 0 {
+			return fmt.Errorf("taskfleet_pool_paused %v after resume", v)
+		}
+		return nil
+	})
 	c.waitStatus(held[1], "running")
 	fleettest.Eventually(t, 10*time.Second, func() error {
 		if v := w.metric(t, "taskfleet_tasks_in_flight"); v != 1 {
