@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
@@ -151,20 +153,22 @@ func cmdWorkers(ctx context.Context, m *Main, args []string) error {
 	return nil
 }
 
-// warnUnserved writes a warning for each kind of specs that no live
-// worker of the pool serves: such tasks wait until one starts. A failure
-// to read the registry is a warning too; create has already succeeded.
+// warnUnserved logs a warning for each kind of specs that no live worker
+// of the pool serves: such tasks wait until one starts. It goes through
+// the logger (stderr; a JSON line with --log-format json). A failure to
+// read the registry is a warning too: create has already succeeded.
 func (e *env) warnUnserved(ctx context.Context, specs []taskstate.TaskSpec) {
 	kinds := make([]string, len(specs))
 	for i, s := range specs {
 		kinds[i] = s.Kind
 	}
+	log := e.app.Log.With(zap.String("pool", e.c.Pool))
 	unserved, err := e.app.Manager.Unserved(ctx, kinds)
 	if err != nil {
-		fmt.Fprintf(e.m.Stderr, "warning: cannot read the worker registry: %v\n", err)
+		log.Warn("cannot read the worker registry", zap.Error(err))
 		return
 	}
 	for _, k := range unserved {
-		fmt.Fprintf(e.m.Stderr, "warning: no live worker of pool %s serves kind %q: its tasks wait until one starts (see dispatcher workers)\n", e.c.Pool, k)
+		log.Warn("no live worker serves this kind: its tasks wait until one starts (see dispatcher workers)", zap.String("kind", k))
 	}
 }
