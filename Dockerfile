@@ -41,15 +41,17 @@ ARG RUNTIME_PACKAGES="python3"
 RUN apk add --no-cache ca-certificates tini ${RUNTIME_PACKAGES} \
     && addgroup -S -g 10001 taskfleet \
     && adduser -S -D -H -u 10001 -G taskfleet -h /opt/taskfleet -s /sbin/nologin taskfleet \
-    && mkdir -p /opt/taskfleet/out \
-    && chown taskfleet:taskfleet /opt/taskfleet/out
+    && mkdir -p /opt/taskfleet/out /opt/taskfleet/.taskfleet \
+    && chown taskfleet:taskfleet /opt/taskfleet/out /opt/taskfleet/.taskfleet
 COPY --from=build /out/dispatcher /out/worker /usr/local/bin/
 COPY examples/ /opt/taskfleet/examples/
 COPY python/ /opt/taskfleet/python/
 # Programs files name example files relative to the repository root
 # ("examples/program/train.py", which imports ../../python), so the
 # working directory mirrors it.
-# out/ is the only writable directory (mount a volume there for results).
+# out/ (mount a volume there for results) and .taskfleet/, where the default
+# embedded store (sqlite://.taskfleet/tasks.db) lives, are the only writable
+# directories, owned by the runtime user.
 WORKDIR /opt/taskfleet
 USER 10001:10001
 # 9090: worker --metrics-addr as configured in deploy/compose.yaml;

@@ -62,9 +62,12 @@ clean: ## remove build output, the embedded store and the example panel
 COMPOSE ?= docker compose -f deploy/compose.yaml
 N       ?= 2
 
-.PHONY: up down logs scale
+.PHONY: up down logs scale secrets
 
-up: ## start the compose fleet (deploy/compose.yaml) with N workers (default 2)
+secrets: ## generate the compose fleet's passwords and keys in deploy/secrets/ (kept if present)
+	deploy/secrets.sh
+
+up: secrets ## start the compose fleet (deploy/compose.yaml) with N workers (default 2)
 	$(COMPOSE) up -d --build --scale worker=$(N)
 
 down: ## stop the compose fleet and keep its data (V=1 also deletes the volumes)

@@ -5,9 +5,12 @@ package deploy
 
 import (
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/goccy/go-yaml"
@@ -18,11 +21,16 @@ import (
 // line and column, as `docker compose config` would. A new, valid key needs
 // a field here.
 type composeFile struct {
-	Name       string                `yaml:"name"`
 	XTaskfleet any                   `yaml:"x-taskfleet"`
 	XEnv       any                   `yaml:"x-taskfleet-env"`
+	XLogging   any                   `yaml:"x-logging"`
+	Secrets    map[string]*secretDef `yaml:"secrets"`
 	Services   map[string]*service   `yaml:"services"`
 	Volumes    map[string]*volumeDef `yaml:"volumes"`
+}
+
+type secretDef struct {
+	File string `yaml:"file"`
 }
 
 type volumeDef struct {
@@ -48,6 +56,49 @@ type service struct {
 	Hostname        string            `yaml:"hostname"`
 	Init            bool              `yaml:"init"`
 	User            string            `yaml:"user"`
+	Secrets         []serviceSecret   `yaml:"secrets"`
+	Logging         any               `yaml:"logging"`
+	CPUs            string            `yaml:"cpus"`
+	MemLimit        string            `yaml:"mem_limit"`
+
+	// FromFile maps a variable whose value loadCompose read from a
+	// secret (X, set by X_FILE=/run/secrets/NAME) to that X_FILE.
+	FromFile map[string]string `yaml:"-"`
+}
+
+// serviceSecret is a service's secret: a name, or {source, target}.
+type serviceSecret struct {
+	Source string
+	Target string
+}
+
+// UnmarshalYAML accepts both forms.
+func (s *serviceSecret) UnmarshalYAML(b []byte) error {
+	var name string
+	if err := yaml.Unmarshal(b, &name); err == nil {
+		s.Source = name
+		return nil
+	}
+	var long struct {
+		Source string `yaml:"source"`
+		Target string `yaml:"target"`
+	}
+	if err := yaml.UnmarshalWithOptions(b, &long, yaml.Strict()); err != nil {
+		return err
+	}
+	s.Source, s.Target = long.Source, long.Target
+	return nil
+}
+
+// target is where the secret is mounted in the container.
+func (s serviceSecret) target() string {
+	switch {
+	case s.Target == "":
+		return "/run/secrets/" + s.Source
+	case strings.HasPrefix(s.Target, "/"):
+		return s.Target
+	}
+	return "/run/secrets/" + s.Target
 }
 
 type buildDef struct {
@@ -66,9 +117,13 @@ type healthcheck struct {
 
 // loadCompose parses deploy/compose.yaml and interpolates ${VAR...} in every
 // value with env (compose's rules; an unset variable takes its default).
+// A variable X_FILE naming a mounted secret becomes X with the value
+// deploy/secrets.sh generated for it (see generatedSecrets), so tests see
+// what the binaries read.
 func loadCompose(t testing.TB, env map[string]string) *composeFile {
 	t.Helper()
 	path := repoPath(t, "deploy", "compose.yaml")
+	secrets := generatedSecrets(t)
 	var cf composeFile
 	if err := yaml.UnmarshalWithOptions(readFile(t, path), &cf, yaml.Strict()); err != nil {
 		t.Fatalf("%s: %v", path, err)
@@ -98,6 +153,17 @@ func loadCompose(t testing.TB, env map[string]string) *composeFile {
 		s.StopGracePeriod = in(s.StopGracePeriod)
 		for k, v := range s.Environment {
 			s.Environment[k] = in(v)
+		}
+		s.FromFile = map[string]string{}
+		for k, v := range s.Environment {
+			x, ok := strings.CutSuffix(k, "_FILE")
+			if !ok || !strings.HasPrefix(x, "TASKFLEET_") {
+				continue
+			}
+			file := cf.secretFile(t, s, v, secrets)
+			delete(s.Environment, k)
+			s.Environment[x] = strings.TrimRight(string(readFile(t, file)), "\n")
+			s.FromFile[x] = k
 		}
 		if s.Healthcheck != nil {
 			all(s.Healthcheck.Test)
@@ -244,4 +310,48 @@ func (s *service) dependsOn() []string {
 // isVarChar reports whether c may be part of a variable name.
 func isVarChar(c byte) bool {
 	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+}
+
+// secretDirs holds each test's generated secrets: one set per test, so
+// every file a test reads agrees (the NATS password and auth.conf).
+var secretDirs sync.Map // testing.TB -> string
+
+// generatedSecrets runs deploy/secrets.sh into a temporary directory, once
+// per test, and returns it.
+func generatedSecrets(t testing.TB) string {
+	t.Helper()
+	if dir, ok := secretDirs.Load(t); ok {
+		return dir.(string)
+	}
+	dir := filepath.Join(t.TempDir(), "secrets")
+	secretDirs.Store(t, dir)
+	t.Cleanup(func() { secretDirs.Delete(t) })
+	if out, err := runScript(t, dir); err != nil {
+		t.Fatalf("deploy/secrets.sh: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// runScript runs deploy/secrets.sh on dir.
+func runScript(t testing.TB, dir string) ([]byte, error) {
+	t.Helper()
+	return exec.Command("bash", repoPath(t, "deploy", "secrets.sh"), dir).CombinedOutput()
+}
+
+// secretFile returns the generated file behind the container path p, a
+// secret that service s mounts.
+func (cf *composeFile) secretFile(t testing.TB, s *service, p, generated string) string {
+	t.Helper()
+	for _, sec := range s.Secrets {
+		if sec.target() != p {
+			continue
+		}
+		def := cf.Secrets[sec.Source]
+		if def == nil || def.File == "" {
+			t.Fatalf("compose.yaml: secret %q is not declared with a file", sec.Source)
+		}
+		return filepath.Join(generated, filepath.Base(def.File))
+	}
+	t.Fatalf("compose.yaml: %s is not a secret the service mounts", p)
+	return ""
 }

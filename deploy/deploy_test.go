@@ -269,8 +269,11 @@ func TestComposeWorker(t *testing.T) {
 	if got := w.Environment["TASKFLEET_LOG_FORMAT"]; got != "json" {
 		t.Errorf("worker TASKFLEET_LOG_FORMAT = %q, want json", got)
 	}
-	if !strings.HasPrefix(w.Environment["TASKFLEET_STORE"], "mongodb://mongo:27017/") {
-		t.Errorf("worker TASKFLEET_STORE = %q, want the compose mongo service", w.Environment["TASKFLEET_STORE"])
+	if u, err := url.Parse(w.Environment["TASKFLEET_STORE"]); err != nil || u.Scheme != "mongodb" || u.Host != "mongo:27017" || u.User.Username() == "" {
+		t.Errorf("worker TASKFLEET_STORE (from %s) is not a URI of the compose mongo service with a user (%v)", w.FromFile["TASKFLEET_STORE"], err)
+	}
+	if w.FromFile["TASKFLEET_STORE"] != "TASKFLEET_STORE_FILE" {
+		t.Errorf("worker reads its store URI from %q, want TASKFLEET_STORE_FILE (a secret)", w.FromFile["TASKFLEET_STORE"])
 	}
 	if got := w.Environment["TASKFLEET_NATS"]; got != "nats://nats:4222" {
 		t.Errorf("worker TASKFLEET_NATS = %q, want nats://nats:4222", got)
@@ -394,15 +397,61 @@ func TestComposeMongoReplicaSet(t *testing.T) {
 var natsMu sync.Mutex
 
 // natsOptions parses the nats service's command with nats-server's own
-// flag parser.
-func natsOptions(t testing.TB, s *service) *natsserver.Options {
+// flag parser, its configuration file and the auth.conf the nats_auth
+// secret puts next to it (as deploy/secrets.sh generates it) read from a
+// copy of the container's view.
+func natsOptions(t testing.TB, cf *composeFile, s *service) *natsserver.Options {
 	t.Helper()
+	root := t.TempDir()
+	secrets := generatedSecrets(t)
+	// host returns the host file mounted at the container path p.
+	host := func(p string) (string, bool) {
+		for _, v := range s.Volumes {
+			parts := strings.Split(v, ":")
+			if len(parts) >= 2 && parts[1] == p && strings.HasPrefix(parts[0], ".") {
+				return repoPath(t, "deploy", parts[0]), true
+			}
+		}
+		for _, sec := range s.Secrets {
+			if sec.target() == p {
+				return cf.secretFile(t, s, p, secrets), true
+			}
+		}
+		return "", false
+	}
+	mirror := func(p string) string {
+		src, ok := host(p)
+		if !ok {
+			t.Fatalf("nats: %s is neither mounted nor a secret", p)
+		}
+		dst := filepath.Join(root, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, readFile(t, src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return dst
+	}
+	argv := slices.Clone(s.Command)
+	for i, a := range argv {
+		if (a == "-c" || a == "--config") && i+1 < len(argv) {
+			argv[i+1] = mirror(argv[i+1])
+			// Its includes: every file mounted beside it.
+			dir := filepath.Dir(s.Command[i+1])
+			for _, sec := range s.Secrets {
+				if filepath.Dir(sec.target()) == dir {
+					mirror(sec.target())
+				}
+			}
+		}
+	}
 	natsMu.Lock()
 	defer natsMu.Unlock()
 	fs := flag.NewFlagSet("nats-server", flag.ContinueOnError)
 	fs.SetOutput(new(strings.Builder))
 	noop := func() {}
-	opts, err := natsserver.ConfigureOptions(fs, s.Command, noop, noop, noop)
+	opts, err := natsserver.ConfigureOptions(fs, argv, noop, noop, noop)
 	if err != nil {
 		t.Fatalf("nats command %q: nats-server rejects it: %v", s.Command, err)
 	}
@@ -412,10 +461,9 @@ func natsOptions(t testing.TB, s *service) *natsserver.Options {
 	return opts
 }
 
-// TestComposeNATS checks the nats service's command with nats-server's own
-// flag parser: JetStream on, its store on a volume, monitoring on, and
-// authentication exactly when the TASKFLEET_NATS_* variables the clients
-// read are set, with the same credentials on both sides.
+// TestComposeNATS checks the nats service with nats-server's own parser:
+// JetStream on, its store on a volume, monitoring on, and authentication
+// on, with the user and password every taskfleet service logs in with.
 func TestComposeNATS(t *testing.T) {
 	t.Parallel()
 	cf := loadCompose(t, noEnv)
@@ -426,38 +474,27 @@ func TestComposeNATS(t *testing.T) {
 	if !strings.HasPrefix(n.Image, "nats:2.10") {
 		t.Errorf("nats image %q, want nats:2.10", n.Image)
 	}
-	opts := natsOptions(t, n)
+	opts := natsOptions(t, cf, n)
 	if !opts.JetStream {
-		t.Error("nats runs without -js")
+		t.Error("nats runs without JetStream")
 	}
 	if opts.HTTPPort == 0 {
-		t.Error("nats runs without monitoring (-m)")
+		t.Error("nats runs without monitoring")
 	}
 	if !slices.ContainsFunc(n.Volumes, func(v string) bool { return strings.HasSuffix(v, ":"+opts.StoreDir) }) {
 		t.Errorf("nats JetStream store dir %q is not on a volume (%q)", opts.StoreDir, n.Volumes)
 	}
-	if opts.Username != "" || opts.Password != "" || opts.Authorization != "" {
-		t.Errorf("with no TASKFLEET_NATS_* variables set, nats requires credentials (user %q)", opts.Username)
+	if opts.Username == "" || opts.Password == "" {
+		t.Fatalf("nats requires no password (user %q)", opts.Username)
 	}
-
-	cases := []map[string]string{
-		{"TASKFLEET_NATS_USER": "fleet", "TASKFLEET_NATS_PASSWORD": "p4ss-word"},
-		{"TASKFLEET_NATS_TOKEN": "t0ken-value"},
-	}
-	for _, env := range cases {
-		cf := loadCompose(t, env)
-		opts := natsOptions(t, cf.Services["nats"])
-		server := [3]string{opts.Username, opts.Password, opts.Authorization}
-		want := [3]string{env["TASKFLEET_NATS_USER"], env["TASKFLEET_NATS_PASSWORD"], env["TASKFLEET_NATS_TOKEN"]}
-		if server != want {
-			t.Errorf("with %v, nats-server gets user/password/token %q, want %q", env, server, want)
+	for name := range cf.taskfleetServices() {
+		s := cf.Services[name]
+		e := s.Environment
+		if e["TASKFLEET_NATS_USER"] != opts.Username || e["TASKFLEET_NATS_PASSWORD"] != opts.Password {
+			t.Errorf("service %s logs in to NATS as %q with another password than the server's user %q", name, e["TASKFLEET_NATS_USER"], opts.Username)
 		}
-		for name := range cf.taskfleetServices() {
-			e := cf.Services[name].Environment
-			client := [3]string{e["TASKFLEET_NATS_USER"], e["TASKFLEET_NATS_PASSWORD"], e["TASKFLEET_NATS_TOKEN"]}
-			if client != want {
-				t.Errorf("with %v, service %s gets user/password/token %q, want %q", env, name, client, want)
-			}
+		if s.FromFile["TASKFLEET_NATS_PASSWORD"] == "" {
+			t.Errorf("service %s: the NATS password is not read from a secret", name)
 		}
 	}
 }
@@ -498,7 +535,7 @@ func listenPorts(t testing.TB, cf *composeFile, name string) []string {
 		}
 		return []string{"27017"}
 	case strings.HasPrefix(s.Image, "nats:"):
-		opts := natsOptions(t, s)
+		opts := natsOptions(t, cf, s)
 		port := opts.Port
 		if port == 0 {
 			port = natsserver.DEFAULT_PORT

@@ -75,9 +75,12 @@ func cmdResetStatus(ctx context.Context, m *Main, args []string) error {
 }
 
 func cmdRetryFailed(ctx context.Context, m *Main, args []string) error {
-	return admin(ctx, m, "retry-failed", "Move failed tasks (matching ids or --filter) back to waiting with a fresh attempt budget.", args, nil, false,
+	var cancelled bool
+	return admin(ctx, m, "retry-failed", "Move failed tasks (matching ids or --filter) back to waiting with a fresh attempt budget.\nCancelled tasks (last_error \"cancelled: …\") stay failed unless --include-cancelled.", args, func(fs *cli.FlagSet) {
+		fs.BoolVar(&cancelled, "include-cancelled", "", false, "retry cancelled tasks too")
+	}, false,
 		func(e *env, q taskstate.Query) (int64, string, error) {
-			n, err := e.app.Manager.RetryFailed(ctx, q)
+			n, err := e.app.Manager.RetryFailedWith(ctx, q, taskstate.RetryOptions{IncludeCancelled: cancelled})
 			return n, "retrying", err
 		})
 }

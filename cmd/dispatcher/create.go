@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -88,7 +90,7 @@ func cmdCreate(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	defer e.close()
-	c := &creator{m: e.app.Manager, name: name, dryRun: dryRun, json: e.json(), out: bufio.NewWriterSize(m.Stdout, 64<<10)}
+	c := &creator{m: e.app.Manager, name: name, dryRun: dryRun, json: e.json(), out: bufio.NewWriterSize(m.Stdout, 64<<10), kinds: map[string]struct{}{}}
 	if dryRun {
 		c.seen = map[[16]byte]struct{}{}
 	}
@@ -98,6 +100,9 @@ func cmdCreate(ctx context.Context, m *Main, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if !dryRun {
+		e.warnUnserved(ctx, slices.Sorted(maps.Keys(c.kinds)))
 	}
 	verb := "created"
 	if dryRun {
@@ -116,6 +121,7 @@ type creator struct {
 	out    *bufio.Writer // its errors are sticky: the final Flush reports them
 
 	total, created int
+	kinds          map[string]struct{}   // the kinds created, for the warning about unserved ones
 	seen           map[[16]byte]struct{} // --dry-run: the keys reported new, across batches
 	ids            []string              // --dry-run -o json
 	news           []bool
@@ -164,6 +170,7 @@ func (c *creator) run(ctx context.Context, tr *cli.TaskReader, size int) error {
 			specs = specs[:0]
 			for _, e := range b.entries {
 				specs = append(specs, e.Spec)
+				c.kinds[e.Spec.Kind] = struct{}{}
 			}
 			res, err := c.m.Create(ctx, specs, taskstate.CreateOptions{DryRun: c.dryRun})
 			if err != nil {

@@ -142,6 +142,19 @@ func serveStoreMetrics(ctx context.Context, e *env, addr string, ls *lazyStore, 
 		}
 		return s.ListPools(ctx)
 	}, 5*time.Second, log))
+	reg.MustRegister(metrics.NewPausedCollector(func(ctx context.Context, pool string) (taskstate.PoolState, error) {
+		s, err := ls.current()
+		if err != nil {
+			return taskstate.PoolState{}, err
+		}
+		return s.PoolState(ctx, pool)
+	}, func(ctx context.Context) ([]string, error) {
+		s, err := ls.current()
+		if err != nil {
+			return nil, err
+		}
+		return s.ListPools(ctx)
+	}, 5*time.Second, log))
 	srv, err := metrics.Serve(ctx, addr, reg, ready, log)
 	if err != nil {
 		return nil, cli.Usagef("%s: %v", e.fs.Where("metrics-addr"), err)

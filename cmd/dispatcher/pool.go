@@ -38,10 +38,20 @@ func cmdStat(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	if e.json() { // one line: {"waiting":0,"running":0,"part_done":0,"done":2000,"failed":0}
+	st, err := e.app.Manager.PoolState(ctx)
+	if err != nil {
+		return err
+	}
+	if e.json() { // one line: {"waiting":0,"running":0,"part_done":0,"done":2000,"failed":0}, and "paused":true while paused
 		b, _ := cli.CountsJSON(c).MarshalJSON()
+		if st.Paused {
+			b = append(b[:len(b)-1], `,"paused":true}`...)
+		}
 		_, err := fmt.Fprintf(m.Stdout, "%s\n", b)
 		return err
+	}
+	if st.Paused {
+		fmt.Fprintf(m.Stdout, "pool %s: %s\n", e.c.Pool, pausedWord(st))
 	}
 	t := cli.NewTable(m.Stdout, "STATUS", "TASKS")
 	for _, s := range taskstate.Statuses {

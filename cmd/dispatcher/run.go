@@ -38,7 +38,9 @@ func (m *Main) openJob(ctx context.Context, name, summary string, args []string,
 	var file, mode string
 	e, err := m.parse(name, summary, args, func(fs *cli.FlagSet) {
 		fs.StringVar(&file, "f", "", "", "job config (YAML): pool, calendar, dataset, tasks, generators, collect, workers; or a Qlib workflow config with a taskfleet: section")
-		fs.StringVar(&mode, "mode", "TASKFLEET_RUN_MODE", modeAuto, "embedded (in-process workers and NATS on --store), fleet (create and wait; workers elsewhere run the tasks: needs --nats), or auto: embedded with neither --store nor --nats, fleet with --nats")
+		if name == "run" { // collect runs no task: where it would does not matter
+			fs.StringVar(&mode, "mode", "TASKFLEET_RUN_MODE", modeAuto, "embedded (in-process workers and NATS on --store), fleet (create and wait; workers elsewhere run the tasks: needs --nats), or auto: embedded with neither --store nor --nats, fleet with --nats")
+		}
 		if extra != nil {
 			extra(fs)
 		}
@@ -54,7 +56,9 @@ func (m *Main) openJob(ctx context.Context, name, summary string, args []string,
 		return nil, jobErr(err)
 	}
 	je := &jobEnv{env: e, cfg: cfg, closeBus: func() {}}
-	if je.embedded, err = jobMode(e.fs, mode); err != nil {
+	if mode == "" { // collect
+		je.embedded = !e.fs.IsSet("store") && !e.fs.IsSet("nats")
+	} else if je.embedded, err = jobMode(e.fs, mode); err != nil {
 		return nil, err
 	}
 	// --pool overrides the config's pool:. A pool from the environment

@@ -239,6 +239,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		Manager: a.Manager, Handlers: hs, Concurrency: cfg.Concurrency, From: from, To: to, Owner: cfg.Owner,
 		Lease: cfg.Lease, PollInterval: cfg.PollInterval, Wakeups: wake, DrainTimeout: cfg.DrainTimeout,
 		ReapInterval: reapEvery, ReapGrace: cfg.ReapGrace, Logger: log, Metrics: met, NowFunc: clock,
+		Worker: registryEntry(),
 	})
 	if err != nil {
 		return err

@@ -34,6 +34,18 @@ func (f *FlagSet) envValue(name, envName string) (string, bool) {
 	}
 	f.envOf[name] = envName
 	v := f.env(envName)
+	if file := f.env(envName + FileSuffix); file != "" {
+		f.envOf[name] = envName + FileSuffix
+		if v != "" {
+			f.envErrs = append(f.envErrs, Usagef("%s and %s%s are both set: set one", envName, envName, FileSuffix))
+			return "", false
+		}
+		var err error
+		if v, err = readSecretFile(file); err != nil {
+			f.envErrs = append(f.envErrs, Usagef("%s%s: %v", envName, FileSuffix, err))
+			return "", false
+		}
+	}
 	return v, v != ""
 }
 

@@ -40,6 +40,7 @@
 //	| taskfleet_store_operation_duration_seconds | histogram | op, result          | Task-store call latency; result ok or error. Buckets 100 µs–10 s.                         |
 //	| taskfleet_tasks                            | gauge     | pool, status        | Tasks per status (waiting, running, part_done, done, failed), read at scrape time.        |
 //	| taskfleet_pool_stat_up                     | gauge     |                     | 1 if the last reading of the task counts covered every pool, else 0.                      |
+//	| taskfleet_pool_paused                      | gauge     | pool                | 1 while the pool is paused (dispatcher pause), else 0.                                    |
 //	| taskfleet_pool_stat_errors_total           | counter   |                     | Failed readings of the task counts (listing pools or counting one pool).                  |
 //	| taskfleet_events_published_total           | counter   | pool, event         | Task events acknowledged by the JetStream stream (package pkg/events).                    |
 //	| taskfleet_events_publish_failed_total      | counter   | pool, event         | Task events that could not be published; workers and waiters fall back to polling.        |

@@ -23,6 +23,8 @@ func fullRegistry(t *testing.T) *prometheus.Registry {
 	require.NoError(t, err)
 	stat := func(context.Context, string) (taskstate.Counts, error) { return taskstate.NewCounts(), nil }
 	reg.MustRegister(metrics.NewPoolCollector(stat, metrics.StaticPools("train"), time.Second, zaptest.NewLogger(t)))
+	paused := func(context.Context, string) (taskstate.PoolState, error) { return taskstate.PoolState{}, nil }
+	reg.MustRegister(metrics.NewPausedCollector(paused, metrics.StaticPools("train"), time.Second, zaptest.NewLogger(t)))
 
 	w.Claimed(1)
 	w.Committed(1)

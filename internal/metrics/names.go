@@ -40,7 +40,7 @@ var (
 		nameReaped, nameLeaseLost, nameRun, namePickup, nameInFlight,
 	}
 	storeNames  = []string{nameStoreOp}
-	poolNames   = []string{nameTasks, nameStatUp, nameStatErrors}
+	poolNames   = []string{nameTasks, nameStatUp, nameStatErrors, namePaused}
 	eventsNames = []string{
 		nameEventsPublished, nameEventsPublishFailed, nameEventsReceived,
 		nameEventsReconnects, nameEventsConnected,

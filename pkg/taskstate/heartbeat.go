@@ -98,6 +98,9 @@ type heartbeat struct {
 	// nothing (it could not keep new leases either); once it is older than
 	// lease, every lease it holds may have been reaped, so it gives them up.
 	renewed atomic.Int64
+	// worker, when set, is this runner's registry entry, renewed by each
+	// beat (one small write).
+	worker *WorkerInfo
 }
 
 // markRenewed records that the held leases are good as of now.
@@ -124,6 +127,7 @@ func (hb *heartbeat) run(ctx context.Context) {
 
 // beat renews the held leases once.
 func (hb *heartbeat) beat(ctx context.Context) {
+	hb.register(ctx)
 	refs := hb.held.refs()
 	// Bounded: across a network partition a pooled connection can hang
 	// far longer than the lease, and a beat that never returns would never
@@ -161,5 +165,15 @@ func (hb *heartbeat) expireStale() {
 	}
 	if n := hb.held.cancelAll(errLeaseExpired); n > 0 {
 		hb.log.Error("heartbeats failed for longer than the lease; cancelled the tasks held", zap.Int("tasks", n))
+	}
+}
+
+// register renews the runner's registry entry, if it has one.
+func (hb *heartbeat) register(ctx context.Context) {
+	if hb.worker == nil {
+		return
+	}
+	if err := hb.m.putWorker(ctx, *hb.worker, hb.lease); err != nil && ctx.Err() == nil {
+		hb.log.Warn("worker registry entry not renewed", zap.Error(err))
 	}
 }

@@ -498,7 +498,7 @@ func (m *Manager) Release(ctx context.Context, t *Task) error {
 func (m *Manager) Fail(ctx context.Context, t *Task, cause error) error {
 	msg := "failed"
 	if cause != nil {
-		msg = cause.Error()
+		msg = cancelMarkGuard(cause.Error())
 	}
 	return m.finishOne(ctx, "fail", t, Transition{ID: t.ID, Seq: t.Seq, Token: t.Lease.Token, To: StatusFailed, SetError: true, LastError: msg})
 }
@@ -619,9 +619,9 @@ func (m *Manager) ResetWaiting(ctx context.Context, q Query) (int64, error) {
 
 // RetryFailed moves failed tasks matching q back to waiting with a fresh
 // attempt budget.
+// Cancelled tasks stay failed (see RetryFailedWith).
 func (m *Manager) RetryFailed(ctx context.Context, q Query) (int64, error) {
-	q = q.Where(FieldStatus, OpEq, string(StatusFailed))
-	return m.update(ctx, "retry_failed", UpdateParams{Query: q, Status: StatusWaiting, ResetAttempts: true})
+	return m.RetryFailedWith(ctx, q, RetryOptions{})
 }
 
 // Prioritize sets the priority of every task matching q (use ByIDs for

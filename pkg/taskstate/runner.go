@@ -1,10 +1,12 @@
 package taskstate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -122,6 +124,11 @@ type RunnerConfig struct {
 	// DefaultMaxTaskArtifacts (4 GiB) per attempt by default. A handler
 	// over a limit fails its task for good.
 	ArtifactLimits ArtifactLimits
+	// Worker, when set, is registered in the store as a live worker of the
+	// pool while Run runs (ID defaults to Owner, Kinds and Concurrency to
+	// the runner's), renewed by each heartbeat and removed on return.
+	// Default: not registered.
+	Worker *WorkerInfo
 }
 
 // Runner claims tasks as slots free up and runs them with their handler.
@@ -220,6 +227,16 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 			queue: make(chan result, cfg.Concurrency)},
 		freed: make(chan struct{}, 1),
 	}
+	if cfg.Worker != nil {
+		w := *cfg.Worker
+		w.ID = cmp.Or(w.ID, cfg.Owner)
+		if len(w.Kinds) == 0 {
+			w.Kinds = slices.Sorted(slices.Values(kinds))
+		}
+		w.Concurrency = cmp.Or(w.Concurrency, cfg.Concurrency)
+		w.From = cmp.Or(w.From, cfg.From)
+		r.hb.worker = &w
+	}
 	if cfg.ReapInterval > 0 {
 		reaper, err := NewReaper(ReaperConfig{Manager: cfg.Manager, Interval: cfg.ReapInterval, Grace: cfg.ReapGrace,
 			Logger: cfg.Logger, Metrics: cfg.Metrics})
@@ -245,6 +262,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	bg := context.WithoutCancel(ctx)
 
 	r.hb.markRenewed()
+	r.hb.register(ctx)
+	if w := r.hb.worker; w != nil {
+		defer func() {
+			if err := r.m.removeWorker(bg, w.ID); err != nil {
+				r.log.Warn("worker registry entry not removed", zap.Error(err))
+			}
+		}()
+	}
 	var side conc.WaitGroup // heartbeat and reaper: owned here, stopped last
 	sideCtx, stopSide := context.WithCancel(bg)
 	side.Go(func() { r.hb.run(sideCtx) })

@@ -30,8 +30,9 @@ const (
 	StatusDone Status = "done"
 
 	// StatusFailed is a task that will not run again on its own: its attempts
-	// are spent, its payload could not be decoded or its result was too
-	// large. LastError says why. RetryFailed and ResetStatus move it out.
+	// are spent, its payload could not be decoded, its result was too
+	// large, or Cancel ended it (LastError "cancelled: REASON"). LastError
+	// says why. RetryFailed and ResetStatus move it out.
 	StatusFailed Status = "failed"
 )
 

@@ -80,6 +80,9 @@ type Store interface {
 
 	// Close releases the backend's resources.
 	Close() error
+
+	// OpsStore keeps the pool's paused state and its worker registry.
+	OpsStore
 }
 
 // NewTask is a task to insert. The Manager fills every field.
@@ -267,6 +270,12 @@ type UpdateParams struct {
 	ResetAttempts bool
 	// Priority, when set, becomes the priority of every match.
 	Priority *int
+	// LastError, when set, becomes last_error of every match and
+	// finished_at becomes Now (an admin ending tasks with a reason: cancel).
+	LastError *string
+	// KeepCancelled leaves out the matches whose last_error starts with
+	// CancelledPrefix.
+	KeepCancelled bool
 }
 
 // DeleteParams are the arguments of Store.Delete.

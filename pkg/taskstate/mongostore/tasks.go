@@ -205,6 +205,9 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	if p.Token == "" {
 		return nil, errors.New("mongostore: claim: empty lease token")
 	}
+	if paused, err := s.paused(ctx, p.Pool); err != nil || paused {
+		return nil, err
+	}
 	qf, err := translateQuery(p.Query)
 	if err != nil {
 		return nil, err
@@ -583,6 +586,12 @@ func (s *Store) Update(ctx context.Context, p taskstate.UpdateParams) (int64, er
 	}
 	if p.Priority != nil {
 		set = append(set, bson.E{Key: fPriority, Value: *p.Priority})
+	}
+	if p.LastError != nil {
+		set = append(set, bson.E{Key: fLastError, Value: *p.LastError}, bson.E{Key: fFinishedAt, Value: p.Now})
+	}
+	if p.KeepCancelled {
+		filter = bson.D{{Key: "$and", Value: bson.A{filter, bson.D{keepCancelled()}}}}
 	}
 	update := bson.D{{Key: "$set", Value: set}}
 	if len(unset) > 0 {

@@ -12,7 +12,8 @@ package sqlitestore
 // IF NOT EXISTS, so older files only gain them). Version 5 adds artifacts
 // and artifact_chunks, the files of each attempt (created the same way).
 // Version 6 keys task_logs by phase too: attempts are counted per phase.
-const schemaVersion = 6
+// Version 7 adds pool_state and workers (opsSchema, created the same way).
+const schemaVersion = 7
 
 // schema is the current schema. pool_counts holds the number of tasks per
 // (pool, status); every statement that inserts, deletes or moves tasks
@@ -75,6 +76,7 @@ CREATE TABLE IF NOT EXISTS task_logs (
 );
 ` + logsTrigger + `
 ` + artifactSchema + `
+` + opsSchema + `
 `
 
 // logsTrigger removes a task's logs with it.

@@ -105,12 +105,12 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	// Lease, and run_after is compared with its now.
 	now := nowArg(p.Now)
 	var pick strings.Builder
-	pick.WriteString(`SELECT seq FROM tasks WHERE pool = ? AND status = '` + claimableStatus(p.From) + `' AND run_after <= ` + sqlNow)
+	pick.WriteString(`SELECT seq FROM tasks WHERE pool = ? AND status = '` + claimableStatus(p.From) + `' AND run_after <= ` + sqlNow + sqlNotPaused)
 	// The status and the limit are part of the SQL text, not bound: bound,
 	// they make SQLite recompile the statement on every call, and only a
 	// literal status lets it use the partial index tasks_waiting (or
 	// tasks_part_done).
-	pargs := []any{p.Pool, now}
+	pargs := []any{p.Pool, now, p.Pool}
 	if len(p.Kinds) > 0 {
 		pick.WriteString(" AND kind IN (" + placeholders(len(p.Kinds)) + ")")
 		for _, k := range p.Kinds {
@@ -357,6 +357,13 @@ func (s *Store) Update(ctx context.Context, p taskstate.UpdateParams) (int64, er
 	if p.Priority != nil {
 		sets = append(sets, "priority = ?")
 		sargs = append(sargs, *p.Priority)
+	}
+	if p.LastError != nil {
+		sets = append(sets, "last_error = ?", "finished_at = ?")
+		sargs = append(sargs, *p.LastError, p.Now.UnixNano())
+	}
+	if p.KeepCancelled {
+		cond += ` AND substr(coalesce(last_error, ''), 1, ` + fmt.Sprint(len(taskstate.CancelledPrefix)) + `) <> '` + taskstate.CancelledPrefix + `'`
 	}
 	q := "UPDATE tasks SET " + strings.Join(sets, ", ") + " WHERE pool = ? AND (" + cond + ")"
 	n, err := s.rewrite(ctx, p.Pool, cond, args, p.Status, q, append(append(sargs, p.Pool), args...))
