@@ -38,7 +38,7 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, taskstate.ErrNotFound):
+	case errors.Is(err, taskstate.ErrNotFound), errors.Is(err, taskstate.ErrArtifactNotFound):
 		code = http.StatusNotFound
 	case errors.Is(err, ErrNotSupported):
 		code = http.StatusNotImplemented

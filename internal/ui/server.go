@@ -133,7 +133,7 @@ func (s *Server) checkCSRF(r *http.Request, login bool) error {
 	h := r.Header.Get(CSRFHeader)
 	if err != nil || h == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(s.csrf)) != 1 ||
 		subtle.ConstantTimeCompare([]byte(h), []byte(s.csrf)) != 1 {
-		return errors.New("CSRF token missing or wrong: reload the page")
+		return errors.New("request refused: CSRF token missing or wrong (reload the page)")
 	}
 	return nil
 }
