@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -129,9 +130,21 @@ func serve(t *testing.T, cfg ui.Config) *client {
 	t.Helper()
 	s, err := ui.New(cfg)
 	require.NoError(t, err)
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
+	srv := httpServer(t, s)
 	return &client{t: t, url: srv.URL, hc: srv.Client()}
+}
+
+// httpServer serves h until the test ends; open event streams end first
+// (their requests' context is cancelled), so Close does not wait on them.
+func httpServer(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
+	srv.Start()
+	t.Cleanup(srv.Close)
+	t.Cleanup(cancel)
+	return srv
 }
 
 // do sends a request with the given headers ("Name: value") and returns

@@ -4,6 +4,7 @@
 const $ = (sel) => document.querySelector(sel);
 const STATUSES = ['waiting', 'running', 'part_done', 'done', 'failed'];
 const FEED_MAX = 300;
+const FEED_IDS = 3;
 
 const state = {
   cfg: null, pool: null, taskID: null,
@@ -64,7 +65,8 @@ async function loadPools() {
       ...STATUSES.map((s) => el('td', { class: p.counts[s] ? 's-' + s : '' }, p.counts[s])),
       el('td', {}, p.throughput_per_min == null ? '–' : p.throughput_per_min.toFixed(1) + ' /min'),
       el('td', {}, pct(p.failure_rate)),
-      el('td', { class: 'paused' }, p.paused == null ? '' : (p.paused ? 'paused' : 'active')));
+      el('td', { class: 'paused', title: p.paused == null ? 'this build does not report pause' : '' },
+        p.paused == null ? '–' : (p.paused ? 'paused' : 'active')));
     tr.onclick = () => { location.hash = '#/pool/' + enc(p.name); };
     return tr;
   }));
@@ -175,7 +177,10 @@ async function act(action, body, question) {
 // --- live updates ---
 
 function addFeed(ev) {
-  const ids = (ev.ids || []).join(', ') + (ev.n > (ev.ids || []).length ? ' (+' + (ev.n - (ev.ids || []).length) + ')' : '');
+  // A few ids per line; the count says how many more (an admin change
+  // such as a retry carries a count only).
+  const all = ev.ids || [];
+  const ids = all.slice(0, FEED_IDS).join(' ') + (all.length && ev.n > FEED_IDS ? ' +' + (ev.n - FEED_IDS) + ' more' : '');
   $('#feed').prepend(el('li', { class: 'ev-' + ev.event }, new Date(ev.time).toLocaleTimeString() + ' ' + ev.event + ' ' + ev.n + ' ' + ids));
   while ($('#feed').children.length > FEED_MAX) $('#feed').lastChild.remove();
 }
