@@ -12,7 +12,7 @@ package sqlitestore
 // IF NOT EXISTS, so older files only gain them). Version 5 adds artifacts
 // and artifact_chunks, the files of each attempt (created the same way).
 // Version 6 keys task_logs by phase too: attempts are counted per phase.
-const schemaVersion = 6
+const schemaVersion = 7
 
 // schema is the current schema. pool_counts holds the number of tasks per
 // (pool, status); every statement that inserts, deletes or moves tasks
@@ -52,6 +52,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS tasks_pool_key ON tasks (pool, key);
 CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (pool, priority DESC, seq) WHERE status = 'waiting';
 CREATE INDEX IF NOT EXISTS tasks_part_done ON tasks (pool, priority DESC, seq) WHERE status = 'part_done';
 CREATE INDEX IF NOT EXISTS tasks_running ON tasks (pool, lease_until) WHERE status = 'running';
+-- Pages of a pool in creation order (the console's keyset pages, a query
+-- with a limit), whole or by status, without sorting the pool: the first
+-- page of a million-task pool reads a page of entries. Version 7 added
+-- them; the schema statements create them in an older file.
+CREATE INDEX IF NOT EXISTS tasks_pool_seq ON tasks (pool, seq);
+CREATE INDEX IF NOT EXISTS tasks_pool_status_seq ON tasks (pool, status, seq);
 
 CREATE TABLE IF NOT EXISTS pool_counts (
 	pool   TEXT    NOT NULL,
