@@ -142,7 +142,9 @@ func readToken(path string) (string, error) {
 // event publisher.
 type uiBackend struct{ e *env }
 
-func (b uiBackend) ListPools(ctx context.Context) ([]string, error) { return b.e.app.Store.ListPools(ctx) }
+func (b uiBackend) ListPools(ctx context.Context) ([]string, error) {
+	return b.e.app.Store.ListPools(ctx)
+}
 
 func (b uiBackend) Pool(name string) (ui.Pool, error) {
 	cfg := taskstate.Config{Store: b.e.app.Store, Pool: name, Logger: b.e.app.Log}
