@@ -65,7 +65,7 @@ func cmdUI(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", f.listen)
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", f.listen)
 	if err != nil {
 		return cli.Usagef("%s: %v", e.fs.Where("listen"), err)
 	}

@@ -100,7 +100,7 @@ func TestUIServes(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/pools/p/actions/cancel", strings.NewReader(`{"ids":["`+id+`"]}`))
 	require.NoError(t, err)
-	csrf := csrfToken(t, ctx, base)
+	csrf := csrfToken(ctx, t, base)
 	req.Header.Set("Authorization", "Bearer tok-123")
 	req.Header.Set("Cookie", ui.CSRFCookie+"="+csrf)
 	req.Header.Set(ui.CSRFHeader, csrf)
@@ -118,7 +118,7 @@ func TestUIServes(t *testing.T) {
 	}
 }
 
-func csrfToken(t *testing.T, ctx context.Context, base string) string {
+func csrfToken(ctx context.Context, t *testing.T, base string) string {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/config", nil)
 	require.NoError(t, err)

@@ -143,7 +143,7 @@ func TestBrowser(t *testing.T) {
 		waitJS(`[...document.querySelectorAll('#feed li')].some(li => li.textContent.includes('committed 1 `+failed[0]+`'))`),
 	))
 
-	shot := screenshot(t, ctx)
+	shot := screenshot(ctx, t)
 
 	// Remove asks first: Back keeps the task, Confirm removes it.
 	done := f.ids[taskstate.StatusDone][0]
@@ -173,7 +173,7 @@ func TestBrowser(t *testing.T) {
 }
 
 // screenshot captures the page into the test's temp dir and returns it.
-func screenshot(t *testing.T, ctx context.Context) []byte {
+func screenshot(ctx context.Context, t *testing.T) []byte {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	require.NoError(t, err)
