@@ -38,6 +38,9 @@ type Payload struct {
 	N int `json:"n"`
 	// At is the publish time in Unix nanoseconds.
 	At int64 `json:"at"`
+	// IDs are the ids of the touched tasks when the writer knew them, at
+	// most taskstate.MaxEventIDs (see Publisher.NotifyIDs).
+	IDs []string `json:"ids,omitempty"`
 }
 
 // appendPayload appends the JSON of Payload{n, at} to b, without reflection.
@@ -152,6 +155,11 @@ func validToken(s string) bool {
 // see Publisher. ctx is not used: the publish outlives the caller's request
 // by design.
 func (p *Publisher) Notify(_ context.Context, pool string, ev taskstate.Event, n int) {
+	p.publish(pool, ev, n, func(b []byte) []byte { return appendPayload(b, n, time.Now().UnixNano()) })
+}
+
+// publish publishes the body that payload appends; see Notify.
+func (p *Publisher) publish(pool string, ev taskstate.Event, n int, payload func([]byte) []byte) {
 	r := p.route(pool, ev)
 	if !r.valid {
 		p.fail(r, errInvalidSubject)
@@ -168,7 +176,7 @@ func (p *Publisher) Notify(_ context.Context, pool string, ev taskstate.Event, n
 	msg := &nats.Msg{
 		Subject: r.subject,
 		Header:  nats.Header{jetstream.MsgIDHeader: []string{nuid.Next()}},
-		Data:    appendPayload(make([]byte, 0, 48), n, time.Now().UnixNano()),
+		Data:    payload(make([]byte, 0, 48)),
 	}
 	// The wake-ups first: a worker's pickup waits on them, nobody on the
 	// history.

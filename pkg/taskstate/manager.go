@@ -208,7 +208,7 @@ func (m *Manager) Create(ctx context.Context, specs []TaskSpec, opts CreateOptio
 		seen[slot[i]] = true
 	}
 	if !opts.DryRun {
-		m.notify(ctx, EventCreated, res.NewCount)
+		m.notifyIDs(ctx, EventCreated, pick(res.IDs, res.New))
 		m.log.Debug("created tasks", zap.String("pool", m.pool), zap.Int("total", len(specs)), zap.Int("new", res.NewCount))
 	}
 	return res, nil
@@ -386,7 +386,6 @@ func (m *Manager) CommitMany(ctx context.Context, items []CommitItem) []error {
 	errs := make([]error, len(items))
 	trs := make([]Transition, 0, len(items))
 	idx := make([]int, 0, len(items))
-	var failed int
 	for i, it := range items {
 		to := it.To
 		if to == "" {
@@ -399,7 +398,6 @@ func (m *Manager) CommitMany(ctx context.Context, items []CommitItem) []error {
 		b, err := m.encodeResult(it)
 		if err != nil {
 			errs[i] = &resultFailedError{err}
-			failed++
 			trs = append(trs, Transition{ID: it.Task.ID, Seq: it.Task.Seq, Token: it.Task.Lease.Token, To: StatusFailed, SetError: true, LastError: "result: " + err.Error()})
 		} else {
 			trs = append(trs, Transition{ID: it.Task.ID, Seq: it.Task.Seq, Token: it.Task.Lease.Token, To: to, SetRes: true, Res: b})
@@ -410,7 +408,7 @@ func (m *Manager) CommitMany(ctx context.Context, items []CommitItem) []error {
 		return errs
 	}
 	applied, err := m.finish(ctx, "commit", trs)
-	committed := 0
+	var committed, failedIDs []string
 	for k, i := range idx {
 		switch {
 		case err != nil:
@@ -418,14 +416,14 @@ func (m *Manager) CommitMany(ctx context.Context, items []CommitItem) []error {
 		case !applied[k]:
 			errs[i] = fmt.Errorf("%w: task %s", ErrLeaseLost, items[i].Task.ID)
 		case errs[i] == nil:
-			committed++
+			committed = append(committed, items[i].Task.ID)
+		default:
+			failedIDs = append(failedIDs, items[i].Task.ID)
 		}
 	}
 	if err == nil {
-		m.notify(ctx, EventCommitted, committed)
-		if failed > 0 {
-			m.notify(ctx, EventFailed, failed)
-		}
+		m.notifyIDs(ctx, EventCommitted, committed)
+		m.notifyIDs(ctx, EventFailed, failedIDs)
 	}
 	return errs
 }
@@ -456,7 +454,7 @@ func (m *Manager) finishOne(ctx context.Context, op string, t *Task, tr Transiti
 	if tr.To == StatusFailed {
 		ev = EventFailed
 	}
-	m.notify(ctx, ev, 1)
+	m.notifyIDs(ctx, ev, []string{t.ID})
 	return nil
 }
 
@@ -561,18 +559,20 @@ func (m *Manager) ReapExpired(ctx context.Context, grace time.Duration) (ReapRes
 	if err != nil {
 		return rr, err
 	}
+	var requeued, failed []string
 	for i, ok := range applied {
 		switch {
 		case !ok:
 			rr.Lost++
 		case trs[i].To == StatusFailed:
-			rr.Failed++
+			failed = append(failed, trs[i].ID)
 		default:
-			rr.Requeued++
+			requeued = append(requeued, trs[i].ID)
 		}
 	}
-	m.notify(ctx, EventAvailable, rr.Requeued)
-	m.notify(ctx, EventFailed, rr.Failed)
+	rr.Requeued, rr.Failed = len(requeued), len(failed)
+	m.notifyIDs(ctx, EventAvailable, requeued)
+	m.notifyIDs(ctx, EventFailed, failed)
 	if rr.Requeued+rr.Failed > 0 {
 		m.log.Warn("reaped expired leases", zap.String("pool", m.pool), zap.Int("requeued", rr.Requeued), zap.Int("failed", rr.Failed))
 	}
@@ -655,14 +655,17 @@ type QueryOptions struct {
 	Payloads bool
 	// Limit caps the number of tasks. Default: no cap.
 	Limit int
+	// Desc streams newest first. Default: creation order.
+	Desc bool
 }
 
-// Query streams the tasks matching q in creation order.
+// Query streams the tasks matching q in creation order (newest first with
+// opts.Desc). A condition on FieldSeq pages through it by keyset.
 func (m *Manager) Query(ctx context.Context, q Query, opts QueryOptions) iter.Seq2[*Task, error] {
 	if err := q.Validate(); err != nil {
 		return func(yield func(*Task, error) bool) { yield(nil, err) }
 	}
-	return m.store.Query(ctx, QueryParams{Pool: m.pool, Query: q, Payloads: opts.Payloads, Limit: opts.Limit})
+	return m.store.Query(ctx, QueryParams{Pool: m.pool, Query: q, Payloads: opts.Payloads, Limit: opts.Limit, Desc: opts.Desc})
 }
 
 // Get returns one task with its payloads (Qlib's re_query). An unknown or

@@ -40,6 +40,7 @@ const (
 	FieldAttempts    = "attempts"
 	FieldOwner       = "lease.owner"
 	FieldFilter      = "filter"
+	FieldSeq         = "seq" // creation order: keyset pagination over Query's order
 	filterPathPrefix = "filter."
 )
 
@@ -171,7 +172,7 @@ func (c Cond) validate() error {
 	}
 	switch {
 	case c.Field == FieldID, c.Field == FieldStatus, c.Field == FieldKind, c.Field == FieldPriority,
-		c.Field == FieldAttempts, c.Field == FieldOwner, c.Field == FieldFilter:
+		c.Field == FieldAttempts, c.Field == FieldOwner, c.Field == FieldFilter, c.Field == FieldSeq:
 	case strings.HasPrefix(c.Field, filterPathPrefix):
 		for _, part := range strings.Split(c.Field[len(filterPathPrefix):], ".") {
 			if part == "" || strings.ContainsAny(part, `$"'\[]`) {
@@ -179,7 +180,7 @@ func (c Cond) validate() error {
 			}
 		}
 	default:
-		return fmt.Errorf("%w: %s: unknown field (use _id, status, kind, priority, attempts, lease.owner or filter.<path>)", ErrInvalidQuery, c.Field)
+		return fmt.Errorf("%w: %s: unknown field (use _id, status, kind, priority, attempts, lease.owner, seq or filter.<path>)", ErrInvalidQuery, c.Field)
 	}
 	if c.Op == OpExists {
 		if _, ok := c.Value.(bool); !ok {
@@ -228,7 +229,7 @@ func checkValue(field, path string, v any) error {
 		if _, ok := v.(string); !ok {
 			return fmt.Errorf("%w: %s: want a string, got %T", ErrInvalidQuery, path, v)
 		}
-	case FieldPriority, FieldAttempts:
+	case FieldPriority, FieldAttempts, FieldSeq:
 		if _, ok := AsNumber(v); !ok {
 			return fmt.Errorf("%w: %s: want a number, got %T", ErrInvalidQuery, path, v)
 		}

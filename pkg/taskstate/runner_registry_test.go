@@ -17,7 +17,7 @@ func TestRunnerRegistersItself(t *testing.T) {
 	m := newManager(t, "p")
 	noop := func(context.Context, *taskstate.Task, any) (any, error) { return nil, nil }
 	r, err := taskstate.NewRunner(taskstate.RunnerConfig{
-		Manager: m, Owner: "host:1", Concurrency: 3, Lease: 300 * time.Millisecond, PollInterval: 10 * time.Millisecond,
+		Manager: m, Owner: "host:1", Concurrency: 3, Lease: taskstate.MinLease, PollInterval: 10 * time.Millisecond,
 		Handlers: map[string]taskstate.HandlerFunc{"b": noop, "a": noop},
 		Worker:   &taskstate.WorkerInfo{Host: "host", PID: 1, Version: "v0"},
 	})

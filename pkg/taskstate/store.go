@@ -290,6 +290,7 @@ type QueryParams struct {
 	Query    Query
 	Payloads bool // read def and res
 	Limit    int  // 0: no limit
+	Desc     bool // newest first (descending creation order)
 }
 
 // GetParams are the arguments of Store.Get.

@@ -56,6 +56,7 @@
 //	status_1_kind_1_priority_-1_seq_1   the claim of a worker with --kinds
 //	status_1_lease.until_1       the reaper: running tasks by lease expiry
 //	seq_1                        Query: creation order without an in-memory sort
+//	status_1_seq_1               pages by status in creation order (the console)
 //
 // An existing key_1 index that is not unique is reported as an error rather
 // than silently used. A collection that already holds several tasks with

@@ -198,11 +198,12 @@ func (s *Store) coll(pool string) (*mongo.Collection, error) {
 
 // Index names, as the server would generate them.
 const (
-	indexKey     = "key_1"
-	indexClaim   = "status_1_priority_-1_seq_1"
-	indexKinds   = "status_1_kind_1_priority_-1_seq_1"
-	indexExpired = "status_1_lease.until_1"
-	indexSeq     = "seq_1"
+	indexKey       = "key_1"
+	indexClaim     = "status_1_priority_-1_seq_1"
+	indexKinds     = "status_1_kind_1_priority_-1_seq_1"
+	indexExpired   = "status_1_lease.until_1"
+	indexSeq       = "seq_1"
+	indexStatusSeq = "status_1_seq_1"
 )
 
 // poolIndex is one index of every pool collection.
@@ -226,6 +227,8 @@ func poolIndexes() []poolIndex {
 		{indexExpired, bson.D{{Key: fStatus, Value: 1}, {Key: fLeaseUntil, Value: 1}}, options.Index().SetName(indexExpired)},
 		// Query: creation order without an in-memory sort of the pool.
 		{indexSeq, bson.D{{Key: fSeq, Value: 1}}, options.Index().SetName(indexSeq)},
+		// Pages by status in creation order (the console's filtered pages).
+		{indexStatusSeq, bson.D{{Key: fStatus, Value: 1}, {Key: fSeq, Value: 1}}, options.Index().SetName(indexStatusSeq)},
 	}
 }
 

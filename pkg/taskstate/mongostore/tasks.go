@@ -679,7 +679,11 @@ func (s *Store) Query(ctx context.Context, p taskstate.QueryParams) iter.Seq2[*t
 		}
 		// The seq index serves the sort; allowDiskUse covers a query
 		// whose plan sorts in memory anyway.
-		opts := options.Find().SetSort(bson.D{{Key: fSeq, Value: 1}}).SetAllowDiskUse(true)
+		dir := 1
+		if p.Desc {
+			dir = -1
+		}
+		opts := options.Find().SetSort(bson.D{{Key: fSeq, Value: dir}}).SetAllowDiskUse(true)
 		if !p.Payloads {
 			opts.SetProjection(noPayloads)
 		}

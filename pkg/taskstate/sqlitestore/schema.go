@@ -13,7 +13,9 @@ package sqlitestore
 // and artifact_chunks, the files of each attempt (created the same way).
 // Version 6 keys task_logs by phase too: attempts are counted per phase.
 // Version 7 adds pool_state and workers (opsSchema, created the same way).
-const schemaVersion = 7
+// Version 8 adds tasks_pool_seq and tasks_pool_status_seq, the indexes of
+// keyset pages (created the same way).
+const schemaVersion = 8
 
 // schema is the current schema. pool_counts holds the number of tasks per
 // (pool, status); every statement that inserts, deletes or moves tasks
@@ -53,6 +55,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS tasks_pool_key ON tasks (pool, key);
 CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (pool, priority DESC, seq) WHERE status = 'waiting';
 CREATE INDEX IF NOT EXISTS tasks_part_done ON tasks (pool, priority DESC, seq) WHERE status = 'part_done';
 CREATE INDEX IF NOT EXISTS tasks_running ON tasks (pool, lease_until) WHERE status = 'running';
+-- Pages of a pool in creation order (the console's keyset pages, a query
+-- with a limit), whole or by status, without sorting the pool: the first
+-- page of a million-task pool reads a page of entries. Version 8 added
+-- them; the schema statements create them in an older file.
+CREATE INDEX IF NOT EXISTS tasks_pool_seq ON tasks (pool, seq);
+CREATE INDEX IF NOT EXISTS tasks_pool_status_seq ON tasks (pool, status, seq);
 
 CREATE TABLE IF NOT EXISTS pool_counts (
 	pool   TEXT    NOT NULL,

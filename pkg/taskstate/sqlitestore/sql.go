@@ -37,6 +37,7 @@ var column = map[string]string{
 	taskstate.FieldPriority: "priority",
 	taskstate.FieldAttempts: "attempts",
 	taskstate.FieldOwner:    "lease_owner",
+	taskstate.FieldSeq:      "seq",
 }
 
 // jsonAt is where a filter path points: the JSON document doc (an SQL

@@ -456,7 +456,11 @@ func (s *Store) Query(ctx context.Context, p taskstate.QueryParams) iter.Seq2[*t
 		if limit <= 0 {
 			limit = -1
 		}
-		rows, err := s.r.QueryContext(ctx, "SELECT "+cols+" FROM tasks WHERE pool = ? AND ("+cond+") ORDER BY seq LIMIT ?",
+		order := "seq"
+		if p.Desc {
+			order = "seq DESC"
+		}
+		rows, err := s.r.QueryContext(ctx, "SELECT "+cols+" FROM tasks WHERE pool = ? AND ("+cond+") ORDER BY "+order+" LIMIT ?",
 			append(append([]any{p.Pool}, args...), limit)...)
 		if err != nil {
 			yield(nil, fmt.Errorf("sqlitestore: query: %w", err))
