@@ -123,36 +123,39 @@ func (s *Store) PathIndexes(ctx context.Context, pool string) ([]string, error) 
 }
 
 // indexedWhere is the table clause and condition of a statement over the
-// tasks of pool matching q. An id list reads the id index (from); else a
-// condition a path index answers gets a candidate set from it in front
-// (see candidates), and the table is read by seq only: left to itself,
-// SQLite prefers the (pool, key) index. The full condition still decides
-// which rows match.
+// tasks of pool matching q. An id list reads the id index (from). A
+// condition a path index answers reads its candidates from the index (see
+// candidates) and the table by seq only: left to itself, SQLite prefers
+// the (pool, key) index and scans the pool.
 func (s *Store) indexedWhere(ctx context.Context, pool string, q taskstate.Query) (tbl, cond string, args []any, err error) {
 	tbl = from(q)
-	cond, args, err = where(q)
-	if err != nil || tbl != "tasks" || !hasPath(q) {
+	if tbl != "tasks" || !hasPath(q) {
+		cond, args, err = where(q)
 		return tbl, cond, args, err
 	}
 	paths, err := s.PathIndexes(ctx, pool)
-	if err != nil || len(paths) == 0 {
-		return tbl, cond, args, err
+	if err != nil {
+		return "", "", nil, err
 	}
-	var pre []string
-	var preArgs []any
+	var parts []string
 	for _, c := range q.Conds {
-		if !slices.Contains(paths, c.Field) {
-			continue
+		part, a, err := where(taskstate.Query{Conds: []taskstate.Cond{c}})
+		if err != nil {
+			return "", "", nil, err
 		}
-		if sql, a, ok := candidates(pool, c); ok {
-			pre = append(pre, sql)
-			preArgs = append(preArgs, a...)
+		if slices.Contains(paths, c.Field) {
+			if pre, preArgs, ok := candidates(pool, c); ok {
+				tbl = "tasks NOT INDEXED"
+				part, a = pre+part+"))", append(preArgs, a...)
+			}
 		}
+		parts = append(parts, part)
+		args = append(args, a...)
 	}
-	if len(pre) == 0 {
-		return tbl, cond, args, nil
+	if len(parts) == 0 {
+		return tbl, "1", nil, nil
 	}
-	return "tasks NOT INDEXED", strings.Join(pre, " AND ") + " AND (" + cond + ")", append(preArgs, args...), nil
+	return tbl, strings.Join(parts, " AND "), args, nil
 }
 
 func hasPath(q taskstate.Query) bool {
@@ -164,11 +167,15 @@ func hasPath(q taskstate.Query) bool {
 	return false
 }
 
-// candidates returns a superset of the rows of pool where c holds, read
-// from c's path index, for an equality or $in of strings and numbers: the
-// rows whose value there is one of them, and the rows whose value is an
-// array (MongoDB matches an array holding the value too). An array reads
-// as JSON text, which sorts from "[" up to "\".
+// candidates returns the opening of a condition on the rows of pool where
+// c holds, for an equality or $in of strings and numbers, read from c's
+// path index: the rows whose value there is one of them, and the rows
+// whose value is an array (MongoDB matches an array holding the value too;
+// an array reads as JSON text, which sorts from "[" up to "\"). Each
+// candidate is then tested exactly: at once when json_extract alone tells
+// (a string not starting with [ or {, which only a JSON string extracts
+// to; a number other than 0 and 1, which false and true extract to), else
+// by c's full condition, which the caller appends, with "))".
 func candidates(pool string, c taskstate.Cond) (string, []any, bool) {
 	vals := []any{c.Value}
 	if c.Op == taskstate.OpIn {
@@ -180,9 +187,11 @@ func candidates(pool string, c taskstate.Cond) (string, []any, bool) {
 		return "", nil, false
 	}
 	args := make([]any, 0, len(vals))
+	exact := true
 	for _, v := range vals {
 		if s, ok := v.(string); ok {
 			args = append(args, s)
+			exact = exact && !strings.HasPrefix(s, "[") && !strings.HasPrefix(s, "{")
 			continue
 		}
 		if _, isBool := v.(bool); isBool {
@@ -193,12 +202,18 @@ func candidates(pool string, c taskstate.Cond) (string, []any, bool) {
 			return "", nil, false
 		}
 		args = append(args, f)
+		exact = exact && f != 0 && f != 1
 	}
 	x := pathExpr(c.Field)
+	in := x + " IN (" + placeholders(len(args)) + ")"
 	lit := "pool = '" + pool + "'"
 	tbl := "tasks INDEXED BY " + indexName(pool, c.Field)
-	return "seq IN (SELECT seq FROM " + tbl + " WHERE " + lit + " AND " + x + " IN (" + placeholders(len(args)) + ")" +
-		" UNION ALL SELECT seq FROM " + tbl + " WHERE " + lit + " AND " + x + ` >= '[' AND ` + x + ` < '\')`, args, true
+	sql := "(seq IN (SELECT seq FROM " + tbl + " WHERE " + lit + " AND " + in +
+		" UNION ALL SELECT seq FROM " + tbl + " WHERE " + lit + " AND " + x + ` >= '[' AND ` + x + ` < '\')`
+	if !exact {
+		return sql + " AND (", args, true
+	}
+	return sql + " AND (" + in + " OR ", append(args, args...), true
 }
 
 // statSQL is the statement Stat runs for a non-empty query.
