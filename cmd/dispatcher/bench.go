@@ -28,6 +28,10 @@ SQLite file in a temporary directory, an in-process NATS server, in-process runn
   wait      time Manager.Wait's return after the commit of the last task (--samples, default 100)
   create    create -n tasks (default 1,000,000) in batches of --batch (tasks/s)
   stat      count the create scenario's pool by status (median of 20 runs)
+  filtered  (only when named) fill a pool of -n tasks (default 1,000,000) whose defs have a
+            model.class, index it, and time counts of 1,000 _ids, one class, status+kind
+  multiproc (only when named) burn down -n tasks with one worker process × --concurrency, then
+            with --procs processes × concurrency/procs, on one SQLite file without events
 
 -n and --samples, when given, apply to every scenario that uses them. --store and --nats are used only
 when given on the command line (their environment variables are ignored here, so a benchmark never
@@ -45,6 +49,8 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		pollInterval, idle   time.Duration
 		cpuProfile           string
 		gcPercent            int
+		procs                int
+		workerBin            string
 	)
 	e, err := m.parse("bench", benchSummary, args, func(fs *cli.FlagSet) {
 		fs.StringVar(&scenarios, "scenario", "", "all", "scenarios to run: all, or a comma-separated list of burndown, pickup, wait, create, stat")
@@ -59,6 +65,8 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		fs.BoolVar(&keep, "keep", "", false, "keep the benchmark pools in --store afterwards")
 		fs.StringVar(&cpuProfile, "cpuprofile", "", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
 		cli.RegisterGCPercent(fs, &gcPercent)
+		fs.IntVar(&procs, "procs", "", bench.DefaultProcs, "worker processes of the multiproc scenario's second run")
+		fs.StringVar(&workerBin, "worker-bin", "", "", "worker binary for multiproc (default: the worker next to this binary, then on PATH)")
 	})
 	if err != nil {
 		return err
@@ -73,7 +81,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 	for _, f := range []struct {
 		name     string
 		v, least int
-	}{{"n", n, 0}, {"samples", samples, 0}, {"batch", batch, 1}, {"workers", workers, 1}, {"concurrency", concurrency, 1}} {
+	}{{"n", n, 0}, {"samples", samples, 0}, {"batch", batch, 1}, {"workers", workers, 1}, {"concurrency", concurrency, 1}, {"procs", procs, 1}} {
 		if f.v < f.least {
 			return cli.Usagef("%s: must be at least %d, got %d", e.fs.Where(f.name), f.least, f.v)
 		}
@@ -103,7 +111,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 	cfg := bench.Config{
 		Scenarios: list, N: n, CreateN: n, Batch: batch, Workers: workers, Concurrency: concurrency,
 		PickupSamples: samples, WaitSamples: samples, NoEvents: noEvents, PollInterval: pollInterval,
-		Idle: idle, Keep: keep, Logger: log, GCPercent: gc,
+		Idle: idle, Keep: keep, Logger: log, GCPercent: gc, Procs: procs, WorkerBin: workerBin,
 	}
 	if given["store"] {
 		store, err := app.OpenStore(ctx, &e.c, log)

@@ -54,8 +54,8 @@ func ParseScenarios(s string) ([]Scenario, error) {
 			continue
 		case name == "all":
 			return slices.Clone(Scenarios), nil
-		case !slices.Contains(Scenarios, Scenario(name)):
-			return nil, fmt.Errorf("unknown scenario %q (want all or a comma-separated list of %s)", name, joinScenarios(Scenarios))
+		case !slices.Contains(named(), Scenario(name)):
+			return nil, fmt.Errorf("unknown scenario %q (want all or a comma-separated list of %s)", name, joinScenarios(named()))
 		case !slices.Contains(out, Scenario(name)):
 			out = append(out, Scenario(name))
 		}
@@ -68,7 +68,7 @@ func ParseScenarios(s string) ([]Scenario, error) {
 
 func ordered(ss []Scenario) []Scenario {
 	var out []Scenario
-	for _, s := range Scenarios {
+	for _, s := range named() {
 		if slices.Contains(ss, s) {
 			out = append(out, s)
 		}
@@ -158,6 +158,13 @@ type Config struct {
 
 	// Logger receives the runners' warnings. Defaults to none.
 	Logger *zap.Logger
+
+	// Procs is the number of worker processes of the multiproc scenario's
+	// second run. Defaults to 4.
+	Procs int
+	// WorkerBin is the worker binary the multiproc scenario starts.
+	// Defaults to the worker next to this executable, then on PATH.
+	WorkerBin string
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -169,7 +176,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"N", &c.N, DefaultN}, {"CreateN", &c.CreateN, DefaultCreateN}, {"Batch", &c.Batch, DefaultBatch},
 		{"Workers", &c.Workers, DefaultWorkers}, {"Concurrency", &c.Concurrency, DefaultConcurrency},
 		{"PickupSamples", &c.PickupSamples, DefaultPickupSamples}, {"WaitSamples", &c.WaitSamples, DefaultWaitSamples},
-		{"StatRuns", &c.StatRuns, DefaultStatRuns},
+		{"StatRuns", &c.StatRuns, DefaultStatRuns}, {"Procs", &c.Procs, DefaultProcs},
 	} {
 		if *f.v < 0 {
 			return c, fmt.Errorf("bench: Config.%s must not be negative, got %d", f.name, *f.v)
@@ -202,8 +209,8 @@ func (c Config) withDefaults() (Config, error) {
 		c.Scenarios = Scenarios
 	}
 	for _, s := range c.Scenarios {
-		if !slices.Contains(Scenarios, s) {
-			return c, fmt.Errorf("bench: unknown scenario %q (want %s)", s, joinScenarios(Scenarios))
+		if !slices.Contains(named(), s) {
+			return c, fmt.Errorf("bench: unknown scenario %q (want %s)", s, joinScenarios(named()))
 		}
 	}
 	c.Scenarios = ordered(c.Scenarios)
@@ -271,6 +278,10 @@ func (b *bench) runAll(ctx context.Context, res *Results) error {
 			res.Create, err = b.create(ctx)
 		case Stat:
 			res.Stat, err = b.stat(ctx)
+		case Filtered:
+			res.Filtered, err = b.filtered(ctx)
+		case Multiproc:
+			res.Multiproc, err = b.multiproc(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", s, err)

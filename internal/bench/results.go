@@ -32,6 +32,9 @@ type Results struct {
 	Wait     *Latency     `json:"wait,omitempty"`
 	Create   *Throughput  `json:"create,omitempty"`
 	Stat     *StatResult  `json:"stat,omitempty"`
+
+	Filtered  *FilteredResult  `json:"filtered,omitempty"`
+	Multiproc *MultiprocResult `json:"multiproc,omitempty"`
 }
 
 // ConfigReport is the configuration next to every figure.
@@ -260,6 +263,7 @@ func WriteTable(w io.Writer, r Results) error {
 	if s := r.Stat; s != nil {
 		row("stat", fmt.Sprintf("median of %d over %s tasks (min %s, max %s)", s.Runs, count(s.Tasks), s.Min, s.Max), s.Median.String(), "≤ "+s.Target.String(), verdict(s.Met()))
 	}
+	writeIndexedRows(row, verdict, r)
 	return tw.Flush()
 }
 
