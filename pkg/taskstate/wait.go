@@ -103,7 +103,7 @@ func (m *Manager) Wait(ctx context.Context, opts WaitOptions) (WaitResult, error
 		}
 		last = c
 		if undone(c) == 0 {
-			if !full {
+			if !wc.wasFull {
 				full = true
 				continue
 			}

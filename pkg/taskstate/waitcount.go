@@ -28,6 +28,7 @@ type waitCounter struct {
 	terminal []Status
 	undone   []any  // ids undone at the last count; nil: not followed
 	base     Counts // the counts of the tasks not in undone
+	wasFull  bool   // the last count was a full one
 }
 
 // isUndone reports whether s is not terminal.
@@ -46,7 +47,7 @@ func (w *waitCounter) left(c Counts) int {
 
 // full counts the query's tasks and lists the undone ones to follow.
 func (w *waitCounter) full(ctx context.Context) (Counts, error) {
-	w.undone = nil
+	w.undone, w.wasFull = nil, true
 	c, err := w.m.Stat(ctx, w.q)
 	if err != nil || w.q.IsEmpty() || w.left(c) == 0 || w.left(c) > waitTrackMax {
 		return c, err // an empty query reads counters: nothing to save
@@ -73,11 +74,14 @@ func (w *waitCounter) full(ctx context.Context) (Counts, error) {
 	if len(ids) > waitTrackMax {
 		return c, nil
 	}
-	// Tasks that finished between the two reads are counted by the next
-	// recount (they are in neither base nor ids); the final answer is a
-	// full count anyway.
+	// A task that finished between the two reads is in neither base nor
+	// ids: recounts leave it out of the totals until the next full count,
+	// and the answer is always a full count.
 	w.base, w.undone = base, ids
-	return w.recount(ctx)
+	if len(ids) == 0 {
+		w.undone = []any{} // followed, none left
+	}
+	return c, nil
 }
 
 // recount counts by the followed ids, or in full when none are followed.
@@ -85,6 +89,7 @@ func (w *waitCounter) recount(ctx context.Context) (Counts, error) {
 	if w.undone == nil {
 		return w.full(ctx)
 	}
+	w.wasFull = false
 	c := withAll(w.base)
 	var still []any
 	for off := 0; off < len(w.undone); off += waitChunk {
