@@ -2,7 +2,6 @@ package taskstatetest
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/stretchr/testify/require"
 
@@ -93,7 +92,7 @@ var pathIndexCases = []Case{
 	{Group: "PathIndex", Name: "RefusesPathsItCannotIndex", Run: func(ctx context.Context, t T, s taskstate.Store) {
 		for _, field := range []string{"status", "filter", "filter.a.0", "filter.a..b", `filter.a"b`} {
 			err := s.CreatePathIndex(ctx, taskstate.PathIndexParams{Pool: "pool_a", Field: field})
-			require.ErrorIs(t, err, taskstate.ErrInvalidQuery, fmt.Sprintf("field %q", field))
+			require.ErrorIs(t, err, taskstate.ErrInvalidQuery, "field %q", field)
 		}
 	}},
 }
