@@ -145,19 +145,24 @@ func (t *lockedTx) Rollback() error {
 var errWriterLockTimeout = errors.New("sqlitestore: another process held the write lock past the busy timeout")
 
 // lock takes l, waiting in the kernel, until ctx ends or timeout passes.
-// A wait given up leaves a goroutine that lets go of the lock as soon as
-// it gets it.
+// The wait runs on a waiter of its own (a duplicate of the descriptor, so
+// that closing the store never races with it); a wait given up leaves a
+// goroutine that lets go of the lock as soon as it gets it.
 func (l *fileLock) lock(ctx context.Context, timeout time.Duration) error {
 	if l.try() {
 		return nil
 	}
+	w, err := l.waiter()
+	if err != nil {
+		return fmt.Errorf("sqlitestore: write lock: %w", err)
+	}
 	got := make(chan error, 1)
-	go func() { got <- l.wait() }()
+	go func() { got <- w.wait() }()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	var err error
 	select {
 	case err = <-got:
+		w.close()
 		if err != nil {
 			return fmt.Errorf("sqlitestore: write lock: %w", err)
 		}
@@ -169,8 +174,9 @@ func (l *fileLock) lock(ctx context.Context, timeout time.Duration) error {
 	}
 	go func() {
 		if <-got == nil {
-			l.unlock()
+			w.unlock()
 		}
+		w.close()
 	}()
 	return err
 }
@@ -181,7 +187,7 @@ func openFileLock(path string) (*fileLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open write lock: %w", err)
 	}
-	return &fileLock{f: f}, nil
+	return newFileLock(f), nil
 }
 
 func (l *fileLock) close() error { return l.f.Close() }

@@ -8,6 +8,14 @@ import "os"
 // busy handler alone.
 type fileLock struct{ f *os.File }
 
-func (l *fileLock) try() bool   { return true }
-func (l *fileLock) wait() error { return nil }
-func (l *fileLock) unlock()     {}
+func newFileLock(f *os.File) *fileLock { return &fileLock{f: f} }
+
+func (l *fileLock) try() bool                    { return true }
+func (l *fileLock) unlock()                      {}
+func (l *fileLock) waiter() (*lockWaiter, error) { return &lockWaiter{}, nil }
+
+type lockWaiter struct{}
+
+func (w *lockWaiter) wait() error { return nil }
+func (w *lockWaiter) unlock()     {}
+func (w *lockWaiter) close()      {}
