@@ -37,6 +37,10 @@ SQLite file in a temporary directory, an in-process NATS server, in-process runn
             many worker processes (--worker-bin, --fanout-concurrency) idle on a pool, measure them idle
             (--fanout-idle), then create --fanout-tasks tasks one at a time; prints store operations
             and CPU per task and an idle worker's cost, from the workers' metrics
+  filtered  (only when named) fill a pool of -n tasks (default 1,000,000) whose defs have a
+            model.class, index it, and time counts of 1,000 _ids, one class, status+kind
+  multiproc (only when named) burn down -n tasks with one worker process × --concurrency, then
+            with --procs processes × concurrency/procs, on one SQLite file without events
 
 -n and --samples, when given, apply to every scenario that uses them. --store and --nats are used only
 when given on the command line (their environment variables are ignored here, so a benchmark never
@@ -56,6 +60,8 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		cpuProfile           string
 		gcPercent            int
 		fan                  fanoutFlags
+		procs                int
+		workerBin            string
 	)
 	e, err := m.parse("bench", benchSummary, args, func(fs *cli.FlagSet) {
 		fs.StringVar(&scenarios, "scenario", "", "all", "scenarios to run: all, or a comma-separated list of burndown, pickup, wait, create, stat, polling, create-cli, fanout (create-cli and fanout run only when named)")
@@ -72,6 +78,8 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		fs.StringVar(&cpuProfile, "cpuprofile", "", "", "write a CPU profile of the whole run to this file (read it with go tool pprof)")
 		cli.RegisterGCPercent(fs, &gcPercent)
 		fan.register(fs)
+		fs.IntVar(&procs, "procs", "", bench.DefaultProcs, "worker processes of the multiproc scenario's second run")
+		fs.StringVar(&workerBin, "worker-bin", "", "", "worker binary of the fanout and multiproc scenarios (default: the worker next to this binary, then on PATH)")
 	})
 	if err != nil {
 		return err
@@ -86,7 +94,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 	for _, f := range []struct {
 		name     string
 		v, least int
-	}{{"n", n, 0}, {"samples", samples, 0}, {"batch", batch, 1}, {"workers", workers, 1}, {"concurrency", concurrency, 1}} {
+	}{{"n", n, 0}, {"samples", samples, 0}, {"batch", batch, 1}, {"workers", workers, 1}, {"concurrency", concurrency, 1}, {"procs", procs, 1}} {
 		if f.v < f.least {
 			return cli.Usagef("%s: must be at least %d, got %d", e.fs.Where(f.name), f.least, f.v)
 		}
@@ -127,6 +135,10 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		Scenarios: list, N: n, CreateN: n, Batch: batch, Workers: workers, Concurrency: concurrency,
 		PickupSamples: samples, WaitSamples: samples, NoEvents: noEvents, PollInterval: pollInterval,
 		Idle: idle, Keep: keep, Logger: log, GCPercent: gc, CreateCLIN: n, IdleFor: idleFor, Fanout: fanout,
+		Procs: procs, WorkerBin: workerBin,
+	}
+	if cfg.Fanout.WorkerBin == "" {
+		cfg.Fanout.WorkerBin = workerBin
 	}
 	if cfg.Executable, err = os.Executable(); err != nil {
 		return fmt.Errorf("bench: %w", err)

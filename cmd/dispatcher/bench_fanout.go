@@ -15,7 +15,6 @@ type fanoutFlags struct {
 	tasks       int
 	concurrency int
 	idle        time.Duration
-	workerBin   string
 }
 
 func (f *fanoutFlags) register(fs *cli.FlagSet) {
@@ -23,12 +22,11 @@ func (f *fanoutFlags) register(fs *cli.FlagSet) {
 	fs.IntVar(&f.tasks, "fanout-tasks", "", bench.DefaultFanoutTasks, "fanout: tasks created one at a time per fleet size")
 	fs.IntVar(&f.concurrency, "fanout-concurrency", "", bench.DefaultFanoutConcurrency, "fanout: each worker's --concurrency")
 	fs.DurationVar(&f.idle, "fanout-idle", "", bench.DefaultFanoutIdle, "fanout: how long the idle fleet is measured before the tasks")
-	fs.StringVar(&f.workerBin, "worker-bin", "", "", "fanout: the worker binary (default: worker next to this dispatcher, else on PATH)")
 }
 
 // config validates the flags and returns the scenario's configuration.
 func (f *fanoutFlags) config(fs *cli.FlagSet) (bench.FanoutConfig, error) {
-	c := bench.FanoutConfig{Tasks: f.tasks, Concurrency: f.concurrency, Idle: f.idle, WorkerBin: f.workerBin}
+	c := bench.FanoutConfig{Tasks: f.tasks, Concurrency: f.concurrency, Idle: f.idle}
 	for _, s := range strings.Split(f.workers, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 || n > 1000 {

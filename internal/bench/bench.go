@@ -46,8 +46,8 @@ var Scenarios = []Scenario{Burndown, Pickup, Wait, Create, Stat, PollingScenario
 
 // NamedScenarios run only when named, after the others: they need more
 // than the defaults (create-cli: the dispatcher binary; fanout: hundreds of
-// worker processes).
-var NamedScenarios = []Scenario{CreateCLI, Fanout}
+// worker processes; filtered: a 1M-task pool; multiproc: worker processes).
+var NamedScenarios = []Scenario{CreateCLI, Fanout, Filtered, Multiproc}
 
 func known(s Scenario) bool {
 	return slices.Contains(Scenarios, s) || slices.Contains(NamedScenarios, s)
@@ -185,6 +185,12 @@ type Config struct {
 
 	// Fanout configures the fanout scenario.
 	Fanout FanoutConfig
+	// Procs is the number of worker processes of the multiproc scenario's
+	// second run. Defaults to 4.
+	Procs int
+	// WorkerBin is the worker binary the multiproc scenario starts.
+	// Defaults to the worker next to this executable, then on PATH.
+	WorkerBin string
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -196,7 +202,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"N", &c.N, DefaultN}, {"CreateN", &c.CreateN, DefaultCreateN}, {"Batch", &c.Batch, DefaultBatch},
 		{"Workers", &c.Workers, DefaultWorkers}, {"Concurrency", &c.Concurrency, DefaultConcurrency},
 		{"PickupSamples", &c.PickupSamples, DefaultPickupSamples}, {"WaitSamples", &c.WaitSamples, DefaultWaitSamples},
-		{"StatRuns", &c.StatRuns, DefaultStatRuns}, {"CreateCLIN", &c.CreateCLIN, DefaultCreateCLIN},
+		{"StatRuns", &c.StatRuns, DefaultStatRuns}, {"CreateCLIN", &c.CreateCLIN, DefaultCreateCLIN}, {"Procs", &c.Procs, DefaultProcs},
 	} {
 		if *f.v < 0 {
 			return c, fmt.Errorf("bench: Config.%s must not be negative, got %d", f.name, *f.v)
@@ -309,6 +315,10 @@ func (b *bench) runAll(ctx context.Context, res *Results) error {
 			res.Polling, err = b.polling(ctx)
 		case Fanout:
 			res.Fanout, err = b.fanout(ctx)
+		case Filtered:
+			res.Filtered, err = b.filtered(ctx)
+		case Multiproc:
+			res.Multiproc, err = b.multiproc(ctx)
 		}
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", s, err)

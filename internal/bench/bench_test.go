@@ -223,7 +223,7 @@ func TestParseScenarios(t *testing.T) {
 		require.Equal(t, want, got, in)
 	}
 	_, err := bench.ParseScenarios("burndown,fast")
-	require.ErrorContains(t, err, `unknown scenario "fast" (want all or a comma-separated list of burndown, pickup, wait, create, stat, polling, create-cli, fanout)`)
+	require.ErrorContains(t, err, `unknown scenario "fast" (want all or a comma-separated list of burndown, pickup, wait, create, stat, polling, create-cli, fanout, filtered, multiproc)`)
 }
 
 func TestResultsJSON(t *testing.T) {

@@ -33,9 +33,11 @@ type Results struct {
 	Create   *Throughput  `json:"create,omitempty"`
 	Stat     *StatResult  `json:"stat,omitempty"`
 	// CreateCLI is the create-cli scenario's figure.
-	CreateCLI *CLIThroughput `json:"create_cli,omitempty"`
-	Polling   *Polling       `json:"polling,omitempty"`
-	Fanout    *FanoutResult  `json:"fanout,omitempty"`
+	CreateCLI *CLIThroughput   `json:"create_cli,omitempty"`
+	Polling   *Polling         `json:"polling,omitempty"`
+	Fanout    *FanoutResult    `json:"fanout,omitempty"`
+	Filtered  *FilteredResult  `json:"filtered,omitempty"`
+	Multiproc *MultiprocResult `json:"multiproc,omitempty"`
 }
 
 // ConfigReport is the configuration next to every figure.
@@ -281,6 +283,7 @@ func WriteTable(w io.Writer, r Results) error {
 		row("", fmt.Sprintf("idle fleet of %d runners, %.0f s: CPU / polls / store writes", p.IdleWorkers, p.IdleSeconds),
 			fmt.Sprintf("%.2f %% of a core / %.0f/s / %.1f/s", p.IdleCPUPct, p.IdlePollsPerSec, p.IdleWritesPerSec), "", "")
 	}
+	writeIndexedRows(row, verdict, r)
 	if err := tw.Flush(); err != nil {
 		return err
 	}

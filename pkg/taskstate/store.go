@@ -83,6 +83,14 @@ type Store interface {
 
 	// OpsStore keeps the pool's paused state and its worker registry.
 	OpsStore
+
+	// CreatePathIndex declares an index on a dotted path of the pool's
+	// defs (PathIndexParams.Field, valid for ValidIndexPath). It changes
+	// how queries run, never what they match. Idempotent.
+	CreatePathIndex(ctx context.Context, p PathIndexParams) error
+
+	// PathIndexes returns the fields of the pool's path indexes, sorted.
+	PathIndexes(ctx context.Context, pool string) ([]string, error)
 }
 
 // NewTask is a task to insert. The Manager fills every field.

@@ -85,8 +85,16 @@ func (m *Manager) Wait(ctx context.Context, opts WaitOptions) (WaitResult, error
 	tick := time.NewTicker(opts.Fallback)
 	defer tick.Stop()
 	var last Counts
+	// A wake-up recounts incrementally (waitCounter); the start, the
+	// fallback timer and the answer are full counts.
+	wc := &waitCounter{m: m, q: opts.Query, terminal: opts.Terminal}
+	full := true
 	for {
-		c, err := m.Stat(ctx, opts.Query)
+		count := wc.recount
+		if full {
+			count = wc.full
+		}
+		c, err := count(ctx)
 		if err != nil {
 			return WaitResult{Counts: last, Elapsed: time.Since(start)}, err
 		}
@@ -95,8 +103,13 @@ func (m *Manager) Wait(ctx context.Context, opts WaitOptions) (WaitResult, error
 		}
 		last = c
 		if undone(c) == 0 {
+			if !wc.wasFull {
+				full = true
+				continue
+			}
 			return WaitResult{Counts: c, Elapsed: time.Since(start)}, nil
 		}
+		full = false
 		select {
 		case <-ctx.Done():
 			return WaitResult{Counts: last, Elapsed: time.Since(start)}, ctx.Err()
@@ -106,6 +119,7 @@ func (m *Manager) Wait(ctx context.Context, opts WaitOptions) (WaitResult, error
 			return res, fmt.Errorf("%w after %s: %d of %d tasks undone", ErrWaitTimeout, opts.Timeout, undone(last), last.Total())
 		case <-opts.Wakeups:
 		case <-tick.C:
+			full = true
 		}
 	}
 }

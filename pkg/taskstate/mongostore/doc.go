@@ -65,6 +65,12 @@
 // a claim or a query on a pool that does not exist finds nothing and
 // creates nothing.
 //
+// Dotted paths of the def are indexed only when declared
+// (Store.CreatePathIndex, `dispatcher index --path model.class`): an
+// ascending index named path_filter.model.class on that field, multikey
+// over arrays. PathIndexes lists the pool's indexes named path_*. The
+// SQLite backend declares the same indexes its own way; see sqlitestore.
+//
 // # Guarantees
 //
 // Claim is a loop of findOneAndUpdate, one task per call: filter on status,

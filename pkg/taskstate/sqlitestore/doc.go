@@ -19,7 +19,12 @@
 //
 // The database runs in WAL mode with a busy timeout. Every write is one
 // IMMEDIATE transaction, so concurrent writers in other processes queue on
-// SQLite's write lock instead of failing. A claim is one UPDATE … WHERE seq
+// SQLite's write lock instead of failing. Before it begins, a write
+// transaction takes an exclusive flock on PATH-wlock and lets go when it
+// ends: a writer of another process waits for it in the kernel and wakes
+// when it is free, instead of sleeping on SQLite's busy schedule (1, 2, 5,
+// 10 ms...) while transactions last a fraction of a millisecond. The flock
+// only orders writers; SQLite's locks still keep the file safe. A claim is one UPDATE … WHERE seq
 // IN (SELECT … ORDER BY priority DESC, seq LIMIT n) RETURNING statement:
 // atomic, so no task is ever claimed twice. Every write about a running
 // task is fenced on (id, status = 'running', lease_token). Before it, a
@@ -40,4 +45,21 @@
 // it holds on the whole array or on one of its elements (json_each), $ne
 // and $nin hold when $eq and $in do not, and a numeric path component
 // (filter.segments.0) indexes an array.
+//
+// Plans. A query on an _id list reads the id index (INDEXED BY), whatever
+// the list's length: without statistics SQLite would take the (pool, key)
+// index from five ids on and scan the pool. Dotted paths are indexed when
+// declared, per pool (Store.CreatePathIndex, `dispatcher index --path
+// model.class`), as in MongoDB, rather than automatically for every
+// scalar leaf: an index costs every create and delete of the pool a write
+// per indexed path, defs are free-form (a leaf indexed automatically may
+// never be queried), and MongoDB, the other backend, indexes only what is
+// declared too. A declared index is a partial expression index on
+// json_extract(filter, path) over the pool's rows (WHERE pool = 'P'). An
+// $eq or $in of strings and numbers on the path reads its candidates from
+// it: the rows whose value there is one of them and the rows whose value
+// is an array (JSON text from "[" to "\"), then tests each exactly, so a
+// query matches the same tasks with or without the index. Other operators
+// on the path ($ne, $gt, $exists...) and boolean or null values still read
+// every task of the pool.
 package sqlitestore

@@ -53,7 +53,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("sqlitestore: create directory for %s: %w", cfg.Path, err)
 		}
 	}
-	w, err := openDB(cfg.Path, cfg.BusyTimeout)
+	w, err := openWriter(cfg.Path, cfg.BusyTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
 	}

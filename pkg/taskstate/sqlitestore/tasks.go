@@ -341,7 +341,7 @@ func (s *Store) ListExpired(ctx context.Context, p taskstate.ListExpiredParams) 
 
 // Update implements taskstate.Store.
 func (s *Store) Update(ctx context.Context, p taskstate.UpdateParams) (int64, error) {
-	cond, args, err := where(p.Query)
+	tbl, cond, args, err := s.indexedWhere(ctx, p.Pool, p.Query)
 	if err != nil {
 		return 0, err
 	}
@@ -365,8 +365,8 @@ func (s *Store) Update(ctx context.Context, p taskstate.UpdateParams) (int64, er
 	if p.KeepCancelled {
 		cond += ` AND substr(coalesce(last_error, ''), 1, ` + fmt.Sprint(len(taskstate.CancelledPrefix)) + `) <> '` + taskstate.CancelledPrefix + `'`
 	}
-	q := "UPDATE tasks SET " + strings.Join(sets, ", ") + " WHERE pool = ? AND (" + cond + ")"
-	n, err := s.rewrite(ctx, p.Pool, cond, args, p.Status, q, append(append(sargs, p.Pool), args...))
+	q := "UPDATE " + tbl + " SET " + strings.Join(sets, ", ") + " WHERE pool = ? AND (" + cond + ")"
+	n, err := s.rewrite(ctx, p.Pool, tbl, cond, args, p.Status, q, append(append(sargs, p.Pool), args...))
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: update: %w", err)
 	}
@@ -375,12 +375,12 @@ func (s *Store) Update(ctx context.Context, p taskstate.UpdateParams) (int64, er
 
 // Delete implements taskstate.Store.
 func (s *Store) Delete(ctx context.Context, p taskstate.DeleteParams) (int64, error) {
-	cond, args, err := where(p.Query)
+	tbl, cond, args, err := s.indexedWhere(ctx, p.Pool, p.Query)
 	if err != nil {
 		return 0, err
 	}
-	q := "DELETE FROM tasks WHERE pool = ? AND (" + cond + ")"
-	n, err := s.rewrite(ctx, p.Pool, cond, args, deleted, q, append([]any{p.Pool}, args...))
+	q := "DELETE FROM " + tbl + " WHERE pool = ? AND (" + cond + ")"
+	n, err := s.rewrite(ctx, p.Pool, tbl, cond, args, deleted, q, append([]any{p.Pool}, args...))
 	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: delete: %w", err)
 	}
@@ -394,7 +394,7 @@ const deleted taskstate.Status = "\x00deleted"
 // cond and keeps pool_counts right: in one transaction it counts the
 // matches by status, runs q, and moves those counts to status (or takes
 // them away when status is deleted; an empty status changes nothing).
-func (s *Store) rewrite(ctx context.Context, pool, cond string, cargs []any, status taskstate.Status, q string, qargs []any) (int64, error) {
+func (s *Store) rewrite(ctx context.Context, pool, tbl, cond string, cargs []any, status taskstate.Status, q string, qargs []any) (int64, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
@@ -402,7 +402,7 @@ func (s *Store) rewrite(ctx context.Context, pool, cond string, cargs []any, sta
 	defer tx.Rollback()
 	c := counts{}
 	if status != "" {
-		rows, err := tx.QueryContext(ctx, "SELECT status, count(*) FROM tasks WHERE pool = ? AND ("+cond+") GROUP BY status",
+		rows, err := tx.QueryContext(ctx, "SELECT status, count(*) FROM "+tbl+" WHERE pool = ? AND ("+cond+") GROUP BY status",
 			append([]any{pool}, cargs...)...)
 		if err != nil {
 			return 0, err
@@ -443,7 +443,7 @@ func (s *Store) rewrite(ctx context.Context, pool, cond string, cargs []any, sta
 // Query implements taskstate.Store.
 func (s *Store) Query(ctx context.Context, p taskstate.QueryParams) iter.Seq2[*taskstate.Task, error] {
 	return func(yield func(*taskstate.Task, error) bool) {
-		cond, args, err := where(p.Query)
+		tbl, cond, args, err := s.indexedWhere(ctx, p.Pool, p.Query)
 		if err != nil {
 			yield(nil, err)
 			return
@@ -460,7 +460,7 @@ func (s *Store) Query(ctx context.Context, p taskstate.QueryParams) iter.Seq2[*t
 		if p.Desc {
 			order = "seq DESC"
 		}
-		rows, err := s.r.QueryContext(ctx, "SELECT "+cols+" FROM tasks WHERE pool = ? AND ("+cond+") ORDER BY "+order+" LIMIT ?",
+		rows, err := s.r.QueryContext(ctx, "SELECT "+cols+" FROM "+tbl+" WHERE pool = ? AND ("+cond+") ORDER BY "+order+" LIMIT ?",
 			append(append([]any{p.Pool}, args...), limit)...)
 		if err != nil {
 			yield(nil, fmt.Errorf("sqlitestore: query: %w", err))
@@ -512,12 +512,11 @@ func (s *Store) Stat(ctx context.Context, p taskstate.StatParams) (taskstate.Cou
 	if p.Query.IsEmpty() {
 		rows, err = s.r.QueryContext(ctx, `SELECT status, n FROM pool_counts WHERE pool = ?`, p.Pool)
 	} else {
-		cond, args, werr := where(p.Query)
+		q, args, werr := s.statSQL(ctx, p.Pool, p.Query)
 		if werr != nil {
 			return nil, werr
 		}
-		rows, err = s.r.QueryContext(ctx, "SELECT status, count(*) FROM tasks WHERE pool = ? AND ("+cond+") GROUP BY status",
-			append([]any{p.Pool}, args...)...)
+		rows, err = s.r.QueryContext(ctx, q, args...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: stat: %w", err)

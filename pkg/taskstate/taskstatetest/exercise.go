@@ -108,7 +108,7 @@ func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) tas
 // Cases returns the contract's cases in a stable order.
 func Cases() []Case {
 	var out []Case
-	for _, g := range [][]Case{createCases, claimCases, finishCases, leaseCases, adminCases, readCases, arrayCases, counterCases, logCases, opsCases, pageCases} {
+	for _, g := range [][]Case{createCases, claimCases, finishCases, leaseCases, adminCases, readCases, arrayCases, counterCases, logCases, opsCases, pageCases, pathIndexCases} {
 		out = append(out, g...)
 	}
 	out = append(out, storeClockCases...)

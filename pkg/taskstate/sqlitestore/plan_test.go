@@ -1,0 +1,142 @@
+package sqlitestore
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+// plan returns SQLite's EXPLAIN QUERY PLAN of the statement, one detail
+// per line.
+func plan(t *testing.T, s *Store, q string, args []any) string {
+	t.Helper()
+	rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
+	require.NoError(t, err)
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &notused, &detail))
+		lines = append(lines, detail)
+	}
+	require.NoError(t, rows.Err())
+	return strings.Join(lines, "\n")
+}
+
+func openPlanStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), Config{Path: filepath.Join(t.TempDir(), "tasks.db")})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestPlanIDListUsesIDIndex: a count over an _id list reads the id index
+// whatever the list's length and whatever else the query says; without
+// INDEXED BY, SQLite takes the (pool, key) index from five ids on.
+func TestPlanIDListUsesIDIndex(t *testing.T) {
+	t.Parallel()
+	s := openPlanStore(t)
+	for _, n := range []int{1, 5, 1000} {
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = taskstate.NewID()
+		}
+		for _, q := range []taskstate.Query{
+			taskstate.ByIDs(ids...),
+			taskstate.ByIDs(ids...).Where(taskstate.FieldStatus, taskstate.OpEq, "waiting"),
+			taskstate.ByIDs(ids...).Where("filter.model.class", taskstate.OpEq, "LGBModel"),
+		} {
+			sql, args, err := s.statSQL(t.Context(), "p", q)
+			require.NoError(t, err)
+			p := plan(t, s, sql, args)
+			require.Contains(t, p, "USING INDEX "+idIndex+" (id=?)", "%d ids, %d conditions:\n%s", n, len(q.Conds), p)
+			require.NotContains(t, p, "SCAN tasks", "%d ids:\n%s", n, p)
+		}
+	}
+	// A list with null cannot use the index; the statement must still run.
+	q := taskstate.Query{}.Where(taskstate.FieldID, taskstate.OpIn, []any{nil, taskstate.NewID()})
+	require.Equal(t, "tasks", from(q))
+	_, err := s.Stat(t.Context(), taskstate.StatParams{Pool: "p", Query: q})
+	require.NoError(t, err)
+}
+
+// TestPlanPathIndex: once a path is indexed, an equality or $in on it
+// searches the index (the pool's partial index) instead of scanning.
+func TestPlanPathIndex(t *testing.T) {
+	t.Parallel()
+	s := openPlanStore(t)
+	ctx := t.Context()
+	const field = "filter.model.class"
+	q := taskstate.Query{}.Where(field, taskstate.OpIn, []any{"LGBModel", 3.0})
+	sql, args, err := s.statSQL(ctx, "p", q)
+	require.NoError(t, err)
+	require.NotContains(t, plan(t, s, sql, args), "tasks_path_", "no index declared yet")
+
+	require.NoError(t, s.CreatePathIndex(ctx, taskstate.PathIndexParams{Pool: "p", Field: field}))
+	require.NoError(t, s.CreatePathIndex(ctx, taskstate.PathIndexParams{Pool: "p", Field: field}), "declaring twice")
+	got, err := s.PathIndexes(ctx, "p")
+	require.NoError(t, err)
+	require.Equal(t, []string{field}, got)
+	got, err = s.PathIndexes(ctx, "other")
+	require.NoError(t, err)
+	require.Empty(t, got)
+
+	for _, q := range []taskstate.Query{
+		q,
+		taskstate.Query{}.Where(field, taskstate.OpEq, "LGBModel").Where(taskstate.FieldStatus, taskstate.OpEq, "done"),
+	} {
+		sql, args, err := s.statSQL(ctx, "p", q)
+		require.NoError(t, err)
+		p := plan(t, s, sql, args)
+		require.Contains(t, p, "USING INDEX "+indexName("p", field), p)
+		require.NotContains(t, p, "tasks_pool_key", p)
+	}
+	// Another pool has no index on the path.
+	sql, args, err = s.statSQL(ctx, "other", q)
+	require.NoError(t, err)
+	require.NotContains(t, plan(t, s, sql, args), "tasks_path_")
+}
+
+// BenchmarkPlans times the counts the issue names over a pool of
+// b.N-independent size (100k tasks: big enough that a scan shows).
+func BenchmarkPlans(b *testing.B) {
+	s, err := Open(context.Background(), Config{Path: filepath.Join(b.TempDir(), "tasks.db")})
+	require.NoError(b, err)
+	defer s.Close()
+	ctx := context.Background()
+	const n = 100_000
+	var ids []string
+	for off := 0; off < n; off += 10_000 {
+		batch := make([]taskstate.NewTask, 10_000)
+		for i := range batch {
+			batch[i] = taskstate.NewTask{ID: taskstate.NewID(), Kind: "noop", Key: fmt.Sprint(off + i),
+				Filter: map[string]any{"i": off + i, "model": map[string]any{"class": fmt.Sprint("M", (off+i)%100)}}}
+			if len(ids) < 1000 {
+				ids = append(ids, batch[i].ID)
+			}
+		}
+		_, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "p", Tasks: batch, Now: time.Now()})
+		require.NoError(b, err)
+	}
+	require.NoError(b, s.CreatePathIndex(ctx, taskstate.PathIndexParams{Pool: "p", Field: "filter.model.class"}))
+	for name, q := range map[string]taskstate.Query{
+		"ids1000": taskstate.ByIDs(ids...),
+		"path":    taskstate.Query{}.Where("filter.model.class", taskstate.OpEq, "M7"),
+	} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				_, err := s.Stat(ctx, taskstate.StatParams{Pool: "p", Query: q})
+				require.NoError(b, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,53 @@
+//go:build unix
+
+package sqlitestore
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+// TestWriterFlockOrdersWriters: two handles on one file (two processes, as
+// far as flock is concerned) take turns through PATH-wlock: while one holds
+// a write transaction the other waits on the flock, gives up when its
+// context ends, and gets through once the first lets go.
+func TestWriterFlockOrdersWriters(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tasks.db")
+	a, err := Open(t.Context(), Config{Path: path})
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := Open(t.Context(), Config{Path: path})
+	require.NoError(t, err)
+	defer b.Close()
+	require.FileExists(t, path+"-wlock")
+
+	create := func(ctx context.Context, s *Store, key string) error {
+		_, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "p", Now: time.Now(),
+			Tasks: []taskstate.NewTask{{ID: taskstate.NewID(), Kind: "noop", Key: key, Filter: map[string]any{}}}})
+		return err
+	}
+	tx, err := a.w.BeginTx(t.Context(), nil)
+	require.NoError(t, err)
+	probe, err := openFileLock(path + "-wlock")
+	require.NoError(t, err)
+	defer probe.close()
+	require.False(t, probe.try(), "a's transaction holds the flock")
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, create(ctx, b, "k1"), context.DeadlineExceeded, "b waits for a's transaction")
+	require.NoError(t, tx.Rollback())
+	require.Eventually(t, func() bool { return probe.try() }, 5*time.Second, time.Millisecond, "the rollback lets go")
+	probe.unlock()
+	require.NoError(t, create(t.Context(), b, "k2"), "a let go")
+	require.NoError(t, create(t.Context(), a, "k3"), "b let go, and the wait b gave up let go too")
+	c, err := a.Stat(t.Context(), taskstate.StatParams{Pool: "p"})
+	require.NoError(t, err)
+	require.Equal(t, 2, c.Total())
+}
