@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 PKGS    ?= ./...
 # The whole suite must stay well under 15 minutes on 2 cores.
-TESTFLAGS ?= -count=1 -timeout 12m
+TESTFLAGS ?= -count=1 -timeout 18m
 # Debian's python3 (where apt installs python3-pandas and python3-xgboost),
 # over a pyenv or virtualenv python3 earlier in PATH.
 PYTHON  ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,python3)
