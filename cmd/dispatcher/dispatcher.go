@@ -91,11 +91,19 @@ type env struct {
 	notesW       io.Writer
 }
 
+// localCommands read no store and no NATS: they get only the output and
+// log flags.
+var localCommands = map[string]bool{"gen": true}
+
 // parse defines the common flags plus extra, parses args and validates.
 func (m *Main) parse(name, summary string, args []string, extra func(fs *cli.FlagSet)) (*env, error) {
 	e := &env{m: m, fs: cli.NewFlagSet("dispatcher "+name, m.Getenv, m.Stderr), name: name}
-	e.c.Register(e.fs)
-	e.registerAllowMissing()
+	if localCommands[name] {
+		e.c.RegisterLocal(e.fs)
+	} else {
+		e.c.Register(e.fs)
+		e.registerAllowMissing()
+	}
 	if extra != nil {
 		extra(e.fs)
 	}

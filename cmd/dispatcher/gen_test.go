@@ -180,3 +180,17 @@ generators:
 	require.Equal(t, 2, code, stderr)
 	require.Contains(t, stderr, bad+":2: following_until: ")
 }
+
+// TestGenHasNoStoreFlags: gen reads no store and no NATS, so its help lists
+// none of their flags and giving one is an error.
+func TestGenHasNoStoreFlags(t *testing.T) {
+	code, _, stderr := run(t, nil, "gen", "--help")
+	require.Equal(t, 0, code)
+	require.Contains(t, stderr, "-f string")
+	for _, f := range []string{"-store", "-nats", "-pool", "-db"} {
+		require.NotContains(t, stderr, "\n  "+f+" ", "gen --help lists %s", f)
+	}
+	code, _, stderr = run(t, nil, "gen", "-f", "x.yaml", "--store", "sqlite://t.db")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "flag provided but not defined: -store")
+}

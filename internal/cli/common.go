@@ -33,7 +33,8 @@ type Common struct {
 	// LogFormat is console or json. Default console.
 	LogFormat string
 
-	fs *FlagSet
+	fs    *FlagSet
+	local bool // RegisterLocal: no store or NATS flags
 }
 
 // Register defines the common flags on fs.
@@ -51,6 +52,18 @@ func (c *Common) Register(fs *FlagSet) {
 	fs.StringVar(&c.NATSCert, "nats-cert", "TASKFLEET_NATS_CERT", "", "client certificate for NATS mutual TLS")
 	fs.StringVar(&c.NATSKey, "nats-key", "TASKFLEET_NATS_KEY", "", "client key for NATS mutual TLS")
 	c.NATSLimits.register(fs)
+	c.registerOutput(fs)
+}
+
+// RegisterLocal defines only the output and log flags, for a command that
+// reads no store and no NATS (gen): its help lists no flag it ignores.
+func (c *Common) RegisterLocal(fs *FlagSet) {
+	c.fs, c.local = fs, true
+	c.Store, c.DB, c.Pool = DefaultStore, mongostore.DefaultDatabase, "default"
+	c.registerOutput(fs)
+}
+
+func (c *Common) registerOutput(fs *FlagSet) {
 	fs.StringVar(&c.Output, "o", "TASKFLEET_OUTPUT", "table", "output format: table or json")
 	fs.StringVar(&c.LogLevel, "log-level", "TASKFLEET_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "TASKFLEET_LOG_FORMAT", "console", "log format: console or json")
@@ -66,6 +79,9 @@ func (c *Common) Redactor() *redact.Redactor {
 func (c *Common) Validate() error {
 	if c.Output != "table" && c.Output != "json" {
 		return Usagef("%s: unknown output format %q (want table or json)", c.fs.Where("o"), c.Output)
+	}
+	if c.local {
+		return nil
 	}
 	if err := taskstate.ValidatePool(c.Pool); err != nil {
 		return Usagef("%s: %v", c.fs.Where("pool"), err)
