@@ -525,6 +525,14 @@ func TestDashboardStructure(t *testing.T) {
 			t.Errorf("no dashboard query contains %q", want)
 		}
 	}
+	// A latency quantile of a kind (pool, op) that never ran is 0/0: NaN
+	// series drawn as gaps and listed in the legend. Each quantile keeps
+	// only the series whose count moved.
+	for _, q := range dashboardQueries(t, d) {
+		if strings.HasPrefix(q.Expr, "histogram_quantile(") && !regexp.MustCompile(`\) and on \(\w+\) \(sum by \(\w+\) \(rate\(\w+_count`).MatchString(q.Expr) {
+			t.Errorf("quantile query without a guard against series that never ran (NaN): %s", q.Expr)
+		}
+	}
 }
 
 // TestFreshWorkerServesEveryDashboardMetric starts a real worker (SQLite
@@ -580,12 +588,15 @@ func TestFreshWorkerServesEveryDashboardMetric(t *testing.T) {
 	})
 
 	exporter := fleettest.Start(t, fleettest.Cmd{Path: dispatcher, Dir: dir,
-		Args: []string{"exporter", "--store", store, "--log-format", "json", "--metrics-addr", "127.0.0.1:0"}})
+		Args: []string{"exporter", "--store", store, "--nats", nats.ClientURL(), "--log-format", "json", "--metrics-addr", "127.0.0.1:0"}})
 	rec = exporter.WaitLog(t, fleettest.StartTimeout, "serving pool metrics", fleettest.LogMsg("serving pool metrics"))
 	exporterURL, _ := rec["addr"].(string)
 	exporterMetrics := fleettest.Scrape(t, exporterURL)
 	if v, _ := exporterMetrics.Sum("taskfleet_tasks", "pool", "default", "status", "done"); v != 1 {
 		t.Errorf("exporter: taskfleet_tasks{pool=\"default\",status=\"done\"} = %v, want 1", v)
+	}
+	if v, ok := exporterMetrics.Sum("taskfleet_events_connected"); !ok || v != 1 {
+		t.Errorf("exporter with --nats: taskfleet_events_connected = %v (present %v), want 1", v, ok)
 	}
 
 	idx := indexSamples(workerMetrics.Samples(), exporterMetrics.Samples())

@@ -16,6 +16,7 @@ import (
 	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/internal/health"
 	"github.com/taskfleet/taskfleet/internal/metrics"
+	"github.com/taskfleet/taskfleet/pkg/events"
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
@@ -53,7 +54,17 @@ func cmdExporter(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	defer func() { stop(); <-mon.Done() }()
-	srv, err := serveStoreMetrics(ctx, e, addr, ls, mon.Ready, log)
+	reg := prometheus.NewRegistry()
+	// With --nats the exporter also reports the event bus as it sees it
+	// (taskfleet_events_connected), like a worker; it publishes nothing.
+	if cfg, ok := app.EventsConfig(&e.c, "exporter", log, reg); ok {
+		conn, err := events.Connect(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+	}
+	srv, err := serveStoreMetrics(ctx, e, addr, reg, ls, mon.Ready, log)
 	if err != nil {
 		return err
 	}
@@ -126,8 +137,7 @@ func (l *lazyStore) close() {
 
 // serveStoreMetrics serves the pool gauges of every pool and the store
 // latency of this process.
-func serveStoreMetrics(ctx context.Context, e *env, addr string, ls *lazyStore, ready func() error, log *zap.Logger) (*metrics.Server, error) {
-	reg := prometheus.NewRegistry()
+func serveStoreMetrics(ctx context.Context, e *env, addr string, reg *prometheus.Registry, ls *lazyStore, ready func() error, log *zap.Logger) (*metrics.Server, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(metrics.NewPoolCollector(func(ctx context.Context, pool string) (taskstate.Counts, error) {
 		s, err := ls.current()

@@ -205,9 +205,6 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	if p.Token == "" {
 		return nil, errors.New("mongostore: claim: empty lease token")
 	}
-	if paused, err := s.paused(ctx, p.Pool); err != nil || paused {
-		return nil, err
-	}
 	qf, err := translateQuery(p.Query)
 	if err != nil {
 		return nil, err
@@ -226,6 +223,11 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 		return nil, nil
 	} else if err != nil {
 		return nil, s.wrap("claim", p.Pool, err)
+	}
+	// The pause is read only when there is work, so an empty claim stays
+	// one read.
+	if paused, err := s.paused(ctx, p.Pool); err != nil || paused {
+		return nil, err
 	}
 	update := bson.D{
 		{Key: "$set", Value: bson.D{
