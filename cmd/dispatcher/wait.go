@@ -170,11 +170,15 @@ func newProgress(w io.Writer, terminal []taskstate.Status) (func(taskstate.Count
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		var bar *progressbar.ProgressBar
 		return func(c taskstate.Counts) {
+				// ChangeMax draws the bar at its current value, so it runs only
+				// when the total moved: on the first counts the bar would
+				// otherwise show 0/N before the tasks already finished.
 				if bar == nil {
 					bar = progressbar.NewOptions(c.Total(), progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("waiting"),
 						progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
+				} else if bar.GetMax() != c.Total() {
+					bar.ChangeMax(c.Total())
 				}
-				bar.ChangeMax(c.Total())
 				_ = bar.Set(finished(c))
 				bar.Describe(fmt.Sprintf("waiting (%d running, %d failed)", c[taskstate.StatusRunning], c[taskstate.StatusFailed]))
 			}, func() {
