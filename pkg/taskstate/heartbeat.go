@@ -127,13 +127,16 @@ func (hb *heartbeat) run(ctx context.Context) {
 
 // beat renews the held leases once.
 func (hb *heartbeat) beat(ctx context.Context) {
-	hb.register(ctx)
+	// Both writes are bounded: across a network partition a pooled
+	// connection can hang far longer than the lease, and a beat that never
+	// returns would never give up the leases it can no longer keep. The
+	// leases go first; the registry entry only tells who is alive.
 	refs := hb.held.refs()
-	// Bounded: across a network partition a pooled connection can hang
-	// far longer than the lease, and a beat that never returns would never
-	// give up the leases it can no longer keep.
 	beatCtx, cancel := context.WithTimeout(ctx, hb.lease/2)
 	lost, err := hb.m.Heartbeat(beatCtx, refs, hb.lease)
+	cancel()
+	regCtx, cancel := context.WithTimeout(ctx, hb.lease/2)
+	hb.register(regCtx)
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
