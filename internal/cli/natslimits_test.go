@@ -17,7 +17,8 @@ func TestNATSLimits(t *testing.T) {
 		if _, err := fs.Parse(args); err != nil {
 			return c, err
 		}
-		return c, c.Validate()
+		err := c.Validate()
+		return c, err
 	}
 	c, err := parse(map[string]string{"TASKFLEET_NATS_MAX_MSGS": "5000"}, "--nats-max-bytes", "1048576")
 	if err != nil {

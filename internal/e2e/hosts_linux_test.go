@@ -184,7 +184,7 @@ func TestFleetAcrossHosts(t *testing.T) {
 	// NATS restarts: the workers poll through the outage and reconnect.
 	natsd.Stop(t)
 	ids = append(ids, c.create(sleepTasks(30, "100ms", "outage"))...)
-	natsd = startNATS()
+	startNATS()
 	ids = append(ids, c.create(sleepTasks(30, "100ms", "restarted"), "--nats", natsURL)...)
 
 	// A crash: host-c's worker is killed while it holds tasks; their
