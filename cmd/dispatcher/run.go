@@ -56,7 +56,7 @@ func (m *Main) openJob(ctx context.Context, name, summary string, args []string,
 		return nil, jobErr(err)
 	}
 	je := &jobEnv{env: e, cfg: cfg, closeBus: func() {}}
-	if mode == "" { // collect
+	if name != "run" {
 		je.embedded = !e.fs.IsSet("store") && !e.fs.IsSet("nats")
 	} else if je.embedded, err = jobMode(e.fs, mode); err != nil {
 		return nil, err
