@@ -139,32 +139,27 @@ func (l *lazyStore) close() {
 // latency of this process.
 func serveStoreMetrics(ctx context.Context, e *env, addr string, reg *prometheus.Registry, ls *lazyStore, ready func() error, log *zap.Logger) (*metrics.Server, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pools := func(ctx context.Context) ([]string, error) {
+		s, err := ls.current()
+		if err != nil {
+			return nil, err
+		}
+		return s.ListPools(ctx)
+	}
 	reg.MustRegister(metrics.NewPoolCollector(func(ctx context.Context, pool string) (taskstate.Counts, error) {
 		s, err := ls.current()
 		if err != nil {
 			return nil, err
 		}
 		return s.Stat(ctx, taskstate.StatParams{Pool: pool})
-	}, func(ctx context.Context) ([]string, error) {
-		s, err := ls.current()
-		if err != nil {
-			return nil, err
-		}
-		return s.ListPools(ctx)
-	}, 5*time.Second, log))
+	}, pools, 5*time.Second, log))
 	reg.MustRegister(metrics.NewPausedCollector(func(ctx context.Context, pool string) (taskstate.PoolState, error) {
 		s, err := ls.current()
 		if err != nil {
 			return taskstate.PoolState{}, err
 		}
 		return s.PoolState(ctx, pool)
-	}, func(ctx context.Context) ([]string, error) {
-		s, err := ls.current()
-		if err != nil {
-			return nil, err
-		}
-		return s.ListPools(ctx)
-	}, 5*time.Second, log))
+	}, pools, 5*time.Second, log))
 	srv, err := metrics.Serve(ctx, addr, reg, ready, log)
 	if err != nil {
 		return nil, cli.Usagef("%s: %v", e.fs.Where("metrics-addr"), err)

@@ -237,11 +237,11 @@ func (t *TaskReader) nextJSON() (TaskEntry, error) {
 	t.inList = true
 	start := t.line
 	t.buf = append(t.buf[:0], c)
-	depth, inStr, esc := 0, c == '"', false
+	depth, q := 0, jsonQuote{in: c == '"'}
 	if c == '{' || c == '[' {
 		depth = 1
 	}
-	for depth > 0 || inStr {
+	for depth > 0 || q.in {
 		b, err := t.readByte()
 		if errors.Is(err, io.EOF) {
 			return TaskEntry{}, t.errorf(start, "%s: unexpected end of file in this entry", yamlpos.Path{t.n})
@@ -253,17 +253,7 @@ func (t *TaskReader) nextJSON() (TaskEntry, error) {
 			return TaskEntry{}, t.errorf(start, "%s: the entry is larger than %d bytes (the limit; raise it with --max-entry-size)", yamlpos.Path{t.n}, t.lim.MaxEntryBytes)
 		}
 		switch {
-		case inStr:
-			switch {
-			case esc:
-				esc = false
-			case b == '\\':
-				esc = true
-			case b == '"':
-				inStr = false
-			}
-		case b == '"':
-			inStr = true
+		case q.quoted(b):
 		case b == '{' || b == '[':
 			if depth++; depth > t.lim.MaxDepth {
 				return TaskEntry{}, t.errorf(t.line, "%s: nested more than %d deep (the limit; raise it with --max-depth)", yamlpos.Path{t.n}, t.lim.MaxDepth)
@@ -404,29 +394,43 @@ func jsonTypeName(c byte) string {
 	return "a number"
 }
 
+// jsonQuote follows the strings of a JSON text byte by byte, so that
+// brackets and quotes inside them are not taken for structure.
+type jsonQuote struct{ in, esc bool }
+
+// quoted reports whether b belongs to a string (its quotes included),
+// updating the state.
+func (q *jsonQuote) quoted(b byte) bool {
+	switch {
+	case q.in:
+		switch {
+		case q.esc:
+			q.esc = false
+		case b == '\\':
+			q.esc = true
+		case b == '"':
+			q.in = false
+		}
+		return true
+	case b == '"':
+		q.in = true
+		return true
+	}
+	return false
+}
+
 // jsonKeyLine returns the line of key among the top-level keys of the
 // object raw, which starts on line; line when not found.
 func jsonKeyLine(raw []byte, line int, key string) int {
 	want := `"` + key + `"`
-	depth, inStr, esc, l := 0, false, false, line
+	depth, q, l := 0, jsonQuote{}, line
 	for i, b := range raw {
 		switch {
 		case b == '\n':
 			l++
-		case inStr:
-			switch {
-			case esc:
-				esc = false
-			case b == '\\':
-				esc = true
-			case b == '"':
-				inStr = false
-			}
-		case b == '"':
-			if depth == 1 && bytes.HasPrefix(raw[i:], []byte(want)) {
-				return l
-			}
-			inStr = true
+		case !q.in && b == '"' && depth == 1 && bytes.HasPrefix(raw[i:], []byte(want)):
+			return l
+		case q.quoted(b):
 		case b == '{' || b == '[':
 			depth++
 		case b == '}' || b == ']':

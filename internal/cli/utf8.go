@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"io"
 	"unicode/utf8"
 )
@@ -32,6 +33,13 @@ func (u *utf8Reader) Read(p []byte) (int, error) {
 	data := p[:n]
 	if len(u.carry) > 0 {
 		data = append(u.carry, data...)
+	}
+	// Fast path: valid text (nearly every file) is checked and counted in
+	// bulk; the byte loop below runs only to name the first bad byte.
+	if cut := len(data) - incompleteTail(data); utf8.Valid(data[:cut]) && (cut == len(data) || err == nil) {
+		u.count(data[:cut])
+		u.carry = append(u.carry[:0], data[cut:]...)
+		return n, err
 	}
 	i := 0
 	for i < len(data) {
@@ -66,4 +74,29 @@ func (u *utf8Reader) advance(c byte) {
 	} else {
 		u.col++
 	}
+}
+
+// count advances the position over valid text.
+func (u *utf8Reader) count(b []byte) {
+	if nl := bytes.LastIndexByte(b, '\n'); nl >= 0 {
+		u.line += bytes.Count(b, []byte{'\n'})
+		u.col = 1 + utf8.RuneCount(b[nl+1:])
+		return
+	}
+	u.col += utf8.RuneCount(b)
+}
+
+// incompleteTail is the length of the start of a rune that b ends in,
+// which the next read completes; 0 when b ends on a rune boundary.
+func incompleteTail(b []byte) int {
+	for k := 1; k <= min(utf8.UTFMax-1, len(b)); k++ {
+		if c := b[len(b)-k]; !utf8.RuneStart(c) {
+			continue
+		}
+		if utf8.FullRune(b[len(b)-k:]) {
+			return 0
+		}
+		return k
+	}
+	return 0
 }

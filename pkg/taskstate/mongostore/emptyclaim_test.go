@@ -1,18 +1,14 @@
 package mongostore
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/event"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.uber.org/zap"
 
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
-	"github.com/taskfleet/taskfleet/pkg/taskstate/internal/mongotest"
 )
 
 // TestEmptyClaimIsARead counts the commands a claim sends: one that finds
@@ -21,18 +17,10 @@ import (
 // The server's clock is read with hello once, not per claim.
 func TestEmptyClaimIsARead(t *testing.T) {
 	t.Parallel()
-	uri := testURI(t)
-	opts, err := clientOptions(uri, newScrubber(uri), zap.NewNop())
-	require.NoError(t, err)
 	var (
 		mu   sync.Mutex
 		sent = map[string]int{}
 	)
-	opts.SetMonitor(&event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		mu.Lock()
-		sent[e.CommandName]++
-		mu.Unlock()
-	}})
 	commands := func() map[string]int {
 		mu.Lock()
 		defer mu.Unlock()
@@ -43,12 +31,13 @@ func TestEmptyClaimIsARead(t *testing.T) {
 		clear(sent)
 		return out
 	}
-	client, err := mongo.Connect(opts)
-	require.NoError(t, err)
-	s := &Store{client: client, db: client.Database(mongotest.Database(t, uri)), log: zap.NewNop(), sc: newScrubber(uri)}
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	s := monitoredStore(t, func(e *event.CommandStartedEvent) {
+		mu.Lock()
+		sent[e.CommandName]++
+		mu.Unlock()
+	})
 	ctx := t.Context()
-	_, err = s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "empty", Now: time.Now(), Tasks: newTasks("e", 1)})
+	_, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "empty", Now: time.Now(), Tasks: newTasks("e", 1)})
 	require.NoError(t, err)
 	claim := func(kinds ...string) []*taskstate.Task {
 		t.Helper()

@@ -22,30 +22,23 @@ import (
 // left running by a claim the worker never saw.
 func TestClaimInFlightSurvivesCancel(t *testing.T) {
 	t.Parallel()
-	uri := testURI(t)
-	opts, err := clientOptions(uri, newScrubber(uri), zap.NewNop())
-	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var (
 		mu    sync.Mutex
 		calls int
 	)
-	opts.SetMonitor(&event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+	s := monitoredStore(t, func(e *event.CommandStartedEvent) {
 		if e.CommandName == "findAndModify" {
 			mu.Lock()
 			calls++
 			mu.Unlock()
 			cancel()
 		}
-	}})
-	client, err := mongo.Connect(opts)
-	require.NoError(t, err)
-	s := &Store{client: client, db: client.Database(mongotest.Database(t, uri)), log: zap.NewNop(), sc: newScrubber(uri)}
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	})
 
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	_, err = s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: "inflight", Now: now, Tasks: newTasks("t", 5)})
+	_, err := s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: "inflight", Now: now, Tasks: newTasks("t", 5)})
 	require.NoError(t, err)
 	got, err := s.Claim(ctx, taskstate.ClaimParams{Pool: "inflight", From: taskstate.StatusWaiting, Owner: "w", Token: taskstate.NewToken(),
 		Now: now, Lease: time.Minute, Limit: 5})
@@ -68,4 +61,19 @@ func TestClaimInFlightSurvivesCancel(t *testing.T) {
 	mu.Lock()
 	require.Equal(t, 1, calls)
 	mu.Unlock()
+}
+
+// monitoredStore opens a Store on the test server whose client calls
+// started for every command it sends.
+func monitoredStore(t *testing.T, started func(*event.CommandStartedEvent)) *Store {
+	t.Helper()
+	uri := testURI(t)
+	opts, err := clientOptions(uri, newScrubber(uri), zap.NewNop())
+	require.NoError(t, err)
+	opts.SetMonitor(&event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) { started(e) }})
+	client, err := mongo.Connect(opts)
+	require.NoError(t, err)
+	s := &Store{client: client, db: client.Database(mongotest.Database(t, uri)), log: zap.NewNop(), sc: newScrubber(uri)}
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s
 }
