@@ -46,12 +46,14 @@ type Config struct {
 	ToStatus     string        // --to-status: done (default) or part_done
 	Lease        time.Duration // --lease: default 30s; 1s to 24h
 	PollInterval time.Duration // --poll-interval: fallback poll; default 150ms (an empty poll is a read)
-	DrainTimeout time.Duration // --drain-timeout: default 10s
-	ReapInterval time.Duration // --reap-interval: default 5s; 0 disables
-	ReapGrace    time.Duration // --reap-grace: default 2s; 1s to 24h
-	MetricsAddr  string        // --metrics-addr: HOST:PORT for /metrics, /healthz, /readyz; empty: none
-	Owner        string        // --owner: the name in leases; default hostname:pid
-	GCPercent    int           // --gc-percent: Go GC target; default cli.DefaultGCPercent (GOGC wins)
+	// --event-poll-interval: the poll while work-queue wake-ups flow; default 5s
+	EventPollInterval time.Duration
+	DrainTimeout      time.Duration // --drain-timeout: default 10s
+	ReapInterval      time.Duration // --reap-interval: default 5s; 0 disables
+	ReapGrace         time.Duration // --reap-grace: default 2s; 1s to 24h
+	MetricsAddr       string        // --metrics-addr: HOST:PORT for /metrics, /healthz, /readyz; empty: none
+	Owner             string        // --owner: the name in leases; default hostname:pid
+	GCPercent         int           // --gc-percent: Go GC target; default cli.DefaultGCPercent (GOGC wins)
 	// HealthInterval is how often the store is checked for /readyz and,
 	// for SQLite, for a deleted, replaced or corrupt file. Default 1s.
 	HealthInterval time.Duration
@@ -90,6 +92,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.ToStatus, "to-status", "TASKFLEET_TO_STATUS", "done", "commit successful tasks to this status: done, or part_done for phase one")
 	fs.DurationVar(&cfg.Lease, "lease", "TASKFLEET_LEASE", 30*time.Second, "lease length (1s to 24h), from the store's clock; renewed every lease/3 by one heartbeat per process")
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", "TASKFLEET_POLL_INTERVAL", taskstate.DefaultPollInterval, "fallback poll interval (jittered); events wake the worker sooner; a poll that finds nothing is a read")
+	fs.DurationVar(&cfg.EventPollInterval, "event-poll-interval", "TASKFLEET_EVENT_POLL_INTERVAL", taskstate.DefaultEventPollInterval, "poll interval (jittered) while the work queue's wake-ups flow (--nats connected), never shorter than --poll-interval: the poll then only covers a lost wake-up")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", "TASKFLEET_DRAIN_TIMEOUT", 10*time.Second, "on SIGTERM, how long in-flight tasks may finish before they are cancelled and returned")
 	fs.DurationVar(&cfg.ReapInterval, "reap-interval", "TASKFLEET_REAP_INTERVAL", 5*time.Second, "how often this worker's reaper looks for expired leases (0: no reaper)")
 	fs.DurationVar(&cfg.ReapGrace, "reap-grace", "TASKFLEET_REAP_GRACE", 2*time.Second, "how long past expiry, by the store's clock, a lease is left alone (1s to 24h)")
@@ -145,8 +148,8 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	if cfg.HealthInterval < 10*time.Millisecond || cfg.HealthInterval > time.Hour {
 		return cli.Usagef("%s: %s: want 10ms to 1h", fs.Where("health-interval"), cfg.HealthInterval)
 	}
-	if cfg.ReapInterval < 0 || cfg.PollInterval <= 0 || cfg.DrainTimeout < 0 {
-		return cli.Usagef("--reap-interval, --poll-interval and --drain-timeout must not be negative (poll-interval > 0)")
+	if cfg.ReapInterval < 0 || cfg.PollInterval <= 0 || cfg.EventPollInterval <= 0 || cfg.DrainTimeout < 0 {
+		return cli.Usagef("--reap-interval, --poll-interval, --event-poll-interval and --drain-timeout must not be negative (the polls > 0)")
 	}
 	if cfg.ProgramLogBytes < minProgramLog || cfg.ProgramLogBytes > maxProgramLog {
 		return cli.Usagef("%s: %d: want %d (1 KiB) to %d (8 MiB)", fs.Where("program-log-bytes"), cfg.ProgramLogBytes, minProgramLog, maxProgramLog)
@@ -226,7 +229,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		hs[k] = all[k]
 	}
 
-	wake, stopWake, err := a.RunnerWakeups(ctx, from)
+	wake, live, stopWake, err := a.RunnerWakeups(ctx, from, kinds)
 	if err != nil {
 		return err
 	}
@@ -237,7 +240,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	}
 	runner, err := taskstate.NewRunner(taskstate.RunnerConfig{
 		Manager: a.Manager, Handlers: hs, Concurrency: cfg.Concurrency, From: from, To: to, Owner: cfg.Owner,
-		Lease: cfg.Lease, PollInterval: cfg.PollInterval, Wakeups: wake, DrainTimeout: cfg.DrainTimeout,
+		Lease: cfg.Lease, PollInterval: cfg.PollInterval, EventPollInterval: cfg.EventPollInterval, Wakeups: wake, WakeupsLive: live, DrainTimeout: cfg.DrainTimeout,
 		ReapInterval: reapEvery, ReapGrace: cfg.ReapGrace, Logger: log, Metrics: met, NowFunc: clock,
 		Worker: registryEntry(),
 	})

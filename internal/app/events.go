@@ -30,18 +30,21 @@ func EventsConfig(c *cli.Common, name string, log *zap.Logger, reg prometheus.Re
 	return cfg, true
 }
 
-// RunnerWakeups returns the wake-ups of a worker that claims from status
-// from, or nil without NATS; stop releases them. A worker of waiting tasks
-// pulls the pool's work queue, where each wake-up goes to one idle worker;
-// a phase-two worker (part_done) wakes on every created and available
-// event.
-func (a *App) RunnerWakeups(ctx context.Context, from taskstate.Status) (ch <-chan struct{}, stop func(), err error) {
+// RunnerWakeups returns the wake-ups of a worker of kinds that claims from
+// status from, or nil without NATS; stop releases them; live, when not
+// nil, reports whether they are flowing (taskstate.RunnerConfig's
+// WakeupsLive). A worker of waiting tasks pulls the work queues of its
+// kinds, where each wake-up goes to one idle worker of the kind; a
+// phase-two worker (part_done) wakes on every created and available event
+// and keeps its short poll.
+func (a *App) RunnerWakeups(ctx context.Context, from taskstate.Status, kinds []string) (ch <-chan struct{}, live func() bool, stop func(), err error) {
 	if a.Events == nil || from != taskstate.StatusWaiting {
-		return a.Wakeups(ctx, taskstate.EventCreated, taskstate.EventAvailable)
+		ch, stop, err = a.Wakeups(ctx, taskstate.EventCreated, taskstate.EventAvailable)
+		return ch, nil, stop, err
 	}
-	w, err := a.Events.WorkWakeups(ctx, a.Manager.Pool())
+	w, err := a.Events.WorkWakeups(ctx, a.Manager.Pool(), kinds...)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return w.C(), func() { _ = w.Close() }, nil
+	return w.C(), w.Live, func() { _ = w.Close() }, nil
 }

@@ -460,8 +460,8 @@ func writeFanout(w io.Writer, r *FanoutResult) error {
 	if r == nil {
 		return nil
 	}
-	fmt.Fprintf(w, "\nfanout: %d tasks created one at a time per fleet; worker concurrency %d; poll interval %s; idle measured over %.0f s\n",
-		r.Tasks, r.Concurrency, r.PollInterval, r.IdleSeconds)
+	fmt.Fprintf(w, "\nfanout: %d tasks created one at a time per fleet; worker concurrency %d; poll interval %s (%s while wake-ups flow, the workers' default); idle measured over %.0f s\n",
+		r.Tasks, r.Concurrency, r.PollInterval, taskstate.DefaultEventPollInterval, r.IdleSeconds)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WORKERS\tSTORE OPS/TASK\tNET OF IDLE\tCLAIMS/TASK (EMPTY)\tCOMMITS/TASK\tCPU/TASK\tNET OF IDLE\tDONE P50 / P99\tIDLE WORKER: OPS/S\tCPU")
 	for _, row := range r.Rows {

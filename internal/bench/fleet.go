@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -50,20 +52,21 @@ func (b *bench) startFleet(ctx context.Context, pool string, n taskstate.Notifie
 	runners := make([]*taskstate.Runner, b.cfg.Workers)
 	for i := range runners {
 		var wake <-chan struct{}
+		var live func() bool
 		if b.workConn != nil {
 			// As the worker binary: each wake-up goes to one idle runner.
-			w, err := b.workConn.WorkWakeups(fctx, pool)
+			w, err := b.workConn.WorkWakeups(fctx, pool, slices.Collect(maps.Keys(hs))...)
 			if err != nil {
 				cancel()
 				return nil, err
 			}
 			f.wakeups = append(f.wakeups, w)
-			wake = w.C()
+			wake, live = w.C(), w.Live
 		}
 		runners[i], err = taskstate.NewRunner(taskstate.RunnerConfig{
 			Manager: m, Handlers: hs, Concurrency: b.cfg.Concurrency,
 			Owner: fmt.Sprintf("bench-%s-w%d", b.run, i), PollInterval: b.cfg.PollInterval,
-			Wakeups: wake, DrainTimeout: time.Second, Logger: b.log, Metrics: f.sink,
+			Wakeups: wake, WakeupsLive: live, DrainTimeout: time.Second, Logger: b.log, Metrics: f.sink,
 		})
 		if err != nil {
 			cancel()

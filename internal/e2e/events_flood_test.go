@@ -98,7 +98,7 @@ func TestEventFloodIsBounded(t *testing.T) {
 	t.Cleanup(nc.Close)
 	junk := []byte(strings.Repeat("x", 64))
 	big := make([]byte, 8<<10) // over MaxMsgSize: refused by the streams
-	subjects := []string{events.WorkSubject(c.pool), "taskfleet." + c.pool + ".created", "taskfleet." + c.pool + ".available"}
+	subjects := []string{events.WorkSubject(c.pool, "noop"), events.WorkSubject(c.pool, ""), "taskfleet." + c.pool + ".created", "taskfleet." + c.pool + ".available"}
 
 	before := w.scrape(t)
 	start := time.Now()

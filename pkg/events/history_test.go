@@ -15,7 +15,7 @@ func TestHistory(t *testing.T) {
 	t.Parallel()
 	b := setup(t, events.Config{})
 	pub := b.conn.Notifier()
-	pub.NotifyIDs(t.Context(), "hist", taskstate.EventCreated, 2, []string{"aa", "bb"})
+	pub.NotifyChange(t.Context(), "hist", taskstate.Change{Event: taskstate.EventCreated, N: 2, IDs: []string{"aa", "bb"}})
 	pub.Notify(t.Context(), "other", taskstate.EventCreated, 5)
 	pub.Notify(t.Context(), "hist", taskstate.EventCommitted, 1)
 	eventually(t, func() bool { return value(t, b.reg, published, "hist", "committed") == 1 })
@@ -50,7 +50,7 @@ func TestHistory(t *testing.T) {
 				return nil
 			})
 		}()
-		pub.NotifyIDs(t.Context(), "live", taskstate.EventFailed, 1, []string{"cc"})
+		pub.NotifyChange(t.Context(), "live", taskstate.Change{Event: taskstate.EventFailed, N: 1, IDs: []string{"cc"}})
 		select {
 		case r := <-recs:
 			require.Equal(t, taskstate.EventFailed, r.Event)

@@ -1,8 +1,11 @@
 package events
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,14 +33,14 @@ const (
 	// worker each.
 	WorkStreamName = "TASKFLEET_WORK"
 	// WorkSubjectPrefix is the first token of the work subjects,
-	// "taskfleet-work.<pool>". It differs from SubjectPrefix so the two
+	// "taskfleet-work.<pool>.<kind>". It differs from SubjectPrefix so the two
 	// streams do not overlap, and the history stream stays a history.
 	WorkSubjectPrefix = "taskfleet-work"
 	// WorkMaxAge drops a wake-up nobody took: by then every worker has
 	// polled.
 	WorkMaxAge = time.Minute
-	// WorkMaxPerPool bounds the wake-ups waiting in one pool's queue; a
-	// flood discards the oldest.
+	// WorkMaxPerPool bounds the wake-ups waiting in one queue (a kind of
+	// a pool); a flood discards the oldest.
 	WorkMaxPerPool = 1024
 	// workAckWait is when a wake-up handed to a worker that died before
 	// acking goes to another.
@@ -52,9 +55,41 @@ const (
 	workInactive = time.Hour
 )
 
-// WorkSubject returns the subject of pool's work queue:
-// "taskfleet-work.<pool>".
-func WorkSubject(pool string) string { return WorkSubjectPrefix + "." + pool }
+// WorkSubject returns the subject of the work queue of kind in pool:
+// "taskfleet-work.<pool>.<kind>", with the kind as kindToken writes it;
+// kind "" is the pool's any-kind queue, "taskfleet-work.<pool>._".
+func WorkSubject(pool, kind string) string {
+	tok := anyKind
+	if kind != "" {
+		tok = kindToken(kind)
+	}
+	return WorkSubjectPrefix + "." + pool + "." + tok
+}
+
+// anyKind is the token of a pool's any-kind work queue. Kind tokens never
+// start with '_' (see kindToken).
+const anyKind = "_"
+
+// maxKindToken is the longest kind used as is in subjects and consumer
+// names.
+const maxKindToken = 64
+
+// kindToken returns kind as one token of a subject and a part of a
+// consumer name: as is when it is 1-64 letters, digits, '-' or '_' and
+// does not start with '_'; otherwise '_' and the first 32 hex digits of
+// its SHA-256 (kinds are free text: programs name them).
+func kindToken(kind string) string {
+	plain := kind != "" && len(kind) <= maxKindToken && kind[0] != '_'
+	for i := 0; plain && i < len(kind); i++ {
+		c := kind[i]
+		plain = c == '-' || c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+	}
+	if plain {
+		return kind
+	}
+	sum := sha256.Sum256([]byte(kind))
+	return "_" + hex.EncodeToString(sum[:16])
+}
 
 // withLimits fills in the default limits, or returns an error naming the
 // first bad field.
@@ -109,12 +144,15 @@ func (c *Conn) WorkStreamConfig() jetstream.StreamConfig {
 	return cfg
 }
 
-// workConsumerConfig is the durable pull consumer the workers of pool share.
-func workConsumerConfig(pool string) jetstream.ConsumerConfig {
+// workConsumerConfig is the durable pull consumer of one work queue of
+// pool (a kind token, or anyKind), shared by the workers of that kind. The
+// pool's length in the name keeps "work-<n>-<pool>-<token>" unique though
+// pools and tokens may both contain '-'.
+func workConsumerConfig(pool, token string) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:           "work-" + pool,
-		Description:       "taskfleet workers of pool " + pool,
-		FilterSubject:     WorkSubject(pool),
+		Durable:           "work-" + strconv.Itoa(len(pool)) + "-" + pool + "-" + token,
+		Description:       "taskfleet workers of pool " + pool + ", queue " + token,
+		FilterSubject:     WorkSubjectPrefix + "." + pool + "." + token,
 		AckPolicy:         jetstream.AckExplicitPolicy,
 		AckWait:           workAckWait,
 		MaxDeliver:        workMaxDeliver,

@@ -39,7 +39,7 @@ type Payload struct {
 	// At is the publish time in Unix nanoseconds.
 	At int64 `json:"at"`
 	// IDs are the ids of the touched tasks when the writer knew them, at
-	// most taskstate.MaxEventIDs (see Publisher.NotifyIDs).
+	// most taskstate.MaxEventIDs (see Publisher.NotifyChange).
 	IDs []string `json:"ids,omitempty"`
 }
 
@@ -89,7 +89,7 @@ type routeKey struct {
 type route struct {
 	pool, ev  string
 	subject   string
-	work      string // the pool's work subject for created and available; else empty
+	wakes     bool // created and available: the event also wakes workers through the work queues
 	valid     bool
 	published prometheus.Counter
 	failed    prometheus.Counter
@@ -135,9 +135,7 @@ func (p *Publisher) route(pool string, ev taskstate.Event) *route {
 		published: p.c.m.published.WithLabelValues(pool, string(ev)),
 		failed:    p.c.m.failed.WithLabelValues(pool, string(ev)),
 	}
-	if r.valid && (ev == taskstate.EventCreated || ev == taskstate.EventAvailable) {
-		r.work = WorkSubject(pool)
-	}
+	r.wakes = r.valid && (ev == taskstate.EventCreated || ev == taskstate.EventAvailable)
 	p.byKey[k] = r
 	if r.valid {
 		p.bySubj[r.subject] = r
@@ -155,12 +153,13 @@ func validToken(s string) bool {
 // see Publisher. ctx is not used: the publish outlives the caller's request
 // by design.
 func (p *Publisher) Notify(_ context.Context, pool string, ev taskstate.Event, n int) {
-	p.publish(pool, ev, n, func(b []byte) []byte { return appendPayload(b, n, time.Now().UnixNano()) })
+	p.publish(pool, taskstate.Change{Event: ev, N: n}, func(b []byte) []byte { return appendPayload(b, n, time.Now().UnixNano()) })
 }
 
-// publish publishes the body that payload appends; see Notify.
-func (p *Publisher) publish(pool string, ev taskstate.Event, n int, payload func([]byte) []byte) {
-	r := p.route(pool, ev)
+// publish publishes the body that payload appends, and c's wake-ups; see
+// Notify.
+func (p *Publisher) publish(pool string, c taskstate.Change, payload func([]byte) []byte) {
+	r := p.route(pool, c.Event)
 	if !r.valid {
 		p.fail(r, errInvalidSubject)
 		return
@@ -180,7 +179,7 @@ func (p *Publisher) publish(pool string, ev taskstate.Event, n int, payload func
 	}
 	// The wake-ups first: a worker's pickup waits on them, nobody on the
 	// history.
-	p.publishWork(r, n)
+	p.publishWork(r, c)
 	if _, err := js.PublishMsgAsync(msg, stallOpt); err != nil {
 		p.fail(r, err)
 	}

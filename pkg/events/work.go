@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -31,58 +33,88 @@ const (
 // taskfleet_events_received_total.
 const workEvent = "work"
 
-// publishWork puts min(n, Config.WorkFanout) wake-ups on the work queue of
-// r's pool, for created and available events. Like Notify it never blocks:
-// when the publish window is full the rest are dropped (the poll covers
-// them).
-func (p *Publisher) publishWork(r *route, n int) {
-	if r.work == "" || n <= 0 {
+// publishWork puts the wake-ups of change c of r's pool on its work
+// queues, for created and available events: min(n, Config.WorkFanout) on
+// the queue of each kind that has n tasks, or on the any-kind queue when
+// the writer did not know the kinds. A change whose tasks wait for a
+// backoff wakes nobody. Like Notify it never blocks: when the publish
+// window is full the rest are dropped (the poll covers them).
+func (p *Publisher) publishWork(r *route, c taskstate.Change) {
+	if !r.wakes || c.N <= 0 || c.Delayed {
 		return
 	}
-	js := p.c.js
 	body := appendPayload(make([]byte, 0, 48), 1, time.Now().UnixNano())
-	for range min(n, p.c.cfg.WorkFanout) {
-		if js.PublishAsyncPending() >= p.c.cfg.MaxPending {
-			return
-		}
-		if _, err := js.PublishAsync(r.work, body, stallOpt); err != nil {
+	if c.Kinds == nil {
+		p.putWork(WorkSubject(r.pool, ""), body, c.N)
+		return
+	}
+	for kind, n := range c.Kinds {
+		if !p.putWork(WorkSubject(r.pool, kind), body, n) {
 			return
 		}
 	}
 }
 
-// WorkWakeup hands the wake-ups of a pool's work queue to one worker: each
-// `created` or `available` wake-up on the queue goes to ONE worker that is
-// waiting with a free slot, not to all of them. A receive from C means
-// "claim now"; the WorkWakeup acknowledges the wake-up when C is received
-// from, whatever the claim finds.
+// putWork publishes min(n, Config.WorkFanout) wake-ups on subject and
+// reports whether the publish window had room for them.
+func (p *Publisher) putWork(subject string, body []byte, n int) bool {
+	js := p.c.js
+	for range min(n, p.c.cfg.WorkFanout) {
+		if js.PublishAsyncPending() >= p.c.cfg.MaxPending {
+			return false
+		}
+		if _, err := js.PublishAsync(subject, body, stallOpt); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// WorkWakeup hands the wake-ups of a pool's work queues to one worker:
+// each `created` or `available` wake-up goes to ONE worker that is waiting
+// with a free slot and runs the kind of the tasks, not to all of them. A
+// receive from C means "claim now"; the WorkWakeup acknowledges the
+// wake-up when C is received from, whatever the claim finds.
 //
-// The worker receives from C only while it has a free slot. A wake-up that
-// is not taken within 10 ms (the worker filled up, or it is backing off
-// after empty wake-ups) goes back to the queue for another worker (at most
-// four times, then it is dropped: the poll covers it), and this worker
-// pulls again only after it next takes from C. After a failed pull (a lost
-// connection, a restarted server) C gets one wake-up once the queue answers
-// again, for what may have been missed.
+// A WorkWakeup pulls one queue per kind of its worker, plus the pool's
+// any-kind queue (wake-ups whose writer did not know the kinds: a bulk
+// retry, a resumed pool). The worker receives from C only while it has a
+// free slot. A wake-up that is not taken within 10 ms (the worker filled
+// up, or it is backing off after empty wake-ups) goes back to the queue
+// for another worker (at most four times, then it is dropped: the poll
+// covers it), and this worker pulls again only after it next takes from
+// C. After a failed pull (a lost connection, a restarted server) C gets
+// one wake-up once the queue answers again, for what may have been
+// missed.
 //
 // Like every event, a wake-up is a hint: a lost one costs a poll interval,
-// a spare one an empty claim.
+// a spare one an empty claim. Live says whether wake-ups are flowing, so
+// the worker can poll less often while they are.
 type WorkWakeup struct {
 	c        *Conn
 	pool     string
 	ch       chan struct{} // unbuffered: handed over only to a worker that asks
 	received prometheus.Counter
 	cancel   context.CancelFunc
-	done     chan struct{}
-	kick     chan struct{} // capacity 1: the connection came back, pull afresh
+	pullers  []*workPuller
+	done     sync.WaitGroup
+	ready    atomic.Int32 // pullers holding a consumer
+}
+
+// workPuller pulls one work queue (one kind, or any kind) for a WorkWakeup.
+type workPuller struct {
+	w     *WorkWakeup
+	token string
+	kick  chan struct{} // capacity 1: the connection came back, pull afresh
 
 	mu         sync.Mutex
 	cancelPull context.CancelFunc // ends the pull in flight
 }
 
-// WorkWakeups starts pulling the work queue of pool and returns the
-// WorkWakeup. It ends on Close, on the end of ctx or on the Conn's Close.
-func (c *Conn) WorkWakeups(ctx context.Context, pool string) (*WorkWakeup, error) {
+// WorkWakeups starts pulling the work queues of pool for kinds (and the
+// pool's any-kind queue) and returns the WorkWakeup. It ends on Close, on
+// the end of ctx or on the Conn's Close.
+func (c *Conn) WorkWakeups(ctx context.Context, pool string, kinds ...string) (*WorkWakeup, error) {
 	if err := taskstate.ValidatePool(pool); err != nil {
 		return nil, fmt.Errorf("events: work wakeups: %w", err)
 	}
@@ -97,8 +129,14 @@ func (c *Conn) WorkWakeups(ctx context.Context, pool string) (*WorkWakeup, error
 	w := &WorkWakeup{
 		c: c, pool: pool, ch: make(chan struct{}),
 		received: c.m.received.WithLabelValues(pool, workEvent),
-		done:     make(chan struct{}),
-		kick:     make(chan struct{}, 1),
+	}
+	tokens := []string{anyKind}
+	for _, k := range kinds {
+		tokens = append(tokens, kindToken(k))
+	}
+	slices.Sort(tokens)
+	for _, tok := range slices.Compact(tokens) {
+		w.pullers = append(w.pullers, &workPuller{w: w, token: tok, kick: make(chan struct{}, 1)})
 	}
 	c.mu.Lock()
 	c.works[w] = struct{}{}
@@ -110,7 +148,10 @@ func (c *Conn) WorkWakeups(ctx context.Context, pool string) (*WorkWakeup, error
 		stop()
 		cancel()
 	}
-	go w.run(wctx)
+	for _, p := range w.pullers {
+		w.done.Add(1)
+		go func() { defer w.done.Done(); p.run(wctx) }()
+	}
 	return w, nil
 }
 
@@ -125,37 +166,48 @@ func (c *Conn) kickWorks() {
 	}
 	c.mu.Unlock()
 	for _, w := range ws {
-		select {
-		case w.kick <- struct{}{}:
-		default:
+		for _, p := range w.pullers {
+			select {
+			case p.kick <- struct{}{}:
+			default:
+			}
+			p.mu.Lock()
+			if p.cancelPull != nil {
+				p.cancelPull()
+			}
+			p.mu.Unlock()
 		}
-		w.mu.Lock()
-		if w.cancelPull != nil {
-			w.cancelPull()
-		}
-		w.mu.Unlock()
 	}
 }
 
 // C returns the wake-up channel.
 func (w *WorkWakeup) C() <-chan struct{} { return w.ch }
 
-// Close stops pulling and waits for the puller to end. It is idempotent.
+// Live reports whether wake-ups are flowing now: the connection is up and
+// every queue of the WorkWakeup answered its last pull.
+func (w *WorkWakeup) Live() bool {
+	return w.c.nc.IsConnected() && int(w.ready.Load()) == len(w.pullers)
+}
+
+// Close stops pulling and waits for the pullers to end. It is idempotent.
 func (w *WorkWakeup) Close() error {
 	w.cancel()
-	<-w.done
+	w.done.Wait()
 	return nil
 }
 
-func (w *WorkWakeup) run(ctx context.Context) {
-	defer close(w.done)
+func (p *workPuller) run(ctx context.Context) {
+	w := p.w
 	var cons jetstream.Consumer
 	retry := workRetryFloor
 	failed := false
 	for ctx.Err() == nil {
 		var err error
 		if cons == nil {
-			cons, err = w.c.js.CreateOrUpdateConsumer(ctx, WorkStreamName, workConsumerConfig(w.pool))
+			cons, err = w.c.js.CreateOrUpdateConsumer(ctx, WorkStreamName, workConsumerConfig(w.pool, p.token))
+			if err == nil {
+				w.ready.Add(1)
+			}
 			if err == nil && failed { // the queue answers again: look once for what was missed
 				failed = false
 				w.give(ctx)
@@ -163,7 +215,7 @@ func (w *WorkWakeup) run(ctx context.Context) {
 		}
 		var msg jetstream.Msg
 		if err == nil {
-			msg, err = w.pull(ctx, cons)
+			msg, err = p.pull(ctx, cons)
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -180,14 +232,17 @@ func (w *WorkWakeup) run(ctx context.Context) {
 			if errors.Is(err, jetstream.ErrStreamNotFound) {
 				w.c.requestEnsure()
 			}
-			w.c.log.Debug("work queue pull failed; retrying", zap.String("pool", w.pool), zap.String("error", w.c.describe(err)))
+			w.c.log.Debug("work queue pull failed; retrying", zap.String("pool", w.pool), zap.String("queue", p.token), zap.String("error", w.c.describe(err)))
+			if cons != nil {
+				w.ready.Add(-1)
+			}
 			cons, failed = nil, true
 			t := time.NewTimer(retry)
 			select {
 			case <-ctx.Done():
 				t.Stop()
 				return
-			case <-w.kick:
+			case <-p.kick:
 				retry = workRetryFloor
 			case <-t.C:
 				retry = min(2*retry, workRetryCeil)
@@ -199,18 +254,18 @@ func (w *WorkWakeup) run(ctx context.Context) {
 
 // pull waits up to workPull for one wake-up. A kick ends it early with
 // errKicked.
-func (w *WorkWakeup) pull(ctx context.Context, cons jetstream.Consumer) (jetstream.Msg, error) {
+func (p *workPuller) pull(ctx context.Context, cons jetstream.Consumer) (jetstream.Msg, error) {
 	pctx, cancel := context.WithTimeout(ctx, workPull)
 	defer cancel()
 	kicked, kick := context.WithCancelCause(pctx)
 	defer kick(nil)
-	w.mu.Lock()
-	w.cancelPull = func() { kick(errKicked) }
-	w.mu.Unlock()
+	p.mu.Lock()
+	p.cancelPull = func() { kick(errKicked) }
+	p.mu.Unlock()
 	msg, err := cons.Next(jetstream.FetchContext(kicked))
-	w.mu.Lock()
-	w.cancelPull = nil
-	w.mu.Unlock()
+	p.mu.Lock()
+	p.cancelPull = nil
+	p.mu.Unlock()
 	if err != nil && errors.Is(context.Cause(kicked), errKicked) {
 		return nil, errKicked
 	}

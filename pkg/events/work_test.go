@@ -13,13 +13,13 @@ import (
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
-// workers starts n readers of n WorkWakeups of pool and returns the count
-// of wake-ups they took together.
-func workers(t *testing.T, conn *events.Conn, pool string, n int) *atomic.Int64 {
+// workers starts n readers of n WorkWakeups of pool for kinds and returns
+// the count of wake-ups they took together.
+func workers(t *testing.T, conn *events.Conn, pool string, n int, kinds ...string) *atomic.Int64 {
 	t.Helper()
 	var took atomic.Int64
 	for range n {
-		w, err := conn.WorkWakeups(t.Context(), pool)
+		w, err := conn.WorkWakeups(t.Context(), pool, kinds...)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = w.Close() })
 		go func() {
@@ -36,17 +36,18 @@ func workers(t *testing.T, conn *events.Conn, pool string, n int) *atomic.Int64 
 	return &took
 }
 
-// drained waits until the pool's work queue has no wake-up left, pending
-// or unacknowledged.
+// drained waits until the work queues of pool have no wake-up left,
+// pending or unacknowledged: a work-queue stream removes a wake-up when it
+// is acknowledged.
 func drained(t *testing.T, js jetstream.JetStream, pool string) {
 	t.Helper()
 	eventually(t, func() bool {
-		c, err := js.Consumer(t.Context(), events.WorkStreamName, "work-"+pool)
+		s, err := js.Stream(t.Context(), events.WorkStreamName)
 		if err != nil {
 			return false
 		}
-		info, err := c.Info(t.Context())
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+		info, err := s.Info(t.Context(), jetstream.WithSubjectFilter(events.WorkSubjectPrefix+"."+pool+".>"))
+		return err == nil && len(info.State.Subjects) == 0
 	}, "the work queue drained")
 }
 
@@ -73,6 +74,7 @@ func TestWorkWakeups(t *testing.T) {
 		b := setup(t, events.Config{WorkFanout: 5})
 		took := workers(t, b.conn, "p", 8)
 		b.conn.Notifier().Notify(t.Context(), "p", taskstate.EventCreated, 3)
+		eventually(t, func() bool { return took.Load() >= 3 })
 		drained(t, b.js, "p")
 		require.Equal(t, int64(3), took.Load())
 		b.conn.Notifier().Notify(t.Context(), "p", taskstate.EventAvailable, 100)
@@ -93,6 +95,39 @@ func TestWorkWakeups(t *testing.T) {
 		eventually(t, func() bool { return took.Load() >= 1 })
 		drained(t, b.js, "p")
 		require.Equal(t, int64(1), took.Load())
+	})
+
+	t.Run("a wake-up goes to a worker of its tasks' kind", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, events.Config{})
+		trainers := workers(t, b.conn, "p", 3, "train")
+		predictors := workers(t, b.conn, "p", 2, "predict", "odd kind/with.dots")
+		pub := b.conn.Notifier()
+		pub.NotifyChange(t.Context(), "p", taskstate.Change{Event: taskstate.EventCreated, N: 3, Kinds: map[string]int{"predict": 2, "odd kind/with.dots": 1}})
+		eventually(t, func() bool { return predictors.Load() >= 3 }, "the predictors took their wake-ups")
+		drained(t, b.js, "p")
+		require.Zero(t, trainers.Load(), "no trainer is woken for predict tasks")
+
+		pub.NotifyChange(t.Context(), "p", taskstate.Change{Event: taskstate.EventAvailable, N: 1, Kinds: map[string]int{"train": 1}})
+		eventually(t, func() bool { return trainers.Load() >= 1 }, "a trainer took the train wake-up")
+		// Kinds not known (a bulk retry): one worker of any kind.
+		pub.NotifyChange(t.Context(), "p", taskstate.Change{Event: taskstate.EventAvailable, N: 1})
+		eventually(t, func() bool { return trainers.Load()+predictors.Load() >= 5 }, "someone took the any-kind wake-up")
+		// Tasks back after a backoff wake nobody now.
+		pub.NotifyChange(t.Context(), "p", taskstate.Change{Event: taskstate.EventAvailable, N: 1, Kinds: map[string]int{"train": 1}, Delayed: true})
+		pub.NotifyChange(t.Context(), "p", taskstate.Change{Event: taskstate.EventCreated, N: 1, Kinds: map[string]int{"predict": 1}}) // last
+		eventually(t, func() bool { return predictors.Load() >= 4 })
+		drained(t, b.js, "p")
+		require.Equal(t, int64(6), trainers.Load()+predictors.Load(), "the delayed train task woke nobody")
+	})
+
+	t.Run("Live while the queues answer", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, events.Config{})
+		w, err := b.conn.WorkWakeups(t.Context(), "p", "train")
+		require.NoError(t, err)
+		eventually(t, w.Live, "live once its queues answered")
+		require.NoError(t, w.Close())
 	})
 
 	t.Run("a wake-up a busy worker does not take goes to another", func(t *testing.T) {

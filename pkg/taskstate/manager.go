@@ -66,6 +66,9 @@ type Manager struct {
 	log   *zap.Logger
 	// storeClock is Config.Now as given (nil: the store's clock).
 	storeClock func() time.Time
+	// retries are the times tasks this Manager returned with a backoff
+	// become claimable.
+	retries retryHints
 }
 
 var poolRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -208,7 +211,13 @@ func (m *Manager) Create(ctx context.Context, specs []TaskSpec, opts CreateOptio
 		seen[slot[i]] = true
 	}
 	if !opts.DryRun {
-		m.notifyIDs(ctx, EventCreated, pick(res.IDs, res.New))
+		var ids, kinds []string
+		for i, isNew := range res.New {
+			if isNew {
+				ids, kinds = append(ids, res.IDs[i]), append(kinds, specs[i].Kind)
+			}
+		}
+		m.notifyTasks(ctx, EventCreated, ids, func(i int) string { return kinds[i] })
 		m.log.Debug("created tasks", zap.String("pool", m.pool), zap.Int("total", len(specs)), zap.Int("new", res.NewCount))
 	}
 	return res, nil
@@ -422,8 +431,8 @@ func (m *Manager) CommitMany(ctx context.Context, items []CommitItem) []error {
 		}
 	}
 	if err == nil {
-		m.notifyIDs(ctx, EventCommitted, committed)
-		m.notifyIDs(ctx, EventFailed, failedIDs)
+		m.notifyTasks(ctx, EventCommitted, committed, nil)
+		m.notifyTasks(ctx, EventFailed, failedIDs, nil)
 	}
 	return errs
 }
@@ -454,7 +463,12 @@ func (m *Manager) finishOne(ctx context.Context, op string, t *Task, tr Transiti
 	if tr.To == StatusFailed {
 		ev = EventFailed
 	}
-	m.notifyIDs(ctx, ev, []string{t.ID})
+	if tr.Delay > 0 {
+		// After the write: the store's run_after is its now + Delay, and
+		// the store's now was taken before this returned.
+		m.retries.add(time.Now().Add(tr.Delay + retryHintMargin))
+	}
+	m.notifyChange(ctx, ev, []string{t.ID}, func(int) string { return t.Kind }, tr.Delay > 0)
 	return nil
 }
 
@@ -559,7 +573,7 @@ func (m *Manager) ReapExpired(ctx context.Context, grace time.Duration) (ReapRes
 	if err != nil {
 		return rr, err
 	}
-	var requeued, failed []string
+	var requeued, failed, requeuedKinds []string
 	for i, ok := range applied {
 		switch {
 		case !ok:
@@ -567,12 +581,12 @@ func (m *Manager) ReapExpired(ctx context.Context, grace time.Duration) (ReapRes
 		case trs[i].To == StatusFailed:
 			failed = append(failed, trs[i].ID)
 		default:
-			requeued = append(requeued, trs[i].ID)
+			requeued, requeuedKinds = append(requeued, trs[i].ID), append(requeuedKinds, expired[i].Kind)
 		}
 	}
 	rr.Requeued, rr.Failed = len(requeued), len(failed)
-	m.notifyIDs(ctx, EventAvailable, requeued)
-	m.notifyIDs(ctx, EventFailed, failed)
+	m.notifyTasks(ctx, EventAvailable, requeued, func(i int) string { return requeuedKinds[i] })
+	m.notifyTasks(ctx, EventFailed, failed, nil)
 	if rr.Requeued+rr.Failed > 0 {
 		m.log.Warn("reaped expired leases", zap.String("pool", m.pool), zap.Int("requeued", rr.Requeued), zap.Int("failed", rr.Failed))
 	}

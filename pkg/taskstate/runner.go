@@ -90,6 +90,17 @@ type RunnerConfig struct {
 	// ±20 %. Default DefaultPollInterval (150 ms): a poll that finds
 	// nothing is a read, not a write.
 	PollInterval time.Duration
+	// EventPollInterval replaces PollInterval while WakeupsLive reports
+	// true: wake-ups then find the work and the poll only covers a lost
+	// one. Default DefaultEventPollInterval (5 s); never shorter than
+	// PollInterval. Tasks this runner
+	// returned with a backoff are claimed when their backoff ends, whatever
+	// the poll.
+	EventPollInterval time.Duration
+	// WakeupsLive, when set, reports whether Wakeups are being delivered
+	// now (the event bus is connected and its queue answers). Unset: the
+	// runner always polls every PollInterval.
+	WakeupsLive func() bool
 	// Wakeups, when set, delivers event hints (tasks created or available);
 	// each makes the runner claim at once. The runner receives only while
 	// it has a free slot, and backs off wake-ups whose claims find nothing
@@ -192,6 +203,10 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
+	if cfg.EventPollInterval <= 0 {
+		cfg.EventPollInterval = DefaultEventPollInterval
+	}
+	cfg.EventPollInterval = max(cfg.EventPollInterval, cfg.PollInterval)
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 10 * time.Second
 	}
@@ -303,15 +318,29 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 func (r *Runner) claimLoop(ctx, hard context.Context, tasks *pool.Pool) {
-	poll := time.NewTimer(r.jitter())
+	poll := time.NewTimer(jitter(r.cfg.PollInterval))
 	defer poll.Stop()
+	// While wake-ups are live the poll only covers a lost one: it claims
+	// once no claim was made for about EventPollInterval. The timer still
+	// ticks every PollInterval, so a lost event bus is noticed that soon.
+	lastClaim, quiet := time.Now(), jitter(r.cfg.EventPollInterval)
 	gate := newWakeGate(r.cfg.PollInterval / 2)
 	defer gate.stop()
+	retry := time.NewTimer(time.Hour) // a returned task's backoff ends
+	retry.Stop()
+	defer retry.Stop()
 	pending := true // there may be claimable tasks
 	woken := false  // a wake-up, not the poll, asked for the next claim
 	for ctx.Err() == nil {
 		free := r.cfg.Concurrency - r.InFlight()
+		var due time.Time // a returned task's backoff ends: claim then
+		if free > 0 {
+			var passed bool
+			due, passed = r.m.nextRetry(time.Now())
+			pending = pending || passed
+		}
 		if pending && free > 0 && !r.hb.stale() {
+			lastClaim = time.Now()
 			claimed, err := r.m.Claim(ctx, ClaimOptions{
 				From: r.cfg.From, Kinds: r.kinds, Query: r.cfg.Query, Owner: r.cfg.Owner,
 				Lease: r.cfg.Lease, Limit: free,
@@ -339,22 +368,36 @@ func (r *Runner) claimLoop(ctx, hard context.Context, tasks *pool.Pool) {
 		if r.InFlight() >= r.cfg.Concurrency {
 			wake = nil
 		}
+		var retried <-chan time.Time
+		if !due.IsZero() {
+			retry.Reset(time.Until(due))
+			retried = retry.C
+		}
 		select {
 		case <-ctx.Done():
+		case <-retried:
+			pending = true
 		case <-wake:
 			pending, woken = true, true
 		case <-gate.reopened():
 			gate.open()
 		case <-r.freed:
 		case <-poll.C:
-			pending = true
-			poll.Reset(r.jitter())
+			if !r.wakeupsLive() || time.Since(lastClaim) >= quiet {
+				pending, quiet = true, jitter(r.cfg.EventPollInterval)
+			}
+			poll.Reset(jitter(r.cfg.PollInterval))
 		}
 	}
 }
 
-func (r *Runner) jitter() time.Duration {
-	d := r.cfg.PollInterval
+// wakeupsLive reports whether wake-ups are flowing (see WakeupsLive).
+func (r *Runner) wakeupsLive() bool {
+	return r.cfg.Wakeups != nil && r.cfg.WakeupsLive != nil && r.cfg.WakeupsLive()
+}
+
+// jitter returns d ±20 %.
+func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 

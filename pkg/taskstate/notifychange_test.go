@@ -12,32 +12,47 @@ import (
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
-// idNotes records the ids each event named.
+// idNotes records the ids and kinds each event named.
 type idNotes struct {
-	mu  sync.Mutex
-	ids map[taskstate.Event][]string
-	n   map[taskstate.Event]int
+	mu      sync.Mutex
+	ids     map[taskstate.Event][]string
+	n       map[taskstate.Event]int
+	kinds   map[taskstate.Event]map[string]int
+	delayed int
+}
+
+func newIDNotes() *idNotes {
+	return &idNotes{ids: map[taskstate.Event][]string{}, n: map[taskstate.Event]int{}, kinds: map[taskstate.Event]map[string]int{}}
 }
 
 func (r *idNotes) Notify(context.Context, string, taskstate.Event, int) {
-	panic("an IDNotifier gets NotifyIDs")
+	panic("a ChangeNotifier gets NotifyChange")
 }
 
-func (r *idNotes) NotifyIDs(_ context.Context, _ string, ev taskstate.Event, n int, ids []string) {
+func (r *idNotes) NotifyChange(_ context.Context, _ string, c taskstate.Change) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.ids[ev] = append(r.ids[ev], ids...)
-	r.n[ev] += n
+	r.ids[c.Event] = append(r.ids[c.Event], c.IDs...)
+	r.n[c.Event] += c.N
+	if c.Delayed {
+		r.delayed++
+	}
+	for k, n := range c.Kinds {
+		if r.kinds[c.Event] == nil {
+			r.kinds[c.Event] = map[string]int{}
+		}
+		r.kinds[c.Event][k] += n
+	}
 }
 
 func TestManagerNotifiesIDs(t *testing.T) {
 	runManagerCases(t, []managerCase{
 		{name: "CreateCommitFailReap", fn: func(t *testing.T, e *env) {
-			rec := &idNotes{ids: map[taskstate.Event][]string{}, n: map[taskstate.Event]int{}}
+			rec := newIDNotes()
 			m, err := taskstate.NewManager(taskstate.Config{Store: e.store, Pool: "ids", Now: e.clock.Now, Notifier: rec})
 			require.NoError(t, err)
 			ctx := e.ctx
-			specs := []taskstate.TaskSpec{{Kind: "k", Def: def("A", 1)}, {Kind: "k", Def: def("A", 2)}, {Kind: "k", Def: def("A", 3)}}
+			specs := []taskstate.TaskSpec{{Kind: "k", Def: def("A", 1)}, {Kind: "k", Def: def("A", 2)}, {Kind: "j", Def: def("A", 3)}}
 			res, err := m.Create(ctx, specs, taskstate.CreateOptions{})
 			require.NoError(t, err)
 			_, err = m.Create(ctx, append(specs[:1:1], taskstate.TaskSpec{Kind: "k", Def: def("A", 4)}), taskstate.CreateOptions{})
@@ -57,9 +72,29 @@ func TestManagerNotifiesIDs(t *testing.T) {
 			require.Equal(t, []string{claimed[0].ID}, rec.ids[taskstate.EventCommitted])
 			require.Equal(t, []string{claimed[1].ID}, rec.ids[taskstate.EventFailed])
 			require.Equal(t, []string{claimed[2].ID}, rec.ids[taskstate.EventAvailable])
+			require.Equal(t, map[string]int{"k": 3, "j": 1}, rec.kinds[taskstate.EventCreated], "created events count their tasks by kind")
+			require.Equal(t, map[string]int{claimed[2].Kind: 1}, rec.kinds[taskstate.EventAvailable], "a reaped task's kind")
+			require.Nil(t, rec.kinds[taskstate.EventCommitted], "only created and available events carry kinds")
+			require.Zero(t, rec.delayed)
+		}},
+		{name: "ReturnWithBackoffIsDelayed", fn: func(t *testing.T, e *env) {
+			rec := newIDNotes()
+			m, err := taskstate.NewManager(taskstate.Config{Store: e.store, Pool: "delayed", Now: e.clock.Now, Notifier: rec,
+				Backoff: func(int) time.Duration { return time.Minute }})
+			require.NoError(t, err)
+			_, err = m.Create(e.ctx, []taskstate.TaskSpec{{Kind: "k", Def: def("A", 1)}}, taskstate.CreateOptions{})
+			require.NoError(t, err)
+			claimed, err := m.Claim(e.ctx, taskstate.ClaimOptions{Limit: 1, Lease: time.Minute})
+			require.NoError(t, err)
+			require.Len(t, claimed, 1)
+			to, err := m.Return(e.ctx, claimed[0], errors.New("try again"))
+			require.NoError(t, err)
+			require.Equal(t, taskstate.StatusWaiting, to)
+			require.Equal(t, []string{claimed[0].ID}, rec.ids[taskstate.EventAvailable])
+			require.Equal(t, 1, rec.delayed, "a task back after a backoff wakes no worker now")
 		}},
 		{name: "IDsAreCapped", fn: func(t *testing.T, e *env) {
-			rec := &idNotes{ids: map[taskstate.Event][]string{}, n: map[taskstate.Event]int{}}
+			rec := newIDNotes()
 			m, err := taskstate.NewManager(taskstate.Config{Store: e.store, Pool: "cap", Notifier: rec})
 			require.NoError(t, err)
 			specs := make([]taskstate.TaskSpec, taskstate.MaxEventIDs+10)
