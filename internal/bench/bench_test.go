@@ -102,6 +102,7 @@ func TestRunEveryScenario(t *testing.T) {
 	require.Equal(t, bench.Millis(taskstate.DefaultPollInterval), p.PollInterval)
 	require.Equal(t, bench.DefaultIdleWorkers, p.IdleWorkers)
 	require.Positive(t, p.IdlePollsPerSec, "the idle runners poll")
+	require.Positive(t, p.IdleStorePct, "their polls take time in the store")
 	require.Zero(t, p.IdleWritesPerSec, "an idle fleet writes nothing")
 	require.Positive(t, p.PeakRSSBytes)
 

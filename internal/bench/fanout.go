@@ -55,6 +55,9 @@ type FanoutConfig struct {
 	// Idle is how long the idle fleet is measured before the tasks.
 	// Default 5 s.
 	Idle time.Duration
+	// EventPoll is each worker's --event-poll-interval. Default
+	// taskstate.DefaultEventPollInterval, the worker's.
+	EventPoll time.Duration
 	// WorkerBin is the worker binary. Default: "worker" in the directory
 	// of this executable, else on PATH.
 	WorkerBin string
@@ -65,6 +68,7 @@ type FanoutResult struct {
 	Tasks        int         `json:"tasks"`
 	Concurrency  int         `json:"concurrency"`
 	PollInterval Millis      `json:"poll_interval_ms"`
+	EventPoll    Millis      `json:"event_poll_interval_ms"`
 	IdleSeconds  float64     `json:"idle_seconds"`
 	Rows         []FanoutRow `json:"rows"`
 }
@@ -121,6 +125,9 @@ func (c FanoutConfig) withDefaults() (FanoutConfig, error) {
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultFanoutConcurrency
 	}
+	if c.EventPoll == 0 {
+		c.EventPoll = taskstate.DefaultEventPollInterval
+	}
 	if c.Idle == 0 {
 		c.Idle = DefaultFanoutIdle
 	}
@@ -174,7 +181,7 @@ func (b *bench) fanout(ctx context.Context) (*FanoutResult, error) {
 		return nil, fmt.Errorf("bench: fanout store: %w", err)
 	}
 	defer st.Close()
-	res := &FanoutResult{Tasks: fc.Tasks, Concurrency: fc.Concurrency, PollInterval: Millis(b.cfg.PollInterval), IdleSeconds: fc.Idle.Seconds()}
+	res := &FanoutResult{Tasks: fc.Tasks, Concurrency: fc.Concurrency, PollInterval: Millis(b.cfg.PollInterval), EventPoll: Millis(fc.EventPoll), IdleSeconds: fc.Idle.Seconds()}
 	for _, n := range fc.Workers {
 		row, err := b.fanoutRun(ctx, fc, conn, st, "sqlite://"+path, srv.ClientURL(), n)
 		if err != nil {
@@ -308,7 +315,7 @@ func startWorkers(ctx context.Context, fc FanoutConfig, store, natsURL, pool str
 		}
 		cmd := exec.CommandContext(ctx, fc.WorkerBin, "--store", store, "--pool", pool, "--nats", natsURL,
 			"--kinds", "noop", "--concurrency", strconv.Itoa(fc.Concurrency), "--poll-interval", poll.String(),
-			"--metrics-addr", addr, "--owner", fmt.Sprintf("fanout-%d", i), "--log-level", "warn")
+			"--event-poll-interval", fc.EventPoll.String(), "--metrics-addr", addr, "--owner", fmt.Sprintf("fanout-%d", i), "--log-level", "warn")
 		cmd.Env = env
 		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 		if err := cmd.Start(); err != nil {
@@ -460,8 +467,8 @@ func writeFanout(w io.Writer, r *FanoutResult) error {
 	if r == nil {
 		return nil
 	}
-	fmt.Fprintf(w, "\nfanout: %d tasks created one at a time per fleet; worker concurrency %d; poll interval %s (%s while wake-ups flow, the workers' default); idle measured over %.0f s\n",
-		r.Tasks, r.Concurrency, r.PollInterval, taskstate.DefaultEventPollInterval, r.IdleSeconds)
+	fmt.Fprintf(w, "\nfanout: %d tasks created one at a time per fleet; worker concurrency %d; poll interval %s (%s while wake-ups flow); idle measured over %.0f s\n",
+		r.Tasks, r.Concurrency, r.PollInterval, r.EventPoll, r.IdleSeconds)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WORKERS\tSTORE OPS/TASK\tNET OF IDLE\tCLAIMS/TASK (EMPTY)\tCOMMITS/TASK\tCPU/TASK\tNET OF IDLE\tDONE P50 / P99\tIDLE WORKER: OPS/S\tCPU")
 	for _, row := range r.Rows {

@@ -42,6 +42,11 @@ type Polling struct {
 	// embedded SQLite store, the store itself) over the idle window, in
 	// percent of one core.
 	IdleCPUPct float64 `json:"idle_cpu_pct"`
+	// IdleStorePct is the time the idle fleet spent in store calls
+	// (claims and the reaper's scans, on the wall clock: an upper bound of
+	// the store's CPU, which with SQLite runs in this process), in percent
+	// of one core.
+	IdleStorePct float64 `json:"idle_store_pct"`
 	// IdlePollsPerSec counts claims (polls) per second, IdleWritesPerSec
 	// the store calls that write (claims that took a task, commits,
 	// heartbeats, reaps, creates, updates): an empty claim is a read.
@@ -89,20 +94,22 @@ func (b *bench) polling(ctx context.Context) (*Polling, error) {
 		fl.stop()
 		return nil, err
 	}
-	start, idle0, polls0, writes0 := time.Now(), sampleCPU(), counted.claims.Load(), counted.writes.Load()
+	start, idle0, polls0, writes0, busy0 := time.Now(), sampleCPU(), counted.claims.Load(), counted.writes.Load(), counted.busy.Load()
 	err = sleep(ctx, b.cfg.IdleFor)
 	wall, idle1, polls, writes := time.Since(start), sampleCPU(), counted.claims.Load()-polls0, counted.writes.Load()-writes0
+	busy := counted.busy.Load() - busy0
 	fl.stop()
 	if err != nil {
 		return nil, err
 	}
 	p.IdleWorkers, p.IdleSeconds = pb.cfg.Workers, wall.Seconds()
 	p.IdleCPUPct = 100 * float64(idle1.proc-idle0.proc) / float64(wall)
+	p.IdleStorePct = 100 * float64(busy) / float64(wall)
 	p.IdlePollsPerSec, p.IdleWritesPerSec = float64(polls)/wall.Seconds(), float64(writes)/wall.Seconds()
 	p.StealPct = cpuBetween(cpu0, idle1, 0).StealPct
 	p.PeakRSSBytes = peakRSS()
-	fmt.Fprintf(b.out, "polling: pickup p50 %s, p99 %s at %s; idle fleet: %.2f %% of a core, %.0f polls/s, %.1f writes/s\n",
-		p.Pickup.P50, p.Pickup.P99, p.PollInterval, p.IdleCPUPct, p.IdlePollsPerSec, p.IdleWritesPerSec)
+	fmt.Fprintf(b.out, "polling: pickup p50 %s, p99 %s at %s; idle fleet: %.2f %% of a core (%.2f %% in the store), %.0f polls/s, %.1f writes/s\n",
+		p.Pickup.P50, p.Pickup.P99, p.PollInterval, p.IdleCPUPct, p.IdleStorePct, p.IdlePollsPerSec, p.IdleWritesPerSec)
 	return p, nil
 }
 
@@ -123,10 +130,20 @@ func peakRSS() int64 {
 	return ru.Maxrss * 1024 // Linux reports KiB
 }
 
-// countingStore counts the polls and the writes that reach the store.
+// countingStore counts the polls and the writes that reach the store, and
+// the time spent in the store calls of an idle fleet (claims and the
+// reaper's scans).
 type countingStore struct {
 	taskstate.Store
 	claims, writes atomic.Int64
+	busy           atomic.Int64 // nanoseconds in Claim and ListExpired
+}
+
+func (s *countingStore) timed(start time.Time) { s.busy.Add(int64(time.Since(start))) }
+
+func (s *countingStore) ListExpired(ctx context.Context, p taskstate.ListExpiredParams) ([]*taskstate.Task, error) {
+	defer s.timed(time.Now())
+	return s.Store.ListExpired(ctx, p)
 }
 
 func (s *countingStore) wrote(n int) {
@@ -137,6 +154,7 @@ func (s *countingStore) wrote(n int) {
 
 func (s *countingStore) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
 	s.claims.Add(1)
+	defer s.timed(time.Now())
 	ts, err := s.Store.Claim(ctx, p)
 	s.wrote(len(ts))
 	return ts, err

@@ -19,7 +19,7 @@ func TestBenchFanout(t *testing.T) {
 	c := newCluster(t)
 	const tasks = 10
 	r := c.dispatcher("bench", "--scenario", "fanout", "--fanout-workers", "1,6", "--fanout-tasks", fmt.Sprint(tasks),
-		"--fanout-idle", "2s", "--poll-interval", "1s", "--worker-bin", c.bin.Worker, "-o", "json")
+		"--fanout-idle", "2s", "--poll-interval", "1s", "--fanout-event-poll", "1s", "--worker-bin", c.bin.Worker, "-o", "json")
 	require.Equal(t, 0, r.Code, "%s", r)
 	var res bench.Results
 	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &res), r.Stdout)
