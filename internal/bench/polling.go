@@ -42,11 +42,17 @@ type Polling struct {
 	// embedded SQLite store, the store itself) over the idle window, in
 	// percent of one core.
 	IdleCPUPct float64 `json:"idle_cpu_pct"`
-	// IdleStorePct is the time the idle fleet spent in store calls
-	// (claims and the reaper's scans, on the wall clock: an upper bound of
-	// the store's CPU, which with SQLite runs in this process), in percent
-	// of one core.
+	// IdleStorePct is the store's CPU for the idle fleet's calls, in
+	// percent of one core: its polls and reaper scans per second times the
+	// CPU of one empty poll and one empty scan, each measured by running
+	// them one after the other on the idle pool afterwards (with the
+	// runners stopped, so no other work is counted).
 	IdleStorePct float64 `json:"idle_store_pct"`
+	// PollCPUMicros and ScanCPUMicros are those CPU times of one call.
+	PollCPUMicros float64 `json:"poll_cpu_us"`
+	ScanCPUMicros float64 `json:"scan_cpu_us"`
+	// IdleScansPerSec counts the reapers' scans per second.
+	IdleScansPerSec float64 `json:"idle_scans_per_sec"`
 	// IdlePollsPerSec counts claims (polls) per second, IdleWritesPerSec
 	// the store calls that write (claims that took a task, commits,
 	// heartbeats, reaps, creates, updates): an empty claim is a read.
@@ -94,23 +100,55 @@ func (b *bench) polling(ctx context.Context) (*Polling, error) {
 		fl.stop()
 		return nil, err
 	}
-	start, idle0, polls0, writes0, busy0 := time.Now(), sampleCPU(), counted.claims.Load(), counted.writes.Load(), counted.busy.Load()
+	start, idle0, polls0, scans0, writes0 := time.Now(), sampleCPU(), counted.claims.Load(), counted.scans.Load(), counted.writes.Load()
 	err = sleep(ctx, b.cfg.IdleFor)
-	wall, idle1, polls, writes := time.Since(start), sampleCPU(), counted.claims.Load()-polls0, counted.writes.Load()-writes0
-	busy := counted.busy.Load() - busy0
+	wall, idle1 := time.Since(start), sampleCPU()
+	polls, scans, writes := counted.claims.Load()-polls0, counted.scans.Load()-scans0, counted.writes.Load()-writes0
 	fl.stop()
 	if err != nil {
 		return nil, err
 	}
 	p.IdleWorkers, p.IdleSeconds = pb.cfg.Workers, wall.Seconds()
 	p.IdleCPUPct = 100 * float64(idle1.proc-idle0.proc) / float64(wall)
-	p.IdleStorePct = 100 * float64(busy) / float64(wall)
+	p.IdleScansPerSec = float64(scans) / wall.Seconds()
+	if p.PollCPUMicros, p.ScanCPUMicros, err = idleOpCPU(ctx, pb.store, idlePool); err != nil {
+		return nil, err
+	}
+	p.IdleStorePct = (float64(polls)*p.PollCPUMicros + float64(scans)*p.ScanCPUMicros) / wall.Seconds() / 1e4
 	p.IdlePollsPerSec, p.IdleWritesPerSec = float64(polls)/wall.Seconds(), float64(writes)/wall.Seconds()
 	p.StealPct = cpuBetween(cpu0, idle1, 0).StealPct
 	p.PeakRSSBytes = peakRSS()
-	fmt.Fprintf(b.out, "polling: pickup p50 %s, p99 %s at %s; idle fleet: %.2f %% of a core (%.2f %% in the store), %.0f polls/s, %.1f writes/s\n",
-		p.Pickup.P50, p.Pickup.P99, p.PollInterval, p.IdleCPUPct, p.IdleStorePct, p.IdlePollsPerSec, p.IdleWritesPerSec)
+	fmt.Fprintf(b.out, "polling: pickup p50 %s, p99 %s at %s; idle fleet: %.2f %% of a core (the store's calls %.2f %%: %.0f polls/s at %.0f µs, %.1f scans/s at %.0f µs), %.1f writes/s\n",
+		p.Pickup.P50, p.Pickup.P99, p.PollInterval, p.IdleCPUPct, p.IdleStorePct, p.IdlePollsPerSec, p.PollCPUMicros, p.IdleScansPerSec, p.ScanCPUMicros, p.IdleWritesPerSec)
 	return p, nil
+}
+
+// idleOpCalls is how many empty polls and scans idleOpCPU times.
+const idleOpCalls = 2000
+
+// idleOpCPU returns the CPU (µs) of one empty claim and one reaper scan
+// that finds nothing on pool, each the mean of idleOpCalls calls one after
+// the other.
+func idleOpCPU(ctx context.Context, s taskstate.Store, pool string) (poll, scan float64, err error) {
+	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: pool})
+	if err != nil {
+		return 0, 0, err
+	}
+	c0 := sampleCPU()
+	for range idleOpCalls {
+		if _, err := m.Claim(ctx, taskstate.ClaimOptions{Kinds: []string{"noop"}, Owner: "bench-idle", Limit: 4}); err != nil {
+			return 0, 0, err
+		}
+	}
+	c1 := sampleCPU()
+	for range idleOpCalls {
+		if _, err := m.ReapExpired(ctx, 2*time.Second); err != nil {
+			return 0, 0, err
+		}
+	}
+	c2 := sampleCPU()
+	per := func(a, b cpuSample) float64 { return float64(b.proc-a.proc) / float64(time.Microsecond) / idleOpCalls }
+	return per(c0, c1), per(c1, c2), nil
 }
 
 // randUpTo is a random duration in [0, d); 0 when d is 0.
@@ -130,19 +168,15 @@ func peakRSS() int64 {
 	return ru.Maxrss * 1024 // Linux reports KiB
 }
 
-// countingStore counts the polls and the writes that reach the store, and
-// the time spent in the store calls of an idle fleet (claims and the
-// reaper's scans).
+// countingStore counts the polls, the reaper's scans and the writes that
+// reach the store.
 type countingStore struct {
 	taskstate.Store
-	claims, writes atomic.Int64
-	busy           atomic.Int64 // nanoseconds in Claim and ListExpired
+	claims, scans, writes atomic.Int64
 }
 
-func (s *countingStore) timed(start time.Time) { s.busy.Add(int64(time.Since(start))) }
-
 func (s *countingStore) ListExpired(ctx context.Context, p taskstate.ListExpiredParams) ([]*taskstate.Task, error) {
-	defer s.timed(time.Now())
+	s.scans.Add(1)
 	return s.Store.ListExpired(ctx, p)
 }
 
@@ -154,7 +188,6 @@ func (s *countingStore) wrote(n int) {
 
 func (s *countingStore) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
 	s.claims.Add(1)
-	defer s.timed(time.Now())
 	ts, err := s.Store.Claim(ctx, p)
 	s.wrote(len(ts))
 	return ts, err

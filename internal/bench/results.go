@@ -280,8 +280,10 @@ func WriteTable(w io.Writer, r Results) error {
 		row("polling", fmt.Sprintf("pickup p50 / p99 (%d samples, no events, polling every %s)", p.Pickup.Samples, p.PollInterval),
 			fmt.Sprintf("%s / %s", p.Pickup.P50, p.Pickup.P99), "p50 ≤ "+p.TargetP50.String(), verdict(p.Met()))
 		row("", "CPU per task / machine steal / peak RSS", fmt.Sprintf("%.0f µs / %.0f %% / %.0f MiB", p.CPUPerTaskMicros, p.StealPct, float64(p.PeakRSSBytes)/(1<<20)), "", "")
-		row("", fmt.Sprintf("idle fleet of %d runners, %.0f s: CPU / in the store / polls / store writes", p.IdleWorkers, p.IdleSeconds),
-			fmt.Sprintf("%.2f %% of a core / %.2f %% / %.0f/s / %.1f/s", p.IdleCPUPct, p.IdleStorePct, p.IdlePollsPerSec, p.IdleWritesPerSec), "in the store < 1 %", verdict(p.IdleStorePct < 1))
+		row("", fmt.Sprintf("idle fleet of %d runners, %.0f s: CPU / polls / scans / store writes", p.IdleWorkers, p.IdleSeconds),
+			fmt.Sprintf("%.2f %% of a core / %.0f/s / %.1f/s / %.1f/s", p.IdleCPUPct, p.IdlePollsPerSec, p.IdleScansPerSec, p.IdleWritesPerSec), "", "")
+		row("", fmt.Sprintf("the store's CPU for them (a poll %.0f µs, a scan %.0f µs)", p.PollCPUMicros, p.ScanCPUMicros),
+			fmt.Sprintf("%.2f %% of a core", p.IdleStorePct), "< 1 %", verdict(p.IdleStorePct < 1))
 	}
 	writeIndexedRows(row, verdict, r)
 	if err := tw.Flush(); err != nil {

@@ -98,9 +98,12 @@ type heartbeat struct {
 	// nothing (it could not keep new leases either); once it is older than
 	// lease, every lease it holds may have been reaped, so it gives them up.
 	renewed atomic.Int64
-	// worker, when set, is this runner's registry entry, renewed by each
-	// beat (one small write).
+	// worker, when set, is this runner's registry entry, renewed every
+	// lease (every third beat: one small write; the entry lasts two
+	// leases, see putWorker).
 	worker *WorkerInfo
+	// registered is when the entry was last written (by now).
+	registered time.Time
 }
 
 // markRenewed records that the held leases are good as of now.
@@ -135,9 +138,11 @@ func (hb *heartbeat) beat(ctx context.Context) {
 	beatCtx, cancel := context.WithTimeout(ctx, hb.lease/2)
 	lost, err := hb.m.Heartbeat(beatCtx, refs, hb.lease)
 	cancel()
-	regCtx, cancel := context.WithTimeout(ctx, hb.lease/2)
-	hb.register(regCtx)
-	cancel()
+	if hb.worker != nil && hb.now().Sub(hb.registered) >= hb.lease-hb.lease/6 {
+		regCtx, cancel := context.WithTimeout(ctx, hb.lease/2)
+		hb.register(regCtx)
+		cancel()
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			hb.log.Warn("heartbeat failed", zap.Error(err), zap.Int("leases", len(refs)))
@@ -176,7 +181,11 @@ func (hb *heartbeat) register(ctx context.Context) {
 	if hb.worker == nil {
 		return
 	}
-	if err := hb.m.putWorker(ctx, *hb.worker, hb.lease); err != nil && ctx.Err() == nil {
-		hb.log.Warn("worker registry entry not renewed", zap.Error(err))
+	if err := hb.m.putWorker(ctx, *hb.worker, hb.lease); err != nil {
+		if ctx.Err() == nil {
+			hb.log.Warn("worker registry entry not renewed", zap.Error(err))
+		}
+		return
 	}
+	hb.registered = hb.now()
 }

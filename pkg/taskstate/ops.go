@@ -70,7 +70,7 @@ type WorkerInfo struct {
 	Version     string    `json:"version"`
 	StartedAt   time.Time `json:"started_at"`
 	SeenAt      time.Time `json:"seen_at"`    // its last heartbeat
-	ExpiresAt   time.Time `json:"expires_at"` // SeenAt + its lease
+	ExpiresAt   time.Time `json:"expires_at"` // SeenAt + two of its leases
 }
 
 // Serves reports whether w runs tasks of kind.
@@ -195,7 +195,9 @@ func (m *Manager) Workers(ctx context.Context) ([]WorkerInfo, error) {
 // putWorker records w as live for lease from now.
 func (m *Manager) putWorker(ctx context.Context, w WorkerInfo, lease time.Duration) error {
 	now := m.cfg.Now()
-	w.SeenAt, w.ExpiresAt = now, now.Add(lease)
+	// Renewed every lease: two leases keep a live worker listed through a
+	// late renewal.
+	w.SeenAt, w.ExpiresAt = now, now.Add(2*lease)
 	start := time.Now()
 	err := m.store.PutWorker(ctx, PutWorkerParams{Pool: m.pool, Worker: w})
 	m.observe("put_worker", start, err)

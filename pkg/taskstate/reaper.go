@@ -30,7 +30,8 @@ type ReaperConfig struct {
 	// Notifier receives the hints of the Managers built for Store.
 	// Defaults to none.
 	Notifier Notifier
-	// Interval is the time between passes. Defaults to 5 s.
+	// Interval is the time between passes, jittered ±20 %. Defaults to
+	// 5 s.
 	Interval time.Duration
 	// Grace is how long past its expiry, by the store's clock, a lease is
 	// left alone. Defaults to 2 s; else within [MinLease, MaxLease]; the
@@ -100,7 +101,9 @@ func NewReaper(cfg ReaperConfig) (*Reaper, error) {
 // CleanupInterval, until ctx is done, then returns nil. A pass that fails
 // is logged and the next one tries again.
 func (r *Reaper) Run(ctx context.Context) error {
-	tick := time.NewTicker(r.cfg.Interval)
+	// Jittered ±20 %: the reapers of a fleet started together spread
+	// their scans instead of sending them in step.
+	tick := time.NewTimer(jitter(r.cfg.Interval))
 	defer tick.Stop()
 	var cleanup <-chan time.Time // nil: never
 	if r.cfg.CleanupInterval > 0 {
@@ -116,6 +119,7 @@ func (r *Reaper) Run(ctx context.Context) error {
 			if _, err := r.Reap(ctx); err != nil && ctx.Err() == nil {
 				r.cfg.Logger.Warn("reap failed", zap.Error(err))
 			}
+			tick.Reset(jitter(r.cfg.Interval))
 		case <-cleanup:
 			n, err := r.CleanupStaged(ctx)
 			if err != nil && ctx.Err() == nil {

@@ -12,7 +12,7 @@ import (
 
 // TestRunnerRegistersItself: a runner with a Worker entry is listed as a
 // live worker while it runs (its id, kinds and concurrency filled in), its
-// heartbeat renews the entry, and it is gone once Run returns.
+// heartbeat renews the entry once a lease, and it is gone once Run returns.
 func TestRunnerRegistersItself(t *testing.T) {
 	m := newManager(t, "p")
 	noop := func(context.Context, *taskstate.Task, any) (any, error) { return nil, nil }
@@ -40,7 +40,8 @@ func TestRunnerRegistersItself(t *testing.T) {
 	require.Equal(t, 3, w.Concurrency)
 	require.Equal(t, taskstate.StatusWaiting, w.From)
 	require.Equal(t, "v0", w.Version)
-	require.True(t, w.ExpiresAt.After(w.SeenAt))
+	require.Equal(t, 2*taskstate.MinLease, w.ExpiresAt.Sub(w.SeenAt), "an entry lasts two leases")
+	require.GreaterOrEqual(t, w.SeenAt.Sub(first.SeenAt), taskstate.MinLease*5/6, "renewed once a lease, not at every beat")
 	stop()
 	ws, err := m.Workers(context.Background())
 	require.NoError(t, err)

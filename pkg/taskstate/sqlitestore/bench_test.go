@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
@@ -142,11 +143,12 @@ func BenchmarkStatFiltered1M(b *testing.B) {
 	}
 }
 
-// BenchmarkEmptyClaim is one idle poll: a claim that finds nothing in a
-// pool of 100,000 finished tasks and one task of a kind nobody claims. Its
-// CPU per operation times the fleet's polls per second is what an idle
-// fleet costs the store.
-func BenchmarkEmptyClaim(b *testing.B) {
+// BenchmarkIdleOps times the store calls of an idle worker in a pool of
+// 100,000 finished tasks and one task of a kind nobody claims: a poll (an
+// empty claim), a reaper's scan that finds nothing, a worker-registry
+// renewal. CPU per operation times the fleet's rate of each (see
+// tools/idlefleet) is what an idle fleet costs the store.
+func BenchmarkIdleOps(b *testing.B) {
 	m := benchManager(b, "bench")
 	ctx := context.Background()
 	createAll(b, m, 100_000)
@@ -171,10 +173,19 @@ func BenchmarkEmptyClaim(b *testing.B) {
 	if _, err := m.Create(ctx, []taskstate.TaskSpec{{Kind: "other", Def: map[string]any{"i": -1}}}, taskstate.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	for b.Loop() {
-		ts, err := m.Claim(ctx, taskstate.ClaimOptions{Kinds: []string{"noop"}, Owner: "w", Limit: 2})
-		if err != nil || len(ts) != 0 {
-			b.Fatal(len(ts), err)
+	b.Run("poll", func(b *testing.B) {
+		for b.Loop() {
+			ts, err := m.Claim(ctx, taskstate.ClaimOptions{Kinds: []string{"noop"}, Owner: "w", Limit: 2})
+			if err != nil || len(ts) != 0 {
+				b.Fatal(len(ts), err)
+			}
 		}
-	}
+	})
+	b.Run("reap", func(b *testing.B) {
+		for b.Loop() {
+			if rr, err := m.ReapExpired(ctx, time.Second); err != nil || rr.Requeued != 0 {
+				b.Fatal(rr, err)
+			}
+		}
+	})
 }

@@ -326,9 +326,14 @@ func (s *Store) ListExpired(ctx context.Context, p taskstate.ListExpiredParams) 
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks
-		WHERE pool = ? AND status = 'running' AND lease_until < `+sqlNow+` - ? ORDER BY lease_until LIMIT ?`,
-		p.Pool, nowArg(p.Now), int64(p.Grace), limit)
+	// A prepared statement: every worker's reaper runs this every few
+	// seconds, and it finds nothing nearly always.
+	st, err := s.rstmt(ctx, `SELECT `+taskCols+` FROM tasks
+		WHERE pool = ? AND status = 'running' AND lease_until < `+sqlNow+` - ? ORDER BY lease_until LIMIT ?`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: list expired: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, p.Pool, nowArg(p.Now), int64(p.Grace), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: list expired: %w", err)
 	}
