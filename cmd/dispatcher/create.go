@@ -128,12 +128,14 @@ type creator struct {
 }
 
 type readBatch struct {
-	entries []cli.TaskEntry
-	err     error
+	entries  []cli.TaskEntry
+	prepared *taskstate.PreparedBatch
+	err      error
 }
 
-// run reads batches on one goroutine while the previous batch is created
-// on this one: two batches are in memory at most.
+// run reads and prepares batches (decode, validate, encode, key) on one
+// goroutine while the previous batch is inserted on this one: the store's
+// single writer is kept busy, and three batches are in memory at most.
 func (c *creator) run(ctx context.Context, tr *cli.TaskReader, size int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -147,8 +149,16 @@ func (c *creator) run(ctx context.Context, tr *cli.TaskReader, size int) error {
 			if errors.Is(err, io.EOF) {
 				err = nil
 			}
+			rb := readBatch{entries: b, err: err}
+			if err == nil {
+				specs := make([]taskstate.TaskSpec, len(b))
+				for i, e := range b {
+					specs[i] = e.Spec
+				}
+				rb.prepared, rb.err = c.m.Prepare(specs)
+			}
 			select {
-			case ch <- readBatch{b, err}:
+			case ch <- rb:
 			case <-ctx.Done():
 				return
 			}
@@ -161,18 +171,15 @@ func (c *creator) run(ctx context.Context, tr *cli.TaskReader, size int) error {
 	if c.json && !c.dryRun {
 		_, _ = c.out.WriteString("[")
 	}
-	specs := make([]taskstate.TaskSpec, 0, size)
 	for b := range ch {
 		if b.err != nil { // a batch is created whole or not at all
-			return c.fail(b.err, nil)
+			return c.fail(b.err, b.entries)
 		}
 		if len(b.entries) > 0 {
-			specs = specs[:0]
 			for _, e := range b.entries {
-				specs = append(specs, e.Spec)
 				c.kinds[e.Spec.Kind] = struct{}{}
 			}
-			res, err := c.m.Create(ctx, specs, taskstate.CreateOptions{DryRun: c.dryRun})
+			res, err := c.m.CreatePrepared(ctx, b.prepared, taskstate.CreateOptions{DryRun: c.dryRun})
 			if err != nil {
 				return c.fail(err, b.entries)
 			}

@@ -111,3 +111,26 @@ func TestCreateBatchesJSONAndDryRun(t *testing.T) {
 	require.Equal(t, ids[0], ids[2], "a repeat in a later batch gets the first one's id")
 	require.Contains(t, errOut, "3 tasks, created 2 new")
 }
+
+// TestCreateLaterBatchSpecError: a spec the Manager refuses (a def nested
+// deeper than the codec takes, though within --max-depth) in a later batch,
+// prepared while an earlier one is inserted, is named by its file and
+// line, and the batches before it are created and counted.
+func TestCreateLaterBatchSpecError(t *testing.T) {
+	env := storeEnv(t)
+	deep := strings.Repeat(`{"a": `, 1100) + "1" + strings.Repeat("}", 1100)
+	var b strings.Builder
+	b.WriteString("[\n")
+	for i := range 5 {
+		fmt.Fprintf(&b, `{"kind": "noop", "def": {"i": %d}},`+"\n", i)
+	}
+	b.WriteString(`{"kind": "noop", "def": ` + deep + "},\n")
+	b.WriteString(`{"kind": "noop", "def": {"i": 6}}` + "\n]\n")
+	file := filepath.Join(t.TempDir(), "tasks.json")
+	require.NoError(t, os.WriteFile(file, []byte(b.String()), 0o644))
+	code, out, errOut := run(t, env, "create", "--pool", "p", "-f", file, "--batch", "2", "--max-depth", "2000")
+	require.Equal(t, 2, code, errOut)
+	require.Regexp(t, `tasks\.json:7: \[5\]: .*nested too deep`, errOut)
+	require.Contains(t, errOut, "4 tasks created before the error (4 entries read)")
+	require.Len(t, strings.Fields(out), 4, "the ids of the batches created")
+}

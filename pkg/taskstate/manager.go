@@ -172,53 +172,81 @@ type CreateResult struct {
 // Create adds tasks to the pool, idempotently: a spec whose kind and
 // canonical def match an existing task returns that task (whatever its
 // status, as in Qlib) and inserts nothing. It is one batch insert and safe
-// with concurrent creators.
+// with concurrent creators. It is Prepare followed by CreatePrepared.
 func (m *Manager) Create(ctx context.Context, specs []TaskSpec, opts CreateOptions) (CreateResult, error) {
-	res := CreateResult{IDs: make([]string, len(specs)), New: make([]bool, len(specs))}
-	if len(specs) == 0 {
-		return res, nil
+	b, err := m.Prepare(specs)
+	if err != nil {
+		return CreateResult{IDs: make([]string, len(specs)), New: make([]bool, len(specs))}, err
 	}
+	return m.CreatePrepared(ctx, b, opts)
+}
+
+// PreparedBatch is a batch of specs validated, encoded and keyed by
+// Prepare, ready for CreatePrepared on the Manager that prepared it.
+type PreparedBatch struct {
+	n    int
+	slot []int     // per spec, its task in news
+	news []NewTask // the batch without repeats, in first-seen order
+}
+
+// Len is the number of specs in the batch.
+func (b *PreparedBatch) Len() int { return b.n }
+
+// Prepare does the part of Create that needs no store: it validates every
+// spec and encodes its def, filter and dedup key (on every CPU for a large
+// batch), and folds repeats within the batch. A caller that reads its specs
+// as it goes prepares the next batch while the store inserts this one. An
+// invalid spec gives a *SpecError naming the first one in input order.
+func (m *Manager) Prepare(specs []TaskSpec) (*PreparedBatch, error) {
 	prepared, err := m.prepareSpecs(specs)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
+	b := &PreparedBatch{n: len(specs), slot: make([]int, len(specs)), news: prepared[:0]}
 	firstByKey := make(map[string]int, len(specs))
-	slot := make([]int, len(specs)) // index into news for each spec
-	news := make([]NewTask, 0, len(specs))
-	for i, p := range prepared {
+	for i, p := range prepared { // news overwrites prepared behind i
 		if j, ok := firstByKey[p.Key]; ok {
-			slot[i] = slot[j]
+			b.slot[i] = j
 			continue
 		}
-		firstByKey[p.Key] = i
-		slot[i] = len(news)
-		news = append(news, p)
+		firstByKey[p.Key] = len(b.news)
+		b.slot[i] = len(b.news)
+		b.news = append(b.news, p)
+	}
+	return b, nil
+}
+
+// CreatePrepared creates a batch from Prepare, as Create does.
+func (m *Manager) CreatePrepared(ctx context.Context, b *PreparedBatch, opts CreateOptions) (CreateResult, error) {
+	res := CreateResult{IDs: make([]string, b.n), New: make([]bool, b.n)}
+	if b.n == 0 {
+		return res, nil
 	}
 	start := time.Now()
-	out, err := m.store.CreateTasks(ctx, CreateTasksParams{Pool: m.pool, Tasks: news, Now: m.cfg.Now(), DryRun: opts.DryRun})
+	out, err := m.store.CreateTasks(ctx, CreateTasksParams{Pool: m.pool, Tasks: b.news, Now: m.cfg.Now(), DryRun: opts.DryRun})
 	m.observe("create", start, err)
 	if err != nil {
 		return res, err
 	}
-	seen := make([]bool, len(news))
-	for i := range specs {
-		r := out[slot[i]]
+	seen := make([]bool, len(b.news))
+	for i, k := range b.slot {
+		r := out[k]
 		res.IDs[i] = r.ID
-		if r.Created && !seen[slot[i]] {
+		if r.Created && !seen[k] {
 			res.New[i] = true
 			res.NewCount++
 		}
-		seen[slot[i]] = true
+		seen[k] = true
 	}
 	if !opts.DryRun {
 		var ids, kinds []string
 		for i, isNew := range res.New {
 			if isNew {
-				ids, kinds = append(ids, res.IDs[i]), append(kinds, specs[i].Kind)
+				ids, kinds = append(ids, res.IDs[i]), append(kinds, b.news[b.slot[i]].Kind)
 			}
 		}
 		m.notifyTasks(ctx, EventCreated, ids, func(i int) string { return kinds[i] })
-		m.log.Debug("created tasks", zap.String("pool", m.pool), zap.Int("total", len(specs)), zap.Int("new", res.NewCount))
+		m.log.Debug("created tasks", zap.String("pool", m.pool), zap.Int("total", b.n), zap.Int("new", res.NewCount))
 	}
 	return res, nil
 }

@@ -96,7 +96,7 @@ for op in sorted(b):
     if d:
         print(f"  {op:16s} {d/wall:8.2f} ops/s   {1e6*s/d:8.1f} us each")
         tot += d; busy += s
-print(f"  store operations: {tot/wall:.2f}/s in all; time in store calls: {100*busy/wall:.3f} % of a core")
+print(f"  store operations: {tot/wall:.2f}/s in all; time in store calls (wall clock, waiting for a CPU included): {100*busy/wall:.3f} % of a core")
 print(f"  workers' CPU: {100*(b['cpu'][0]-a['cpu'][0])/wall:.2f} % of a core in all")
 if sys.argv[8] == "mongo":
     print(f"  store server CPU: {100*(float(sys.argv[6])-float(sys.argv[5]))/float(sys.argv[7])/wall:.2f} % of a core")

@@ -1,0 +1,100 @@
+package sqlitestore
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+// newTasks returns one task per key name, each with a fresh id.
+func newTasks(names ...string) []taskstate.NewTask {
+	out := make([]taskstate.NewTask, len(names))
+	for i, n := range names {
+		k := sha256.Sum256([]byte(n))
+		out[i] = taskstate.NewTask{ID: taskstate.NewID(), Kind: "k", Key: hex.EncodeToString(k[:]), Def: []byte{1}, FilterJSON: []byte(`{}`)}
+	}
+	return out
+}
+
+// TestCreateChunksMixed: a create whose many-row chunks hold tasks already
+// in the pool and repeats of one another reports, per task, the id under
+// its key and whether this call inserted it, and counts only those.
+func TestCreateChunksMixed(t *testing.T) {
+	t.Parallel()
+	s := openPlanStore(t)
+	ctx := t.Context()
+	var first []string
+	for i := range insertChunk + 3 {
+		first = append(first, fmt.Sprint("old", i))
+	}
+	old := newTasks(first...)
+	out, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "p", Tasks: old, Now: time.Now()})
+	require.NoError(t, err)
+	for i, r := range out {
+		require.Equal(t, taskstate.CreatedTask{ID: old[i].ID, Created: true}, r, "task %d", i)
+	}
+
+	// Three whole chunks and a tail: old keys every fifth task, a repeat
+	// of the task before every seventh.
+	var names []string
+	for i := range 3*insertChunk + 5 {
+		switch {
+		case i%5 == 0:
+			names = append(names, fmt.Sprint("old", i%len(first)))
+		case i%7 == 0:
+			names = append(names, names[i-1])
+		default:
+			names = append(names, fmt.Sprint("new", i))
+		}
+	}
+	tasks := newTasks(names...)
+	out, err = s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "p", Tasks: tasks, Now: time.Now()})
+	require.NoError(t, err)
+	byName := map[string]string{}
+	for i, o := range old {
+		byName[first[i]] = o.ID
+	}
+	created := 0
+	for i, r := range out {
+		id, seen := byName[names[i]]
+		if !seen {
+			require.Equal(t, taskstate.CreatedTask{ID: tasks[i].ID, Created: true}, r, "task %d (%s)", i, names[i])
+			byName[names[i]] = tasks[i].ID
+			created++
+			continue
+		}
+		require.Equal(t, taskstate.CreatedTask{ID: id}, r, "task %d (%s) is in the pool", i, names[i])
+	}
+	c, err := s.Stat(ctx, taskstate.StatParams{Pool: "p"})
+	require.NoError(t, err)
+	require.Equal(t, len(first)+created, c[taskstate.StatusWaiting], "the count is of the rows inserted")
+	require.Equal(t, len(first)+created, c.Total())
+}
+
+// TestBulkCreateRaisesWriterCache: a small create leaves the writer's page
+// cache at 16 MiB; one of bulkCreate tasks raises it to 64 MiB.
+func TestBulkCreateRaisesWriterCache(t *testing.T) {
+	t.Parallel()
+	s := openPlanStore(t)
+	cache := func() int {
+		var n int
+		require.NoError(t, s.w.QueryRowContext(t.Context(), "PRAGMA cache_size").Scan(&n))
+		return n
+	}
+	names := make([]string, bulkCreate)
+	for i := range names {
+		names[i] = fmt.Sprint(i)
+	}
+	_, err := s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: "p", Tasks: newTasks(names[:bulkCreate-1]...), Now: time.Now()})
+	require.NoError(t, err)
+	require.Equal(t, -16384, cache())
+	_, err = s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: "p", Tasks: newTasks(names...), Now: time.Now()})
+	require.NoError(t, err)
+	require.Equal(t, -65536, cache())
+}
