@@ -94,21 +94,35 @@ func BenchmarkNotifyToWakeup(b *testing.B) {
 		inProcess bool
 		debounce  time.Duration
 		idle      bool
+		work      bool // the work queue of a kind (WorkWakeups), not the event subscription
 	}{
-		{"tcp/debounce=off", false, -1, false},
-		{"tcp/debounce=2ms/back-to-back", false, 2 * time.Millisecond, false},
-		{"tcp/debounce=2ms/idle", false, 2 * time.Millisecond, true},
-		{"tcp/debounce=off/idle", false, -1, true},
-		{"inprocess/debounce=off", true, -1, false},
+		{"tcp/debounce=off", false, -1, false, false},
+		{"tcp/debounce=2ms/back-to-back", false, 2 * time.Millisecond, false, false},
+		{"tcp/debounce=2ms/idle", false, 2 * time.Millisecond, true, false},
+		{"tcp/debounce=off/idle", false, -1, true, false},
+		{"inprocess/debounce=off", true, -1, false, false},
+		{"tcp/work/idle", false, -1, true, true},
+		{"inprocess/work/idle", true, -1, true, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			srv := eventstest.Server(b, events.EmbeddedConfig{})
 			pub := benchConn(b, srv, tc.inProcess, events.Config{}).Notifier()
 			sub := benchConn(b, srv, tc.inProcess, events.Config{Debounce: tc.debounce})
-			w, err := sub.Wakeups(context.Background(), "bench", taskstate.EventCreated)
-			if err != nil {
-				b.Fatal(err)
+			var wake <-chan struct{}
+			if tc.work {
+				w, err := sub.WorkWakeups(context.Background(), "bench", "k")
+				if err != nil {
+					b.Fatal(err)
+				}
+				wake = w.C()
+			} else {
+				w, err := sub.Wakeups(context.Background(), "bench", taskstate.EventCreated)
+				if err != nil {
+					b.Fatal(err)
+				}
+				wake = w.C()
 			}
+			change := taskstate.Change{Event: taskstate.EventCreated, N: 1, Kinds: map[string]int{"k": 1}}
 			ctx := context.Background()
 			lat := make([]time.Duration, 0, 1024)
 			timeout := time.NewTimer(time.Hour)
@@ -120,10 +134,10 @@ func BenchmarkNotifyToWakeup(b *testing.B) {
 					b.StartTimer()
 				}
 				start := time.Now()
-				pub.Notify(ctx, "bench", taskstate.EventCreated, 1)
+				pub.NotifyChange(ctx, "bench", change)
 				timeout.Reset(10 * time.Second)
 				select {
-				case <-w.C():
+				case <-wake:
 				case <-timeout.C:
 					b.Fatal("no wake-up within 10s")
 				}

@@ -76,25 +76,3 @@ func TestCreateChunksMixed(t *testing.T) {
 	require.Equal(t, len(first)+created, c[taskstate.StatusWaiting], "the count is of the rows inserted")
 	require.Equal(t, len(first)+created, c.Total())
 }
-
-// TestBulkCreateRaisesWriterCache: a small create leaves the writer's page
-// cache at 16 MiB; one of bulkCreate tasks raises it to 64 MiB.
-func TestBulkCreateRaisesWriterCache(t *testing.T) {
-	t.Parallel()
-	s := openPlanStore(t)
-	cache := func() int {
-		var n int
-		require.NoError(t, s.w.QueryRowContext(t.Context(), "PRAGMA cache_size").Scan(&n))
-		return n
-	}
-	names := make([]string, bulkCreate)
-	for i := range names {
-		names[i] = fmt.Sprint(i)
-	}
-	_, err := s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: "p", Tasks: newTasks(names[:bulkCreate-1]...), Now: time.Now()})
-	require.NoError(t, err)
-	require.Equal(t, -16384, cache())
-	_, err = s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: "p", Tasks: newTasks(names...), Now: time.Now()})
-	require.NoError(t, err)
-	require.Equal(t, -65536, cache())
-}

@@ -23,7 +23,8 @@ func pragmas(busy time.Duration) []pragma {
 		{"synchronous", "NORMAL"},
 		{"foreign_keys", "OFF"},
 		{"wal_autocheckpoint", "20000"},
-		// 16 MiB; a bulk create raises the writer's (sqlBulkCache).
+		// 16 MiB. A bigger cache costs every write transaction a scan of
+		// it when the transaction ends (pcache1Truncate).
 		{"cache_size", "-16384"},
 	}
 }

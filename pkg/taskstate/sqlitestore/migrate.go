@@ -80,6 +80,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate to schema version 6: %w", err)
 		}
 	}
+	if exists && version == 8 {
+		if _, err := tx.ExecContext(ctx, migratePages); err != nil {
+			return fmt.Errorf("migrate to schema version 9: %w", err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 		return err
 	}

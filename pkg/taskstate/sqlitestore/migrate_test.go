@@ -74,7 +74,7 @@ func TestMigrateFromV1(t *testing.T) {
 	require.NoError(t, check.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name LIKE 'tasks_count_%'`).Scan(&triggers))
 	require.NoError(t, check.QueryRow(`PRAGMA user_version`).Scan(&version))
 	require.Zero(t, triggers)
-	require.Equal(t, 8, version)
+	require.Equal(t, 9, version)
 	var textKeys int
 	require.NoError(t, check.QueryRow(`SELECT count(*) FROM tasks WHERE typeof(key) = 'text'`).Scan(&textKeys))
 	require.Zero(t, textKeys, "every hex key is stored as its bytes")
@@ -141,7 +141,7 @@ func TestMigrateFromV2(t *testing.T) {
 	require.Equal(t, []string{"000000000000000000000002"}, res.IDs)
 	var version int
 	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
-	require.Equal(t, 8, version)
+	require.Equal(t, 9, version)
 }
 
 // TestNewerSchemaRefused: a file written by a newer build is not touched.
@@ -190,7 +190,7 @@ func TestMigrateLogsFromV5(t *testing.T) {
 	require.NoError(t, err)
 	var version int
 	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
-	require.Equal(t, 8, version)
+	require.Equal(t, 9, version)
 	logs, err := m.Logs(ctx, res.IDs[0], "", 0)
 	require.NoError(t, err)
 	require.Len(t, logs, 1)

@@ -18,13 +18,52 @@ const idIndex = "sqlite_autoindex_tasks_1"
 // query that names its tasks by id reads them through the id index: left
 // to itself, SQLite (without sqlite_stat1) prefers the (pool, key) index
 // for lists of five ids or more and scans the whole pool.
+//
+// A query of one status (a condition of its own, which where writes as a
+// literal) reads that status's partial index in seq order, when the status
+// has one (failed, part_done: see schema): without statistics SQLite takes
+// tasks_pool_seq, the same shape, and walks the whole pool for a page of a
+// rare status. A declared path index, when the query has one, comes first
+// (indexedWhere).
 func from(q taskstate.Query) string {
 	for _, c := range q.Conds {
 		if c.Field == taskstate.FieldID && byIDList(c) {
 			return "tasks INDEXED BY " + idIndex
 		}
 	}
+	for _, c := range q.Conds {
+		if st, ok := oneStatus(c); ok && c.Field == taskstate.FieldStatus && c.Op != taskstate.OpNin {
+			if index, ok := seqIndexes[taskstate.Status(st)]; ok {
+				return "tasks INDEXED BY " + index
+			}
+		}
+	}
 	return "tasks"
+}
+
+// oneStatus returns the status c names when it is an equality with, or an
+// $in or $nin of exactly, one valid status.
+func oneStatus(c taskstate.Cond) (string, bool) {
+	v := c.Value
+	switch c.Op {
+	case taskstate.OpEq:
+	case taskstate.OpIn, taskstate.OpNin:
+		list, _ := v.([]any)
+		if len(list) != 1 {
+			return "", false
+		}
+		v = list[0]
+	default:
+		return "", false
+	}
+	st, ok := taskstate.StatusValue(v)
+	return st, ok && taskstate.Status(st).Valid()
+}
+
+// seqIndexes are the partial (pool, seq) indexes of one status each (see
+// schema).
+var seqIndexes = map[taskstate.Status]string{
+	taskstate.StatusPartDone: "tasks_part_done_seq", taskstate.StatusFailed: "tasks_failed_seq",
 }
 
 // byIDList reports whether c is a condition the id index answers: an
@@ -129,7 +168,7 @@ func (s *Store) PathIndexes(ctx context.Context, pool string) ([]string, error) 
 // the (pool, key) index and scans the pool.
 func (s *Store) indexedWhere(ctx context.Context, pool string, q taskstate.Query) (tbl, cond string, args []any, err error) {
 	tbl = from(q)
-	if tbl != "tasks" || !hasPath(q) {
+	if strings.Contains(tbl, idIndex) || !hasPath(q) {
 		cond, args, err = where(q)
 		return tbl, cond, args, err
 	}

@@ -140,3 +140,28 @@ func BenchmarkPlans(b *testing.B) {
 		})
 	}
 }
+
+// TestPlanStatusPagesUsePartialIndexes: a keyset page of failed or
+// part_done tasks reads that status's partial index in seq order; a page
+// of the whole pool, or of waiting or done tasks, walks tasks_pool_seq in
+// seq order; none sorts.
+func TestPlanStatusPagesUsePartialIndexes(t *testing.T) {
+	t.Parallel()
+	s := openPlanStore(t)
+	page := func(q taskstate.Query) string {
+		tbl, cond, args, err := s.indexedWhere(t.Context(), "p", q)
+		require.NoError(t, err)
+		return plan(t, s, "SELECT id FROM "+tbl+" WHERE pool = ? AND ("+cond+") ORDER BY seq LIMIT 50", append([]any{"p"}, args...))
+	}
+	for st, index := range map[taskstate.Status]string{
+		taskstate.StatusPartDone: "tasks_part_done_seq", taskstate.StatusFailed: "tasks_failed_seq",
+		taskstate.StatusWaiting: "tasks_pool_seq", taskstate.StatusDone: "tasks_pool_seq",
+	} {
+		p := page(taskstate.ByStatus(st).Where(taskstate.FieldSeq, taskstate.OpGt, 1000))
+		require.Contains(t, p, "USING INDEX "+index, "%s:\n%s", st, p)
+		require.NotContains(t, p, "TEMP B-TREE", "%s: no sort:\n%s", st, p)
+	}
+	p := page(taskstate.Query{}.Where(taskstate.FieldSeq, taskstate.OpGt, 1000))
+	require.Contains(t, p, "tasks_pool_seq", p)
+	require.NotContains(t, p, "TEMP B-TREE", p)
+}

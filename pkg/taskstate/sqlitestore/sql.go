@@ -111,6 +111,9 @@ func colCond(col string, c taskstate.Cond) (string, []any, error) {
 		return col + " IS NOT ?", []any{val(c.Value)}, nil
 	case taskstate.OpIn, taskstate.OpNin:
 		list := c.Value.([]any)
+		if st, ok := oneStatus(c); ok && col == "status" && c.Op == taskstate.OpIn {
+			return "status = '" + st + "'", nil, nil // a literal, as for OpEq
+		}
 		var args []any
 		hasNull := false
 		for _, v := range list {

@@ -33,6 +33,9 @@ type Store struct {
 	// Prepared statements by SQL text: preparing is most of the cost of a
 	// small write (it compiles the counting triggers too).
 	wstmts, rstmts sync.Map // string -> *sql.Stmt
+	// claimBusy says, per claim shape, whether the last claim found work
+	// (see Claim).
+	claimBusy sync.Map // string -> *atomic.Bool
 }
 
 var _ taskstate.Store = (*Store)(nil)

@@ -9,6 +9,7 @@ import (
 	"iter"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
@@ -35,19 +36,12 @@ func insertRows(n int) string {
 		VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
-// A create of bulkCreate tasks or more raises the writer's page cache from
-// 16 to 64 MiB, for good. Each task changes a page of the (pool, key)
-// index at a random place: once that index outgrows the cache, each insert
-// reads its page back from the OS, and the transaction spills changed
-// pages to the WAL before its commit (then rewrites their checksums). 64
-// MiB holds the index of about 700,000 tasks: a 1M create took 23 µs of
-// CPU per task instead of 34, and paired 50k burn-downs were the same
-// (docs/BENCHMARKS.md, "Create, round 4"). Only a process that bulk
-// creates pays the memory: a worker storing artifacts keeps 16 MiB.
-const (
-	bulkCreate   = 1000
-	sqlBulkCache = "PRAGMA cache_size = -65536"
-)
+// A create keeps the writer's 16 MiB page cache. A 64 MiB cache during
+// bulk creates made a 1M create a third cheaper (the random (pool, key)
+// index stops spilling), but SQLite's page-cache hash never shrinks: every
+// later transaction of the connection scanned the bigger table at its
+// end, 4.5 µs more per task in a burn-down (docs/BENCHMARKS.md, "Create,
+// round 4").
 
 const (
 	sqlSelectKey = `SELECT id FROM tasks WHERE pool = ? AND key = ?`
@@ -81,11 +75,6 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
 	}
 	defer tx.Rollback()
-	if len(p.Tasks) >= bulkCreate {
-		if _, err := tx.ExecContext(ctx, sqlBulkCache); err != nil {
-			return nil, fmt.Errorf("sqlitestore: create: %w", err)
-		}
-	}
 	sel, err := s.txStmt(ctx, tx, sqlSelectKey)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
@@ -177,13 +166,18 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	// An empty claim is a read: an index probe on a reader finds whether
 	// there is anything to claim before the writer is taken, so an idle
 	// worker polls without writing. The claim below stays atomic; the
-	// probe only skips it when it would find nothing.
-	found, err := s.probe(ctx, pick.String()+" LIMIT 1", pargs)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
-	}
-	if !found {
-		return nil, nil
+	// probe only skips it when it would find nothing. While claims of the
+	// same shape find work the probe is left out: it would find some, and
+	// after each write the reader reads its pages again.
+	busy := s.claimHint(p.Pool, p.From, p.Kinds)
+	if !busy.Load() {
+		found, err := s.probe(ctx, pick.String()+" LIMIT 1", pargs)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+		}
+		if !found {
+			return nil, nil
+		}
 	}
 	var b strings.Builder
 	b.WriteString(`UPDATE tasks SET status = 'running', lease_owner = ?, lease_token = ?, lease_until = ` + sqlNow + ` + ?,
@@ -213,6 +207,7 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
+	busy.Store(len(tasks) > 0)
 	if len(tasks) == 0 {
 		return nil, nil // nothing written; the rollback ends the transaction
 	}
@@ -231,6 +226,17 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 		return tasks[i].Seq < tasks[j].Seq
 	})
 	return tasks, nil
+}
+
+// claimHint returns the flag that says whether the last claim of this
+// shape (pool, status, kinds) found work.
+func (s *Store) claimHint(pool string, from taskstate.Status, kinds []string) *atomic.Bool {
+	key := pool + "\x00" + string(from) + "\x00" + strings.Join(kinds, "\x00")
+	if h, ok := s.claimBusy.Load(key); ok {
+		return h.(*atomic.Bool)
+	}
+	h, _ := s.claimBusy.LoadOrStore(key, new(atomic.Bool))
+	return h.(*atomic.Bool)
 }
 
 // probe reports whether the read query q (a LIMIT 1 select) finds a row.
