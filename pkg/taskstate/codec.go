@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"time"
+	"unicode/utf8"
 
 	"github.com/taskfleet/taskfleet/internal/gobcodec"
 )
@@ -183,6 +185,12 @@ func Convert[T any](v any) (T, error) {
 // not an object is stored as {"value": def}. The result is what dotted query
 // paths such as filter.model.class look into.
 func ToFilter(def any) (map[string]any, error) {
+	if m, ok := def.(map[string]any); ok && isJSONDoc(m, 0) {
+		// Already what the JSON round trip below would make of it (a def
+		// read from a task file): skip the round trip. The map is shared
+		// with the def; neither is changed afterwards.
+		return m, nil
+	}
 	b, err := json.Marshal(def)
 	if err != nil {
 		return nil, fmt.Errorf("%w: def %T is not representable as a document: %v", ErrInvalidTask, def, err)
@@ -195,6 +203,43 @@ func ToFilter(def any) (map[string]any, error) {
 		return m, nil
 	}
 	return map[string]any{"value": v}, nil
+}
+
+// maxJSONDocDepth bounds isJSONDoc's walk; deeper defs take the round trip
+// (checkPayload has bounded their depth already).
+const maxJSONDocDepth = 64
+
+// isJSONDoc reports whether v holds only what encoding/json decodes into
+// an any (maps with string keys, slices of any, valid UTF-8 strings, finite float64,
+// bools, nil), so that marshalling and unmarshalling it gives it back
+// unchanged.
+func isJSONDoc(v any, depth int) bool {
+	if depth > maxJSONDocDepth {
+		return false
+	}
+	switch x := v.(type) {
+	case nil, bool:
+		return true
+	case string:
+		return utf8.ValidString(x) // JSON would replace invalid bytes
+	case float64:
+		return !math.IsNaN(x) && !math.IsInf(x, 0)
+	case map[string]any:
+		for k, e := range x {
+			if !utf8.ValidString(k) || !isJSONDoc(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		for _, e := range x {
+			if !isJSONDoc(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // Key is the dedup key of a task: the SHA-256 of its kind and the canonical

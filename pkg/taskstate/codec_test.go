@@ -1,7 +1,9 @@
 package taskstate
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +53,36 @@ func TestKeyIsCanonical(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Key("k", a), Key("k", b))
 	require.NotEqual(t, Key("k", a), Key("other", a))
+}
+
+// TestToFilterFastPath: a def that is already a JSON document (as decoded
+// from a task file) is its own filter, exactly what the JSON round trip
+// gives; anything else takes the round trip.
+func TestToFilterFastPath(t *testing.T) {
+	roundTrip := func(v any) map[string]any {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		var out map[string]any
+		require.NoError(t, json.Unmarshal(b, &out))
+		return out
+	}
+	doc := map[string]any{"model": map[string]any{"class": "LGBModel", "kwargs": map[string]any{"lr": 0.05, "neg": -0.0}},
+		"segments": []any{"2020-01-01", nil, true, 1e300, []any{}}, "html": "<a & b>", "ü": "日本"}
+	got, err := ToFilter(doc)
+	require.NoError(t, err)
+	require.Equal(t, roundTrip(doc), got)
+	require.Equal(t, reflect.ValueOf(doc).Pointer(), reflect.ValueOf(got).Pointer(), "a JSON document is its own filter")
+
+	for _, def := range []map[string]any{
+		{"i": 1},                  // an int becomes a float64
+		{"s": "bad \xff byte"},    // invalid UTF-8 becomes U+FFFD
+		{"deep": []any{int64(2)}}, // nested non-JSON type
+	} {
+		got, err := ToFilter(def)
+		require.NoError(t, err)
+		require.Equal(t, roundTrip(def), got, "%v", def)
+		require.NotEqual(t, reflect.ValueOf(def).Pointer(), reflect.ValueOf(got).Pointer(), "%v takes the round trip", def)
+	}
 }
 
 // Types for the codec tests and benchmarks; internal/gobcodec tests the
