@@ -35,13 +35,19 @@
 // history that tools replay (`dispatcher events`); taskfleet's workers do
 // not consume it.
 //
-// Stream TASKFLEET_WORK captures "taskfleet-work.<pool>" with work-queue
-// retention (see Conn.WorkStreamConfig): for every created or available
-// event the Publisher also puts min(n, Config.WorkFanout) wake-ups there,
-// and the workers of a pool share one durable pull consumer, "work-<pool>",
-// so each wake-up goes to one idle worker (see WorkWakeup). Wake-ups older
-// than a minute, or beyond the newest 1,024 of a pool, are dropped.
-//
+// Stream TASKFLEET_WORK captures "taskfleet-work.<pool>.<kind>" with
+// work-queue retention (see Conn.WorkStreamConfig): for every created or
+// available event the Publisher also puts min(n, Config.WorkFanout)
+// wake-ups on the queue of each kind among the event's tasks (on the
+// pool's any-kind queue "taskfleet-work.<pool>._" when the writer did not
+// know the kinds), and the workers of a kind share one durable pull
+// consumer per queue, "work-<len(pool)>-<pool>-<kind>", so each wake-up
+// goes to one idle worker of that kind (see WorkWakeup). A kind that is
+// not letters, digits, '-' and '_' is named by a hash (kindToken).
+// Wake-ups older than a minute, or beyond the newest 1,024 of a queue, are
+// dropped; tasks back after a retry backoff wake nobody (their runner
+// claims when the backoff ends).
+
 // Both streams are bounded so a flood of publishes cannot fill a disk:
 // Config.StreamMaxBytes (default 256 MiB), StreamMaxMsgs (1,000,000) and
 // StreamMaxMsgSize (4 KiB); when full, the oldest messages go. The binaries
@@ -69,17 +75,19 @@
 //
 // # Wake-ups
 //
-// Conn.WorkWakeups is what workers use: a pull on the pool's work queue,
-// handed to the worker only while it has a free slot (its runner receives
-// from the channel only then). One created event for one task wakes one
-// worker, not every worker of the pool, so the store's load grows with
+// Conn.WorkWakeups is what workers use: a pull on the work queue of each
+// of the worker's kinds and on the pool's any-kind queue, handed to the
+// worker only while it has a free slot (its runner receives from the
+// channel only then). One created event for one task wakes one worker of
+// its kind, not every worker of the pool, so the store's load grows with
 // tasks, not with workers × events. A wake-up the worker does not take
 // within 10 ms goes back to the queue for another worker (at most four
 // offers); a worker whose claim finds nothing has still acked it. The
-// consumer is per pool, not per kind: in a pool whose workers have
-// different kinds, a wake-up may reach a worker that cannot claim the task,
-// which then waits for a poll.
-//
+// pulls speak JetStream's pull protocol on one inbox per queue. While the
+// queues answer (WorkWakeup.Live) a worker polls only every
+// --event-poll-interval (5 s): wake-ups find the work, the poll covers a
+// lost one.
+
 // Conn.Wakeups is what waiters (and phase-two workers) use: a core NATS
 // subscription to events of one pool, delivered as coalesced wake-ups on a
 // channel of capacity one: any number of events while a wake-up is pending
