@@ -47,7 +47,7 @@
 // Wake-ups older than a minute, or beyond the newest 1,024 of a queue, are
 // dropped; tasks back after a retry backoff wake nobody (their runner
 // claims when the backoff ends).
-
+//
 // Both streams are bounded so a flood of publishes cannot fill a disk:
 // Config.StreamMaxBytes (default 256 MiB), StreamMaxMsgs (1,000,000) and
 // StreamMaxMsgSize (4 KiB); when full, the oldest messages go. The binaries
@@ -87,7 +87,7 @@
 // queues answer (WorkWakeup.Live) a worker polls only every
 // --event-poll-interval (5 s): wake-ups find the work, the poll covers a
 // lost one.
-
+//
 // Conn.Wakeups is what waiters (and phase-two workers) use: a core NATS
 // subscription to events of one pool, delivered as coalesced wake-ups on a
 // channel of capacity one: any number of events while a wake-up is pending

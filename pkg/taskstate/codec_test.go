@@ -3,6 +3,7 @@ package taskstate
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -66,7 +67,7 @@ func TestToFilterFastPath(t *testing.T) {
 		require.NoError(t, json.Unmarshal(b, &out))
 		return out
 	}
-	doc := map[string]any{"model": map[string]any{"class": "LGBModel", "kwargs": map[string]any{"lr": 0.05, "neg": -0.0}},
+	doc := map[string]any{"model": map[string]any{"class": "LGBModel", "kwargs": map[string]any{"lr": 0.05, "neg": math.Copysign(0, -1)}},
 		"segments": []any{"2020-01-01", nil, true, 1e300, []any{}}, "html": "<a & b>", "ü": "日本"}
 	got, err := ToFilter(doc)
 	require.NoError(t, err)
