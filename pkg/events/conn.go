@@ -149,6 +149,10 @@ func connect(ctx context.Context, cfg Config, extra ...nats.Option) (*Conn, erro
 		nc.Close()
 		return nil, &opError{op: "jetstream", kind: ErrJetStream, err: err, msg: c.describe(err)}
 	}
+	if err := c.pub.startWake(); err != nil {
+		nc.Close()
+		return nil, &opError{op: "subscribe", err: err, msg: c.describe(err)}
+	}
 	if !background {
 		if err := c.EnsureStream(ctx); err != nil {
 			nc.Close()

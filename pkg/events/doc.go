@@ -83,7 +83,14 @@
 // tasks, not with workers × events. A wake-up the worker does not take
 // within 10 ms goes back to the queue for another worker (at most four
 // offers); a worker whose claim finds nothing has still acked it. The
-// pulls speak JetStream's pull protocol on one inbox per queue. While the
+// pulls speak JetStream's pull protocol on one inbox per queue.
+//
+// Each wake-up first takes a fast path (wake.go): a core message on
+// "taskfleet-wake.<pool>.<kind>", whose members are the WorkWakeups of the
+// kind in one queue group, so the server hands it to one worker from its
+// read loop without storing it. A member whose worker does not take it
+// within 2 ms puts it on the work queue; when there is no member, the
+// server answers "no responders" and the Publisher puts it there. While the
 // queues answer (WorkWakeup.Live) a worker polls only every
 // --event-poll-interval (5 s): wake-ups find the work, the poll covers a
 // lost one.

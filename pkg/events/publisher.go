@@ -71,6 +71,8 @@ func ParsePayload(data []byte) (Payload, error) {
 type Publisher struct {
 	c *Conn
 
+	noWaker string // the inbox of "no responders" answers to fast-path wake-ups (wake.go)
+
 	mu      sync.RWMutex
 	byKey   map[routeKey]*route
 	bySubj  map[string]*route

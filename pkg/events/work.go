@@ -56,15 +56,11 @@ func (p *Publisher) publishWork(r *route, c taskstate.Change) {
 	}
 }
 
-// putWork publishes min(n, Config.WorkFanout) wake-ups on subject and
-// reports whether the publish window had room for them.
+// putWork publishes min(n, Config.WorkFanout) wake-ups for the work queue
+// subject, on its fast path (wake.go), and reports whether they went out.
 func (p *Publisher) putWork(subject string, body []byte, n int) bool {
-	js := p.c.js
 	for range min(n, p.c.cfg.WorkFanout) {
-		if js.PublishAsyncPending() >= p.c.cfg.MaxPending {
-			return false
-		}
-		if _, err := js.PublishAsync(subject, body, stallOpt); err != nil {
+		if err := p.wake(subject, body); err != nil {
 			return false
 		}
 	}
@@ -99,7 +95,8 @@ type WorkWakeup struct {
 	cancel   context.CancelFunc
 	pullers  []*workPuller
 	done     sync.WaitGroup
-	ready    atomic.Int32 // pullers holding a consumer
+	ready    atomic.Int32    // pullers holding a consumer
+	closing  <-chan struct{} // closed when the WorkWakeup stops
 }
 
 // workPuller pulls one work queue (one kind, or any kind) for a WorkWakeup.
@@ -114,7 +111,8 @@ type workPuller struct {
 }
 
 // WorkWakeups starts pulling the work queues of pool for kinds (and the
-// pool's any-kind queue) and returns the WorkWakeup. It ends on Close, on
+// pool's any-kind queue), joins their fast paths (wake.go), and returns
+// the WorkWakeup. It ends on Close, on
 // the end of ctx or on the Conn's Close.
 func (c *Conn) WorkWakeups(ctx context.Context, pool string, kinds ...string) (*WorkWakeup, error) {
 	if err := taskstate.ValidatePool(pool); err != nil {
@@ -150,6 +148,24 @@ func (c *Conn) WorkWakeups(ctx context.Context, pool string, kinds ...string) (*
 		stop()
 		cancel()
 	}
+	w.closing = wctx.Done()
+	subs := make([]*nats.Subscription, 0, len(w.pullers))
+	for _, p := range w.pullers {
+		sub, err := w.joinWake(WorkSubjectPrefix + "." + pool + "." + p.token)
+		if err != nil {
+			for _, s := range subs {
+				_ = s.Unsubscribe()
+			}
+			w.cancel()
+			return nil, &opError{op: "subscribe " + wakeSubject(WorkSubjectPrefix+"."+pool+"."+p.token), err: err, msg: c.describe(err)}
+		}
+		subs = append(subs, sub)
+	}
+	context.AfterFunc(wctx, func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+	})
 	for _, p := range w.pullers {
 		w.done.Add(1)
 		go func() { defer w.done.Done(); p.run(wctx) }()

@@ -121,6 +121,36 @@ func TestWorkWakeups(t *testing.T) {
 		require.Equal(t, int64(6), trainers.Load()+predictors.Load(), "the delayed train task woke nobody")
 	})
 
+	t.Run("an idle worker takes a wake-up on the fast path, without the stream", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, events.Config{})
+		took := workers(t, b.conn, "p", 2, "k")
+		b.conn.Notifier().NotifyChange(t.Context(), "p", taskstate.Change{Event: taskstate.EventCreated, N: 1, Kinds: map[string]int{"k": 1}})
+		eventually(t, func() bool { return took.Load() >= 1 })
+		s, err := b.js.Stream(t.Context(), events.WorkStreamName)
+		require.NoError(t, err)
+		info, err := s.Info(t.Context())
+		require.NoError(t, err)
+		require.Zero(t, info.State.LastSeq, "the work queue never stored the wake-up")
+	})
+
+	t.Run("with no worker listening a wake-up waits in the work queue", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, events.Config{})
+		b.conn.Notifier().NotifyChange(t.Context(), "p", taskstate.Change{Event: taskstate.EventCreated, N: 1, Kinds: map[string]int{"k": 1}})
+		eventually(t, func() bool {
+			s, err := b.js.Stream(t.Context(), events.WorkStreamName)
+			if err != nil {
+				return false
+			}
+			info, err := s.Info(t.Context())
+			return err == nil && info.State.Msgs == 1
+		}, "the server answered no responders and the publisher queued the wake-up")
+		took := workers(t, b.conn, "p", 1, "k")
+		eventually(t, func() bool { return took.Load() == 1 }, "a worker that starts later takes it")
+		drained(t, b.js, "p")
+	})
+
 	t.Run("Live while the queues answer", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, events.Config{})
