@@ -116,7 +116,7 @@ func TestWorkWakeups(t *testing.T) {
 		// Tasks back after a backoff wake nobody now.
 		pub.NotifyChange(t.Context(), "p", taskstate.Change{Event: taskstate.EventAvailable, N: 1, Kinds: map[string]int{"train": 1}, Delayed: true})
 		pub.NotifyChange(t.Context(), "p", taskstate.Change{Event: taskstate.EventCreated, N: 1, Kinds: map[string]int{"predict": 1}}) // last
-		eventually(t, func() bool { return predictors.Load() >= 4 })
+		eventually(t, func() bool { return trainers.Load()+predictors.Load() >= 6 }, "the last wake-up was taken")
 		drained(t, b.js, "p")
 		require.Equal(t, int64(6), trainers.Load()+predictors.Load(), "the delayed train task woke nobody")
 	})
