@@ -165,3 +165,27 @@ func TestPlanStatusPagesUsePartialIndexes(t *testing.T) {
 	require.Contains(t, p, "tasks_pool_seq", p)
 	require.NotContains(t, p, "TEMP B-TREE", p)
 }
+
+// TestPlanClaimUsesStatusIndex: a claim's pick reads the partial index of
+// its status (tasks_waiting, tasks_part_done), with or without kinds and a
+// query, never the pool's other indexes: the probe before a claim has no
+// ORDER BY, and without statistics SQLite walked tasks_pool_seq, the whole
+// pool, instead.
+func TestPlanClaimUsesStatusIndex(t *testing.T) {
+	t.Parallel()
+	s := openPlanStore(t)
+	for _, p := range []taskstate.ClaimParams{
+		{Pool: "p", From: taskstate.StatusWaiting},
+		{Pool: "p", From: taskstate.StatusWaiting, Kinds: []string{"a", "b"}},
+		{Pool: "p", From: taskstate.StatusPartDone, Query: taskstate.Query{}.Where("filter.model.class", taskstate.OpEq, "LGBModel")},
+	} {
+		q, args, err := claimPick(p)
+		require.NoError(t, err)
+		index := "tasks_" + string(p.From)
+		probe := plan(t, s, q+" LIMIT 1", args)
+		require.Contains(t, probe, "USING INDEX "+index+" (pool=?", "probe of %+v:\n%s", p, probe)
+		claim := plan(t, s, q+" ORDER BY priority DESC, seq LIMIT 8", args)
+		require.Contains(t, claim, "USING INDEX "+index+" (pool=?", "claim of %+v:\n%s", p, claim)
+		require.NotContains(t, claim, "TEMP B-TREE", "claim of %+v: no sort:\n%s", p, claim)
+	}
+}
