@@ -19,15 +19,16 @@ func TestBenchFanout(t *testing.T) {
 	c := newCluster(t)
 	const tasks = 10
 	r := c.dispatcher("bench", "--scenario", "fanout", "--fanout-workers", "1,6", "--fanout-tasks", fmt.Sprint(tasks),
-		"--fanout-idle", "2s", "--poll-interval", "1s", "--fanout-event-poll", "1s", "--worker-bin", c.bin.Worker, "-o", "json")
+		"--fanout-idle", "2s", "--poll-interval", "200ms", "--fanout-event-poll", "500ms", "--worker-bin", c.bin.Worker, "-o", "json")
 	require.Equal(t, 0, r.Code, "%s", r)
 	var res bench.Results
 	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &res), r.Stdout)
 	require.NotNil(t, res.Fanout, r.Stdout)
 	require.Len(t, res.Fanout.Rows, 2)
 	for _, row := range res.Fanout.Rows {
-		// Idle, every worker polls about once a second: the idle cost is
-		// measured, and it is what the fleet would have claimed anyway.
+		// Idle, every worker polls about twice a second (the event poll):
+		// the idle cost is measured, and it is what the fleet would have
+		// claimed anyway.
 		require.Positive(t, row.IdleByOp["claim"], "idle polls measured, %d workers: %+v", row.Workers, row)
 		polls := row.IdleByOp["claim"] * float64(row.Workers) * row.Seconds / tasks
 		// One commit per task; a claim per task, plus at most a few spare

@@ -166,6 +166,15 @@ func (c *Conn) WorkWakeups(ctx context.Context, pool string, kinds ...string) (*
 			_ = s.Unsubscribe()
 		}
 	})
+	// One round trip: the server has the fast-path subscriptions before
+	// we return (as Wakeups does), so a wake-up published next finds them.
+	if c.nc.IsConnected() {
+		fctx, fcancel := context.WithTimeout(ctx, bgTimeout)
+		if err := c.nc.FlushWithContext(fctx); err != nil {
+			c.log.Debug("flush after subscribe failed", zap.String("pool", pool), zap.String("error", c.describe(err)))
+		}
+		fcancel()
+	}
 	for _, p := range w.pullers {
 		w.done.Add(1)
 		go func() { defer w.done.Done(); p.run(wctx) }()
