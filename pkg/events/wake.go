@@ -86,14 +86,7 @@ func (p *Publisher) queueWork(ws string, body []byte) {
 // goes to the work queue.
 func (w *WorkWakeup) joinWake(ws string) (*nats.Subscription, error) {
 	return w.c.nc.QueueSubscribe(wakeSubject(ws), wakeQueue, func(msg *nats.Msg) {
-		t := time.NewTimer(wakeHandoff)
-		defer t.Stop()
-		select {
-		case w.ch <- struct{}{}:
-			w.received.Inc()
-		case <-t.C:
-			w.c.pub.queueWork(ws, msg.Data)
-		case <-w.closing:
+		if !w.hand(wakeHandoff, w.closing) {
 			w.c.pub.queueWork(ws, msg.Data)
 		}
 	})

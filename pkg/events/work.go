@@ -356,17 +356,13 @@ var errKicked = errors.New("connection came back: pulling afresh")
 // workHandoff, and acks it; otherwise it returns the wake-up to the queue
 // for another worker and waits until this one asks again.
 func (w *WorkWakeup) offer(ctx context.Context, msg *nats.Msg) {
-	t := time.NewTimer(workHandoff)
-	defer t.Stop()
-	select {
-	case w.ch <- struct{}{}:
-		w.received.Inc()
+	if w.hand(workHandoff, ctx.Done()) {
 		_ = msg.Ack()
 		return
-	case <-ctx.Done():
+	}
+	if ctx.Err() != nil {
 		_ = msg.Nak()
 		return
-	case <-t.C:
 	}
 	if md, err := msg.Metadata(); err == nil && md.NumDelivered >= workMaxDeliver {
 		_ = msg.Term()
@@ -374,6 +370,21 @@ func (w *WorkWakeup) offer(ctx context.Context, msg *nats.Msg) {
 		_ = msg.Nak()
 	}
 	w.give(ctx)
+}
+
+// hand gives the worker a wake-up if it takes one within d, unless done
+// closes first, and reports whether it did.
+func (w *WorkWakeup) hand(d time.Duration, done <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case w.ch <- struct{}{}:
+		w.received.Inc()
+		return true
+	case <-t.C:
+	case <-done:
+	}
+	return false
 }
 
 // give blocks until the worker takes a wake-up or ctx ends.

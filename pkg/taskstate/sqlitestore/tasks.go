@@ -141,12 +141,10 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	pickSQL, pargs, err := claimPick(p)
+	pick, pargs, err := claimPick(p)
 	if err != nil {
 		return nil, err
 	}
-	var pick strings.Builder
-	pick.WriteString(pickSQL)
 	now := nowArg(p.Now)
 	// An empty claim is a read: an index probe on a reader finds whether
 	// there is anything to claim before the writer is taken, so an idle
@@ -156,7 +154,7 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	// after each write the reader reads its pages again.
 	busy := s.claimHint(p.Pool, p.From, p.Kinds)
 	if !busy.Load() {
-		found, err := s.probe(ctx, pick.String()+" LIMIT 1", pargs)
+		found, err := s.probe(ctx, pick+" LIMIT 1", pargs)
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 		}
@@ -168,7 +166,7 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	b.WriteString(`UPDATE tasks SET status = 'running', lease_owner = ?, lease_token = ?, lease_until = ` + sqlNow + ` + ?,
 		claimed_from = status, started_at = ` + sqlNow + `, updated_at = ` + sqlNow + `, attempts = attempts + 1
 		WHERE seq IN (`)
-	b.WriteString(pick.String())
+	b.WriteString(pick)
 	args := append([]any{p.Owner, p.Token, now, int64(p.Lease), now, now}, pargs...)
 	cols := claimCols + ", lease_until, started_at"
 	if p.From == taskstate.StatusPartDone {
