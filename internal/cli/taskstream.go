@@ -281,6 +281,10 @@ func (t *TaskReader) jsonEntry(raw []byte, line int) (TaskEntry, error) {
 	if raw[0] != '{' {
 		return e, t.errorf(line, "%s: want a map with kind and def, got %s", at, jsonTypeName(raw[0]))
 	}
+	if kind, def, ok := plainJSONEntry(raw); ok {
+		e.Spec.Kind, e.Spec.Def = kind, def
+		return e, nil
+	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
 		var se *json.SyntaxError
@@ -318,6 +322,20 @@ func (t *TaskReader) jsonEntry(raw []byte, line int) (TaskEntry, error) {
 		}
 	}
 	return e, nil
+}
+
+// plainJSONEntry reads the common entry, {kind, def} with a kind and a
+// def, in one pass; ok is false for any other (with more fields, or
+// something wrong), which jsonEntry then reads field by field to name
+// what is wrong and where. The def decodes as it does there.
+func plainJSONEntry(raw []byte) (kind string, def any, ok bool) {
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil || len(m) != 2 {
+		return "", nil, false
+	}
+	kind, _ = m["kind"].(string)
+	def = m["def"]
+	return kind, def, kind != "" && def != nil
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {

@@ -112,8 +112,9 @@ var optionText = regexp.MustCompile(`(?i)((?:[?&;]|\\u0026)[A-Za-z0-9_.-]*(?:` +
 // of secret options, replaced by Mask. A URI runs to the end of the line or
 // to the next scheme; see the package doc for how its credentials are found.
 func Text(s string) string {
-	locs := scheme.FindAllStringIndex(s, -1)
-	if len(locs) > 0 {
+	// A scheme ends in "://": text without one (most of it, such as the
+	// ids create prints) skips the regexp.
+	if locs := schemeIndexes(s); len(locs) > 0 {
 		var b strings.Builder
 		prev := 0
 		for i, loc := range locs {
@@ -137,6 +138,15 @@ func Text(s string) string {
 		s = optionText.ReplaceAllString(s, "${1}"+Mask)
 	}
 	return s
+}
+
+// schemeIndexes returns where the URI schemes of s are, as
+// FindAllStringIndex does.
+func schemeIndexes(s string) [][]int {
+	if !strings.Contains(s, "://") {
+		return nil
+	}
+	return scheme.FindAllStringIndex(s, -1)
 }
 
 // userinfoEnd returns the index of the "@" that ends the credentials at the
