@@ -285,6 +285,13 @@ func (t *TaskReader) jsonEntry(raw []byte, line int) (TaskEntry, error) {
 		e.Spec.Kind, e.Spec.Def = kind, def
 		return e, nil
 	}
+	return t.jsonFields(raw, line)
+}
+
+// jsonFields reads an entry field by field.
+func (t *TaskReader) jsonFields(raw []byte, line int) (TaskEntry, error) {
+	e := TaskEntry{Index: t.n, Line: line}
+	at := yamlpos.Path{t.n}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
 		var se *json.SyntaxError
