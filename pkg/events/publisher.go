@@ -179,12 +179,15 @@ func (p *Publisher) publish(pool string, c taskstate.Change, payload func([]byte
 		Header:  nats.Header{jetstream.MsgIDHeader: []string{nuid.Next()}},
 		Data:    payload(make([]byte, 0, 48)),
 	}
-	// The wake-ups first: a worker's pickup waits on them, nobody on the
-	// history.
-	p.publishWork(r, c)
+	// The history first, then the wake-ups. The other way round, the
+	// async publish's own work (its ack's bookkeeping, then the stream's
+	// at the server) came between a wake-up and its worker: on the pickup
+	// bench a worker got its wake-up 106-127 µs after the publish, against
+	// 40-42 µs this way.
 	if _, err := js.PublishMsgAsync(msg, stallOpt); err != nil {
 		p.fail(r, err)
 	}
+	p.publishWork(r, c)
 }
 
 // stallOpt bounds how long Notify may wait for a slot in the publish
