@@ -6,7 +6,8 @@ import (
 )
 
 // DefaultGCPercent is the Go garbage collector target (GOGC) of the
-// processes that run tasks: workers and dispatcher bench. A worker's heap
+// processes that run or create tasks in bulk: workers, dispatcher create
+// and dispatcher bench. A worker's heap
 // is small (the tasks in flight), so letting it grow to five times the live
 // data before a collection costs little memory and saves CPU on every task;
 // Go's default, 100, spends about a sixth of a no-op task's CPU in the
