@@ -61,7 +61,7 @@ func TestManagerOps(t *testing.T) {
 		}},
 
 		{name: "Ops/PauseAndResume", fn: func(t *testing.T, e *env) {
-			e.create(specs("noop", 2)...)
+			e.create(specs("noop", 3)...)
 			running := e.claimOne()
 			require.NoError(t, e.m.Pause(e.ctx, "deploy"))
 			st, err := e.m.PoolState(e.ctx)
@@ -77,8 +77,8 @@ func TestManagerOps(t *testing.T) {
 			require.NoError(t, e.m.Commit(e.ctx, running, "ok", taskstate.StatusDone), "a running task finishes while paused")
 			available := e.notes.count(taskstate.EventAvailable)
 			require.NoError(t, e.m.Resume(e.ctx))
-			require.Greater(t, e.notes.count(taskstate.EventAvailable), available, "resume wakes idle workers")
-			require.Len(t, e.claim(taskstate.ClaimOptions{Limit: 5}), 1)
+			require.Equal(t, available+2, e.notes.count(taskstate.EventAvailable), "resume wakes a worker for each waiting task")
+			require.Len(t, e.claim(taskstate.ClaimOptions{Limit: 5}), 2)
 		}},
 
 		{name: "Ops/WorkersAndUnserved", fn: func(t *testing.T, e *env) {

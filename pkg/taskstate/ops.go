@@ -168,7 +168,16 @@ func (m *Manager) setPaused(ctx context.Context, paused bool, reason string) err
 		return err
 	}
 	if !paused {
-		m.notify(ctx, EventAvailable, 1) // idle workers claim at once
+		// Idle workers claim at once: as many as there are tasks to claim
+		// (up to the publisher's fan-out), not one, which would leave the
+		// rest to the others' next poll.
+		n := 1
+		if c, err := m.store.Stat(ctx, StatParams{Pool: m.pool}); err == nil {
+			n = c[StatusWaiting] + c[StatusPartDone]
+		}
+		if n > 0 {
+			m.notify(ctx, EventAvailable, n)
+		}
 	}
 	m.log.Info("pool paused", zap.String("pool", m.pool), zap.Bool("paused", paused))
 	return nil
