@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/sourcegraph/conc"
@@ -626,6 +627,16 @@ func (m *Manager) update(ctx context.Context, op string, p UpdateParams) (int64,
 		return 0, err
 	}
 	p.Pool, p.Now = m.pool, m.cfg.Now()
+	// The kinds are read before the write, whose query may name the
+	// statuses it changes.
+	var hint kindsHint
+	if p.Status.Claimable() {
+		var keep func(*Task) bool
+		if p.KeepCancelled {
+			keep = func(t *Task) bool { return !strings.HasPrefix(t.LastError, CancelledPrefix) }
+		}
+		hint = m.kindsOf(ctx, p.Query, keep)
+	}
 	start := time.Now()
 	n, err := m.store.Update(ctx, p)
 	m.observe(op, start, err)
@@ -633,7 +644,7 @@ func (m *Manager) update(ctx context.Context, op string, p UpdateParams) (int64,
 		return 0, err
 	}
 	if p.Status.Claimable() {
-		m.notify(ctx, EventAvailable, int(n))
+		m.notifyAvailable(ctx, int(n), hint)
 	}
 	m.log.Info(op, zap.String("pool", m.pool), zap.Int64("matched", n), zap.String("status", string(p.Status)))
 	return n, nil

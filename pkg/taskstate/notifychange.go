@@ -115,3 +115,57 @@ func (h *retryHints) next(now time.Time) (first time.Time, passed bool) {
 	h.due = kept
 	return first, passed
 }
+
+// kindsHintScan is how many of its tasks a bulk update that makes tasks
+// claimable (a retry, a reset) reads to learn their kinds, so that its
+// wake-ups go to workers that run them. The read costs at most what the
+// update's own search does; a resume, which writes one row, does not read
+// (its tasks would be found by walking the pool).
+const kindsHintScan = 1024
+
+// kindsHint is what such a read found.
+type kindsHint struct {
+	ids   []string
+	kinds map[string]int
+	all   bool // every matching task was read
+}
+
+// kindsOf reads up to kindsHintScan tasks matching q, without payloads,
+// when the Notifier takes kinds; keep, when set, leaves out the tasks the
+// update will (a retry's cancelled ones). A hint: when more match, or the
+// read fails, the wake-ups go to workers of any kind.
+func (m *Manager) kindsOf(ctx context.Context, q Query, keep func(*Task) bool) kindsHint {
+	if _, ok := m.cfg.Notifier.(ChangeNotifier); !ok {
+		return kindsHint{}
+	}
+	h := kindsHint{kinds: map[string]int{}, all: true}
+	n := 0
+	for t, err := range m.store.Query(ctx, QueryParams{Pool: m.pool, Query: q, Limit: kindsHintScan + 1}) {
+		if err != nil {
+			return kindsHint{}
+		}
+		if n++; n > kindsHintScan {
+			h.all = false
+			break
+		}
+		if keep != nil && !keep(t) {
+			continue
+		}
+		if len(h.ids) < MaxEventIDs {
+			h.ids = append(h.ids, t.ID)
+		}
+		h.kinds[t.Kind]++
+	}
+	return h
+}
+
+// notifyAvailable notifies that n tasks became claimable: by kind when h
+// read them all, else to workers of any kind.
+func (m *Manager) notifyAvailable(ctx context.Context, n int, h kindsHint) {
+	cn, ok := m.cfg.Notifier.(ChangeNotifier)
+	if !ok || !h.all || len(h.kinds) == 0 || n <= 0 {
+		m.notify(ctx, EventAvailable, n)
+		return
+	}
+	cn.NotifyChange(context.WithoutCancel(ctx), m.pool, Change{Event: EventAvailable, N: n, IDs: h.ids, Kinds: h.kinds})
+}

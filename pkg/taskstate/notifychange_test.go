@@ -25,8 +25,12 @@ func newIDNotes() *idNotes {
 	return &idNotes{ids: map[taskstate.Event][]string{}, n: map[taskstate.Event]int{}, kinds: map[taskstate.Event]map[string]int{}}
 }
 
-func (r *idNotes) Notify(context.Context, string, taskstate.Event, int) {
-	panic("a ChangeNotifier gets NotifyChange")
+// Notify records a write that did not name its tasks (a cancel's failed
+// event, a bulk update whose kinds were not read).
+func (r *idNotes) Notify(_ context.Context, _ string, ev taskstate.Event, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n[ev] += n
 }
 
 func (r *idNotes) NotifyChange(_ context.Context, _ string, c taskstate.Change) {
@@ -92,6 +96,34 @@ func TestManagerNotifiesIDs(t *testing.T) {
 			require.Equal(t, taskstate.StatusWaiting, to)
 			require.Equal(t, []string{claimed[0].ID}, rec.ids[taskstate.EventAvailable])
 			require.Equal(t, 1, rec.delayed, "a task back after a backoff wakes no worker now")
+		}},
+		{name: "RetryAndResetWakeTheirKinds", fn: func(t *testing.T, e *env) {
+			rec := newIDNotes()
+			m, err := taskstate.NewManager(taskstate.Config{Store: e.store, Pool: "retry", Now: e.clock.Now, Notifier: rec})
+			require.NoError(t, err)
+			ctx := e.ctx
+			specs := []taskstate.TaskSpec{{Kind: "k", Def: def("A", 1)}, {Kind: "j", Def: def("A", 2)}, {Kind: "j", Def: def("A", 3)}, {Kind: "i", Def: def("A", 4)}}
+			_, err = m.Create(ctx, specs, taskstate.CreateOptions{})
+			require.NoError(t, err)
+			claimed, err := m.Claim(ctx, taskstate.ClaimOptions{Limit: 4, Lease: time.Minute})
+			require.NoError(t, err)
+			require.Len(t, claimed, 4)
+			for _, c := range claimed[:3] {
+				require.NoError(t, m.Fail(ctx, c, errors.New("boom")))
+			}
+			_, err = m.Cancel(ctx, taskstate.CancelParams{Query: taskstate.ByIDs(claimed[3].ID)})
+			require.NoError(t, err)
+			rec.kinds[taskstate.EventAvailable] = nil
+			n, err := m.RetryFailedWith(ctx, taskstate.Query{}, taskstate.RetryOptions{})
+			require.NoError(t, err)
+			require.Equal(t, int64(3), n)
+			require.Equal(t, map[string]int{"k": 1, "j": 2}, rec.kinds[taskstate.EventAvailable],
+				"a retry wakes workers of its tasks' kinds, leaving out the cancelled one it keeps")
+			rec.kinds[taskstate.EventAvailable] = nil
+			n, err = m.ResetStatus(ctx, taskstate.ByStatus(taskstate.StatusFailed), taskstate.StatusWaiting)
+			require.NoError(t, err)
+			require.Equal(t, int64(1), n)
+			require.Equal(t, map[string]int{"i": 1}, rec.kinds[taskstate.EventAvailable], "so does a reset")
 		}},
 		{name: "IDsAreCapped", fn: func(t *testing.T, e *env) {
 			rec := newIDNotes()

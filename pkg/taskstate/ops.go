@@ -170,7 +170,9 @@ func (m *Manager) setPaused(ctx context.Context, paused bool, reason string) err
 	if !paused {
 		// Idle workers claim at once: as many as there are tasks to claim
 		// (up to the publisher's fan-out), not one, which would leave the
-		// rest to the others' next poll.
+		// rest to the others' next poll. Of any kind: the pool's waiting
+		// tasks have no index in creation order to read their kinds from
+		// cheaply (see kindsOf).
 		n := 1
 		if c, err := m.store.Stat(ctx, StatParams{Pool: m.pool}); err == nil {
 			n = c[StatusWaiting] + c[StatusPartDone]
