@@ -48,7 +48,10 @@ func TestPayloadBombs(t *testing.T) {
 	require.Less(t, len(bombs["nested"]), taskstate.DefaultMaxPayload)
 	bombIDs := injectDefs(t, strings.TrimPrefix(c.store, "sqlite://"), c.pool, bombs)
 
-	w := c.startWorkerIn("target", "", nil, "--programs", programs)
+	// A lease longer than the harness's 2 s: decoding the bombs keeps the
+	// worker busy, and on a loaded machine a late heartbeat cost the deep
+	// task its lease and a second attempt, which this test counts.
+	w := c.startWorkerIn("target", "", nil, "--programs", programs, "--lease", "15s")
 	fleettest.Eventually(t, 60*time.Second, func() error {
 		if n := c.stat()["failed"]; n != 3 {
 			return fmt.Errorf("%d tasks failed, want 3: %v", n, c.stat())
