@@ -116,11 +116,11 @@ func (h *retryHints) next(now time.Time) (first time.Time, passed bool) {
 	return first, passed
 }
 
-// kindsHintScan is how many of its tasks a bulk update that makes tasks
-// claimable (a retry, a reset) reads to learn their kinds, so that its
-// wake-ups go to workers that run them. The read costs at most what the
-// update's own search does; a resume, which writes one row, does not read
-// (its tasks would be found by walking the pool).
+// kindsHintScan is how many of its tasks a write that does not name them
+// (a bulk retry or reset, a resume) reads to learn their kinds, so that
+// its wake-ups go to workers that run them. A bulk update's read costs at
+// most what its own search does; a resume counts the claimable tasks by
+// kind in their status indexes (Store.CountKinds).
 const kindsHintScan = 1024
 
 // kindsHint is what such a read found.
@@ -168,4 +168,36 @@ func (m *Manager) notifyAvailable(ctx context.Context, n int, h kindsHint) {
 		return
 	}
 	cn.NotifyChange(context.WithoutCancel(ctx), m.pool, Change{Event: EventAvailable, N: n, IDs: h.ids, Kinds: h.kinds})
+}
+
+// notifyResumed wakes idle workers for the claimable tasks of a resumed
+// pool: as many as there are tasks (up to the publisher's fan-out), of
+// their kinds when there are at most kindsHintScan of each status, else
+// of any kind. Not one, which would leave the rest to the others' next
+// poll.
+func (m *Manager) notifyResumed(ctx context.Context) {
+	if _, ok := m.cfg.Notifier.(ChangeNotifier); ok {
+		h := kindsHint{kinds: map[string]int{}, all: true}
+		n := 0
+		for _, st := range []Status{StatusWaiting, StatusPartDone} {
+			kinds, all, err := m.store.CountKinds(ctx, CountKindsParams{Pool: m.pool, Query: ByStatus(st), Limit: kindsHintScan})
+			if err != nil || !all {
+				h.all = false
+				break
+			}
+			for k, c := range kinds {
+				h.kinds[k] += c
+				n += c
+			}
+		}
+		if h.all {
+			m.notifyAvailable(ctx, n, h)
+			return
+		}
+	}
+	n := 1
+	if c, err := m.store.Stat(ctx, StatParams{Pool: m.pool}); err == nil {
+		n = c[StatusWaiting] + c[StatusPartDone]
+	}
+	m.notify(ctx, EventAvailable, n)
 }

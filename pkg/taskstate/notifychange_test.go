@@ -49,6 +49,19 @@ func (r *idNotes) NotifyChange(_ context.Context, _ string, c taskstate.Change) 
 	}
 }
 
+// kindsPool returns a Manager of pool, recording into rec, that holds four
+// waiting tasks of kinds k, j, j and i, in that order.
+func kindsPool(t *testing.T, e *env, pool string) (m *taskstate.Manager, rec *idNotes) {
+	t.Helper()
+	rec = newIDNotes()
+	m, err := taskstate.NewManager(taskstate.Config{Store: e.store, Pool: pool, Now: e.clock.Now, Notifier: rec})
+	require.NoError(t, err)
+	specs := []taskstate.TaskSpec{{Kind: "k", Def: def("A", 1)}, {Kind: "j", Def: def("A", 2)}, {Kind: "j", Def: def("A", 3)}, {Kind: "i", Def: def("A", 4)}}
+	_, err = m.Create(e.ctx, specs, taskstate.CreateOptions{})
+	require.NoError(t, err)
+	return m, rec
+}
+
 func TestManagerNotifiesIDs(t *testing.T) {
 	runManagerCases(t, []managerCase{
 		{name: "CreateCommitFailReap", fn: func(t *testing.T, e *env) {
@@ -98,13 +111,8 @@ func TestManagerNotifiesIDs(t *testing.T) {
 			require.Equal(t, 1, rec.delayed, "a task back after a backoff wakes no worker now")
 		}},
 		{name: "RetryAndResetWakeTheirKinds", fn: func(t *testing.T, e *env) {
-			rec := newIDNotes()
-			m, err := taskstate.NewManager(taskstate.Config{Store: e.store, Pool: "retry", Now: e.clock.Now, Notifier: rec})
-			require.NoError(t, err)
+			m, rec := kindsPool(t, e, "retry")
 			ctx := e.ctx
-			specs := []taskstate.TaskSpec{{Kind: "k", Def: def("A", 1)}, {Kind: "j", Def: def("A", 2)}, {Kind: "j", Def: def("A", 3)}, {Kind: "i", Def: def("A", 4)}}
-			_, err = m.Create(ctx, specs, taskstate.CreateOptions{})
-			require.NoError(t, err)
 			claimed, err := m.Claim(ctx, taskstate.ClaimOptions{Limit: 4, Lease: time.Minute})
 			require.NoError(t, err)
 			require.Len(t, claimed, 4)
@@ -124,6 +132,18 @@ func TestManagerNotifiesIDs(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, int64(1), n)
 			require.Equal(t, map[string]int{"i": 1}, rec.kinds[taskstate.EventAvailable], "so does a reset")
+		}},
+		{name: "ResumeWakesItsKinds", fn: func(t *testing.T, e *env) {
+			m, rec := kindsPool(t, e, "resume")
+			ctx := e.ctx
+			claimed, err := m.Claim(ctx, taskstate.ClaimOptions{Kinds: []string{"i"}, Limit: 1, Lease: time.Minute})
+			require.NoError(t, err)
+			require.NoError(t, m.Commit(ctx, claimed[0], 1, taskstate.StatusDone))
+			require.NoError(t, m.Pause(ctx, "deploy"))
+			rec.kinds[taskstate.EventAvailable], rec.n[taskstate.EventAvailable] = nil, 0
+			require.NoError(t, m.Resume(ctx))
+			require.Equal(t, map[string]int{"k": 1, "j": 2}, rec.kinds[taskstate.EventAvailable], "a resume wakes workers of its waiting tasks' kinds")
+			require.Equal(t, 3, rec.n[taskstate.EventAvailable])
 		}},
 		{name: "IDsAreCapped", fn: func(t *testing.T, e *env) {
 			rec := newIDNotes()

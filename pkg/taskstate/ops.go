@@ -168,18 +168,7 @@ func (m *Manager) setPaused(ctx context.Context, paused bool, reason string) err
 		return err
 	}
 	if !paused {
-		// Idle workers claim at once: as many as there are tasks to claim
-		// (up to the publisher's fan-out), not one, which would leave the
-		// rest to the others' next poll. Of any kind: the pool's waiting
-		// tasks have no index in creation order to read their kinds from
-		// cheaply (see kindsOf).
-		n := 1
-		if c, err := m.store.Stat(ctx, StatParams{Pool: m.pool}); err == nil {
-			n = c[StatusWaiting] + c[StatusPartDone]
-		}
-		if n > 0 {
-			m.notify(ctx, EventAvailable, n)
-		}
+		m.notifyResumed(ctx)
 	}
 	m.log.Info("pool paused", zap.String("pool", m.pool), zap.Bool("paused", paused))
 	return nil

@@ -75,6 +75,13 @@ type Store interface {
 	// payloads. Every status is present in the result.
 	Stat(ctx context.Context, p StatParams) (Counts, error)
 
+	// CountKinds counts by kind at most Limit of the tasks matching
+	// Query (any Limit of them when more match) and reports whether that
+	// was all of them. A query of one status reads only that status's
+	// tasks, however many others the pool holds. For wake-ups: which
+	// kinds of worker a write that did not name its tasks concerns.
+	CountKinds(ctx context.Context, p CountKindsParams) (kinds map[string]int, all bool, err error)
+
 	// ListPools returns the names of the pools that exist, sorted.
 	ListPools(ctx context.Context) ([]string, error)
 
@@ -306,6 +313,13 @@ type GetParams struct {
 	Pool     string
 	ID       string
 	Payloads bool
+}
+
+// CountKindsParams are the arguments of Store.CountKinds.
+type CountKindsParams struct {
+	Pool  string
+	Query Query
+	Limit int // at least 1
 }
 
 // StatParams are the arguments of Store.Stat.

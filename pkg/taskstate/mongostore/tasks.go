@@ -753,6 +753,57 @@ func (s *Store) Get(ctx context.Context, p taskstate.GetParams) (*taskstate.Task
 	return t, nil
 }
 
+// CountKinds implements taskstate.Store: a $limit then a $group, so the
+// server reads at most Limit+1 matching documents (one more, to tell "all"
+// from "Limit").
+func (s *Store) CountKinds(ctx context.Context, p taskstate.CountKindsParams) (map[string]int, bool, error) {
+	c, err := s.coll(p.Pool)
+	if err != nil {
+		return nil, false, err
+	}
+	filter, err := translateQuery(p.Query)
+	if err != nil {
+		return nil, false, err
+	}
+	limit := max(p.Limit, 1)
+	pipeline := mongo.Pipeline{
+		{{Key: "$match", Value: filter}},
+		{{Key: "$limit", Value: int64(limit + 1)}},
+		{{Key: "$group", Value: bson.D{
+			{Key: "_id", Value: "$" + fKind},
+			{Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}},
+		}}},
+		{{Key: "$sort", Value: bson.D{{Key: "_id", Value: 1}}}},
+	}
+	cur, err := c.Aggregate(ctx, pipeline)
+	if err != nil {
+		return nil, false, s.wrap("count kinds", p.Pool, err)
+	}
+	var rows []struct {
+		Kind any   `bson:"_id"`
+		N    int64 `bson:"n"`
+	}
+	if err := cur.All(ctx, &rows); err != nil {
+		return nil, false, s.wrap("count kinds", p.Pool, err)
+	}
+	kinds, n, all := map[string]int{}, 0, true
+	for _, r := range rows {
+		k, ok := r.Kind.(string)
+		if !ok {
+			continue
+		}
+		c := int(r.N)
+		if n+c > limit {
+			c, all = limit-n, false
+		}
+		if c > 0 {
+			kinds[k] = c
+			n += c
+		}
+	}
+	return kinds, all, nil
+}
+
 // Stat counts the matching tasks by status with one aggregation
 // ($match, then $group on status); no document is read by the client.
 // Statuses other than the five (written by another program) are ignored.

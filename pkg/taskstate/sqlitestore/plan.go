@@ -263,3 +263,32 @@ func (s *Store) statSQL(ctx context.Context, pool string, q taskstate.Query) (st
 	}
 	return "SELECT status, count(*) FROM " + tbl + " WHERE pool = ? AND (" + cond + ") GROUP BY status", append([]any{pool}, args...), nil
 }
+
+// countKindsSQL is the statement of CountKinds over at most limit tasks.
+// A query of one status reads that status's partial index: left to
+// itself, SQLite may walk the whole pool in tasks_pool_seq for a statement
+// without an ORDER BY (TestPlanCountKindsUsesStatusIndex).
+func (s *Store) countKindsSQL(ctx context.Context, pool string, q taskstate.Query, limit int) (string, []any, error) {
+	tbl, cond, args, err := s.indexedWhere(ctx, pool, q)
+	if err != nil {
+		return "", nil, err
+	}
+	if tbl == "tasks" {
+		for _, c := range q.Conds {
+			if st, ok := oneStatus(c); ok && c.Field == taskstate.FieldStatus && c.Op != taskstate.OpNin {
+				if index, ok := statusIndexes[taskstate.Status(st)]; ok {
+					tbl = "tasks INDEXED BY " + index
+				}
+			}
+		}
+	}
+	return "SELECT kind, count(*) FROM (SELECT kind FROM " + tbl + " WHERE pool = ? AND (" + cond + ") LIMIT ?) GROUP BY kind ORDER BY kind",
+		append(append([]any{pool}, args...), limit), nil
+}
+
+// statusIndexes are the partial indexes that hold the tasks of one status
+// each, whatever their order (see schema).
+var statusIndexes = map[taskstate.Status]string{
+	taskstate.StatusWaiting: "tasks_waiting", taskstate.StatusPartDone: "tasks_part_done",
+	taskstate.StatusRunning: "tasks_running", taskstate.StatusFailed: "tasks_failed_seq",
+}

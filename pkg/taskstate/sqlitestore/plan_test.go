@@ -189,3 +189,23 @@ func TestPlanClaimUsesStatusIndex(t *testing.T) {
 		require.NotContains(t, claim, "TEMP B-TREE", "claim of %+v: no sort:\n%s", p, claim)
 	}
 }
+
+// TestPlanCountKindsUsesStatusIndex: CountKinds over one status reads that
+// status's partial index, never the pool's other indexes (a resume counts
+// the kinds of the waiting tasks of a pool that may hold a million done
+// ones); over anything else it takes the plan of any query.
+func TestPlanCountKindsUsesStatusIndex(t *testing.T) {
+	t.Parallel()
+	s := openPlanStore(t)
+	for st, index := range statusIndexes {
+		for _, q := range []taskstate.Query{taskstate.ByStatus(st), taskstate.ByStatus(st).Where(taskstate.FieldKind, taskstate.OpEq, "k")} {
+			sql, args, err := s.countKindsSQL(t.Context(), "p", q, 100)
+			require.NoError(t, err)
+			p := plan(t, s, sql, args)
+			require.Contains(t, p, "USING INDEX "+index, "%s:\n%s", st, p)
+		}
+	}
+	sql, args, err := s.countKindsSQL(t.Context(), "p", taskstate.ByIDs(taskstate.NewID(), taskstate.NewID()), 100)
+	require.NoError(t, err)
+	require.Contains(t, plan(t, s, sql, args), "USING INDEX "+idIndex)
+}

@@ -582,6 +582,40 @@ func (s *Store) Get(ctx context.Context, p taskstate.GetParams) (*taskstate.Task
 	return tasks[0], nil
 }
 
+// CountKinds implements taskstate.Store.
+func (s *Store) CountKinds(ctx context.Context, p taskstate.CountKindsParams) (map[string]int, bool, error) {
+	// One more than Limit is read, to tell "all" from "Limit".
+	limit := max(p.Limit, 1)
+	q, args, err := s.countKindsSQL(ctx, p.Pool, p.Query, limit+1)
+	if err != nil {
+		return nil, false, err
+	}
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlitestore: count kinds: %w", err)
+	}
+	defer rows.Close()
+	kinds, n, all := map[string]int{}, 0, true
+	for rows.Next() {
+		var k string
+		var c int
+		if err := rows.Scan(&k, &c); err != nil {
+			return nil, false, fmt.Errorf("sqlitestore: count kinds: %w", err)
+		}
+		if n+c > limit {
+			c, all = limit-n, false
+		}
+		if c > 0 {
+			kinds[k] = c
+			n += c
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("sqlitestore: count kinds: %w", err)
+	}
+	return kinds, all, nil
+}
+
 // Stat implements taskstate.Store.
 func (s *Store) Stat(ctx context.Context, p taskstate.StatParams) (taskstate.Counts, error) {
 	var (

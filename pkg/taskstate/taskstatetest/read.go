@@ -89,6 +89,50 @@ var readCases = []Case{
 		require.Equal(t, counts(0, 1, 1, 1, 1), f.stat(taskstate.Query{}.Where("filter.i", taskstate.OpLt, 4)))
 	}},
 
+	{Group: "CountKinds", Name: "ByKindStatusAndLimit", Run: func(ctx context.Context, t T, s taskstate.Store) {
+		f := newFixture(ctx, t, s)
+		count := func(q taskstate.Query, limit int) (map[string]int, bool) {
+			kinds, all, err := s.CountKinds(ctx, taskstate.CountKindsParams{Pool: f.pool, Query: q, Limit: limit})
+			require.NoError(t, err)
+			return kinds, all
+		}
+		kinds, all := count(taskstate.Query{}, 10)
+		require.Empty(t, kinds)
+		require.True(t, all)
+		f.create(tasks(0, 3)...)
+		f.create(task("sleep", 7), task("sleep", 8), task("train", 9))
+		held := f.claim(taskstate.ClaimParams{Kinds: []string{"sleep"}, Limit: 1})
+		f.finish(taskstate.Transition{ID: held[0].ID, Token: held[0].Lease.Token, To: taskstate.StatusFailed})
+
+		kinds, all = count(taskstate.Query{}, 10)
+		require.Equal(t, map[string]int{"noop": 3, "sleep": 2, "train": 1}, kinds)
+		require.True(t, all)
+		kinds, all = count(taskstate.ByStatus(taskstate.StatusWaiting), 10)
+		require.Equal(t, map[string]int{"noop": 3, "sleep": 1, "train": 1}, kinds, "one status")
+		require.True(t, all)
+		kinds, all = count(taskstate.ByStatus(taskstate.StatusFailed), 10)
+		require.Equal(t, map[string]int{"sleep": 1}, kinds)
+		require.True(t, all)
+		kinds, all = count(taskstate.Query{}.Where("filter.i", taskstate.OpGte, 2), 10)
+		require.Equal(t, map[string]int{"noop": 1, "sleep": 2, "train": 1}, kinds, "a filter")
+		require.True(t, all)
+		kinds, all = count(taskstate.Query{}, 6)
+		require.Equal(t, map[string]int{"noop": 3, "sleep": 2, "train": 1}, kinds, "exactly Limit is all")
+		require.True(t, all)
+		kinds, all = count(taskstate.Query{}, 4)
+		require.False(t, all, "more than Limit match")
+		n := 0
+		for k, c := range kinds {
+			require.Contains(t, []string{"noop", "sleep", "train"}, k)
+			require.Positive(t, c)
+			n += c
+		}
+		require.Equal(t, 4, n, "Limit of them are counted")
+		kinds, _, err := s.CountKinds(ctx, taskstate.CountKindsParams{Pool: "pool_b", Query: taskstate.Query{}, Limit: 10})
+		require.NoError(t, err)
+		require.Empty(t, kinds, "per pool")
+	}},
+
 	{Group: "ListPools", Name: "SortedAndIsolated", Run: func(ctx context.Context, t T, s taskstate.Store) {
 		b := newFixture(ctx, t, s)
 		b.pool = "pool_b"
