@@ -10,7 +10,6 @@ import (
 	"os"
 	"regexp"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/sourcegraph/conc"
@@ -627,15 +626,12 @@ func (m *Manager) update(ctx context.Context, op string, p UpdateParams) (int64,
 		return 0, err
 	}
 	p.Pool, p.Now = m.pool, m.cfg.Now()
-	// The kinds are read before the write, whose query may name the
-	// statuses it changes.
+	// The kinds are counted before the write, whose query may name the
+	// statuses it changes. A retry's count includes the cancelled tasks it
+	// keeps: at worst a wake-up that finds nothing.
 	var hint kindsHint
 	if p.Status.Claimable() {
-		var keep func(*Task) bool
-		if p.KeepCancelled {
-			keep = func(t *Task) bool { return !strings.HasPrefix(t.LastError, CancelledPrefix) }
-		}
-		hint = m.kindsOf(ctx, p.Query, keep)
+		hint = m.kindsIn(ctx, p.Query)
 	}
 	start := time.Now()
 	n, err := m.store.Update(ctx, p)

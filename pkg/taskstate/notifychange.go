@@ -117,57 +117,48 @@ func (h *retryHints) next(now time.Time) (first time.Time, passed bool) {
 }
 
 // kindsHintScan is how many of its tasks a write that does not name them
-// (a bulk retry or reset, a resume) reads to learn their kinds, so that
-// its wake-ups go to workers that run them. A bulk update's read costs at
-// most what its own search does; a resume counts the claimable tasks by
-// kind in their status indexes (Store.CountKinds).
+// (a bulk retry or reset, a resume) counts by kind, so that its wake-ups
+// go to workers that run them. The count reads at most this many tasks
+// through the index the write's own search would use (Store.CountKinds).
 const kindsHintScan = 1024
 
-// kindsHint is what such a read found.
+// kindsHint is what such a count found.
 type kindsHint struct {
-	ids   []string
 	kinds map[string]int
-	all   bool // every matching task was read
+	n     int  // tasks counted
+	all   bool // every matching task was counted
 }
 
-// kindsOf reads up to kindsHintScan tasks matching q, without payloads,
-// when the Notifier takes kinds; keep, when set, leaves out the tasks the
-// update will (a retry's cancelled ones). A hint: when more match, or the
-// read fails, the wake-ups go to workers of any kind.
-func (m *Manager) kindsOf(ctx context.Context, q Query, keep func(*Task) bool) kindsHint {
+// kindsIn counts by kind the tasks matching each of qs, up to
+// kindsHintScan of each, when the Notifier takes kinds. A hint: when more
+// match, or a count fails, the wake-ups go to workers of any kind.
+func (m *Manager) kindsIn(ctx context.Context, qs ...Query) kindsHint {
 	if _, ok := m.cfg.Notifier.(ChangeNotifier); !ok {
 		return kindsHint{}
 	}
 	h := kindsHint{kinds: map[string]int{}, all: true}
-	n := 0
-	for t, err := range m.store.Query(ctx, QueryParams{Pool: m.pool, Query: q, Limit: kindsHintScan + 1}) {
-		if err != nil {
+	for _, q := range qs {
+		kinds, all, err := m.store.CountKinds(ctx, CountKindsParams{Pool: m.pool, Query: q, Limit: kindsHintScan})
+		if err != nil || !all {
 			return kindsHint{}
 		}
-		if n++; n > kindsHintScan {
-			h.all = false
-			break
+		for k, c := range kinds {
+			h.kinds[k] += c
+			h.n += c
 		}
-		if keep != nil && !keep(t) {
-			continue
-		}
-		if len(h.ids) < MaxEventIDs {
-			h.ids = append(h.ids, t.ID)
-		}
-		h.kinds[t.Kind]++
 	}
 	return h
 }
 
 // notifyAvailable notifies that n tasks became claimable: by kind when h
-// read them all, else to workers of any kind.
+// counted them all, else to workers of any kind.
 func (m *Manager) notifyAvailable(ctx context.Context, n int, h kindsHint) {
 	cn, ok := m.cfg.Notifier.(ChangeNotifier)
 	if !ok || !h.all || len(h.kinds) == 0 || n <= 0 {
 		m.notify(ctx, EventAvailable, n)
 		return
 	}
-	cn.NotifyChange(context.WithoutCancel(ctx), m.pool, Change{Event: EventAvailable, N: n, IDs: h.ids, Kinds: h.kinds})
+	cn.NotifyChange(context.WithoutCancel(ctx), m.pool, Change{Event: EventAvailable, N: n, Kinds: h.kinds})
 }
 
 // notifyResumed wakes idle workers for the claimable tasks of a resumed
@@ -176,24 +167,9 @@ func (m *Manager) notifyAvailable(ctx context.Context, n int, h kindsHint) {
 // of any kind. Not one, which would leave the rest to the others' next
 // poll.
 func (m *Manager) notifyResumed(ctx context.Context) {
-	if _, ok := m.cfg.Notifier.(ChangeNotifier); ok {
-		h := kindsHint{kinds: map[string]int{}, all: true}
-		n := 0
-		for _, st := range []Status{StatusWaiting, StatusPartDone} {
-			kinds, all, err := m.store.CountKinds(ctx, CountKindsParams{Pool: m.pool, Query: ByStatus(st), Limit: kindsHintScan})
-			if err != nil || !all {
-				h.all = false
-				break
-			}
-			for k, c := range kinds {
-				h.kinds[k] += c
-				n += c
-			}
-		}
-		if h.all {
-			m.notifyAvailable(ctx, n, h)
-			return
-		}
+	if h := m.kindsIn(ctx, ByStatus(StatusWaiting), ByStatus(StatusPartDone)); h.all {
+		m.notifyAvailable(ctx, h.n, h)
+		return
 	}
 	n := 1
 	if c, err := m.store.Stat(ctx, StatParams{Pool: m.pool}); err == nil {
