@@ -126,19 +126,30 @@ func (c *Conn) Wakeups(ctx context.Context, pool string, events ...taskstate.Eve
 
 	// One round trip: the server has the subscriptions before we return.
 	// When disconnected they go live on reconnect, and the Wakeup signals.
-	if nc.IsConnected() {
-		fctx, cancel := context.WithTimeout(ctx, bgTimeout)
-		err := nc.FlushWithContext(fctx)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				_ = w.Close()
-				return nil, &opError{op: "subscribe " + Subject(pool, events[0]), err: ctx.Err(), msg: ctx.Err().Error()}
-			}
-			c.log.Debug("flush after subscribe failed", zap.String("pool", pool), zap.String("error", c.describe(err)))
-		}
+	if err := c.flushSubscribed(ctx, pool); err != nil {
+		_ = w.Close()
+		return nil, &opError{op: "subscribe " + Subject(pool, events[0]), err: err, msg: err.Error()}
 	}
 	return w, nil
+}
+
+// flushSubscribed makes one round trip, so the server has the
+// subscriptions just made before the caller goes on. A flush that fails
+// otherwise is only logged: disconnected, the subscriptions go live on
+// reconnect. It returns ctx's error when ctx ended meanwhile.
+func (c *Conn) flushSubscribed(ctx context.Context, pool string) error {
+	if !c.nc.IsConnected() {
+		return nil
+	}
+	fctx, cancel := context.WithTimeout(ctx, bgTimeout)
+	defer cancel()
+	if err := c.nc.FlushWithContext(fctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.log.Debug("flush after subscribe failed", zap.String("pool", pool), zap.String("error", c.describe(err)))
+	}
+	return nil
 }
 
 // C returns the wake-up channel. It has capacity one: any number of events

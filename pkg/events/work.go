@@ -151,13 +151,14 @@ func (c *Conn) WorkWakeups(ctx context.Context, pool string, kinds ...string) (*
 	w.closing = wctx.Done()
 	subs := make([]*nats.Subscription, 0, len(w.pullers))
 	for _, p := range w.pullers {
-		sub, err := w.joinWake(WorkSubjectPrefix + "." + pool + "." + p.token)
+		ws := WorkSubjectPrefix + "." + pool + "." + p.token
+		sub, err := w.joinWake(ws)
 		if err != nil {
 			for _, s := range subs {
 				_ = s.Unsubscribe()
 			}
 			w.cancel()
-			return nil, &opError{op: "subscribe " + wakeSubject(WorkSubjectPrefix+"."+pool+"."+p.token), err: err, msg: c.describe(err)}
+			return nil, &opError{op: "subscribe " + wakeSubject(ws), err: err, msg: c.describe(err)}
 		}
 		subs = append(subs, sub)
 	}
@@ -166,15 +167,10 @@ func (c *Conn) WorkWakeups(ctx context.Context, pool string, kinds ...string) (*
 			_ = s.Unsubscribe()
 		}
 	})
-	// One round trip: the server has the fast-path subscriptions before
-	// we return (as Wakeups does), so a wake-up published next finds them.
-	if c.nc.IsConnected() {
-		fctx, fcancel := context.WithTimeout(ctx, bgTimeout)
-		if err := c.nc.FlushWithContext(fctx); err != nil {
-			c.log.Debug("flush after subscribe failed", zap.String("pool", pool), zap.String("error", c.describe(err)))
-		}
-		fcancel()
-	}
+	// The server has the fast-path subscriptions before we return, so a
+	// wake-up published next finds them. An ended ctx ends the WorkWakeup
+	// through wctx.
+	_ = c.flushSubscribed(ctx, pool)
 	for _, p := range w.pullers {
 		w.done.Add(1)
 		go func() { defer w.done.Done(); p.run(wctx) }()
@@ -375,6 +371,12 @@ func (w *WorkWakeup) offer(ctx context.Context, msg *nats.Msg) {
 // hand gives the worker a wake-up if it takes one within d, unless done
 // closes first, and reports whether it did.
 func (w *WorkWakeup) hand(d time.Duration, done <-chan struct{}) bool {
+	select {
+	case w.ch <- struct{}{}: // a worker waiting already: no timer
+		w.received.Inc()
+		return true
+	default:
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -31,14 +31,21 @@ func from(q taskstate.Query) string {
 			return "tasks INDEXED BY " + idIndex
 		}
 	}
-	for _, c := range q.Conds {
-		if st, ok := oneStatus(c); ok && c.Field == taskstate.FieldStatus && c.Op != taskstate.OpNin {
-			if index, ok := seqIndexes[taskstate.Status(st)]; ok {
-				return "tasks INDEXED BY " + index
-			}
-		}
+	if index, ok := seqIndexes[statusOf(q)]; ok {
+		return "tasks INDEXED BY " + index
 	}
 	return "tasks"
+}
+
+// statusOf returns the one status q asks for in a condition of its own
+// (an equality, or an $in of one), or "" when there is none.
+func statusOf(q taskstate.Query) taskstate.Status {
+	for _, c := range q.Conds {
+		if st, ok := oneStatus(c); ok && c.Field == taskstate.FieldStatus && c.Op != taskstate.OpNin {
+			return taskstate.Status(st)
+		}
+	}
+	return ""
 }
 
 // oneStatus returns the status c names when it is an equality with, or an
@@ -273,14 +280,8 @@ func (s *Store) countKindsSQL(ctx context.Context, pool string, q taskstate.Quer
 	if err != nil {
 		return "", nil, err
 	}
-	if tbl == "tasks" {
-		for _, c := range q.Conds {
-			if st, ok := oneStatus(c); ok && c.Field == taskstate.FieldStatus && c.Op != taskstate.OpNin {
-				if index, ok := statusIndexes[taskstate.Status(st)]; ok {
-					tbl = "tasks INDEXED BY " + index
-				}
-			}
-		}
+	if index, ok := statusIndexes[statusOf(q)]; ok && tbl == "tasks" {
+		tbl = "tasks INDEXED BY " + index
 	}
 	return "SELECT kind, count(*) FROM (SELECT kind FROM " + tbl + " WHERE pool = ? AND (" + cond + ") LIMIT ?) GROUP BY kind ORDER BY kind",
 		append(append([]any{pool}, args...), limit), nil

@@ -225,7 +225,7 @@ func claimPick(p taskstate.ClaimParams) (string, []any, error) {
 	// tasks; TestPlanClaimUsesStatusIndex).
 	var pick strings.Builder
 	from := claimableStatus(p.From)
-	pick.WriteString(`SELECT seq FROM tasks INDEXED BY tasks_` + from + ` WHERE pool = ? AND status = '` + from + `' AND run_after <= ` + sqlNow + sqlNotPaused)
+	pick.WriteString(`SELECT seq FROM tasks INDEXED BY ` + statusIndexes[taskstate.Status(from)] + ` WHERE pool = ? AND status = '` + from + `' AND run_after <= ` + sqlNow + sqlNotPaused)
 	// The status and the limit are part of the SQL text, not bound: bound,
 	// they make SQLite recompile the statement on every call, and only a
 	// literal status lets it use the partial index tasks_waiting (or
