@@ -25,8 +25,8 @@ type Store interface {
 	// CreateTasks inserts the tasks whose key is new to the pool and returns
 	// one result per input task, in input order: its id and whether this
 	// call created it. Keys in Tasks are distinct. Safe with concurrent
-	// creators of the same keys: exactly one insert wins (a unique index),
-	// the others get its id. With DryRun nothing is written and new tasks
+	// creators of the same keys: exactly one insert wins (a unique index,
+	// or one write transaction at a time), the others get its id. With DryRun nothing is written and new tasks
 	// get an empty id.
 	CreateTasks(ctx context.Context, p CreateTasksParams) ([]CreatedTask, error)
 

@@ -76,3 +76,34 @@ func TestCreateChunksMixed(t *testing.T) {
 	require.Equal(t, len(first)+created, c[taskstate.StatusWaiting], "the count is of the rows inserted")
 	require.Equal(t, len(first)+created, c.Total())
 }
+
+// TestCreateKeyHashShared: the dedup index holds a hash of the pool and
+// key, so the create looks at the rows of that hash: a row of another key
+// under the same hash (forced here), or of the same key in another pool,
+// does not make a new task a repeat.
+func TestCreateKeyHashShared(t *testing.T) {
+	t.Parallel()
+	s := openPlanStore(t)
+	ctx := t.Context()
+	a, b := newTasks("a"), newTasks("b")
+	_, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "p", Tasks: a, Now: time.Now()})
+	require.NoError(t, err)
+	_, err = s.w.ExecContext(ctx, `UPDATE tasks SET kh = ? WHERE id = ?`, keyHash("p", b[0].Key), a[0].ID)
+	require.NoError(t, err)
+
+	// A whole chunk and a single row, each with b's key among new ones.
+	var names []string
+	for i := range insertChunk - 1 {
+		names = append(names, fmt.Sprint("new", i))
+	}
+	for _, tasks := range [][]taskstate.NewTask{append(newTasks(names...), b[0]), b} {
+		out, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "p", Tasks: tasks, Now: time.Now()})
+		require.NoError(t, err)
+		last := out[len(out)-1]
+		require.Equal(t, b[0].ID, last.ID, "b under a's hash is new the first time, then found")
+	}
+	other := newTasks("a")
+	out, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "q", Tasks: other, Now: time.Now()})
+	require.NoError(t, err)
+	require.Equal(t, []taskstate.CreatedTask{{ID: other[0].ID, Created: true}}, out, "the same key in another pool")
+}

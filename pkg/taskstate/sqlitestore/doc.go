@@ -1,9 +1,13 @@
 // Package sqlitestore is the embedded taskstate backend: one SQLite file
 // (modernc.org/sqlite, pure Go, no cgo), safe for several processes at once.
 //
-// All pools share one table, tasks, keyed by (pool, key) for dedup (the
-// key, a SHA-256, stored as its 32 bytes); seq is the rowid and so the
-// creation order. Claims use one partial index per
+// All pools share one table, tasks; seq is the rowid and so the creation
+// order. Dedup finds a task by its pool and key (a SHA-256, stored as its
+// 32 bytes) through tasks_kh, an index of a 64-bit hash of the two: a
+// create looks for the key among the rows of its hash (almost always none)
+// and inserts in the same write transaction. The index is a quarter the
+// size of one on (pool, key), which matters because every create adds to
+// it at a random place. Claims use one partial index per
 // status a worker looks for (tasks_waiting and tasks_part_done ordered by
 // priority DESC, seq; tasks_running by lease expiry for the reaper), so a
 // finished task is in no status index and a commit removes one entry and
@@ -47,8 +51,8 @@
 // (filter.segments.0) indexes an array.
 //
 // Plans. A query on an _id list reads the id index (INDEXED BY), whatever
-// the list's length: without statistics SQLite would take the (pool, key)
-// index from five ids on and scan the pool. Dotted paths are indexed when
+// the list's length: without statistics SQLite would take the pool's index
+// from five ids on and scan the pool. Dotted paths are indexed when
 // declared, per pool (Store.CreatePathIndex, `dispatcher index --path
 // model.class`), as in MongoDB, rather than automatically for every
 // scalar leaf: an index costs every create and delete of the pool a write

@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -51,7 +52,10 @@ func (s *Store) migrate(ctx context.Context) error {
 		if !stale {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, migrateV1+";"+migrateKeys); err != nil {
+		if _, err := tx.ExecContext(ctx, migrateV1+";"+migrateKeys+";"+migrateDedupIndex); err != nil {
+			return fmt.Errorf("remove schema version 1 objects: %w", err)
+		}
+		if err := fillKeyHashes(ctx, tx); err != nil {
 			return fmt.Errorf("remove schema version 1 objects: %w", err)
 		}
 		return tx.Commit()
@@ -61,6 +65,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	var exists bool // version 0 is a new file, or one of version 1 (written before user_version was set)
 	if err := tx.QueryRowContext(ctx, "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'tasks'").Scan(&exists); err != nil {
 		return err
+	}
+	if exists && version < 10 {
+		// The schema's index on kh needs the column.
+		if err := addKeyHashColumn(ctx, tx); err != nil {
+			return fmt.Errorf("migrate to schema version 10: %w", err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("create schema: %w", err)
@@ -85,8 +95,76 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate to schema version 9: %w", err)
 		}
 	}
+	if exists && version < 10 {
+		// The index is built once, sorted, after the column is filled.
+		_, err := tx.ExecContext(ctx, `DROP INDEX tasks_kh`)
+		if err == nil {
+			err = fillKeyHashes(ctx, tx)
+		}
+		if err == nil {
+			_, err = tx.ExecContext(ctx, sqlKeyHashIndex+";"+migrateDedupIndex)
+		}
+		if err != nil {
+			return fmt.Errorf("migrate to schema version 10: %w", err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// addKeyHashColumn adds column kh to a tasks table written before version
+// 10, unless an earlier attempt has.
+func addKeyHashColumn(ctx context.Context, tx *sql.Tx) error {
+	var has bool
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM pragma_table_info('tasks') WHERE name = 'kh'`).Scan(&has); err != nil {
+		return err
+	}
+	if has {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `ALTER TABLE tasks ADD COLUMN kh INTEGER`)
+	return err
+}
+
+// fillKeyHashes sets kh on the tasks that have none: every task of a file
+// older than version 10, and those an older build added since. It reads
+// them in seq windows and updates them between reads.
+func fillKeyHashes(ctx context.Context, tx *sql.Tx) error {
+	const window = 10000
+	type row struct {
+		seq       int64
+		pool, key string
+	}
+	var after int64 = -1
+	batch := make([]row, 0, window)
+	for {
+		rows, err := tx.QueryContext(ctx, `SELECT seq, pool, `+keyCol+` FROM tasks NOT INDEXED
+			WHERE seq > ? AND kh IS NULL ORDER BY seq LIMIT ?`, after, window)
+		if err != nil {
+			return err
+		}
+		batch = batch[:0]
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.seq, &r.pool, &r.key); err != nil {
+				rows.Close()
+				return err
+			}
+			batch = append(batch, r)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		for _, r := range batch {
+			if _, err := tx.ExecContext(ctx, `UPDATE tasks SET kh = ? WHERE seq = ?`, keyHash(r.pool, r.key), r.seq); err != nil {
+				return err
+			}
+		}
+		after = batch[len(batch)-1].seq
+	}
 }

@@ -74,10 +74,11 @@ func TestMigrateFromV1(t *testing.T) {
 	require.NoError(t, check.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name LIKE 'tasks_count_%'`).Scan(&triggers))
 	require.NoError(t, check.QueryRow(`PRAGMA user_version`).Scan(&version))
 	require.Zero(t, triggers)
-	require.Equal(t, 9, version)
+	require.Equal(t, 10, version)
 	var textKeys int
 	require.NoError(t, check.QueryRow(`SELECT count(*) FROM tasks WHERE typeof(key) = 'text'`).Scan(&textKeys))
 	require.Zero(t, textKeys, "every hex key is stored as its bytes")
+	requireDedupByHash(t, check)
 
 	// Opening again leaves a current file alone.
 	s2, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
@@ -112,6 +113,21 @@ func TestMigrateFromV1(t *testing.T) {
 	again, err = m3.Create(ctx, []taskstate.TaskSpec{{Kind: "noop", Def: map[string]any{"z": 1}}}, taskstate.CreateOptions{})
 	require.NoError(t, err)
 	require.Equal(t, []string{"0000000000000000000000ff"}, again.IDs, "the older build's hex key was converted too")
+	requireDedupByHash(t, check)
+}
+
+// requireDedupByHash checks a migrated file's dedup index: every task has
+// its key's hash, and the unique (pool, key) index of versions 1 to 9 is
+// gone.
+func requireDedupByHash(t *testing.T, db *sql.DB) {
+	t.Helper()
+	var unhashed, oldIndex, newIndex int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM tasks WHERE kh IS NULL`).Scan(&unhashed))
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name = 'tasks_pool_key'`).Scan(&oldIndex))
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name = 'tasks_kh'`).Scan(&newIndex))
+	require.Zero(t, unhashed, "tasks without kh")
+	require.Zero(t, oldIndex, "tasks_pool_key")
+	require.Equal(t, 1, newIndex, "tasks_kh")
 }
 
 // TestMigrateFromV2 converts the hex keys of a version 2 file.
@@ -141,7 +157,8 @@ func TestMigrateFromV2(t *testing.T) {
 	require.Equal(t, []string{"000000000000000000000002"}, res.IDs)
 	var version int
 	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
-	require.Equal(t, 9, version)
+	require.Equal(t, 10, version)
+	requireDedupByHash(t, db)
 }
 
 // TestNewerSchemaRefused: a file written by a newer build is not touched.
@@ -190,7 +207,7 @@ func TestMigrateLogsFromV5(t *testing.T) {
 	require.NoError(t, err)
 	var version int
 	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
-	require.Equal(t, 9, version)
+	require.Equal(t, 10, version)
 	logs, err := m.Logs(ctx, res.IDs[0], "", 0)
 	require.NoError(t, err)
 	require.Len(t, logs, 1)

@@ -16,7 +16,7 @@ const idIndex = "sqlite_autoindex_tasks_1"
 
 // from is the table clause of a statement over the tasks matching q. A
 // query that names its tasks by id reads them through the id index: left
-// to itself, SQLite (without sqlite_stat1) prefers the (pool, key) index
+// to itself, SQLite (without sqlite_stat1) prefers a (pool, ...) index
 // for lists of five ids or more and scans the whole pool.
 //
 // A query of one status (a condition of its own, which where writes as a
@@ -172,7 +172,7 @@ func (s *Store) PathIndexes(ctx context.Context, pool string) ([]string, error) 
 // tasks of pool matching q. An id list reads the id index (from). A
 // condition a path index answers reads its candidates from the index (see
 // candidates) and the table by seq only: left to itself, SQLite prefers
-// the (pool, key) index and scans the pool.
+// the pool's index and scans the pool.
 func (s *Store) indexedWhere(ctx context.Context, pool string, q taskstate.Query) (tbl, cond string, args []any, err error) {
 	tbl = from(q)
 	if strings.Contains(tbl, idIndex) || !hasPath(q) {

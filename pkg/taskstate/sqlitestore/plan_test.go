@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func openPlanStore(t *testing.T) *Store {
 
 // TestPlanIDListUsesIDIndex: a count over an _id list reads the id index
 // whatever the list's length and whatever else the query says; without
-// INDEXED BY, SQLite takes the (pool, key) index from five ids on.
+// INDEXED BY, SQLite takes a pool index from five ids on.
 func TestPlanIDListUsesIDIndex(t *testing.T) {
 	t.Parallel()
 	s := openPlanStore(t)
@@ -98,7 +99,7 @@ func TestPlanPathIndex(t *testing.T) {
 		require.NoError(t, err)
 		p := plan(t, s, sql, args)
 		require.Contains(t, p, "USING INDEX "+indexName("p", field), p)
-		require.NotContains(t, p, "tasks_pool_key", p)
+		require.NotContains(t, p, "tasks_pool_seq", p)
 	}
 	// Another pool has no index on the path.
 	sql, args, err = s.statSQL(ctx, "other", q)
@@ -208,4 +209,24 @@ func TestPlanCountKindsUsesStatusIndex(t *testing.T) {
 	sql, args, err := s.countKindsSQL(t.Context(), "p", taskstate.ByIDs(taskstate.NewID(), taskstate.NewID()), 100)
 	require.NoError(t, err)
 	require.Contains(t, plan(t, s, sql, args), "USING INDEX "+idIndex)
+}
+
+// TestPlanCreateSearchesKeyHash: a create's look-up of each key, in the
+// INSERT and in the read of an existing task, is one search of tasks_kh.
+func TestPlanCreateSearchesKeyHash(t *testing.T) {
+	t.Parallel()
+	s := openPlanStore(t)
+	row := []any{taskstate.NewID(), "p", []byte{1}, int64(7), "k", 0, []byte{1}, "{}", 0, 1, 1}
+	for _, c := range []struct {
+		sql  string
+		args []any
+	}{
+		{sqlInsert, row},
+		{sqlInsertChunk, slices.Repeat(row, insertChunk)},
+		{sqlSelectKey, []any{"p", []byte{1}, int64(7)}},
+	} {
+		p := plan(t, s, c.sql, c.args)
+		require.Contains(t, p, "USING INDEX tasks_kh (kh=?)", p)
+		require.NotRegexp(t, `(?m)SCAN (tasks|t)$`, p)
+	}
 }

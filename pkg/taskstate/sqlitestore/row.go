@@ -22,6 +22,22 @@ func keyArg(key string) any {
 	return b
 }
 
+// keyHash is the dedup index's entry for key in pool (column kh): 64 bits
+// of FNV-1a over both. Tasks with the same key in other pools, and the
+// rare keys of another hash that share it, are told apart by the row.
+func keyHash(pool, key string) int64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := range len(pool) {
+		h = (h ^ uint64(pool[i])) * prime
+	}
+	h *= prime // the separator, a zero byte
+	for i := range len(key) {
+		h = (h ^ uint64(key[i])) * prime
+	}
+	return int64(h)
+}
+
 // fromNanos reads a stored time (Unix nanoseconds) back, in UTC; NULL and 0
 // are the zero time.
 func fromNanos(n sql.NullInt64) time.Time {

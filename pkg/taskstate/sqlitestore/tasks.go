@@ -20,31 +20,36 @@ import (
 const insertChunk = 64
 
 // insertCols is the number of arguments per inserted row.
-const insertCols = 10
+const insertCols = 11
 
 // The INSERTs of one row and of insertChunk rows. A row whose key is in
-// the pool already is skipped.
+// the pool already is skipped: the dedup index holds only each key's
+// hash (see schema), so the statement looks for the key itself among the
+// rows of that hash, which are almost always none.
 var (
 	sqlInsert      = insertRows(1)
 	sqlInsertChunk = insertRows(insertChunk)
 )
 
 func insertRows(n int) string {
-	row := "(?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?)"
+	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	return `INSERT OR IGNORE INTO tasks
-		(id, pool, key, kind, status, priority, def, filter, max_attempts, created_at, updated_at)
-		VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+		(id, pool, key, kh, kind, status, priority, def, filter, max_attempts, created_at, updated_at)
+		SELECT column1, column2, column3, column4, column5, 'waiting', column6, column7, column8, column9, column10, column11
+		FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + `) AS v
+		WHERE NOT EXISTS (SELECT 1 FROM tasks AS t INDEXED BY tasks_kh
+			WHERE t.kh = v.column4 AND t.pool = v.column2 AND t.key = v.column3)`
 }
 
 // A create keeps the writer's 16 MiB page cache. A 64 MiB cache during
-// bulk creates made a 1M create a third cheaper (the random (pool, key)
+// bulk creates made a 1M create a third cheaper (the random dedup
 // index stops spilling), but SQLite's page-cache hash never shrinks: every
 // later transaction of the connection scanned the bigger table at its
 // end, 4.5 µs more per task in a burn-down (docs/BENCHMARKS.md, "Create,
 // round 4").
 
 const (
-	sqlSelectKey = `SELECT id FROM tasks WHERE pool = ? AND key = ?`
+	sqlSelectKey = `SELECT id FROM tasks INDEXED BY tasks_kh WHERE kh = ?3 AND pool = ?1 AND key = ?2`
 	sqlHeartbeat = `UPDATE tasks SET lease_until = ` + sqlNow + ` + ?, updated_at = ` + sqlNow + `
 		WHERE id = ? AND pool = ? AND status = 'running' AND lease_token = ?`
 )
@@ -57,7 +62,7 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 			var id string
 			st, err := s.rstmt(ctx, sqlSelectKey)
 			if err == nil {
-				err = st.QueryRowContext(ctx, p.Pool, keyArg(t.Key)).Scan(&id)
+				err = st.QueryRowContext(ctx, p.Pool, keyArg(t.Key), keyHash(p.Pool, t.Key)).Scan(&id)
 			}
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
@@ -81,28 +86,30 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 	}
 	now := p.Now.UnixNano()
 	created := 0
-	args := make([]any, 0, insertCols*min(len(p.Tasks), insertChunk))
-	for off := 0; off < len(p.Tasks); {
+	order, repeatOf := distinctKeys(p.Tasks)
+	args := make([]any, 0, insertCols*min(len(order), insertChunk))
+	for off := 0; off < len(order); {
 		// Whole chunks through the many-row statement, the rest one row
 		// at a time: two statements prepared once, not one per length.
 		n, q := insertChunk, sqlInsertChunk
-		if len(p.Tasks)-off < insertChunk {
+		if len(order)-off < insertChunk {
 			n, q = 1, sqlInsert
 		}
-		chunk := p.Tasks[off : off+n]
+		chunk := order[off : off+n]
 		ins, err := s.txStmt(ctx, tx, q)
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: create: %w", err)
 		}
 		args = args[:0]
-		for i, t := range chunk {
+		for _, i := range chunk {
+			t := &p.Tasks[i]
 			filter := t.FilterJSON
 			if filter == nil {
 				if filter, err = json.Marshal(t.Filter); err != nil {
-					return nil, fmt.Errorf("sqlitestore: create: filter of task %d: %w", off+i, err)
+					return nil, fmt.Errorf("sqlitestore: create: filter of task %d: %w", i, err)
 				}
 			}
-			args = append(args, t.ID, p.Pool, keyArg(t.Key), t.Kind, t.Priority, t.Def, string(filter), t.MaxAttempts, now, now)
+			args = append(args, t.ID, p.Pool, keyArg(t.Key), keyHash(p.Pool, t.Key), t.Kind, t.Priority, t.Def, string(filter), t.MaxAttempts, now, now)
 		}
 		res, err := ins.ExecContext(ctx, args...)
 		if err != nil {
@@ -110,22 +117,26 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 		}
 		k, _ := res.RowsAffected()
 		if int(k) == n {
-			for i, t := range chunk {
-				out[off+i] = taskstate.CreatedTask{ID: t.ID, Created: true}
+			for _, i := range chunk {
+				out[i] = taskstate.CreatedTask{ID: p.Tasks[i].ID, Created: true}
 			}
 		} else {
 			// Some keys were in the pool already: the row under each key
 			// is this call's task or the one that was there.
-			for i, t := range chunk {
+			for _, i := range chunk {
+				t := &p.Tasks[i]
 				var id string
-				if err := sel.QueryRowContext(ctx, p.Pool, keyArg(t.Key)).Scan(&id); err != nil {
+				if err := sel.QueryRowContext(ctx, p.Pool, keyArg(t.Key), keyHash(p.Pool, t.Key)).Scan(&id); err != nil {
 					return nil, fmt.Errorf("sqlitestore: create: read existing task: %w", err)
 				}
-				out[off+i] = taskstate.CreatedTask{ID: id, Created: id == t.ID}
+				out[i] = taskstate.CreatedTask{ID: id, Created: id == t.ID}
 			}
 		}
 		created += int(k)
 		off += n
+	}
+	for i, first := range repeatOf {
+		out[i] = taskstate.CreatedTask{ID: out[first].ID}
 	}
 	if err := s.addCounts(ctx, tx, p.Pool, counts{taskstate.StatusWaiting: created}); err != nil {
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
@@ -134,6 +145,28 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
 	}
 	return out, nil
+}
+
+// distinctKeys returns the indexes of the tasks whose key no earlier task
+// of the call has, in order, and for each other task the index of the
+// first with its key. Keys in a call are distinct (the Manager folds
+// repeats), but a repeat would not be skipped: an INSERT's look-up sees
+// the rows from before the statement.
+func distinctKeys(tasks []taskstate.NewTask) (order []int, repeatOf map[int]int) {
+	seen := make(map[string]int, len(tasks))
+	order = make([]int, 0, len(tasks))
+	for i := range tasks {
+		if first, ok := seen[tasks[i].Key]; ok {
+			if repeatOf == nil {
+				repeatOf = map[int]int{}
+			}
+			repeatOf[i] = first
+			continue
+		}
+		seen[tasks[i].Key] = i
+		order = append(order, i)
+	}
+	return order, repeatOf
 }
 
 // Claim implements taskstate.Store.
