@@ -10,6 +10,7 @@ const state = {
   cfg: null, pool: null, taskID: null,
   pages: [], next: null, // keyset cursors: pages[i] is the "after" of page i
   source: null, timer: null, pending: null,
+  confirming: null, // answers the open question of the confirm dialog
 };
 
 // el builds an element; text is set with textContent, never as HTML.
@@ -152,11 +153,20 @@ async function loadTask() {
   if (!(t.artifacts || []).length) $('#task-artifacts').append(el('li', {}, '(none)'));
 }
 
+// confirmAction asks text in the dialog and resolves to whether it was
+// confirmed. A dialog fires its close event a task after it closed, so
+// the close of one question can come when the next has opened (Back, then
+// Remove at once): a close event while the dialog is open is such a late
+// one and does not answer. A question whose event has not come when the
+// next opens is answered then, from the closed dialog's value.
 function confirmAction(text) {
+  const d = $('#confirm');
+  if (state.confirming) state.confirming();
   return new Promise((resolve) => {
-    const d = $('#confirm');
+    const answer = () => { state.confirming = null; resolve(d.returnValue === 'ok'); };
+    state.confirming = answer;
+    d.onclose = () => { if (!d.open && state.confirming === answer) answer(); };
     $('#confirm-text').textContent = text;
-    d.onclose = () => resolve(d.returnValue === 'ok');
     d.returnValue = '';
     d.showModal();
   });
