@@ -75,6 +75,28 @@ func TestCreateChunksMixed(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, len(first)+created, c[taskstate.StatusWaiting], "the count is of the rows inserted")
 	require.Equal(t, len(first)+created, c.Total())
+
+	// seq, the creation order claims follow, is the order of the call.
+	var want []string
+	for _, o := range old {
+		want = append(want, o.ID)
+	}
+	for i, r := range out {
+		if r.Created {
+			want = append(want, tasks[i].ID)
+		}
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM tasks WHERE pool = 'p' ORDER BY seq`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		got = append(got, id)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, want, got)
 }
 
 // TestCreateKeyHashShared: the dedup index holds a hash of the pool and

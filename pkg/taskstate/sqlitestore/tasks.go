@@ -80,10 +80,6 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
 	}
 	defer tx.Rollback()
-	sel, err := s.txStmt(ctx, tx, sqlSelectKey)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: create: %w", err)
-	}
 	now := p.Now.UnixNano()
 	created := 0
 	order, repeatOf := distinctKeys(p.Tasks)
@@ -123,6 +119,10 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 		} else {
 			// Some keys were in the pool already: the row under each key
 			// is this call's task or the one that was there.
+			sel, err := s.txStmt(ctx, tx, sqlSelectKey)
+			if err != nil {
+				return nil, fmt.Errorf("sqlitestore: create: %w", err)
+			}
 			for _, i := range chunk {
 				t := &p.Tasks[i]
 				var id string
@@ -153,6 +153,9 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 // repeats), but a repeat would not be skipped: an INSERT's look-up sees
 // the rows from before the statement.
 func distinctKeys(tasks []taskstate.NewTask) (order []int, repeatOf map[int]int) {
+	if len(tasks) == 1 {
+		return []int{0}, nil
+	}
 	seen := make(map[string]int, len(tasks))
 	order = make([]int, 0, len(tasks))
 	for i := range tasks {
