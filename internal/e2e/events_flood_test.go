@@ -77,8 +77,10 @@ func TestCreatedEventWakesOneWorker(t *testing.T) {
 	require.LessOrEqual(t, got, float64(k+1), "claims for %d tasks created one at a time on 4 idle workers: each wake-up should reach one worker", k)
 }
 
-// TestEventFloodIsBounded floods a pool's subjects (the history and the
-// work queue) with 100,000 junk messages while one worker idles: both
+// TestEventFloodIsBounded floods a pool's subjects (the history, the
+// work queue and its core fast path, which the worker passes on to the
+// work queue when it does not take a wake-up) with 100,000 junk messages
+// while one worker idles: both
 // streams stay within their limits, the worker's store writes stay
 // bounded, and a real task created during the flood is done within about
 // a poll interval.
@@ -98,7 +100,8 @@ func TestEventFloodIsBounded(t *testing.T) {
 	t.Cleanup(nc.Close)
 	junk := []byte(strings.Repeat("x", 64))
 	big := make([]byte, 8<<10) // over MaxMsgSize: refused by the streams
-	subjects := []string{events.WorkSubject(c.pool, "noop"), events.WorkSubject(c.pool, ""), "taskfleet." + c.pool + ".created", "taskfleet." + c.pool + ".available"}
+	subjects := []string{events.WorkSubject(c.pool, "noop"), events.WorkSubject(c.pool, ""), "taskfleet." + c.pool + ".created", "taskfleet." + c.pool + ".available",
+		events.WakeSubjectPrefix + "." + c.pool + ".noop", events.WakeSubjectPrefix + "." + c.pool + "._"}
 
 	before := w.scrape(t)
 	start := time.Now()

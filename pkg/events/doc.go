@@ -90,7 +90,11 @@
 // kind in one queue group, so the server hands it to one worker from its
 // read loop without storing it. A member whose worker does not take it
 // within 2 ms puts it on the work queue; when there is no member, the
-// server answers "no responders" and the Publisher puts it there. While the
+// server answers "no responders" and the Publisher puts it there. A
+// member holds at most 1,024 wake-ups (256 KiB) that wait for its
+// worker; past that the client drops them, so junk published on the
+// subject costs a bounded amount of memory, and what is passed on to the
+// work queue is bounded by the stream's limits. While the
 // queues answer (WorkWakeup.Live) a worker polls only every
 // --event-poll-interval (5 s): wake-ups find the work, the poll covers a
 // lost one.

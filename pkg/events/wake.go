@@ -27,6 +27,13 @@ const (
 	// wake-up before it passes it to the work queue: an idle worker takes
 	// it at once.
 	wakeHandoff = 2 * time.Millisecond
+	// wakePendingMsgs and wakePendingBytes bound what the client holds for
+	// a fast-path subscription whose handler is behind (its worker busy,
+	// each wake-up waiting wakeHandoff): anyone who may publish on the
+	// subject could otherwise fill nats.go's default 64 MiB per kind with
+	// junk. A wake-up past the bound is dropped; the poll covers it.
+	wakePendingMsgs  = 1024
+	wakePendingBytes = 256 << 10
 )
 
 // wakeSubject returns the core wake subject of the work queue subject ws
@@ -85,9 +92,17 @@ func (p *Publisher) queueWork(ws string, body []byte) {
 // wake-up its worker takes within wakeHandoff is handed over, any other
 // goes to the work queue.
 func (w *WorkWakeup) joinWake(ws string) (*nats.Subscription, error) {
-	return w.c.nc.QueueSubscribe(wakeSubject(ws), wakeQueue, func(msg *nats.Msg) {
+	sub, err := w.c.nc.QueueSubscribe(wakeSubject(ws), wakeQueue, func(msg *nats.Msg) {
 		if !w.hand(wakeHandoff, w.closing) {
 			w.c.pub.queueWork(ws, msg.Data)
 		}
 	})
+	if err != nil {
+		return nil, err
+	}
+	if err := sub.SetPendingLimits(wakePendingMsgs, wakePendingBytes); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, err
+	}
+	return sub, nil
 }

@@ -95,8 +95,9 @@ type WorkWakeup struct {
 	cancel   context.CancelFunc
 	pullers  []*workPuller
 	done     sync.WaitGroup
-	ready    atomic.Int32    // pullers holding a consumer
-	closing  <-chan struct{} // closed when the WorkWakeup stops
+	ready    atomic.Int32         // pullers holding a consumer
+	closing  <-chan struct{}      // closed when the WorkWakeup stops
+	fast     []*nats.Subscription // the fast paths' subscriptions (wake.go), set once
 }
 
 // workPuller pulls one work queue (one kind, or any kind) for a WorkWakeup.
@@ -162,6 +163,7 @@ func (c *Conn) WorkWakeups(ctx context.Context, pool string, kinds ...string) (*
 		}
 		subs = append(subs, sub)
 	}
+	w.fast = subs
 	context.AfterFunc(wctx, func() {
 		for _, s := range subs {
 			_ = s.Unsubscribe()

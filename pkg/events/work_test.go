@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -238,4 +239,50 @@ func TestStreamLimits(t *testing.T) {
 		require.ErrorIs(t, events.ValidateStreamLimits(0, 0, 1<<40), events.ErrInvalidConfig)
 		require.NoError(t, events.ValidateStreamLimits(0, 0, 0))
 	})
+}
+
+// TestWakeFloodIsBounded: junk published on a kind's fast-path subject
+// while its worker is busy (it never takes a wake-up here) waits in the
+// client at most WakePendingMsgs / WakePendingBytes per subscription;
+// the rest is dropped, and a worker that asks again gets a wake-up.
+func TestWakeFloodIsBounded(t *testing.T) {
+	t.Parallel()
+	b := setup(t, events.Config{})
+	w, err := b.conn.WorkWakeups(t.Context(), "p", "train")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = w.Close() })
+	nc, err := nats.Connect(b.srv.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+
+	junk := make([]byte, 512)
+	const sent = 20_000
+	for i := range sent {
+		require.NoError(t, nc.Publish(events.WakeSubjectPrefix+".p.train", junk))
+		if i%1000 == 999 {
+			require.NoError(t, nc.Flush())
+		}
+	}
+	var fast *nats.Subscription
+	for _, s := range w.FastPath() {
+		if s.Subject == events.WakeSubjectPrefix+".p.train" {
+			fast = s
+		}
+	}
+	require.NotNil(t, fast)
+	msgs, bytes, err := fast.PendingLimits()
+	require.NoError(t, err)
+	require.Equal(t, events.WakePendingMsgs, msgs)
+	require.Equal(t, events.WakePendingBytes, bytes)
+	eventually(t, func() bool {
+		dropped, err := fast.Dropped()
+		return err == nil && dropped > 0
+	}, "the client drops the flood past the bound")
+	for range 50 {
+		m, by, err := fast.Pending()
+		require.NoError(t, err)
+		require.LessOrEqual(t, m, events.WakePendingMsgs)
+		require.LessOrEqual(t, by, events.WakePendingBytes)
+	}
+	receive(t, w.C(), "a wake-up once the worker asks")
 }
