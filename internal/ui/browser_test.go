@@ -152,15 +152,20 @@ func TestBrowser(t *testing.T) {
 	// the dialog's close event of that Back comes only after the next
 	// question opened, and must not answer it.
 	done := f.ids[taskstate.StatusDone][0]
+	ask := func() error {
+		return chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#act-remove`)), chromedp.WaitVisible(chromedp.CSS(`#confirm`)))
+	}
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(hs.URL+"/#/pool/research/task/"+done),
 		waitJS(`document.querySelector('#task-id').textContent === '`+done+`'`),
-		chromedp.Click(chromedp.CSS(`#act-remove`)),
-		chromedp.WaitVisible(chromedp.CSS(`#confirm`)),
+	))
+	require.NoError(t, ask())
+	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`#confirm-no`)),
 		chromedp.WaitNotVisible(chromedp.CSS(`#confirm`)),
-		chromedp.Click(chromedp.CSS(`#act-remove`)),
-		chromedp.WaitVisible(chromedp.CSS(`#confirm`)),
+	))
+	require.NoError(t, ask())
+	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Evaluate[chromedp.Void](`document.querySelector('#confirm-no').click(); document.querySelector('#act-remove').click()`),
 		chromedp.WaitVisible(chromedp.CSS(`#confirm`)),
 	))

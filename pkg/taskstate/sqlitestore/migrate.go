@@ -154,6 +154,10 @@ func fillKeyHashes(ctx context.Context, tx *sql.Tx) error {
 			}
 			batch = append(batch, r)
 		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return err
+		}
 		if err := rows.Close(); err != nil {
 			return err
 		}
