@@ -22,7 +22,10 @@ type Change struct {
 	// Kinds counts the touched tasks by kind, when the writer knew them
 	// (a create, a returned or reaped task); nil when it did not (a bulk
 	// update, a resumed pool). A work queue wakes only workers of these
-	// kinds; nil wakes a worker of any kind.
+	// kinds; nil wakes a worker of any kind. The key "" (no kind is empty)
+	// counts the tasks whose kinds were not read, which wake workers of
+	// any kind: a bulk update of more tasks than the Manager counts names
+	// the kinds it counted and the rest under "".
 	Kinds map[string]int
 	// Delayed is set when the touched tasks become claimable only after a
 	// backoff: no worker needs waking now.
@@ -130,8 +133,9 @@ type kindsHint struct {
 }
 
 // kindsIn counts by kind the tasks matching each of qs, up to
-// kindsHintScan of each, when the Notifier takes kinds. A hint: when more
-// match, or a count fails, the wake-ups go to workers of any kind.
+// kindsHintScan of each, when the Notifier takes kinds. A hint: the tasks
+// past the count wake workers of any kind, and so do all of them when a
+// count fails.
 func (m *Manager) kindsIn(ctx context.Context, qs ...Query) kindsHint {
 	if _, ok := m.cfg.Notifier.(ChangeNotifier); !ok {
 		return kindsHint{}
@@ -139,9 +143,10 @@ func (m *Manager) kindsIn(ctx context.Context, qs ...Query) kindsHint {
 	h := kindsHint{kinds: map[string]int{}, all: true}
 	for _, q := range qs {
 		kinds, all, err := m.store.CountKinds(ctx, CountKindsParams{Pool: m.pool, Query: q, Limit: kindsHintScan})
-		if err != nil || !all {
+		if err != nil {
 			return kindsHint{}
 		}
+		h.all = h.all && all
 		for k, c := range kinds {
 			h.kinds[k] += c
 			h.n += c
@@ -150,30 +155,33 @@ func (m *Manager) kindsIn(ctx context.Context, qs ...Query) kindsHint {
 	return h
 }
 
-// notifyAvailable notifies that n tasks became claimable: by kind when h
-// counted them all, else to workers of any kind.
+// notifyAvailable notifies that n tasks became claimable: by kind as far
+// as h counted them, the rest to workers of any kind (Change.Kinds "").
 func (m *Manager) notifyAvailable(ctx context.Context, n int, h kindsHint) {
 	cn, ok := m.cfg.Notifier.(ChangeNotifier)
-	if !ok || !h.all || len(h.kinds) == 0 || n <= 0 {
+	if !ok || len(h.kinds) == 0 || n <= 0 {
 		m.notify(ctx, EventAvailable, n)
 		return
 	}
-	cn.NotifyChange(context.WithoutCancel(ctx), m.pool, Change{Event: EventAvailable, N: n, Kinds: h.kinds})
+	kinds := h.kinds
+	if rest := n - h.n; !h.all && rest > 0 {
+		kinds[""] += rest
+	}
+	cn.NotifyChange(context.WithoutCancel(ctx), m.pool, Change{Event: EventAvailable, N: n, Kinds: kinds})
 }
 
 // notifyResumed wakes idle workers for the claimable tasks of a resumed
 // pool: as many as there are tasks (up to the publisher's fan-out), of
-// their kinds when there are at most kindsHintScan of each status, else
-// of any kind. Not one, which would leave the rest to the others' next
-// poll.
+// the kinds of the first kindsHintScan of each status, the rest of any
+// kind. Not one, which would leave the rest to the others' next poll.
 func (m *Manager) notifyResumed(ctx context.Context) {
-	if h := m.kindsIn(ctx, ByStatus(StatusWaiting), ByStatus(StatusPartDone)); h.all {
-		m.notifyAvailable(ctx, h.n, h)
-		return
+	h := m.kindsIn(ctx, ByStatus(StatusWaiting), ByStatus(StatusPartDone))
+	n := h.n
+	if !h.all || len(h.kinds) == 0 {
+		n = 1
+		if c, err := m.store.Stat(ctx, StatParams{Pool: m.pool}); err == nil {
+			n = c[StatusWaiting] + c[StatusPartDone]
+		}
 	}
-	n := 1
-	if c, err := m.store.Stat(ctx, StatParams{Pool: m.pool}); err == nil {
-		n = c[StatusWaiting] + c[StatusPartDone]
-	}
-	m.notify(ctx, EventAvailable, n)
+	m.notifyAvailable(ctx, n, h)
 }

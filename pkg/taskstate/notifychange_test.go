@@ -145,6 +145,35 @@ func TestManagerNotifiesIDs(t *testing.T) {
 			require.Equal(t, map[string]int{"k": 1, "j": 2}, rec.kinds[taskstate.EventAvailable], "a resume wakes workers of its waiting tasks' kinds")
 			require.Equal(t, 3, rec.n[taskstate.EventAvailable])
 		}},
+		{name: "PastTheCountTheRestWakeAnyKind", fn: func(t *testing.T, e *env) {
+			// More claimable tasks than the Manager counts by kind: the
+			// kinds it counted are named, the rest go under "" (any kind).
+			rec := newIDNotes()
+			m, err := taskstate.NewManager(taskstate.Config{Store: e.store, Pool: "many", Now: e.clock.Now, Notifier: rec})
+			require.NoError(t, err)
+			const extra = 6
+			specs := make([]taskstate.TaskSpec, 1024+extra)
+			for i := range specs {
+				specs[i] = taskstate.TaskSpec{Kind: []string{"a", "b"}[i%2], Def: def("M", i)}
+			}
+			_, err = m.Create(e.ctx, specs, taskstate.CreateOptions{})
+			require.NoError(t, err)
+			check := func(what string, got map[string]int) {
+				t.Helper()
+				require.Equal(t, extra, got[""], "%s: the tasks past the count wake any kind", what)
+				require.Equal(t, 1024, got["a"]+got["b"], "%s: the counted tasks are named by kind", what)
+				require.Len(t, got, 3, "%s: %v", what, got)
+			}
+			require.NoError(t, m.Pause(e.ctx, "deploy"))
+			rec.kinds[taskstate.EventAvailable] = nil
+			require.NoError(t, m.Resume(e.ctx))
+			check("resume", rec.kinds[taskstate.EventAvailable])
+			rec.kinds[taskstate.EventAvailable] = nil
+			n, err := m.ResetStatus(e.ctx, taskstate.ByStatus(taskstate.StatusWaiting), taskstate.StatusWaiting)
+			require.NoError(t, err)
+			require.Equal(t, int64(len(specs)), n)
+			check("reset", rec.kinds[taskstate.EventAvailable])
+		}},
 		{name: "IDsAreCapped", fn: func(t *testing.T, e *env) {
 			rec := newIDNotes()
 			m, err := taskstate.NewManager(taskstate.Config{Store: e.store, Pool: "cap", Notifier: rec})
