@@ -177,7 +177,7 @@ func (m *Manager) notifyAvailable(ctx context.Context, n int, h kindsHint) {
 func (m *Manager) notifyResumed(ctx context.Context) {
 	h := m.kindsIn(ctx, ByStatus(StatusWaiting), ByStatus(StatusPartDone))
 	n := h.n
-	if !h.all || len(h.kinds) == 0 {
+	if !h.all {
 		n = 1
 		if c, err := m.store.Stat(ctx, StatParams{Pool: m.pool}); err == nil {
 			n = c[StatusWaiting] + c[StatusPartDone]

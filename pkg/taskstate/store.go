@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -26,8 +28,8 @@ type Store interface {
 	// one result per input task, in input order: its id and whether this
 	// call created it. Keys in Tasks are distinct. Safe with concurrent
 	// creators of the same keys: exactly one insert wins (a unique index,
-	// or one write transaction at a time), the others get its id. With DryRun nothing is written and new tasks
-	// get an empty id.
+	// or one write transaction at a time), the others get its id. With
+	// DryRun nothing is written and new tasks get an empty id.
 	CreateTasks(ctx context.Context, p CreateTasksParams) ([]CreatedTask, error)
 
 	// Claim atomically moves up to Limit claimable tasks (status From,
@@ -320,6 +322,25 @@ type CountKindsParams struct {
 	Pool  string
 	Query Query
 	Limit int // at least 1
+}
+
+// CapKinds is how a backend's CountKinds ends: counts, grouped by kind
+// from at most limit+1 matching tasks (one more, to tell "all" from
+// "limit"), are cut to limit tasks in all, taken from the kinds in name
+// order, and all reports whether nothing was cut.
+func CapKinds(counts map[string]int, limit int) (kinds map[string]int, all bool) {
+	kinds, n, all := make(map[string]int, len(counts)), 0, true
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		c := counts[k]
+		if n+c > limit {
+			c, all = limit-n, false
+		}
+		if c > 0 {
+			kinds[k] = c
+			n += c
+		}
+	}
+	return kinds, all
 }
 
 // StatParams are the arguments of Store.Stat.

@@ -773,7 +773,6 @@ func (s *Store) CountKinds(ctx context.Context, p taskstate.CountKindsParams) (m
 			{Key: "_id", Value: "$" + fKind},
 			{Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}},
 		}}},
-		{{Key: "$sort", Value: bson.D{{Key: "_id", Value: 1}}}},
 	}
 	cur, err := c.Aggregate(ctx, pipeline)
 	if err != nil {
@@ -786,21 +785,13 @@ func (s *Store) CountKinds(ctx context.Context, p taskstate.CountKindsParams) (m
 	if err := cur.All(ctx, &rows); err != nil {
 		return nil, false, s.wrap("count kinds", p.Pool, err)
 	}
-	kinds, n, all := map[string]int{}, 0, true
+	counts := map[string]int{}
 	for _, r := range rows {
-		k, ok := r.Kind.(string)
-		if !ok {
-			continue
-		}
-		c := int(r.N)
-		if n+c > limit {
-			c, all = limit-n, false
-		}
-		if c > 0 {
-			kinds[k] = c
-			n += c
+		if k, ok := r.Kind.(string); ok {
+			counts[k] = int(r.N)
 		}
 	}
+	kinds, all := taskstate.CapKinds(counts, limit)
 	return kinds, all, nil
 }
 

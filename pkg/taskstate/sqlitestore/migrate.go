@@ -137,6 +137,11 @@ func fillKeyHashes(ctx context.Context, tx *sql.Tx) error {
 		seq       int64
 		pool, key string
 	}
+	up, err := tx.PrepareContext(ctx, `UPDATE tasks SET kh = ? WHERE seq = ?`)
+	if err != nil {
+		return err
+	}
+	defer up.Close()
 	var after int64 = -1
 	batch := make([]row, 0, window)
 	for {
@@ -165,7 +170,7 @@ func fillKeyHashes(ctx context.Context, tx *sql.Tx) error {
 			return nil
 		}
 		for _, r := range batch {
-			if _, err := tx.ExecContext(ctx, `UPDATE tasks SET kh = ? WHERE seq = ?`, keyHash(r.pool, r.key), r.seq); err != nil {
+			if _, err := up.ExecContext(ctx, keyHash(r.pool, r.key), r.seq); err != nil {
 				return err
 			}
 		}

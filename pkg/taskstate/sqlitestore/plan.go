@@ -283,7 +283,7 @@ func (s *Store) countKindsSQL(ctx context.Context, pool string, q taskstate.Quer
 	if index, ok := statusIndexes[statusOf(q)]; ok && tbl == "tasks" {
 		tbl = "tasks INDEXED BY " + index
 	}
-	return "SELECT kind, count(*) FROM (SELECT kind FROM " + tbl + " WHERE pool = ? AND (" + cond + ") LIMIT ?) GROUP BY kind ORDER BY kind",
+	return "SELECT kind, count(*) FROM (SELECT kind FROM " + tbl + " WHERE pool = ? AND (" + cond + ") LIMIT ?) GROUP BY kind",
 		append(append([]any{pool}, args...), limit), nil
 }
 

@@ -631,24 +631,19 @@ func (s *Store) CountKinds(ctx context.Context, p taskstate.CountKindsParams) (m
 		return nil, false, fmt.Errorf("sqlitestore: count kinds: %w", err)
 	}
 	defer rows.Close()
-	kinds, n, all := map[string]int{}, 0, true
+	counts := map[string]int{}
 	for rows.Next() {
 		var k string
 		var c int
 		if err := rows.Scan(&k, &c); err != nil {
 			return nil, false, fmt.Errorf("sqlitestore: count kinds: %w", err)
 		}
-		if n+c > limit {
-			c, all = limit-n, false
-		}
-		if c > 0 {
-			kinds[k] = c
-			n += c
-		}
+		counts[k] = c
 	}
 	if err := rows.Err(); err != nil {
 		return nil, false, fmt.Errorf("sqlitestore: count kinds: %w", err)
 	}
+	kinds, all := taskstate.CapKinds(counts, limit)
 	return kinds, all, nil
 }
 
