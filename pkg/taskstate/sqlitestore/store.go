@@ -27,8 +27,9 @@ type Config struct {
 
 // Store is a taskstate.Store over one SQLite file.
 type Store struct {
-	w *sql.DB // one connection: writes queue here, not on SQLite's lock
-	r *sql.DB // reads, in parallel with the writer (WAL)
+	w  *sql.DB // one connection: writes queue here, not on SQLite's lock
+	wc *writerConnector
+	r  *sql.DB // reads, in parallel with the writer (WAL)
 
 	// Prepared statements by SQL text: preparing is most of the cost of a
 	// small write (it compiles the counting triggers too).
@@ -56,7 +57,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("sqlitestore: create directory for %s: %w", cfg.Path, err)
 		}
 	}
-	w, err := openWriter(cfg.Path, cfg.BusyTimeout)
+	w, wc, err := openWriter(cfg.Path, cfg.BusyTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
 	}
@@ -70,7 +71,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	r.SetMaxOpenConns(cfg.MaxReaders)
 	r.SetMaxIdleConns(cfg.MaxReaders)
-	s := &Store{w: w, r: r}
+	s := &Store{w: w, wc: wc, r: r}
 	if err := s.migrateRetry(ctx, cfg.BusyTimeout); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)

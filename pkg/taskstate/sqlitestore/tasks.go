@@ -80,6 +80,7 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
 	}
 	defer tx.Rollback()
+	sctx := stmtContext(ctx)
 	now := p.Now.UnixNano()
 	created := 0
 	order, repeatOf := distinctKeys(p.Tasks)
@@ -92,7 +93,10 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 			n, q = 1, sqlInsert
 		}
 		chunk := order[off : off+n]
-		ins, err := s.txStmt(ctx, tx, q)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("sqlitestore: create: %w", err)
+		}
+		ins, err := s.txStmt(sctx, tx, q)
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: create: %w", err)
 		}
@@ -107,7 +111,7 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 			}
 			args = append(args, t.ID, p.Pool, keyArg(t.Key), keyHash(p.Pool, t.Key), t.Kind, t.Priority, t.Def, string(filter), t.MaxAttempts, now, now)
 		}
-		res, err := ins.ExecContext(ctx, args...)
+		res, err := ins.ExecContext(sctx, args...)
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: create: %w", err)
 		}
@@ -119,14 +123,14 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 		} else {
 			// Some keys were in the pool already: the row under each key
 			// is this call's task or the one that was there.
-			sel, err := s.txStmt(ctx, tx, sqlSelectKey)
+			sel, err := s.txStmt(sctx, tx, sqlSelectKey)
 			if err != nil {
 				return nil, fmt.Errorf("sqlitestore: create: %w", err)
 			}
 			for _, i := range chunk {
 				t := &p.Tasks[i]
 				var id string
-				if err := sel.QueryRowContext(ctx, p.Pool, keyArg(t.Key), keyHash(p.Pool, t.Key)).Scan(&id); err != nil {
+				if err := sel.QueryRowContext(sctx, p.Pool, keyArg(t.Key), keyHash(p.Pool, t.Key)).Scan(&id); err != nil {
 					return nil, fmt.Errorf("sqlitestore: create: read existing task: %w", err)
 				}
 				out[i] = taskstate.CreatedTask{ID: id, Created: id == t.ID}
@@ -138,7 +142,7 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 	for i, first := range repeatOf {
 		out[i] = taskstate.CreatedTask{ID: out[first].ID}
 	}
-	if err := s.addCounts(ctx, tx, p.Pool, counts{taskstate.StatusWaiting: created}); err != nil {
+	if err := s.addCounts(sctx, tx, p.Pool, counts{taskstate.StatusWaiting: created}); err != nil {
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -218,6 +222,8 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
 	defer tx.Rollback()
+	// The claim keeps ctx: with kinds or a query it may read many tasks
+	// that do not match before it finds one.
 	rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
@@ -232,7 +238,7 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	}
 	c := counts{}
 	c.move(taskstate.Status(claimableStatus(p.From)), taskstate.StatusRunning, len(tasks))
-	if err := s.addCounts(ctx, tx, p.Pool, c); err != nil {
+	if err := s.addCounts(stmtContext(ctx), tx, p.Pool, c); err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -345,6 +351,7 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 	}
 	defer tx.Rollback()
+	sctx := stmtContext(ctx)
 	now := nowArg(p.Now)
 	index := make(map[string]int, min(len(p.Items), finishChunk))
 	moved := counts{}
@@ -352,7 +359,7 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 		form := finishForms[f]
 		for off := 0; off < len(idx); off += finishChunk {
 			chunk := idx[off:min(off+finishChunk, len(idx))]
-			st, err := s.txStmt(ctx, tx, form.sql(len(chunk)))
+			st, err := s.txStmt(sctx, tx, form.sql(len(chunk)))
 			if err != nil {
 				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 			}
@@ -369,7 +376,7 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 			if form.fence {
 				args = append(args, now)
 			}
-			rows, err := st.QueryContext(ctx, args...)
+			rows, err := st.QueryContext(sctx, args...)
 			if err != nil {
 				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 			}
@@ -387,7 +394,7 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 			}
 		}
 	}
-	if err := s.addCounts(ctx, tx, p.Pool, moved); err != nil {
+	if err := s.addCounts(sctx, tx, p.Pool, moved); err != nil {
 		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

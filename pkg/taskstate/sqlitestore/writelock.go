@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -22,17 +23,47 @@ import (
 // holder lets go. The flock only orders the writers; SQLite's own locks
 // still keep the file safe (a process that does not take it, such as an
 // older build or the sqlite3 shell, is still excluded by them).
+//
+// A store that is the only one with the file open skips the flock: two
+// system calls a transaction, a tenth of a one-task create on a virtual
+// machine (docs/BENCHMARKS.md, round 7). It asks whether it is alone at
+// most every aloneRecheck; a process that opens the file meanwhile waits on
+// SQLite's busy handler until then, and both take the flock after.
+
+// aloneRecheck is how long a writer trusts its last answer to whether it
+// is the only store with the file open.
+const aloneRecheck = 100 * time.Millisecond
 
 // writerConnector opens the writer's connections: modernc's, with write
 // transactions under the flock.
 type writerConnector struct {
-	dsn  string
-	lock *fileLock
-	busy time.Duration
+	dsn    string
+	lock   *fileLock
+	busy   time.Duration
+	joined bool // lock marks the file as open by this store (see alone)
+
+	checked  atomic.Int64 // when alone was last asked, Unix nanoseconds
+	wasAlone atomic.Bool  // its answer
+}
+
+// alone reports whether this is the only store with the file open, from
+// an answer at most aloneRecheck old.
+func (c *writerConnector) alone() bool {
+	if !c.joined {
+		return false
+	}
+	now := time.Now().UnixNano()
+	if now-c.checked.Load() < int64(aloneRecheck) {
+		return c.wasAlone.Load()
+	}
+	a := c.lock.alone()
+	c.wasAlone.Store(a)
+	c.checked.Store(now)
+	return a
 }
 
 // openWriter is openDB for the writer handle.
-func openWriter(path string, busy time.Duration) (*sql.DB, error) {
+func openWriter(path string, busy time.Duration) (*sql.DB, *writerConnector, error) {
 	q := url.Values{}
 	for _, p := range pragmas(busy) {
 		q.Add("_pragma", p.name+"("+p.value+")")
@@ -40,9 +71,10 @@ func openWriter(path string, busy time.Duration) (*sql.DB, error) {
 	q.Set("_txlock", "immediate")
 	l, err := openFileLock(path + "-wlock")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return sql.OpenDB(&writerConnector{dsn: "file:" + path + "?" + q.Encode(), lock: l, busy: busy}), nil
+	c := &writerConnector{dsn: "file:" + path + "?" + q.Encode(), lock: l, busy: busy, joined: l.join()}
+	return sql.OpenDB(c), c, nil
 }
 
 func (c *writerConnector) Connect(context.Context) (driver.Conn, error) {
@@ -84,15 +116,21 @@ func (l *lockedConn) Begin() (driver.Tx, error) {
 }
 
 func (l *lockedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if err := l.c.lock.lock(ctx, l.c.busy); err != nil {
-		return nil, err
+	var lock *fileLock // nil: alone, no flock
+	if !l.c.alone() {
+		if err := l.c.lock.lock(ctx, l.c.busy); err != nil {
+			return nil, err
+		}
+		lock = l.c.lock
 	}
-	tx, err := l.conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	// BEGIN and COMMIT run without ctx's cancellation (see stmtContext);
+	// ctx bounded the wait above, the flock, which is where a writer waits.
+	tx, err := l.conn.(driver.ConnBeginTx).BeginTx(stmtContext(ctx), opts)
 	if err != nil {
-		l.c.lock.unlock()
+		lock.unlock()
 		return nil, err
 	}
-	return &lockedTx{tx: tx, lock: l.c.lock}, nil
+	return &lockedTx{tx: tx, lock: lock}, nil
 }
 
 func (l *lockedConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
@@ -124,10 +162,10 @@ func (l *lockedConn) CheckNamedValue(nv *driver.NamedValue) error {
 	return driver.ErrSkip
 }
 
-// lockedTx lets go of the flock when the transaction ends.
+// lockedTx lets go of the flock, if it took it, when the transaction ends.
 type lockedTx struct {
 	tx   driver.Tx
-	lock *fileLock
+	lock *fileLock // nil: not taken
 }
 
 func (t *lockedTx) Commit() error {

@@ -27,6 +27,7 @@ func TestWriterFlockOrdersWriters(t *testing.T) {
 	require.NoError(t, err)
 	defer b.Close()
 	require.FileExists(t, path+"-wlock")
+	a.wc.checked.Store(0) // a last asked before b opened (see aloneRecheck)
 
 	create := func(ctx context.Context, s *Store, key string) error {
 		_, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "p", Now: time.Now(),

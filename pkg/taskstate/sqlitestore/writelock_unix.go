@@ -20,7 +20,12 @@ func (l *fileLock) try() bool {
 	return syscall.Flock(l.fd, syscall.LOCK_EX|syscall.LOCK_NB) == nil
 }
 
-func (l *fileLock) unlock() { _ = syscall.Flock(l.fd, syscall.LOCK_UN) }
+// unlock lets go of l; a nil l holds nothing.
+func (l *fileLock) unlock() {
+	if l != nil {
+		_ = syscall.Flock(l.fd, syscall.LOCK_UN)
+	}
+}
 
 // waiter returns a duplicate of the descriptor to wait on. It shares the
 // open file, so the flock it gets is the one l holds.
