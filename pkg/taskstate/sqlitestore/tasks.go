@@ -208,7 +208,7 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 		WHERE seq IN (`)
 	b.WriteString(pick)
 	args := append([]any{p.Owner, p.Token, now, int64(p.Lease), now, now}, pargs...)
-	cols := claimCols + ", lease_until, started_at"
+	cols := claimCols + ", lease_until" // started_at is lease_until - Lease
 	if p.From == taskstate.StatusPartDone {
 		cols += ", res" // phase two runs on phase one's result
 	}

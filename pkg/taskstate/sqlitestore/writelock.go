@@ -25,8 +25,8 @@ import (
 // older build or the sqlite3 shell, is still excluded by them).
 //
 // A store that is the only one with the file open skips the flock: two
-// system calls a transaction, a tenth of a one-task create on a virtual
-// machine (docs/BENCHMARKS.md, round 7). It asks whether it is alone at
+// system calls a transaction, 2-7 µs on a virtual machine
+// (docs/BENCHMARKS.md, round 7). It asks whether it is alone at
 // most every aloneRecheck; a process that opens the file meanwhile waits on
 // SQLite's busy handler until then, and both take the flock after.
 
