@@ -53,7 +53,7 @@ func isBusy(err error) bool {
 // a write transaction whose cost is bounded: BEGIN and COMMIT, a chunk of
 // a create, a chunk of commits, a counter update. modernc watches a
 // cancellable context with a goroutine and a progress callback for each
-// statement it runs: 7-11 µs of a one-task create (docs/BENCHMARKS.md,
+// statement it runs: 6-12 µs of a one-task create (docs/BENCHMARKS.md,
 // round 7). These statements end in well under a millisecond; the caller's
 // context still bounds the wait for the writer's flock and is checked
 // between the chunks of a create. A statement that may read without bound

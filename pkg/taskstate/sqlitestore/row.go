@@ -65,7 +65,8 @@ const claimCols = `id, kind, priority, seq, attempts, max_attempts, run_after, c
 // scanClaimed reads the rows a claim returns (claimCols, lease_until) into
 // running tasks. The claim set started_at to lease_until - Lease, so that
 // column is not copied for each row; nor are the NOT NULL times scanned
-// through sql.NullInt64 (a tenth of a no-op task's claim, with them).
+// through sql.NullInt64. Every row is read while the claim holds the
+// writer.
 func scanClaimed(rows *sql.Rows, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
 	defer rows.Close()
 	var (
