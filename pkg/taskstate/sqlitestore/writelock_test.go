@@ -4,6 +4,7 @@ package sqlitestore
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -29,11 +30,7 @@ func TestWriterFlockOrdersWriters(t *testing.T) {
 	require.FileExists(t, path+"-wlock")
 	a.wc.checked.Store(0) // a last asked before b opened (see aloneRecheck)
 
-	create := func(ctx context.Context, s *Store, key string) error {
-		_, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "p", Now: time.Now(),
-			Tasks: []taskstate.NewTask{{ID: taskstate.NewID(), Kind: "noop", Key: key, Filter: map[string]any{}}}})
-		return err
-	}
+	create := createOne
 	tx, err := a.w.BeginTx(t.Context(), nil)
 	require.NoError(t, err)
 	probe, err := openFileLock(path + "-wlock")
@@ -48,6 +45,62 @@ func TestWriterFlockOrdersWriters(t *testing.T) {
 	probe.unlock()
 	require.NoError(t, create(t.Context(), b, "k2"), "a let go")
 	require.NoError(t, create(t.Context(), a, "k3"), "b let go, and the wait b gave up let go too")
+	c, err := a.Stat(t.Context(), taskstate.StatParams{Pool: "p"})
+	require.NoError(t, err)
+	require.Equal(t, 2, c.Total())
+}
+
+// createOne creates one task of key in pool "p" of s.
+func createOne(ctx context.Context, s *Store, key string) error {
+	_, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "p", Now: time.Now(),
+		Tasks: []taskstate.NewTask{{ID: taskstate.NewID(), Kind: "noop", Key: key, Filter: map[string]any{}}}})
+	return err
+}
+
+// TestWriterAloneSkipsFlock: a store that is the only one with the file
+// open writes without the flock; once a second store opens the file, the
+// first takes the flock again (at its next check), and after the second
+// closes it skips it again. The flock is held throughout by a bare lock,
+// which no store counts as open.
+func TestWriterAloneSkipsFlock(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tasks.db")
+	a, err := Open(t.Context(), Config{Path: path})
+	require.NoError(t, err)
+	defer a.Close()
+	if !a.wc.joined {
+		t.Skip("skipped: a store tells whether it is alone only on Linux (open-file-description locks)")
+	}
+	probe, err := openFileLock(path + "-wlock")
+	require.NoError(t, err)
+	defer probe.close()
+	require.True(t, probe.try())
+
+	keys := 0
+	create := func(timeout time.Duration) error {
+		keys++
+		ctx, cancel := context.WithTimeout(t.Context(), timeout)
+		defer cancel()
+		return createOne(ctx, a, fmt.Sprint("k", keys))
+	}
+	recheck := func() { a.wc.checked.Store(0) }
+
+	require.NoError(t, create(5*time.Second), "alone: no flock taken")
+
+	probe.unlock() // b's Open writes
+	b, err := Open(t.Context(), Config{Path: path})
+	require.NoError(t, err)
+	require.True(t, probe.try())
+	defer probe.unlock()
+	recheck()
+	require.ErrorIs(t, create(50*time.Millisecond), context.DeadlineExceeded, "b has the file open: a waits for the flock")
+	require.False(t, a.wc.wasAlone.Load())
+
+	require.NoError(t, b.Close())
+	recheck()
+	require.NoError(t, create(5*time.Second), "b closed: alone again")
+	require.True(t, a.wc.wasAlone.Load())
+
 	c, err := a.Stat(t.Context(), taskstate.StatParams{Pool: "p"})
 	require.NoError(t, err)
 	require.Equal(t, 2, c.Total())
