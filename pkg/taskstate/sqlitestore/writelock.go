@@ -125,6 +125,8 @@ func (l *lockedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 	}
 	// BEGIN and COMMIT run without ctx's cancellation (see stmtContext);
 	// ctx bounded the wait above, the flock, which is where a writer waits.
+	// A wait on SQLite's own lock (behind a writer that skips the flock)
+	// is bounded by the busy timeout alone.
 	tx, err := l.conn.(driver.ConnBeginTx).BeginTx(stmtContext(ctx), opts)
 	if err != nil {
 		lock.unlock()
