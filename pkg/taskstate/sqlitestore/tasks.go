@@ -19,8 +19,13 @@ import (
 // most of a small row's, so it is paid once per chunk.
 const insertChunk = 64
 
-// insertCols is the number of arguments per inserted row.
-const insertCols = 11
+// insertCols is the number of arguments per inserted row; the key and
+// its hash are the third and fourth (see insertRows).
+const (
+	insertCols = 11
+	argKey     = 2
+	argKH      = 3
+)
 
 // The INSERTs of one row and of insertChunk rows. A row whose key is in
 // the pool already is skipped: the dedup index holds only each key's
@@ -58,12 +63,13 @@ const (
 func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) ([]taskstate.CreatedTask, error) {
 	out := make([]taskstate.CreatedTask, len(p.Tasks))
 	if p.DryRun {
+		st, err := s.rstmt(ctx, sqlSelectKey)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: create: %w", err)
+		}
 		for i, t := range p.Tasks {
 			var id string
-			st, err := s.rstmt(ctx, sqlSelectKey)
-			if err == nil {
-				err = st.QueryRowContext(ctx, p.Pool, keyArg(t.Key), keyHash(p.Pool, t.Key)).Scan(&id)
-			}
+			err := st.QueryRowContext(ctx, p.Pool, keyArg(t.Key), keyHash(p.Pool, t.Key)).Scan(&id)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				out[i] = taskstate.CreatedTask{Created: true}
@@ -127,13 +133,13 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 			if err != nil {
 				return nil, fmt.Errorf("sqlitestore: create: %w", err)
 			}
-			for _, i := range chunk {
-				t := &p.Tasks[i]
+			for j, i := range chunk {
+				row := args[j*insertCols:] // the key and its hash as inserted
 				var id string
-				if err := sel.QueryRowContext(sctx, p.Pool, keyArg(t.Key), keyHash(p.Pool, t.Key)).Scan(&id); err != nil {
+				if err := sel.QueryRowContext(sctx, p.Pool, row[argKey], row[argKH]).Scan(&id); err != nil {
 					return nil, fmt.Errorf("sqlitestore: create: read existing task: %w", err)
 				}
-				out[i] = taskstate.CreatedTask{ID: id, Created: id == t.ID}
+				out[i] = taskstate.CreatedTask{ID: id, Created: id == p.Tasks[i].ID}
 			}
 		}
 		created += int(k)
