@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -99,33 +100,145 @@ func TestCreateChunksMixed(t *testing.T) {
 	require.Equal(t, want, got)
 }
 
-// TestCreateKeyHashShared: the dedup index holds a hash of the pool and
+// TestCreateKeyHashShared: the dedup tables hold a hash of the pool and
 // key, so the create looks at the rows of that hash: a row of another key
 // under the same hash (forced here), or of the same key in another pool,
-// does not make a new task a repeat.
+// does not make a new task a repeat. The row under the hash is in
+// task_keys_recent, or in task_keys after a merge.
 func TestCreateKeyHashShared(t *testing.T) {
 	t.Parallel()
-	s := openPlanStore(t)
-	ctx := t.Context()
-	a, b := newTasks("a"), newTasks("b")
-	_, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "p", Tasks: a, Now: time.Now()})
-	require.NoError(t, err)
-	_, err = s.w.ExecContext(ctx, `UPDATE tasks SET kh = ? WHERE id = ?`, keyHash("p", b[0].Key), a[0].ID)
-	require.NoError(t, err)
+	for _, merged := range []bool{false, true} {
+		t.Run(fmt.Sprint("merged=", merged), func(t *testing.T) {
+			t.Parallel()
+			s := openPlanStore(t)
+			if merged {
+				s.mergeAt = 1
+			}
+			ctx := t.Context()
+			a, b := newTasks("a"), newTasks("b")
+			_, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "p", Tasks: a, Now: time.Now()})
+			require.NoError(t, err)
+			s.mergeAt = mergeAt
+			want := map[bool]string{false: "task_keys_recent", true: "task_keys"}[merged]
+			require.Equal(t, want, forceKeyHash(t, s, a[0].ID, keyHash("p", b[0].Key)))
 
-	// A whole chunk and a single row, each with b's key among new ones.
-	var names []string
-	for i := range insertChunk - 1 {
-		names = append(names, fmt.Sprint("new", i))
+			// A whole chunk and a single row, each with b's key among new ones.
+			var names []string
+			for i := range insertChunk - 1 {
+				names = append(names, fmt.Sprint("new", i))
+			}
+			for _, tasks := range [][]taskstate.NewTask{append(newTasks(names...), b[0]), b} {
+				out, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "p", Tasks: tasks, Now: time.Now()})
+				require.NoError(t, err)
+				last := out[len(out)-1]
+				require.Equal(t, b[0].ID, last.ID, "b under a's hash is new the first time, then found")
+			}
+			other := newTasks("a")
+			out, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "q", Tasks: other, Now: time.Now()})
+			require.NoError(t, err)
+			require.Equal(t, []taskstate.CreatedTask{{ID: other[0].ID, Created: true}}, out, "the same key in another pool")
+		})
 	}
-	for _, tasks := range [][]taskstate.NewTask{append(newTasks(names...), b[0]), b} {
+}
+
+// forceKeyHash gives task id the hash kh, in tasks and in the dedup table
+// that holds its entry, and returns that table's name.
+func forceKeyHash(t *testing.T, s *Store, id string, kh int64) string {
+	t.Helper()
+	ctx := t.Context()
+	var seq, old int64
+	require.NoError(t, s.w.QueryRowContext(ctx, `SELECT seq, kh FROM tasks WHERE id = ?`, id).Scan(&seq, &old))
+	_, err := s.w.ExecContext(ctx, `UPDATE tasks SET kh = ? WHERE seq = ?`, kh, seq)
+	require.NoError(t, err)
+	held := ""
+	for _, tbl := range []string{"task_keys", "task_keys_recent"} {
+		res, err := s.w.ExecContext(ctx, `UPDATE `+tbl+` SET kh = ? WHERE kh = ? AND seq = ?`, kh, old, seq)
+		require.NoError(t, err)
+		if n, _ := res.RowsAffected(); n == 1 {
+			require.Empty(t, held, "an entry in both tables")
+			held = tbl
+		}
+	}
+	return held
+}
+
+// keyEntries returns the number of entries in task_keys and in
+// task_keys_recent.
+func keyEntries(t *testing.T, s *Store) (merged, recent int) {
+	t.Helper()
+	require.NoError(t, s.r.QueryRowContext(t.Context(), `SELECT (SELECT count(*) FROM task_keys), (SELECT count(*) FROM task_keys_recent)`).Scan(&merged, &recent))
+	return merged, recent
+}
+
+// TestCreateMergesRecentKeys: creates add their keys to task_keys_recent
+// until it holds mergeAt, then the create that reaches it moves them all
+// into task_keys. A key is found wherever its entry is, a deleted task's
+// entry goes with it, and a store opened on the file counts the entries
+// already there.
+func TestCreateMergesRecentKeys(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tasks.db")
+	s, err := Open(t.Context(), Config{Path: path})
+	require.NoError(t, err)
+	defer s.Close()
+	s.mergeAt = 100
+	ctx := t.Context()
+	names := func(from, to int) []string {
+		var out []string
+		for i := from; i < to; i++ {
+			out = append(out, fmt.Sprint("t", i))
+		}
+		return out
+	}
+	create := func(s *Store, tasks []taskstate.NewTask) []taskstate.CreatedTask {
 		out, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "p", Tasks: tasks, Now: time.Now()})
 		require.NoError(t, err)
-		last := out[len(out)-1]
-		require.Equal(t, b[0].ID, last.ID, "b under a's hash is new the first time, then found")
+		return out
 	}
-	other := newTasks("a")
-	out, err := s.CreateTasks(ctx, taskstate.CreateTasksParams{Pool: "q", Tasks: other, Now: time.Now()})
+	first := newTasks(names(0, 90)...)
+	create(s, first)
+	merged, recent := keyEntries(t, s)
+	require.Equal(t, [2]int{0, 90}, [2]int{merged, recent})
+
+	// 90 + 20 reaches 100: all 110 move.
+	create(s, newTasks(names(90, 110)...))
+	merged, recent = keyEntries(t, s)
+	require.Equal(t, [2]int{110, 0}, [2]int{merged, recent})
+	create(s, newTasks(names(110, 115)...))
+	merged, recent = keyEntries(t, s)
+	require.Equal(t, [2]int{110, 5}, [2]int{merged, recent})
+
+	// Repeats of merged and of recent keys are found, with one new task.
+	again := create(s, newTasks("t0", "t89", "t112", "t115"))
+	require.Equal(t, first[0].ID, again[0].ID)
+	require.Equal(t, first[89].ID, again[1].ID)
+	require.False(t, again[0].Created || again[1].Created || again[2].Created)
+	require.True(t, again[3].Created)
+	merged, recent = keyEntries(t, s)
+	require.Equal(t, [2]int{110, 6}, [2]int{merged, recent})
+
+	// A deleted task takes its entry with it, merged or recent, and its
+	// key creates a new task.
+	n, err := s.Delete(ctx, taskstate.DeleteParams{Pool: "p", Query: taskstate.ByIDs(first[0].ID, again[3].ID)})
 	require.NoError(t, err)
-	require.Equal(t, []taskstate.CreatedTask{{ID: other[0].ID, Created: true}}, out, "the same key in another pool")
+	require.EqualValues(t, 2, n)
+	merged, recent = keyEntries(t, s)
+	require.Equal(t, [2]int{109, 5}, [2]int{merged, recent})
+	out := create(s, newTasks("t0"))
+	require.True(t, out[0].Created)
+	require.NotEqual(t, first[0].ID, out[0].ID)
+
+	// Another store on the file starts from the 6 recent entries: 94 more
+	// reach 100.
+	s2, err := Open(ctx, Config{Path: path})
+	require.NoError(t, err)
+	defer s2.Close()
+	s2.mergeAt = 100
+	require.EqualValues(t, 6, s2.recentKeys.Load())
+	create(s2, newTasks(names(200, 293)...))
+	merged, recent = keyEntries(t, s2)
+	require.Equal(t, [2]int{109, 99}, [2]int{merged, recent})
+	create(s2, newTasks("t293"))
+	merged, recent = keyEntries(t, s2)
+	require.Equal(t, [2]int{209, 0}, [2]int{merged, recent})
 }

@@ -3,11 +3,14 @@
 //
 // All pools share one table, tasks; seq is the rowid and so the creation
 // order. Dedup finds a task by its pool and key (a SHA-256, stored as its
-// 32 bytes) through tasks_kh, an index of a 64-bit hash of the two: a
-// create looks for the key among the rows of its hash (almost always none)
-// and inserts in the same write transaction. The index is a quarter the
-// size of one on (pool, key), which matters because every create adds to
-// it at a random place. Claims use one partial index per
+// 32 bytes) through a 64-bit hash of the two: a create looks for the key
+// among the rows of its hash (almost always none) and inserts in the same
+// write transaction. The hashes are in two tables of (hash, seq): a
+// create adds to the small task_keys_recent (by trigger), and every
+// 100,000 new tasks one create moves those entries into task_keys in one
+// sorted run. A hash index that every create grew at a random place
+// dirtied most of its pages per large create once it held several hundred
+// thousand tasks; the sorted run dirties each page once. Claims use one partial index per
 // status a worker looks for (tasks_waiting and tasks_part_done ordered by
 // priority DESC, seq; tasks_running by lease expiry for the reaper), so a
 // finished task is in no status index and a commit removes one entry and

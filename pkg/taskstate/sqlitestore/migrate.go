@@ -58,6 +58,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := fillKeyHashes(ctx, tx); err != nil {
 			return fmt.Errorf("remove schema version 1 objects: %w", err)
 		}
+		if _, err := tx.ExecContext(ctx, migrateKeyTables); err != nil {
+			return fmt.Errorf("remove schema version 1 objects: %w", err)
+		}
 		return tx.Commit()
 	case version > schemaVersion:
 		return fmt.Errorf("schema version %d is newer than this build's %d: upgrade taskfleet", version, schemaVersion)
@@ -67,7 +70,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	if exists && version < 10 {
-		// The schema's index on kh needs the column.
+		// The schema's triggers need the column.
 		if err := addKeyHashColumn(ctx, tx); err != nil {
 			return fmt.Errorf("migrate to schema version 10: %w", err)
 		}
@@ -96,16 +99,18 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	if exists && version < 10 {
-		// The index is built once, sorted, after the column is filled.
-		_, err := tx.ExecContext(ctx, `DROP INDEX tasks_kh`)
+		err := fillKeyHashes(ctx, tx)
 		if err == nil {
-			err = fillKeyHashes(ctx, tx)
-		}
-		if err == nil {
-			_, err = tx.ExecContext(ctx, sqlKeyHashIndex+";"+migrateDedupIndex)
+			_, err = tx.ExecContext(ctx, migrateDedupIndex)
 		}
 		if err != nil {
 			return fmt.Errorf("migrate to schema version 10: %w", err)
+		}
+	}
+	if exists && version < 11 {
+		// Built once, sorted, after every task has its kh.
+		if _, err := tx.ExecContext(ctx, migrateKeyTables); err != nil {
+			return fmt.Errorf("migrate to schema version 11: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {

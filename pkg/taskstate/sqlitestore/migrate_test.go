@@ -74,7 +74,7 @@ func TestMigrateFromV1(t *testing.T) {
 	require.NoError(t, check.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name LIKE 'tasks_count_%'`).Scan(&triggers))
 	require.NoError(t, check.QueryRow(`PRAGMA user_version`).Scan(&version))
 	require.Zero(t, triggers)
-	require.Equal(t, 10, version)
+	require.Equal(t, 11, version)
 	var textKeys int
 	require.NoError(t, check.QueryRow(`SELECT count(*) FROM tasks WHERE typeof(key) = 'text'`).Scan(&textKeys))
 	require.Zero(t, textKeys, "every hex key is stored as its bytes")
@@ -116,18 +116,64 @@ func TestMigrateFromV1(t *testing.T) {
 	requireDedupByHash(t, check)
 }
 
-// requireDedupByHash checks a migrated file's dedup index: every task has
-// its key's hash, and the unique (pool, key) index of versions 1 to 9 is
-// gone.
+// requireDedupByHash checks a migrated file's dedup tables: every task
+// has its key's hash and one entry in task_keys or task_keys_recent, and
+// the indexes of versions 1 to 10 (tasks_pool_key, tasks_kh) are gone.
 func requireDedupByHash(t *testing.T, db *sql.DB) {
 	t.Helper()
-	var unhashed, oldIndex, newIndex int
+	var unhashed, unkeyed, entries, tasks, oldIndexes int
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM tasks WHERE kh IS NULL`).Scan(&unhashed))
-	require.NoError(t, db.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name = 'tasks_pool_key'`).Scan(&oldIndex))
-	require.NoError(t, db.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name = 'tasks_kh'`).Scan(&newIndex))
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM tasks AS t
+		WHERE NOT EXISTS (SELECT 1 FROM task_keys AS k WHERE k.kh = t.kh AND k.seq = t.seq)
+		AND NOT EXISTS (SELECT 1 FROM task_keys_recent AS r WHERE r.kh = t.kh AND r.seq = t.seq)`).Scan(&unkeyed))
+	require.NoError(t, db.QueryRow(`SELECT (SELECT count(*) FROM task_keys) + (SELECT count(*) FROM task_keys_recent), (SELECT count(*) FROM tasks)`).Scan(&entries, &tasks))
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name IN ('tasks_pool_key', 'tasks_kh')`).Scan(&oldIndexes))
 	require.Zero(t, unhashed, "tasks without kh")
-	require.Zero(t, oldIndex, "tasks_pool_key")
-	require.Equal(t, 1, newIndex, "tasks_kh")
+	require.Zero(t, unkeyed, "tasks without a dedup entry")
+	require.Equal(t, tasks, entries, "one dedup entry per task")
+	require.Zero(t, oldIndexes, "tasks_pool_key or tasks_kh")
+}
+
+// TestMigrateFromV10 moves version 10's dedup index on tasks (kh) into
+// the dedup tables: the tasks created before are still found, and a
+// repeat of one is not created again.
+func TestMigrateFromV10(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v10.db")
+	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
+	require.NoError(t, err)
+	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "p"})
+	require.NoError(t, err)
+	var specs []taskstate.TaskSpec
+	for i := range 100 {
+		specs = append(specs, taskstate.TaskSpec{Kind: "noop", Def: map[string]any{"i": i}})
+	}
+	first, err := m.Create(ctx, specs, taskstate.CreateOptions{})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	db, err := sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`DROP TRIGGER tasks_insert_key; DROP TRIGGER tasks_delete_key;
+		DROP TABLE task_keys; DROP TABLE task_keys_recent;
+		CREATE INDEX tasks_kh ON tasks (kh);
+		PRAGMA user_version = 10`)
+	require.NoError(t, err)
+
+	s, err = sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
+	require.NoError(t, err)
+	defer s.Close()
+	m, err = taskstate.NewManager(taskstate.Config{Store: s, Pool: "p"})
+	require.NoError(t, err)
+	var version int
+	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
+	require.Equal(t, 11, version)
+	requireDedupByHash(t, db)
+	again, err := m.Create(ctx, append(specs, taskstate.TaskSpec{Kind: "noop", Def: map[string]any{"i": "new"}}), taskstate.CreateOptions{})
+	require.NoError(t, err)
+	require.Equal(t, first.IDs, again.IDs[:100])
+	require.Equal(t, 1, again.NewCount)
+	requireDedupByHash(t, db)
 }
 
 // TestMigrateFromV2 converts the hex keys of a version 2 file.
@@ -157,7 +203,7 @@ func TestMigrateFromV2(t *testing.T) {
 	require.Equal(t, []string{"000000000000000000000002"}, res.IDs)
 	var version int
 	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
-	require.Equal(t, 10, version)
+	require.Equal(t, 11, version)
 	requireDedupByHash(t, db)
 }
 
@@ -207,7 +253,7 @@ func TestMigrateLogsFromV5(t *testing.T) {
 	require.NoError(t, err)
 	var version int
 	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
-	require.Equal(t, 10, version)
+	require.Equal(t, 11, version)
 	logs, err := m.Logs(ctx, res.IDs[0], "", 0)
 	require.NoError(t, err)
 	require.Len(t, logs, 1)

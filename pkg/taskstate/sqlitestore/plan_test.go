@@ -212,7 +212,8 @@ func TestPlanCountKindsUsesStatusIndex(t *testing.T) {
 }
 
 // TestPlanCreateSearchesKeyHash: a create's look-up of each key, in the
-// INSERT and in the read of an existing task, is one search of tasks_kh.
+// INSERT and in the read of an existing task, is one search of each dedup
+// table (k: task_keys, r: task_keys_recent) and of tasks by seq.
 func TestPlanCreateSearchesKeyHash(t *testing.T) {
 	t.Parallel()
 	s := openPlanStore(t)
@@ -226,7 +227,9 @@ func TestPlanCreateSearchesKeyHash(t *testing.T) {
 		{sqlSelectKey, []any{"p", []byte{1}, int64(7)}},
 	} {
 		p := plan(t, s, c.sql, c.args)
-		require.Contains(t, p, "USING INDEX tasks_kh (kh=?)", p)
-		require.NotRegexp(t, `(?m)SCAN (tasks|t)$`, p)
+		require.Contains(t, p, "SEARCH k USING PRIMARY KEY (kh=?)", p)
+		require.Contains(t, p, "SEARCH r USING PRIMARY KEY (kh=?)", p)
+		require.Contains(t, p, "SEARCH t USING INTEGER PRIMARY KEY (rowid=?)", p)
+		require.NotRegexp(t, `(?m)SCAN (tasks|t|k|r)$`, p)
 	}
 }

@@ -23,8 +23,11 @@ package sqlitestore
 // grows at a random place is a quarter the size (4,586 pages at a million
 // tasks against about 18,000), and a million-task create runs 1.7 times
 // as fast (docs/BENCHMARKS.md, round 6). A create looks for the key among
-// the rows of its hash, in the same write transaction.
-const schemaVersion = 10
+// the rows of its hash, in the same write transaction. Version 11 moves
+// that index out of tasks into two tables of (kh, seq), task_keys and
+// task_keys_recent (see sqlKeyTables): a create grows the small one, and
+// the large one grows in sorted runs.
+const schemaVersion = 11
 
 // schema is the current schema. pool_counts holds the number of tasks per
 // (pool, status); every statement that inserts, deletes or moves tasks
@@ -35,7 +38,7 @@ CREATE TABLE IF NOT EXISTS tasks (
 	id           TEXT    NOT NULL UNIQUE,
 	pool         TEXT    NOT NULL,
 	key          TEXT    NOT NULL,
-	kh           INTEGER, -- keyHash(pool, key), see tasks_kh
+	kh           INTEGER, -- keyHash(pool, key), see task_keys
 	kind         TEXT    NOT NULL,
 	status       TEXT    NOT NULL,
 	priority     INTEGER NOT NULL DEFAULT 0,
@@ -55,11 +58,10 @@ CREATE TABLE IF NOT EXISTS tasks (
 	started_at   INTEGER,
 	finished_at  INTEGER
 );
--- Dedup: a create finds a key through its hash. The index is not UNIQUE
--- (two keys may share a hash); every write of tasks is one write
--- transaction, so a create's look-up and insert cannot interleave with
--- another's.
-` + sqlKeyHashIndex + `;
+-- Dedup: a create finds a key through its hash (sqlKeyTables). Every
+-- write of tasks is one write transaction, so a create's look-up and
+-- insert cannot interleave with another's.
+` + sqlKeyTables + `
 -- One small index per status a worker looks for, each holding only the
 -- tasks in that status: a claim moves an entry from tasks_waiting to
 -- tasks_running, a commit takes it out of tasks_running, and a finished
@@ -152,8 +154,43 @@ INSERT INTO pool_counts (pool, status, n)
 	ON CONFLICT (pool, status) DO UPDATE SET n = excluded.n;
 `
 
-// sqlKeyHashIndex is the dedup index (version 10).
-const sqlKeyHashIndex = `CREATE INDEX IF NOT EXISTS tasks_kh ON tasks (kh)`
+// sqlKeyTables hold the dedup index (version 11): each task's kh and seq.
+// A hash is random, so an index of hashes that every create grows at
+// random places dirties most of its pages per large create once it holds
+// several hundred thousand tasks: a 1M create slowed from 78k to 48k tasks
+// a second with version 10's index on tasks (kh). New tasks go into
+// task_keys_recent, which stays small; a create that finds it holding
+// mergeAt keys or more moves them into task_keys in one sorted run (see
+// Store.mergeKeys), which dirties each page of task_keys once. A look-up
+// searches both. The keys are not UNIQUE (two keys may share a hash).
+// The triggers keep the tables in step with tasks whoever writes it; a
+// row written without kh (a version 1 build) gets its entry when a later
+// open finds that build's objects (see migrate).
+const sqlKeyTables = `CREATE TABLE IF NOT EXISTS task_keys (
+	kh  INTEGER NOT NULL,
+	seq INTEGER NOT NULL,
+	PRIMARY KEY (kh, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS task_keys_recent (
+	kh  INTEGER NOT NULL,
+	seq INTEGER NOT NULL,
+	PRIMARY KEY (kh, seq)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS tasks_insert_key AFTER INSERT ON tasks WHEN new.kh IS NOT NULL BEGIN
+	INSERT INTO task_keys_recent (kh, seq) VALUES (new.kh, new.seq);
+END;
+CREATE TRIGGER IF NOT EXISTS tasks_delete_key AFTER DELETE ON tasks BEGIN
+	DELETE FROM task_keys WHERE kh = old.kh AND seq = old.seq;
+	DELETE FROM task_keys_recent WHERE kh = old.kh AND seq = old.seq;
+END;`
+
+// migrateKeyTables fills the dedup tables from tasks: the migration to
+// version 11 (which drops version 10's index) and the repair after a
+// version 1 build. One sorted run into task_keys.
+const migrateKeyTables = `DROP INDEX IF EXISTS tasks_kh;
+DELETE FROM task_keys;
+DELETE FROM task_keys_recent;
+INSERT INTO task_keys (kh, seq) SELECT kh, seq FROM tasks WHERE kh IS NOT NULL ORDER BY kh, seq`
 
 // migrateDedupIndex drops the unique (pool, key) index of versions 1 to 9,
 // once every task has its kh.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
@@ -37,6 +38,14 @@ type Store struct {
 	// claimBusy says, per claim shape, whether the last claim found work
 	// (see Claim).
 	claimBusy sync.Map // string -> *atomic.Bool
+
+	// recentKeys counts the entries of task_keys_recent, as far as this
+	// store knows: those there when it opened and those its creates
+	// added since. Another process's creates and merges make it wrong
+	// either way, which only moves the next merge. A create that brings
+	// it to mergeAt moves them into task_keys (see sqlKeyTables).
+	recentKeys atomic.Int64
+	mergeAt    int64
 }
 
 var _ taskstate.Store = (*Store)(nil)
@@ -71,11 +80,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	r.SetMaxOpenConns(cfg.MaxReaders)
 	r.SetMaxIdleConns(cfg.MaxReaders)
-	s := &Store{w: w, wc: wc, r: r}
+	s := &Store{w: w, wc: wc, r: r, mergeAt: mergeAt}
 	if err := s.migrateRetry(ctx, cfg.BusyTimeout); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
 	}
+	var recent int64
+	if err := r.QueryRowContext(ctx, `SELECT count(*) FROM task_keys_recent`).Scan(&recent); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
+	}
+	s.recentKeys.Store(recent)
 	// Statements used inside write transactions are prepared now: the
 	// writer has one connection, which a transaction holds.
 	for _, q := range append([]string{sqlInsert, sqlInsertChunk, sqlSelectKey, sqlHeartbeat, generalForm.sql(1), commitForm.sql(1)}, countSQLs[1:]...) {

@@ -28,9 +28,10 @@ const (
 )
 
 // The INSERTs of one row and of insertChunk rows. A row whose key is in
-// the pool already is skipped: the dedup index holds only each key's
-// hash (see schema), so the statement looks for the key itself among the
-// rows of that hash, which are almost always none.
+// the pool already is skipped: the dedup tables hold only each key's
+// hash (see sqlKeyTables), so the statement looks for the key itself
+// among the rows of that hash in both, which are almost always none. The
+// trigger tasks_insert_key adds each new row's hash to task_keys_recent.
 var (
 	sqlInsert      = insertRows(1)
 	sqlInsertChunk = insertRows(insertChunk)
@@ -42,9 +43,20 @@ func insertRows(n int) string {
 		(id, pool, key, kh, kind, status, priority, def, filter, max_attempts, created_at, updated_at)
 		SELECT column1, column2, column3, column4, column5, 'waiting', column6, column7, column8, column9, column10, column11
 		FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + `) AS v
-		WHERE NOT EXISTS (SELECT 1 FROM tasks AS t INDEXED BY tasks_kh
-			WHERE t.kh = v.column4 AND t.pool = v.column2 AND t.key = v.column3)`
+		WHERE NOT EXISTS (SELECT 1 FROM task_keys AS k, tasks AS t
+			WHERE k.kh = v.column4 AND t.seq = k.seq AND t.pool = v.column2 AND t.key = v.column3)
+		AND NOT EXISTS (SELECT 1 FROM task_keys_recent AS r, tasks AS t
+			WHERE r.kh = v.column4 AND t.seq = r.seq AND t.pool = v.column2 AND t.key = v.column3)`
 }
+
+// mergeAt is the default of Store.mergeAt: the task_keys_recent entries
+// a create moves into task_keys. A million-task create in batches of
+// 10,000 moves them ten times, each a sorted run that dirties every page
+// of task_keys once (about 4,600 at a million tasks), against most of
+// those pages per batch when every create wrote there (docs/BENCHMARKS.md,
+// round 8). The create that moves them pays for it: about 0.1–0.3 s at a
+// million tasks.
+const mergeAt = 100_000
 
 // A create keeps the writer's 16 MiB page cache. A 64 MiB cache during
 // bulk creates made a 1M create a third cheaper (the random dedup
@@ -54,7 +66,14 @@ func insertRows(n int) string {
 // round 4").
 
 const (
-	sqlSelectKey = `SELECT id FROM tasks INDEXED BY tasks_kh WHERE kh = ?3 AND pool = ?1 AND key = ?2`
+	sqlSelectKey = `SELECT t.id FROM task_keys AS k, tasks AS t
+		WHERE k.kh = ?3 AND t.seq = k.seq AND t.pool = ?1 AND t.key = ?2
+		UNION ALL SELECT t.id FROM task_keys_recent AS r, tasks AS t
+		WHERE r.kh = ?3 AND t.seq = r.seq AND t.pool = ?1 AND t.key = ?2`
+	// A pair of (kh, seq) is in one table only, but a conflict must not
+	// fail every later create: the entry is the same.
+	sqlMergeKeys = `INSERT OR IGNORE INTO task_keys (kh, seq) SELECT kh, seq FROM task_keys_recent ORDER BY kh, seq;
+		DELETE FROM task_keys_recent`
 	sqlHeartbeat = `UPDATE tasks SET lease_until = ` + sqlNow + ` + ?, updated_at = ` + sqlNow + `
 		WHERE id = ? AND pool = ? AND status = 'running' AND lease_token = ?`
 )
@@ -151,8 +170,17 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 	if err := s.addCounts(sctx, tx, p.Pool, counts{taskstate.StatusWaiting: created}); err != nil {
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
 	}
+	merge := s.recentKeys.Add(int64(created)) >= s.mergeAt
+	if merge {
+		if _, err := tx.ExecContext(sctx, sqlMergeKeys); err != nil {
+			return nil, fmt.Errorf("sqlitestore: create: merge keys: %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
+	}
+	if merge {
+		s.recentKeys.Store(0)
 	}
 	return out, nil
 }
