@@ -54,7 +54,7 @@ func insertRows(n int) string {
 // 10,000 moves them ten times, each a sorted run that dirties every page
 // of task_keys once (about 4,600 at a million tasks), against most of
 // those pages per batch when every create wrote there (docs/BENCHMARKS.md,
-// round 8). The create that moves them pays for it: about 0.1–0.3 s at a
+// round 8). The create that moves them pays for it: 0.13–0.15 s at a
 // million tasks.
 const mergeAt = 100_000
 
