@@ -4,10 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/sourcegraph/conc/pool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
@@ -241,4 +244,57 @@ func TestCreateMergesRecentKeys(t *testing.T) {
 	create(s2, newTasks("t293"))
 	merged, recent = keyEntries(t, s2)
 	require.Equal(t, [2]int{209, 0}, [2]int{merged, recent})
+}
+
+// TestConcurrentCreatorsMerge: stores on one file create the same keys in
+// different orders and small batches while each moves the recent entries
+// at a low threshold: every key is one task, whichever table holds its
+// entry when another store looks, and each task has one entry.
+func TestConcurrentCreatorsMerge(t *testing.T) {
+	t.Parallel()
+	const stores, keys, batch = 6, 600, 37
+	path := filepath.Join(t.TempDir(), "tasks.db")
+	names := make([]string, keys)
+	for i := range names {
+		names[i] = fmt.Sprint("k", i)
+	}
+	ids := make([]map[string]string, stores) // key name -> id, per store
+	g := pool.New().WithErrors()
+	for c := range stores {
+		g.Go(func() error {
+			s, err := Open(t.Context(), Config{Path: path})
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			s.mergeAt = 50
+			order := slices.Clone(names)
+			rand.New(rand.NewPCG(uint64(c), 1)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			ids[c] = map[string]string{}
+			for off := 0; off < keys; off += batch {
+				chunk := order[off:min(off+batch, keys)]
+				out, err := s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: "p", Tasks: newTasks(chunk...), Now: time.Now()})
+				if err != nil {
+					return err
+				}
+				for i, name := range chunk {
+					ids[c][name] = out[i].ID
+				}
+			}
+			return nil
+		})
+	}
+	require.NoError(t, g.Wait())
+	for c := 1; c < stores; c++ {
+		require.Equal(t, ids[0], ids[c], "store %d got other ids", c)
+	}
+	s, err := Open(t.Context(), Config{Path: path})
+	require.NoError(t, err)
+	defer s.Close()
+	counts, err := s.Stat(t.Context(), taskstate.StatParams{Pool: "p"})
+	require.NoError(t, err)
+	require.Equal(t, keys, counts.Total())
+	merged, recent := keyEntries(t, s)
+	require.Equal(t, keys, merged+recent)
+	require.Positive(t, merged, "some creates moved the entries")
 }
