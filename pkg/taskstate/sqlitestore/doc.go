@@ -9,15 +9,17 @@
 // create adds to the small task_keys_recent (by trigger), and every
 // 100,000 new tasks one create moves those entries into task_keys in one
 // sorted run. A hash index that every create grew at a random place
-// dirtied most of its pages per large create once it held several hundred
-// thousand tasks; the sorted run dirties each page once. Claims use one partial index per
-// status a worker looks for (tasks_waiting and tasks_part_done ordered by
-// priority DESC, seq; tasks_running by lease expiry for the reaper), so a
-// finished task is in no status index and a commit removes one entry and
-// adds none. A second table, pool_counts, holds the number of tasks per
-// pool and status; every write that moves tasks updates it in the same
-// transaction, once per batch, so Stat over a whole pool reads five rows
-// however large the pool is. The schema version is PRAGMA user_version;
+// dirtied most of its pages per large create once it held several
+// hundred thousand tasks; the sorted run dirties each page once.
+//
+// Claims use one partial index per status a worker looks for
+// (tasks_waiting and tasks_part_done ordered by priority DESC, seq;
+// tasks_running by lease expiry for the reaper), so a finished task is in
+// no status index and a commit removes one entry and adds none. Another
+// table, pool_counts, holds the number of tasks per pool and status;
+// every write that moves tasks updates it in the same transaction, once
+// per batch, so Stat over a whole pool reads five rows however large the
+// pool is. The schema version is PRAGMA user_version;
 // Open migrates older files, and removes the counting triggers again if a
 // process of an older build (which counted with triggers) has opened the
 // file since. Upgrade every process that shares a file together: while an

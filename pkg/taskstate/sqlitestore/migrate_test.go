@@ -134,44 +134,61 @@ func requireDedupByHash(t *testing.T, db *sql.DB) {
 	require.Zero(t, oldIndexes, "tasks_pool_key or tasks_kh")
 }
 
+// fileWith returns a current file holding specs in pool "p", their ids,
+// and the file opened without a store (closed with the test), for a test
+// to turn into an older version's.
+func fileWith(t *testing.T, specs []taskstate.TaskSpec) (string, []string, *sql.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "old.db")
+	s, err := sqlitestore.Open(t.Context(), sqlitestore.Config{Path: path})
+	require.NoError(t, err)
+	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "p"})
+	require.NoError(t, err)
+	res, err := m.Create(t.Context(), specs, taskstate.CreateOptions{})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	db, err := sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	return path, res.IDs, db
+}
+
+// reopen opens path with a store (closed with the test), checks that it
+// migrated the file to version 11, and returns a Manager of pool "p".
+func reopen(t *testing.T, path string, db *sql.DB) *taskstate.Manager {
+	t.Helper()
+	s, err := sqlitestore.Open(t.Context(), sqlitestore.Config{Path: path})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	var version int
+	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
+	require.Equal(t, 11, version)
+	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "p"})
+	require.NoError(t, err)
+	return m
+}
+
 // TestMigrateFromV10 moves version 10's dedup index on tasks (kh) into
 // the dedup tables: the tasks created before are still found, and a
 // repeat of one is not created again.
 func TestMigrateFromV10(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v10.db")
-	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
-	require.NoError(t, err)
-	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "p"})
-	require.NoError(t, err)
 	var specs []taskstate.TaskSpec
 	for i := range 100 {
 		specs = append(specs, taskstate.TaskSpec{Kind: "noop", Def: map[string]any{"i": i}})
 	}
-	first, err := m.Create(ctx, specs, taskstate.CreateOptions{})
-	require.NoError(t, err)
-	require.NoError(t, s.Close())
-	db, err := sql.Open("sqlite", "file:"+path)
-	require.NoError(t, err)
-	defer db.Close()
-	_, err = db.Exec(`DROP TRIGGER tasks_insert_key; DROP TRIGGER tasks_delete_key;
+	path, first, db := fileWith(t, specs)
+	_, err := db.Exec(`DROP TRIGGER tasks_insert_key; DROP TRIGGER tasks_delete_key;
 		DROP TABLE task_keys; DROP TABLE task_keys_recent;
 		CREATE INDEX tasks_kh ON tasks (kh);
 		PRAGMA user_version = 10`)
 	require.NoError(t, err)
 
-	s, err = sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
-	require.NoError(t, err)
-	defer s.Close()
-	m, err = taskstate.NewManager(taskstate.Config{Store: s, Pool: "p"})
-	require.NoError(t, err)
-	var version int
-	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
-	require.Equal(t, 11, version)
+	m := reopen(t, path, db)
 	requireDedupByHash(t, db)
 	again, err := m.Create(ctx, append(specs, taskstate.TaskSpec{Kind: "noop", Def: map[string]any{"i": "new"}}), taskstate.CreateOptions{})
 	require.NoError(t, err)
-	require.Equal(t, first.IDs, again.IDs[:100])
+	require.Equal(t, first, again.IDs[:100])
 	require.Equal(t, 1, again.NewCount)
 	requireDedupByHash(t, db)
 }
@@ -224,52 +241,35 @@ func TestNewerSchemaRefused(t *testing.T) {
 // with their task.
 func TestMigrateLogsFromV5(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v5.db")
-	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
-	require.NoError(t, err)
-	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "p"})
-	require.NoError(t, err)
-	res, err := m.Create(ctx, []taskstate.TaskSpec{{Kind: "noop", Def: map[string]any{"i": 1}}, {Kind: "noop", Def: map[string]any{"i": 2}}}, taskstate.CreateOptions{})
-	require.NoError(t, err)
-	require.NoError(t, s.Close())
-	db, err := sql.Open("sqlite", "file:"+path)
-	require.NoError(t, err)
-	defer db.Close()
-	_, err = db.Exec(`DROP TRIGGER tasks_delete_logs; DROP TABLE task_logs;
+	path, ids, db := fileWith(t, []taskstate.TaskSpec{{Kind: "noop", Def: map[string]any{"i": 1}}, {Kind: "noop", Def: map[string]any{"i": 2}}})
+	_, err := db.Exec(`DROP TRIGGER tasks_delete_logs; DROP TABLE task_logs;
 		CREATE TABLE task_logs (task_id TEXT NOT NULL, attempt INTEGER NOT NULL, pool TEXT NOT NULL, total INTEGER NOT NULL,
 			tail BLOB NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (task_id, attempt));
 		CREATE TRIGGER tasks_delete_logs AFTER DELETE ON tasks BEGIN DELETE FROM task_logs WHERE task_id = old.id; END;
 		PRAGMA user_version = 5`)
 	require.NoError(t, err)
-	for i, id := range res.IDs {
+	for i, id := range ids {
 		_, err = db.Exec(`INSERT INTO task_logs VALUES (?, 2, 'p', 9, ?, 1)`, id, fmt.Sprintf("log %d", i))
 		require.NoError(t, err)
 	}
 
-	s, err = sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
-	require.NoError(t, err)
-	defer s.Close()
-	m, err = taskstate.NewManager(taskstate.Config{Store: s, Pool: "p"})
-	require.NoError(t, err)
-	var version int
-	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
-	require.Equal(t, 11, version)
-	logs, err := m.Logs(ctx, res.IDs[0], "", 0)
+	m := reopen(t, path, db)
+	logs, err := m.Logs(ctx, ids[0], "", 0)
 	require.NoError(t, err)
 	require.Len(t, logs, 1)
 	require.Equal(t, taskstate.StatusWaiting, logs[0].Phase)
 	require.Equal(t, 2, logs[0].Attempt)
 	require.Equal(t, "log 0", string(logs[0].Tail))
-	require.NoError(t, m.PutLog(ctx, taskstate.TaskLog{ID: res.IDs[0], Phase: taskstate.StatusPartDone, Attempt: 2, Total: 3, Tail: []byte("two")}))
-	logs, err = m.Logs(ctx, res.IDs[0], "", 2)
+	require.NoError(t, m.PutLog(ctx, taskstate.TaskLog{ID: ids[0], Phase: taskstate.StatusPartDone, Attempt: 2, Total: 3, Tail: []byte("two")}))
+	logs, err = m.Logs(ctx, ids[0], "", 2)
 	require.NoError(t, err)
 	require.Len(t, logs, 2, "phase two's attempt 2 is kept apart from phase one's")
-	_, err = m.Remove(ctx, taskstate.ByIDs(res.IDs[0]), false)
+	_, err = m.Remove(ctx, taskstate.ByIDs(ids[0]), false)
 	require.NoError(t, err)
-	logs, err = m.Logs(ctx, res.IDs[0], "", 0)
+	logs, err = m.Logs(ctx, ids[0], "", 0)
 	require.NoError(t, err)
 	require.Empty(t, logs, "the trigger is back: logs go with their task")
-	logs, err = m.Logs(ctx, res.IDs[1], "", 0)
+	logs, err = m.Logs(ctx, ids[1], "", 0)
 	require.NoError(t, err)
 	require.Len(t, logs, 1)
 }

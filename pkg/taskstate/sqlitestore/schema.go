@@ -161,7 +161,7 @@ INSERT INTO pool_counts (pool, status, n)
 // a second with version 10's index on tasks (kh). New tasks go into
 // task_keys_recent, which stays small; a create that finds it holding
 // mergeAt keys or more moves them into task_keys in one sorted run (see
-// Store.mergeKeys), which dirties each page of task_keys once. A look-up
+// Store.CreateTasks), which dirties each page of task_keys once. A look-up
 // searches both. The keys are not UNIQUE (two keys may share a hash).
 // The triggers keep the tables in step with tasks whoever writes it; a
 // row written without kh (a version 1 build) gets its entry when a later
