@@ -26,7 +26,8 @@ SQLite file in a temporary directory, an in-process NATS server, in-process runn
   pickup    on an idle fleet, create one task at a time and time create → handler start
             (--samples, default 500; p50/p90/p99/max)
   wait      time Manager.Wait's return after the commit of the last task (--samples, default 100)
-  create    create -n tasks (default 1,000,000) in batches of --batch (tasks/s)
+  create    create -n tasks (default 1,000,000) in batches of --batch (tasks/s, and the rates of the
+            first and the last tenth of the tasks: does the rate hold as the pool grows)
   stat      count the create scenario's pool by status (median of 20 runs)
   create-cli  (only when named) write a JSON task file of -n no-op tasks (default 100,000) and run this
             binary's "create -f" on it in a child process: tasks/s, CPU per task, steal, peak RSS

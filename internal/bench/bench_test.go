@@ -87,6 +87,8 @@ func TestRunEveryScenario(t *testing.T) {
 	require.Equal(t, 400, res.Create.Tasks)
 	require.Equal(t, 150, res.Create.Batch)
 	require.Positive(t, res.Create.TasksPerSec)
+	require.Positive(t, res.Create.FirstTenthPerSec)
+	require.Positive(t, res.Create.LastTenthPerSec)
 
 	st := res.Stat
 	require.NotNil(t, st)

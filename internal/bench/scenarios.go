@@ -14,9 +14,9 @@ import (
 // fill creates n no-op tasks in pool through m, in batches of cfg.Batch,
 // and returns the time spent in Create (building the specs is not timed).
 // A progress line goes out every ProgressEvery.
-func (b *bench) fill(ctx context.Context, m *taskstate.Manager, label string, n int) (time.Duration, error) {
+func (b *bench) fill(ctx context.Context, m *taskstate.Manager, label string, n int) (fillTimes, error) {
 	specs := make([]taskstate.TaskSpec, 0, min(b.cfg.Batch, n))
-	var spent time.Duration
+	var ft fillTimes
 	start := time.Now()
 	last, lastN := start, 0
 	for off := 0; off < n; off += b.cfg.Batch {
@@ -26,12 +26,12 @@ func (b *bench) fill(ctx context.Context, m *taskstate.Manager, label string, n 
 		}
 		t0 := time.Now()
 		res, err := m.Create(ctx, specs, taskstate.CreateOptions{})
-		spent += time.Since(t0)
+		ft.add(len(specs), time.Since(t0))
 		if err != nil {
-			return spent, err
+			return ft, err
 		}
 		if res.NewCount != len(specs) {
-			return spent, fmt.Errorf("created %d of %d tasks: the pool already held some", res.NewCount, len(specs))
+			return ft, fmt.Errorf("created %d of %d tasks: the pool already held some", res.NewCount, len(specs))
 		}
 		if now := time.Now(); now.Sub(last) >= b.cfg.ProgressEvery {
 			done := off + len(specs)
@@ -40,7 +40,46 @@ func (b *bench) fill(ctx context.Context, m *taskstate.Manager, label string, n 
 			last, lastN = now, done
 		}
 	}
-	return spent, nil
+	return ft, nil
+}
+
+// fillTimes is how long each Create call of a fill took, and for how
+// many tasks.
+type fillTimes struct {
+	spent time.Duration
+	sizes []int
+	times []time.Duration
+}
+
+func (f *fillTimes) add(n int, d time.Duration) {
+	f.spent += d
+	f.sizes = append(f.sizes, n)
+	f.times = append(f.times, d)
+}
+
+// tenths returns the rate of the calls that created the first tenth of
+// the tasks, and of those that created the last tenth (whole calls, so at
+// least a tenth each): whether the rate holds as the pool grows.
+func (f *fillTimes) tenths() (first, last float64) {
+	total := 0
+	for _, n := range f.sizes {
+		total += n
+	}
+	rate := func(order func(i int) int) float64 {
+		tasks, spent := 0, time.Duration(0)
+		for i := range f.sizes {
+			j := order(i)
+			tasks, spent = tasks+f.sizes[j], spent+f.times[j]
+			if 10*tasks >= total {
+				break
+			}
+		}
+		if spent <= 0 {
+			return 0
+		}
+		return float64(tasks) / spent.Seconds()
+	}
+	return rate(func(i int) int { return i }), rate(func(i int) int { return len(f.sizes) - 1 - i })
 }
 
 // burndown creates N tasks, then starts the fleet and times it until
@@ -296,15 +335,17 @@ func (b *bench) create(ctx context.Context) (*Throughput, error) {
 	n := b.cfg.CreateN
 	fmt.Fprintf(b.out, "create: %s tasks in batches of %s\n", count(n), count(b.cfg.Batch))
 	cpu0 := sampleCPU()
-	spent, err := b.fill(ctx, dm, "create", n)
+	ft, err := b.fill(ctx, dm, "create", n)
 	if err != nil {
 		return nil, err
 	}
 	use := cpuBetween(cpu0, sampleCPU(), n)
 	b.createdIn = pool
-	t := &Throughput{Tasks: n, Batch: b.cfg.Batch, Seconds: spent.Seconds(), TasksPerSec: float64(n) / spent.Seconds(), TargetPerSec: TargetCreate,
+	t := &Throughput{Tasks: n, Batch: b.cfg.Batch, Seconds: ft.spent.Seconds(), TasksPerSec: float64(n) / ft.spent.Seconds(), TargetPerSec: TargetCreate,
 		CPUPerTaskMicros: use.PerTask, StealPct: use.StealPct}
-	fmt.Fprintf(b.out, "create: %s tasks in %s: %s\n", count(n), seconds(t.Seconds), rate(t.TasksPerSec))
+	t.FirstTenthPerSec, t.LastTenthPerSec = ft.tenths()
+	fmt.Fprintf(b.out, "create: %s tasks in %s: %s (first tenth %s, last tenth %s)\n", count(n), seconds(t.Seconds), rate(t.TasksPerSec),
+		rate(t.FirstTenthPerSec), rate(t.LastTenthPerSec))
 	return t, nil
 }
 
