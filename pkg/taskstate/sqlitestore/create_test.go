@@ -181,9 +181,7 @@ func keyEntries(t *testing.T, s *Store) (merged, recent int) {
 func TestCreateMergesRecentKeys(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "tasks.db")
-	s, err := Open(t.Context(), Config{Path: path})
-	require.NoError(t, err)
-	defer s.Close()
+	s := openAt(t, path)
 	s.mergeAt = 100
 	ctx := t.Context()
 	names := func(from, to int) []string {
@@ -233,9 +231,7 @@ func TestCreateMergesRecentKeys(t *testing.T) {
 
 	// Another store on the file starts from the 6 recent entries: 94 more
 	// reach 100.
-	s2, err := Open(ctx, Config{Path: path})
-	require.NoError(t, err)
-	defer s2.Close()
+	s2 := openAt(t, path)
 	s2.mergeAt = 100
 	require.EqualValues(t, 6, s2.recentKeys.Load())
 	create(s2, newTasks(names(200, 293)...))
@@ -288,9 +284,7 @@ func TestConcurrentCreatorsMerge(t *testing.T) {
 	for c := 1; c < stores; c++ {
 		require.Equal(t, ids[0], ids[c], "store %d got other ids", c)
 	}
-	s, err := Open(t.Context(), Config{Path: path})
-	require.NoError(t, err)
-	defer s.Close()
+	s := openAt(t, path)
 	counts, err := s.Stat(t.Context(), taskstate.StatParams{Pool: "p"})
 	require.NoError(t, err)
 	require.Equal(t, keys, counts.Total())

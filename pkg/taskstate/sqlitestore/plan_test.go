@@ -34,7 +34,13 @@ func plan(t *testing.T, s *Store, q string, args []any) string {
 
 func openPlanStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), Config{Path: filepath.Join(t.TempDir(), "tasks.db")})
+	return openAt(t, filepath.Join(t.TempDir(), "tasks.db"))
+}
+
+// openAt opens a store on path, closed with the test.
+func openAt(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), Config{Path: path})
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s

@@ -21,12 +21,7 @@ import (
 func TestWriterFlockOrdersWriters(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "tasks.db")
-	a, err := Open(t.Context(), Config{Path: path})
-	require.NoError(t, err)
-	defer a.Close()
-	b, err := Open(t.Context(), Config{Path: path})
-	require.NoError(t, err)
-	defer b.Close()
+	a, b := openAt(t, path), openAt(t, path)
 	require.FileExists(t, path+"-wlock")
 	a.wc.checked.Store(0) // a last asked before b opened (see aloneRecheck)
 
@@ -65,9 +60,7 @@ func createOne(ctx context.Context, s *Store, key string) error {
 func TestWriterAloneSkipsFlock(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "tasks.db")
-	a, err := Open(t.Context(), Config{Path: path})
-	require.NoError(t, err)
-	defer a.Close()
+	a := openAt(t, path)
 	if !a.wc.joined {
 		t.Skip("skipped: a store tells whether it is alone only on Linux (open-file-description locks)")
 	}
