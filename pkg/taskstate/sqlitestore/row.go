@@ -64,36 +64,48 @@ const claimCols = `id, kind, priority, seq, attempts, max_attempts, run_after, c
 
 // scanClaimed reads the rows a claim returns (claimCols, lease_until) into
 // running tasks. The claim set started_at to lease_until - Lease, so that
-// column is not copied for each row; nor are the NOT NULL times scanned
-// through sql.NullInt64. Every row is read while the claim holds the
-// writer.
+// column is not copied for each row. Every row is read while the claim
+// holds the writer, so its integers are scanned into any and asserted:
+// database/sql converts an int64 into an int or int64 field by reflection,
+// which cost 0.23 µs a claimed task for these seven columns
+// (BenchmarkScanClaimed).
 func scanClaimed(rows *sql.Rows, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
 	defer rows.Close()
 	var (
-		out                      []*taskstate.Task
-		runAfter, created, until int64
-		from                     = taskstate.Status(claimableStatus(p.From))
-		withRes                  = from == taskstate.StatusPartDone
+		out     []*taskstate.Task
+		from    = taskstate.Status(claimableStatus(p.From))
+		withRes = from == taskstate.StatusPartDone
+		v       [len(claimInts)]any
+		n       [len(claimInts)]int64
 	)
 	dest := make([]any, 0, 11)
 	for rows.Next() {
 		t := &taskstate.Task{Status: taskstate.StatusRunning, ClaimedFrom: from,
 			Lease: taskstate.Lease{Owner: p.Owner, Token: p.Token}}
-		dest = append(dest[:0], &t.ID, &t.Kind, &t.Priority, &t.Seq, &t.Attempts, &t.MaxAttempts, &runAfter, &created, &t.Def, &until)
+		dest = append(dest[:0], &t.ID, &t.Kind, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &t.Def, &v[6])
 		if withRes {
 			dest = append(dest, &t.Res)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		t.RunAfter, t.CreatedAt = nanos(runAfter), nanos(created)
-		t.Lease.Until = nanos(until)
-		t.StartedAt = nanos(until - int64(p.Lease))
+		for i, x := range v {
+			var ok bool
+			if n[i], ok = x.(int64); !ok {
+				return nil, fmt.Errorf("task %s: %s is %T, not an integer", t.ID, claimInts[i], x)
+			}
+		}
+		t.Priority, t.Seq, t.Attempts, t.MaxAttempts = int(n[0]), n[1], int(n[2]), int(n[3])
+		t.RunAfter, t.CreatedAt, t.Lease.Until = nanos(n[4]), nanos(n[5]), nanos(n[6])
+		t.StartedAt = nanos(n[6] - int64(p.Lease))
 		t.UpdatedAt = t.StartedAt
 		out = append(out, t)
 	}
 	return out, rows.Err()
 }
+
+// claimInts names the integer columns scanClaimed reads, in their order.
+var claimInts = [...]string{"priority", "seq", "attempts", "max_attempts", "run_after", "created_at", "lease_until"}
 
 // scanAll reads every row of taskCols (and def, res with payloads) and closes rows.
 func scanAll(rows *sql.Rows, payloads bool) ([]*taskstate.Task, error) {
