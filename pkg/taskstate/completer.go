@@ -3,6 +3,7 @@ package taskstate
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 )
@@ -32,6 +33,38 @@ type completer struct {
 	// handler is left, and run returns when it has committed what was
 	// queued.
 	queue chan result
+	// queued counts the results queued or being committed.
+	queued atomic.Int64
+	// refill, when set, gives the claim to make with a commit (ok false:
+	// none); start takes what it claimed. The runner's (Runner.refill).
+	refill func() (opts ClaimOptions, ok bool, start func([]*Task))
+	// woke is signalled after each commit: the claim loop then claims the
+	// slots no commit claimed.
+	woke chan<- struct{}
+}
+
+// write commits items in one round trip, with the runner's claim for the
+// free slots when refill gives one.
+func (c *completer) write(ctx context.Context, items []CommitItem) []error {
+	opts, ok, start := c.claim()
+	if !ok {
+		return c.m.CommitMany(ctx, items)
+	}
+	var claimed []*Task
+	defer func() { start(claimed) }() // it lets the runner's claim mutex go
+	errs, claimed, err := c.m.CommitManyAndClaim(ctx, items, opts)
+	if err != nil {
+		c.log.Warn("claim failed", zap.Error(err))
+	}
+	return errs
+}
+
+// claim returns refill's claim, or none without it.
+func (c *completer) claim() (ClaimOptions, bool, func([]*Task)) {
+	if c.refill == nil {
+		return ClaimOptions{}, false, nil
+	}
+	return c.refill()
 }
 
 // run commits until queue is closed and empty.
@@ -61,7 +94,14 @@ func (c *completer) commit(ctx context.Context, batch []result) {
 	for i, b := range batch {
 		items[i] = CommitItem{Task: b.run.task, Res: b.res, EncodedRes: b.enc, To: c.to}
 	}
-	errs := c.m.CommitMany(ctx, items)
+	errs := c.write(ctx, items)
+	// The claim loop waits while results are queued (the completer claims
+	// their slots with them); it may claim again now.
+	c.queued.Add(-int64(len(batch)))
+	select {
+	case c.woke <- struct{}{}:
+	default:
+	}
 	committed := 0
 	for i, err := range errs {
 		id := batch[i].run.task.ID

@@ -353,14 +353,27 @@ func DefaultOwner() string {
 // first, then creation order. The returned tasks carry their payloads and
 // lease; every later write about them must present it (Task.Lease.Token).
 func (m *Manager) Claim(ctx context.Context, opts ClaimOptions) ([]*Task, error) {
+	p, err := m.claimParams(opts)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	tasks, err := m.store.Claim(ctx, p)
+	m.observe("claim", start, err)
+	return tasks, err
+}
+
+// claimParams validates opts, fills in their defaults and returns the
+// store's ClaimParams, with a new lease token.
+func (m *Manager) claimParams(opts ClaimOptions) (ClaimParams, error) {
 	if opts.From == "" {
 		opts.From = StatusWaiting
 	}
 	if !opts.From.Claimable() {
-		return nil, fmt.Errorf("%w: cannot claim from %q (want waiting or part_done)", ErrInvalidStatus, opts.From)
+		return ClaimParams{}, fmt.Errorf("%w: cannot claim from %q (want waiting or part_done)", ErrInvalidStatus, opts.From)
 	}
 	if err := opts.Query.Validate(); err != nil {
-		return nil, err
+		return ClaimParams{}, err
 	}
 	if opts.Owner == "" {
 		opts.Owner = DefaultOwner()
@@ -369,18 +382,15 @@ func (m *Manager) Claim(ctx context.Context, opts ClaimOptions) ([]*Task, error)
 		opts.Lease = DefaultLease
 	}
 	if err := CheckLease("lease", opts.Lease); err != nil {
-		return nil, err
+		return ClaimParams{}, err
 	}
 	if opts.Limit <= 0 {
 		opts.Limit = 1
 	}
-	start := time.Now()
-	tasks, err := m.store.Claim(ctx, ClaimParams{
+	return ClaimParams{
 		Pool: m.pool, From: opts.From, Kinds: opts.Kinds, Query: opts.Query,
 		Owner: opts.Owner, Token: NewToken(), Now: m.storeNow(), Lease: opts.Lease, Limit: opts.Limit,
-	})
-	m.observe("claim", start, err)
-	return tasks, err
+	}, nil
 }
 
 // Commit stores res as the task's result and moves it to `to` (StatusDone
@@ -420,7 +430,23 @@ func (m *Manager) encodeResult(it CommitItem) ([]byte, error) {
 // wrapping ErrLeaseLost, or the encoding error of a result that failed its
 // task instead.
 func (m *Manager) CommitMany(ctx context.Context, items []CommitItem) []error {
-	errs := make([]error, len(items))
+	errs, _, _ := m.commitMany(ctx, items, nil)
+	return errs
+}
+
+// CommitManyAndClaim is CommitMany followed by Claim(claim), in one store
+// round trip when the Store is a FinishClaimer: a worker's completer
+// commits its results and claims tasks for the slots they freed. errs is
+// CommitMany's; claimErr is the claim's. The commits do not depend on the
+// claim: when the one round trip fails, the results are committed alone
+// and its error is the claim's.
+func (m *Manager) CommitManyAndClaim(ctx context.Context, items []CommitItem, claim ClaimOptions) (errs []error, claimed []*Task, claimErr error) {
+	return m.commitMany(ctx, items, &claim)
+}
+
+// commitMany is CommitMany, and CommitManyAndClaim when claim is set.
+func (m *Manager) commitMany(ctx context.Context, items []CommitItem, claim *ClaimOptions) (errs []error, claimed []*Task, claimErr error) {
+	errs = make([]error, len(items))
 	trs := make([]Transition, 0, len(items))
 	idx := make([]int, 0, len(items))
 	for i, it := range items {
@@ -441,10 +467,25 @@ func (m *Manager) CommitMany(ctx context.Context, items []CommitItem) []error {
 		}
 		idx = append(idx, i)
 	}
-	if len(trs) == 0 {
-		return errs
+	fc, combined := m.store.(FinishClaimer)
+	combined = combined && claim != nil && len(trs) > 0
+	var applied []bool
+	var err error
+	switch {
+	case combined:
+		applied, claimed, claimErr = m.finishAndClaim(ctx, fc, trs, *claim)
+		if claimErr != nil {
+			applied, err = m.finish(ctx, "commit", trs)
+		}
+	case len(trs) > 0:
+		applied, err = m.finish(ctx, "commit", trs)
 	}
-	applied, err := m.finish(ctx, "commit", trs)
+	if claim != nil && !combined {
+		claimed, claimErr = m.Claim(ctx, *claim)
+	}
+	if len(trs) == 0 {
+		return errs, claimed, claimErr
+	}
 	var committed, failedIDs []string
 	for k, i := range idx {
 		switch {
@@ -462,21 +503,40 @@ func (m *Manager) CommitMany(ctx context.Context, items []CommitItem) []error {
 		m.notifyTasks(ctx, EventCommitted, committed, nil)
 		m.notifyTasks(ctx, EventFailed, failedIDs, nil)
 	}
-	return errs
+	return errs, claimed, claimErr
 }
 
 func (m *Manager) finish(ctx context.Context, op string, items []Transition) ([]bool, error) {
-	if m.cfg.RedactError != nil {
-		for i := range items {
-			if items[i].LastError != "" {
-				items[i].LastError = m.cfg.RedactError(items[i].LastError)
-			}
-		}
-	}
+	m.redact(items)
 	start := time.Now()
 	applied, err := m.store.Finish(ctx, FinishParams{Pool: m.pool, Now: m.storeNow(), Items: items})
 	m.observe(op, start, err)
 	return applied, err
+}
+
+// finishAndClaim is finish("commit") and Claim in one FinishAndClaim.
+func (m *Manager) finishAndClaim(ctx context.Context, fc FinishClaimer, items []Transition, opts ClaimOptions) ([]bool, []*Task, error) {
+	cp, err := m.claimParams(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.redact(items)
+	start := time.Now()
+	res, err := fc.FinishAndClaim(ctx, FinishAndClaimParams{Finish: FinishParams{Pool: m.pool, Now: cp.Now, Items: items}, Claim: cp})
+	m.observe("commit_claim", start, err)
+	return res.Applied, res.Claimed, err
+}
+
+// redact rewrites the last_error of items with Config.RedactError.
+func (m *Manager) redact(items []Transition) {
+	if m.cfg.RedactError == nil {
+		return
+	}
+	for i := range items {
+		if items[i].LastError != "" {
+			items[i].LastError = m.cfg.RedactError(items[i].LastError)
+		}
+	}
 }
 
 func (m *Manager) finishOne(ctx context.Context, op string, t *Task, tr Transition) error {

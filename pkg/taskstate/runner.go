@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -161,6 +162,17 @@ type Runner struct {
 
 	count atomic.Int64 // handlers running
 	freed chan struct{}
+
+	// claimMu is held from reading the free slots to starting what a claim
+	// took, by the claim loop and by the completer (which claims with its
+	// commits), so that the two never claim the same slots.
+	claimMu  sync.Mutex
+	stopping bool // no more claims (under claimMu)
+	// more says there may be claimable tasks: the last claim filled every
+	// free slot, or a wake-up, the poll or a retry's end came since.
+	more  atomic.Bool
+	hard  context.Context // the handlers' context, set by Run
+	tasks *pool.Pool      // the handlers' goroutines, set by Run
 }
 
 var errDraining = errors.New("taskstate: worker stopping: drain timeout reached")
@@ -242,6 +254,7 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 			queue: make(chan result, cfg.Concurrency)},
 		freed: make(chan struct{}, 1),
 	}
+	r.comp.refill, r.comp.woke = r.refill, r.freed
 	if cfg.Worker != nil {
 		w := *cfg.Worker
 		w.ID = cmp.Or(w.ID, cfg.Owner)
@@ -291,11 +304,17 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.reaper != nil {
 		side.Go(func() { _ = r.reaper.Run(sideCtx) })
 	}
+	tasks := pool.New().WithMaxGoroutines(r.cfg.Concurrency)
+	r.hard, r.tasks = hard, tasks
 	var completing conc.WaitGroup // the completer: owned here, ends when its queue is closed and empty
 	completing.Go(func() { r.comp.run(bg) })
 
-	tasks := pool.New().WithMaxGoroutines(r.cfg.Concurrency)
-	r.claimLoop(ctx, hard, tasks)
+	r.claimLoop(ctx)
+	// The completer claims with its commits until now; after this no
+	// task starts, so the drain below sees every one.
+	r.claimMu.Lock()
+	r.stopping = true
+	r.claimMu.Unlock()
 
 	// Drain: let in-flight tasks finish, then cancel what is left.
 	drained := make(chan struct{})
@@ -317,7 +336,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
-func (r *Runner) claimLoop(ctx, hard context.Context, tasks *pool.Pool) {
+func (r *Runner) claimLoop(ctx context.Context) {
 	poll := time.NewTimer(jitter(r.cfg.PollInterval))
 	defer poll.Stop()
 	// While wake-ups are live the poll only covers a lost one: it claims
@@ -329,36 +348,29 @@ func (r *Runner) claimLoop(ctx, hard context.Context, tasks *pool.Pool) {
 	retry := time.NewTimer(time.Hour) // a returned task's backoff ends
 	retry.Stop()
 	defer retry.Stop()
-	pending := true // there may be claimable tasks
-	woken := false  // a wake-up, not the poll, asked for the next claim
+	r.more.Store(true)
+	woken := false // a wake-up, not the poll, asked for the next claim
 	for ctx.Err() == nil {
 		free := r.cfg.Concurrency - r.InFlight()
 		var due time.Time // a returned task's backoff ends: claim then
 		if free > 0 {
 			var passed bool
 			due, passed = r.m.nextRetry(time.Now())
-			pending = pending || passed
-		}
-		if pending && free > 0 && !r.hb.stale() {
-			lastClaim = time.Now()
-			claimed, err := r.m.Claim(ctx, ClaimOptions{
-				From: r.cfg.From, Kinds: r.kinds, Query: r.cfg.Query, Owner: r.cfg.Owner,
-				Lease: r.cfg.Lease, Limit: free,
-			})
-			// A backend may return the tasks it did claim along with an
-			// error: run them rather than leave them to the reaper.
-			r.met.Claimed(len(claimed))
-			gate.result(woken, len(claimed) > 0)
-			woken = false
-			for _, t := range claimed {
-				r.start(hard, tasks, t)
+			if passed {
+				r.more.Store(true)
 			}
-			if err != nil {
-				if ctx.Err() == nil {
-					r.log.Warn("claim failed", zap.Error(err))
-				}
-				pending = false
-			} else if pending = len(claimed) == free; pending {
+		}
+		// Slots freed by results the completer is about to commit are
+		// claimed by the completer, in the same store round trip.
+		if r.more.Load() && free > 0 && !r.hb.stale() && r.comp.queued.Load() == 0 {
+			lastClaim = time.Now()
+			n, err := r.claim(ctx)
+			gate.result(woken, n > 0)
+			woken = false
+			if err != nil && ctx.Err() == nil {
+				r.log.Warn("claim failed", zap.Error(err))
+			}
+			if r.more.Load() {
 				continue
 			}
 		}
@@ -376,18 +388,67 @@ func (r *Runner) claimLoop(ctx, hard context.Context, tasks *pool.Pool) {
 		select {
 		case <-ctx.Done():
 		case <-retried:
-			pending = true
+			r.more.Store(true)
 		case <-wake:
-			pending, woken = true, true
+			r.more.Store(true)
+			woken = true
 		case <-gate.reopened():
 			gate.open()
 		case <-r.freed:
 		case <-poll.C:
 			if !r.wakeupsLive() || time.Since(lastClaim) >= quiet {
-				pending, quiet = true, jitter(r.cfg.EventPollInterval)
+				r.more.Store(true)
+				quiet = jitter(r.cfg.EventPollInterval)
 			}
 			poll.Reset(jitter(r.cfg.PollInterval))
 		}
+	}
+}
+
+// claim claims for the free slots and starts what it took; it reports how
+// many. It leaves more set only when the claim filled every free slot.
+func (r *Runner) claim(ctx context.Context) (int, error) {
+	r.claimMu.Lock()
+	defer r.claimMu.Unlock()
+	free := r.cfg.Concurrency - r.InFlight()
+	if free <= 0 {
+		return 0, nil
+	}
+	claimed, err := r.m.Claim(ctx, r.claimOptions(free))
+	// A backend may return the tasks it did claim along with an error:
+	// run them rather than leave them to the reaper.
+	r.met.Claimed(len(claimed))
+	for _, t := range claimed {
+		r.start(t)
+	}
+	r.more.Store(err == nil && len(claimed) == free)
+	return len(claimed), err
+}
+
+// claimOptions are the runner's claim for up to limit tasks.
+func (r *Runner) claimOptions(limit int) ClaimOptions {
+	return ClaimOptions{From: r.cfg.From, Kinds: r.kinds, Query: r.cfg.Query, Owner: r.cfg.Owner,
+		Lease: r.cfg.Lease, Limit: limit}
+}
+
+// refill is the completer's claim: with the claim mutex held, the claim
+// for the free slots (ok false: none, or the runner is stopping), and
+// start, which runs what it claimed and lets the mutex go. The claim
+// loop is woken afterwards, to claim what the completer did not.
+func (r *Runner) refill() (opts ClaimOptions, ok bool, start func([]*Task)) {
+	r.claimMu.Lock()
+	free := r.cfg.Concurrency - r.InFlight()
+	if r.stopping || free <= 0 || !r.more.Load() || r.hb.stale() {
+		r.claimMu.Unlock()
+		return ClaimOptions{}, false, nil
+	}
+	return r.claimOptions(free), true, func(claimed []*Task) {
+		r.more.Store(len(claimed) == free)
+		r.met.Claimed(len(claimed))
+		for _, t := range claimed {
+			r.start(t)
+		}
+		r.claimMu.Unlock()
 	}
 }
 
@@ -401,12 +462,12 @@ func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
-func (r *Runner) start(hard context.Context, tasks *pool.Pool, t *Task) {
-	tctx, cancel := context.WithCancelCause(hard)
+func (r *Runner) start(t *Task) {
+	tctx, cancel := context.WithCancelCause(r.hard)
 	run := &running{task: t, cancel: cancel}
 	r.held.add(run)
 	r.met.InFlight(int(r.count.Add(1)))
-	tasks.Go(func() {
+	r.tasks.Go(func() {
 		defer func() {
 			r.met.InFlight(int(r.count.Add(-1)))
 			select {
@@ -471,6 +532,7 @@ func (r *Runner) runTask(ctx context.Context, run *running) (queued bool) {
 		} else {
 			out.res = res
 		}
+		r.comp.queued.Add(1)
 		r.comp.queue <- out
 		return true
 	case errors.Is(cause, errDraining):

@@ -102,6 +102,32 @@ type Store interface {
 	PathIndexes(ctx context.Context, pool string) ([]string, error)
 }
 
+// FinishClaimer is a Store that can apply a Finish and a Claim of the same
+// pool in one write: a worker's completer commits its results and claims
+// tasks for the slots they freed in one store round trip. The Manager
+// uses it when its Store implements it, and calls Finish and Claim one
+// after the other otherwise.
+type FinishClaimer interface {
+	// FinishAndClaim applies p.Finish, then claims with p.Claim,
+	// atomically: an error applied and claimed nothing.
+	FinishAndClaim(ctx context.Context, p FinishAndClaimParams) (FinishAndClaimResult, error)
+}
+
+// FinishAndClaimParams are the arguments of FinishClaimer.FinishAndClaim.
+// Both name the same pool.
+type FinishAndClaimParams struct {
+	Finish FinishParams
+	Claim  ClaimParams
+}
+
+// FinishAndClaimResult is the outcome of FinishClaimer.FinishAndClaim.
+type FinishAndClaimResult struct {
+	// Applied reports, per finish item, whether its transition applied.
+	Applied []bool
+	// Claimed are the tasks claimed, ordered as Claim orders them.
+	Claimed []*Task
+}
+
 // NewTask is a task to insert. The Manager fills every field.
 type NewTask struct {
 	ID     string

@@ -212,6 +212,41 @@ func distinctKeys(tasks []taskstate.NewTask) (order []int, repeatOf map[int]int)
 
 // Claim implements taskstate.Store.
 func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
+	c, err := s.prepareClaim(ctx, p)
+	if err != nil || c == nil {
+		return nil, err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	defer tx.Rollback()
+	moved := counts{}
+	tasks, err := c.run(ctx, tx, moved)
+	if err != nil || len(tasks) == 0 {
+		return nil, err // nothing written; the rollback ends the transaction
+	}
+	if err := s.addCounts(stmtContext(ctx), tx, p.Pool, moved); err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	return sortClaimed(tasks), nil
+}
+
+// preparedClaim is a claim ready to run in a write transaction.
+type preparedClaim struct {
+	p    taskstate.ClaimParams
+	st   *sql.Stmt
+	args []any
+	busy *atomic.Bool // the claim hint of its shape
+}
+
+// prepareClaim validates p, probes for work (see below) and prepares the
+// claim's statement before a transaction takes the writer. It returns nil
+// when the probe found nothing to claim.
+func (s *Store) prepareClaim(ctx context.Context, p taskstate.ClaimParams) (*preparedClaim, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -251,40 +286,36 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
-	}
-	defer tx.Rollback()
+	return &preparedClaim{p: p, st: st, args: args, busy: busy}, nil
+}
+
+// run claims in tx and adds the moves to moved.
+func (c *preparedClaim) run(ctx context.Context, tx *sql.Tx, moved counts) ([]*taskstate.Task, error) {
 	// The claim keeps ctx: with kinds or a query it may read many tasks
 	// that do not match before it finds one.
-	rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	rows, err := tx.StmtContext(ctx, c.st).QueryContext(ctx, c.args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
-	tasks, err := scanClaimed(rows, p)
+	tasks, err := scanClaimed(rows, c.p)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
-	busy.Store(len(tasks) > 0)
-	if len(tasks) == 0 {
-		return nil, nil // nothing written; the rollback ends the transaction
-	}
-	c := counts{}
-	c.move(taskstate.Status(claimableStatus(p.From)), taskstate.StatusRunning, len(tasks))
-	if err := s.addCounts(stmtContext(ctx), tx, p.Pool, c); err != nil {
-		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
-	}
+	c.busy.Store(len(tasks) > 0)
+	moved.move(taskstate.Status(claimableStatus(c.p.From)), taskstate.StatusRunning, len(tasks))
+	return tasks, nil
+}
+
+// sortClaimed orders claimed tasks as the claim picked them: highest
+// priority first, then creation order.
+func sortClaimed(tasks []*taskstate.Task) []*taskstate.Task {
 	sort.Slice(tasks, func(i, j int) bool {
 		if tasks[i].Priority != tasks[j].Priority {
 			return tasks[i].Priority > tasks[j].Priority
 		}
 		return tasks[i].Seq < tasks[j].Seq
 	})
-	return tasks, nil
+	return tasks
 }
 
 // claimPick returns the SELECT of the seqs a claim may take (without
@@ -355,45 +386,78 @@ func claimableStatus(s taskstate.Status) string {
 
 // Finish implements taskstate.Store.
 func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, error) {
-	if err := p.Validate(); err != nil {
+	f, err := s.prepareFinish(ctx, p)
+	if err != nil {
 		return nil, err
-	}
-	applied := make([]bool, len(p.Items))
-	// Plain commits (the bulk of a busy pool) go through a narrower
-	// statement that finds each row by its seq; the rest through the
-	// general one. Each statement moves a chunk of items: the per-statement
-	// cost dominates a batch of commits.
-	var groups [2][]int // indexes into p.Items, by finish form
-	for i, it := range p.Items {
-		f := 0
-		if commitForm.fits(it) {
-			f = 1
-		}
-		groups[f] = append(groups[f], i)
-	}
-	// Statements are prepared before the transaction takes the writer's
-	// only connection.
-	for f, idx := range groups {
-		for off := 0; off < len(idx); off += finishChunk {
-			if _, err := s.wstmt(ctx, finishForms[f].sql(min(finishChunk, len(idx)-off))); err != nil {
-				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
-			}
-		}
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 	}
 	defer tx.Rollback()
+	moved := counts{}
+	applied, err := f.run(ctx, tx, moved)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.addCounts(stmtContext(ctx), tx, p.Pool, moved); err != nil {
+		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+	}
+	return applied, nil
+}
+
+// preparedFinish is a Finish ready to run in a write transaction: its
+// items grouped by form, the statements prepared.
+type preparedFinish struct {
+	s      *Store
+	p      taskstate.FinishParams
+	groups [2][]int // indexes into p.Items, by finish form
+}
+
+// prepareFinish validates p and prepares its statements before a
+// transaction takes the writer's only connection.
+func (s *Store) prepareFinish(ctx context.Context, p taskstate.FinishParams) (*preparedFinish, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	f := &preparedFinish{s: s, p: p}
+	// Plain commits (the bulk of a busy pool) go through a narrower
+	// statement that finds each row by its seq; the rest through the
+	// general one. Each statement moves a chunk of items: the per-statement
+	// cost dominates a batch of commits.
+	for i, it := range p.Items {
+		g := 0
+		if commitForm.fits(it) {
+			g = 1
+		}
+		f.groups[g] = append(f.groups[g], i)
+	}
+	for g, idx := range f.groups {
+		for off := 0; off < len(idx); off += finishChunk {
+			if _, err := s.wstmt(ctx, finishForms[g].sql(min(finishChunk, len(idx)-off))); err != nil {
+				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+			}
+		}
+	}
+	return f, nil
+}
+
+// run applies the transitions in tx, adds the moves to moved and reports
+// which applied.
+func (f *preparedFinish) run(ctx context.Context, tx *sql.Tx, moved counts) ([]bool, error) {
+	p := f.p
+	applied := make([]bool, len(p.Items))
 	sctx := stmtContext(ctx)
 	now := nowArg(p.Now)
 	index := make(map[string]int, min(len(p.Items), finishChunk))
-	moved := counts{}
-	for f, idx := range groups {
-		form := finishForms[f]
+	for g, idx := range f.groups {
+		form := finishForms[g]
 		for off := 0; off < len(idx); off += finishChunk {
 			chunk := idx[off:min(off+finishChunk, len(idx))]
-			st, err := s.txStmt(sctx, tx, form.sql(len(chunk)))
+			st, err := f.s.txStmt(sctx, tx, form.sql(len(chunk)))
 			if err != nil {
 				return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 			}
@@ -428,13 +492,48 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 			}
 		}
 	}
-	if err := s.addCounts(sctx, tx, p.Pool, moved); err != nil {
-		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+	return applied, nil
+}
+
+// FinishAndClaim implements taskstate.FinishClaimer: the transitions,
+// then the claim, in one write transaction, which pays one transaction's
+// fixed part (the writer, the counters' page, the commit's frames)
+// instead of two. A claim whose probe finds nothing is left out.
+func (s *Store) FinishAndClaim(ctx context.Context, p taskstate.FinishAndClaimParams) (taskstate.FinishAndClaimResult, error) {
+	var res taskstate.FinishAndClaimResult
+	if p.Finish.Pool != p.Claim.Pool {
+		return res, fmt.Errorf("sqlitestore: finish and claim: pools %q and %q differ", p.Finish.Pool, p.Claim.Pool)
+	}
+	f, err := s.prepareFinish(ctx, p.Finish)
+	if err != nil {
+		return res, err
+	}
+	c, err := s.prepareClaim(ctx, p.Claim)
+	if err != nil {
+		return res, err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return res, fmt.Errorf("sqlitestore: finish and claim: %w", err)
+	}
+	defer tx.Rollback()
+	moved := counts{}
+	if res.Applied, err = f.run(ctx, tx, moved); err != nil {
+		return taskstate.FinishAndClaimResult{}, err
+	}
+	if c != nil {
+		if res.Claimed, err = c.run(ctx, tx, moved); err != nil {
+			return taskstate.FinishAndClaimResult{}, err
+		}
+	}
+	if err := s.addCounts(stmtContext(ctx), tx, p.Finish.Pool, moved); err != nil {
+		return taskstate.FinishAndClaimResult{}, fmt.Errorf("sqlitestore: finish and claim: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
+		return taskstate.FinishAndClaimResult{}, fmt.Errorf("sqlitestore: finish and claim: %w", err)
 	}
-	return applied, nil
+	res.Claimed = sortClaimed(res.Claimed)
+	return res, nil
 }
 
 // Heartbeat implements taskstate.Store.

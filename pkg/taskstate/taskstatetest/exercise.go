@@ -29,6 +29,9 @@ type Case struct {
 	// NeedsNestedArrays marks a case whose defs hold arrays of arrays; see
 	// ExerciseOpts.NoNestedArrays.
 	NeedsNestedArrays bool
+	// NeedsFinishClaimer marks a case of taskstate.FinishClaimer: Exercise
+	// skips it for a store that is not one.
+	NeedsFinishClaimer bool
 	// Run checks the rule on s, a fresh, empty store.
 	Run func(ctx context.Context, t T, s taskstate.Store)
 }
@@ -90,6 +93,10 @@ func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) tas
 						t.Skipf("skipped: needs nested arrays: %s", opts.NoNestedArrays)
 					}
 					s := open(t)
+					if _, ok := s.(taskstate.FinishClaimer); c.NeedsFinishClaimer && !ok {
+						_ = s.Close()
+						t.Skip("skipped: the store is not a taskstate.FinishClaimer")
+					}
 					t.Cleanup(func() {
 						if err := s.Close(); err != nil {
 							t.Errorf("close store: %v", err)
@@ -108,7 +115,7 @@ func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) tas
 // Cases returns the contract's cases in a stable order.
 func Cases() []Case {
 	var out []Case
-	for _, g := range [][]Case{createCases, claimCases, finishCases, leaseCases, adminCases, readCases, arrayCases, counterCases, logCases, opsCases, pageCases, pathIndexCases} {
+	for _, g := range [][]Case{createCases, claimCases, finishCases, leaseCases, adminCases, readCases, arrayCases, counterCases, logCases, opsCases, pageCases, pathIndexCases, finishClaimCases} {
 		out = append(out, g...)
 	}
 	out = append(out, storeClockCases...)
