@@ -35,7 +35,11 @@
 //     write that succeeded, publishes a hint through a Notifier.
 //   - Runner is a worker's loop (Qlib's run_task, long-lived): a goroutine
 //     pool that claims only free slots, one heartbeat for every held lease,
-//     a batch completer, a reaper and a drain on shutdown. Wait is Qlib's
+//     a batch completer, a reaper and a drain on shutdown. On a Store that
+//     is a FinishClaimer (SQLite) the completer claims the slots its
+//     commits free in the same store call (Manager.CommitManyAndClaim),
+//     so a busy worker pays one write transaction per batch, not two;
+//     the claim loop claims the rest. Wait is Qlib's
 //     wait, woken by events. A handler stores files next to its result
 //     through Artifacts(ctx); they are committed with the result, fenced
 //     by the lease, and discarded with a failed attempt.

@@ -2,6 +2,7 @@ package sqlitestore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -179,4 +180,50 @@ func BenchmarkIdleOps(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkCommitAndClaim burns a pool down as a busy worker does: it
+// commits each batch and claims the next, either in two write
+// transactions (CommitMany, then Claim: MongoDB's way) or in one
+// (CommitManyAndClaim). The difference per batch is one transaction's
+// fixed part.
+func BenchmarkCommitAndClaim(b *testing.B) {
+	for _, batch := range []int{16, 64, 256} {
+		for _, combined := range []bool{false, true} {
+			name := fmt.Sprintf("batch=%d/separate", batch)
+			if combined {
+				name = fmt.Sprintf("batch=%d/combined", batch)
+			}
+			b.Run(name, func(b *testing.B) {
+				m := benchManager(b, "bench")
+				createAll(b, m, b.N)
+				ctx := context.Background()
+				opts := taskstate.ClaimOptions{Owner: "bench", Limit: batch}
+				b.ResetTimer()
+				held, err := m.Claim(ctx, opts)
+				done := 0
+				for err == nil && len(held) > 0 {
+					items := make([]taskstate.CommitItem, len(held))
+					for i, t := range held {
+						items[i] = taskstate.CommitItem{Task: t}
+					}
+					var errs []error
+					if combined {
+						errs, held, err = m.CommitManyAndClaim(ctx, items, opts)
+					} else {
+						errs = m.CommitMany(ctx, items)
+						held, err = m.Claim(ctx, opts)
+					}
+					if e := errors.Join(errs...); e != nil {
+						b.Fatal(e)
+					}
+					done += len(items)
+				}
+				if err != nil || done != b.N {
+					b.Fatalf("done %d of %d: %v", done, b.N, err)
+				}
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(done), "µs/task")
+			})
+		}
+	}
 }
