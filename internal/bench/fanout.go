@@ -88,10 +88,13 @@ type FanoutRow struct {
 	OpsPerTaskNet float64 `json:"store_ops_per_task_net"`
 	// ByOp is OpsPerTask by operation (claim, commit, heartbeat, ...).
 	ByOp map[string]float64 `json:"store_ops_per_task_by_op"`
-	// ClaimsPerTask are the claim calls per task; EmptyClaimsPerTask those
-	// that found nothing.
+	// ClaimsPerTask are the claim calls per task, commits that claimed
+	// with them (commit_claim) included; EmptyClaimsPerTask those that
+	// found nothing. CommitsPerTask are the commit calls per task, alone
+	// or with a claim.
 	ClaimsPerTask      float64 `json:"claims_per_task"`
 	EmptyClaimsPerTask float64 `json:"empty_claims_per_task"`
+	CommitsPerTask     float64 `json:"commits_per_task"`
 	// CPUPerTaskMs is the CPU of the workers and of this process (which
 	// runs NATS and creates the tasks) per task; net without the idle rate.
 	CPUPerTaskMs    float64 `json:"cpu_per_task_ms"`
@@ -256,13 +259,15 @@ func (b *bench) fanoutRun(ctx context.Context, fc FanoutConfig, conn *events.Con
 	ops := task1.minus(idle1)
 	cpu := task1.cpu - idle1.cpu + (cpu2.proc - cpu1.proc).Seconds()
 	tasks := float64(fc.Tasks)
+	claims := ops.ops["claim"] + ops.ops["commit_claim"]
 	row := &FanoutRow{
 		Workers: n, Seconds: secs,
 		OpsPerTask:    ops.total() / tasks,
 		OpsPerTaskNet: (ops.total() - idleOps.total()/idleSecs*secs) / tasks,
 		ByOp:          map[string]float64{},
-		ClaimsPerTask: ops.ops["claim"] / tasks, EmptyClaimsPerTask: (ops.ops["claim"] - ops.claimed) / tasks,
-		CPUPerTaskMs: 1000 * cpu / tasks, CPUPerTaskNetMs: 1000 * (cpu - idleCPU/idleSecs*secs) / tasks,
+		ClaimsPerTask: claims / tasks, EmptyClaimsPerTask: (claims - ops.claimed) / tasks,
+		CommitsPerTask: (ops.ops["commit"] + ops.ops["commit_claim"]) / tasks,
+		CPUPerTaskMs:   1000 * cpu / tasks, CPUPerTaskNetMs: 1000 * (cpu - idleCPU/idleSecs*secs) / tasks,
 		IdleOpsPerWorkerSec: idleOps.total() / idleSecs / float64(n), IdleByOp: map[string]float64{},
 		IdleCPUPerWorker: 1000 * (idle1.cpu - idle0.cpu) / idleSecs / float64(n),
 	}
@@ -473,7 +478,7 @@ func writeFanout(w io.Writer, r *FanoutResult) error {
 	fmt.Fprintln(tw, "WORKERS\tSTORE OPS/TASK\tNET OF IDLE\tCLAIMS/TASK (EMPTY)\tCOMMITS/TASK\tCPU/TASK\tNET OF IDLE\tDONE P50 / P99\tIDLE WORKER: OPS/S\tCPU")
 	for _, row := range r.Rows {
 		fmt.Fprintf(tw, "%d\t%.2f\t%.2f\t%.2f (%.2f)\t%.2f\t%.2f ms\t%.2f ms\t%s / %s\t%.3f\t%.2f ms/s\n",
-			row.Workers, row.OpsPerTask, row.OpsPerTaskNet, row.ClaimsPerTask, row.EmptyClaimsPerTask, row.ByOp["commit"],
+			row.Workers, row.OpsPerTask, row.OpsPerTaskNet, row.ClaimsPerTask, row.EmptyClaimsPerTask, row.CommitsPerTask,
 			row.CPUPerTaskMs, row.CPUPerTaskNetMs, row.DoneP50, row.DoneP99, row.IdleOpsPerWorkerSec, row.IdleCPUPerWorker)
 	}
 	return tw.Flush()

@@ -34,7 +34,7 @@ func TestBenchFanout(t *testing.T) {
 		// One commit per task; a claim per task, plus at most a few spare
 		// wake-ups once the idle polls are taken out (every worker waking
 		// would make 6 at N=6).
-		require.InDelta(t, 1, row.ByOp["commit"], 0.01, "commits per task, %d workers", row.Workers)
+		require.InDelta(t, 1, row.CommitsPerTask, 0.01, "commits per task, %d workers", row.Workers)
 		require.GreaterOrEqual(t, row.ClaimsPerTask, 1.0, "claims per task, %d workers", row.Workers)
 		require.Less(t, row.ClaimsPerTask-polls, 2.0, "claims per task net of polls (%.2f), %d workers: %+v", polls, row.Workers, row)
 	}

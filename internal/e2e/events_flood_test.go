@@ -19,7 +19,7 @@ import (
 )
 
 // storeWrites are the store operations of a worker that write.
-var storeWrites = []string{"claim", "commit", "return", "release", "fail", "heartbeat", "reap"}
+var storeWrites = []string{"claim", "commit", "commit_claim", "return", "release", "fail", "heartbeat", "reap"}
 
 // opCount sums the calls of store operation op (both results) in m.
 func opCount(m fleettest.Metrics, op string) float64 {

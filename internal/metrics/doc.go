@@ -48,9 +48,10 @@
 //	| taskfleet_events_reconnects_total          | counter   |                     | Reconnections to the NATS server.                                                         |
 //	| taskfleet_events_connected                 | gauge     |                     | 1 while the connection to the NATS server is up.                                          |
 //
-// The store operations (op) are create, claim, commit, return, release,
-// fail, heartbeat, list_expired, reap, stat, get, remove, reset_status,
-// retry_failed and prioritize. A store call that found no such task counts
+// The store operations (op) are create, claim, commit, commit_claim (a
+// batch of commits and the next claim in one call, on SQLite), return,
+// release, fail, heartbeat, list_expired, reap, stat, get, remove,
+// reset_status, retry_failed and prioritize. A store call that found no such task counts
 // as ok; a call abandoned because its caller's context was cancelled is not
 // recorded.
 //

@@ -13,7 +13,7 @@ import (
 // storeOps are the operation names taskstate.Manager passes to
 // Config.Observe. Each is initialised to zero for both results.
 var storeOps = []string{
-	"create", "claim", "commit", "return", "release", "fail", "heartbeat",
+	"create", "claim", "commit", "commit_claim", "return", "release", "fail", "heartbeat",
 	"list_expired", "reap", "stat", "get", "remove", "reset_status",
 	"retry_failed", "prioritize",
 }

@@ -62,7 +62,7 @@ func TestWorkerFreshServesEverySeries(t *testing.T) {
 	}
 	require.Equal(t, 2*5, count("taskfleet_task_run_duration_seconds"), "kinds × outcomes")
 	require.Equal(t, 2, count("taskfleet_tasks_reaped_total"), "requeued, failed")
-	require.Equal(t, 15*2, count("taskfleet_store_operation_duration_seconds"), "ops × results")
+	require.Equal(t, 16*2, count("taskfleet_store_operation_duration_seconds"), "ops × results")
 	require.Equal(t, 1, count("taskfleet_task_pickup_latency_seconds"))
 
 	const want = `
@@ -270,7 +270,7 @@ func TestWorkersShareARegistry(t *testing.T) {
 	require.Equal(t, 2*5, n, "train/fit and backtest/sim")
 	n, err = testutil.GatherAndCount(reg, "taskfleet_store_operation_duration_seconds")
 	require.NoError(t, err)
-	require.Equal(t, 15*2, n, "one store histogram for the process")
+	require.Equal(t, 16*2, n, "one store histogram for the process")
 }
 
 func TestNewWorkerErrors(t *testing.T) {
