@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -41,6 +42,14 @@ type completer struct {
 	// woke is signalled after each commit: the claim loop then claims the
 	// slots no commit claimed.
 	woke chan<- struct{}
+	// While shared reports other writers on the store, a batch waits up
+	// to linger for the results still to come: expected counts the
+	// results the runner's tasks have given or will give (tasks started,
+	// less those that ended without one), received those run has taken.
+	linger   time.Duration
+	shared   func() bool
+	expected func() int64
+	received int64
 }
 
 // write commits items in one round trip, with the runner's claim for the
@@ -84,8 +93,33 @@ func (c *completer) run(ctx context.Context) {
 				break more
 			}
 		}
+		c.received += int64(len(batch))
+		batch = c.gather(batch)
 		c.commit(ctx, batch)
 	}
+}
+
+// gather adds to batch the results of the tasks still running that end
+// within the linger, when other processes write to the store.
+func (c *completer) gather(batch []result) []result {
+	if c.linger <= 0 || len(batch) >= c.batch || c.expected() <= c.received || !c.shared() {
+		return batch
+	}
+	timer := time.NewTimer(c.linger)
+	defer timer.Stop()
+	for len(batch) < c.batch && c.expected() > c.received {
+		select {
+		case next, ok := <-c.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, next)
+			c.received++
+		case <-timer.C:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit commits one batch in one round trip and forgets its tasks.

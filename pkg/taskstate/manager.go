@@ -527,6 +527,12 @@ func (m *Manager) finishAndClaim(ctx context.Context, fc FinishClaimer, items []
 	return res.Applied, res.Claimed, err
 }
 
+// shared reports whether other processes write to the store (Shared).
+func (m *Manager) shared() bool {
+	s, ok := m.store.(Shared)
+	return ok && s.Shared()
+}
+
 // redact rewrites the last_error of items with Config.RedactError.
 func (m *Manager) redact(items []Transition) {
 	if m.cfg.RedactError == nil {

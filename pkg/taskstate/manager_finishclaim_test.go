@@ -3,6 +3,7 @@ package taskstate_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"sync"
@@ -253,4 +254,72 @@ func TestRunnerStopsClaimingWithCommits(t *testing.T) {
 	require.Equal(t, n, c[taskstate.StatusDone]+c[taskstate.StatusWaiting])
 	require.Zero(t, s.claimed.Load(), "no claim rides on the commits of a stopping runner")
 	require.Equal(t, 4, c[taskstate.StatusDone])
+}
+
+// batchStore is the real store reporting itself shared (or not) with
+// other writers, and recording the size of each batch of commits.
+type batchStore struct {
+	*sqlitestore.Store
+	shared  bool
+	batches chan int
+}
+
+func (s *batchStore) Shared() bool { return s.shared }
+
+func (s *batchStore) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, error) {
+	s.batches <- len(p.Items)
+	return s.Store.Finish(ctx, p)
+}
+
+func (s *batchStore) FinishAndClaim(ctx context.Context, p taskstate.FinishAndClaimParams) (taskstate.FinishAndClaimResult, error) {
+	s.batches <- len(p.Finish.Items)
+	return s.Store.FinishAndClaim(ctx, p)
+}
+
+// TestRunnerLingersWhenShared: on a store other processes write to, the
+// completer waits for the worker's running tasks and commits them in one
+// batch; alone, it commits each result as it comes.
+func TestRunnerLingersWhenShared(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) {
+			s := &batchStore{Store: openSQLite(t), shared: shared, batches: make(chan int, 16)}
+			m, _ := managerOn(t, s)
+			const n = 4
+			specs := make([]taskstate.TaskSpec, n)
+			release := make([]chan struct{}, n)
+			for i := range specs {
+				specs[i] = taskstate.TaskSpec{Kind: "k", Def: i}
+				release[i] = make(chan struct{})
+			}
+			_, err := m.Create(t.Context(), specs, taskstate.CreateOptions{})
+			require.NoError(t, err)
+			started := make(chan struct{}, n)
+			r, err := taskstate.NewRunner(taskstate.RunnerConfig{
+				Manager: m, Concurrency: n, PollInterval: time.Hour, ReapInterval: -1, CommitLinger: time.Hour,
+				Handlers: map[string]taskstate.HandlerFunc{"k": func(ctx context.Context, task *taskstate.Task, param any) (any, error) {
+					started <- struct{}{}
+					<-release[param.(int)]
+					return nil, nil
+				}},
+			})
+			require.NoError(t, err)
+			startRunner(t, r)
+			for range n {
+				<-started
+			}
+			close(release[0])
+			if !shared {
+				// Alone, the first result is committed while the others
+				// still run (with the hour's linger, this would hang).
+				require.Equal(t, 1, <-s.batches)
+			}
+			for _, c := range release[1:] {
+				close(c)
+			}
+			if shared {
+				require.Equal(t, n, <-s.batches, "one batch for the four tasks")
+			}
+			waitDone(t, m, 30*time.Second)
+		})
+	}
 }

@@ -121,6 +121,14 @@ type RunnerConfig struct {
 	// CommitBatch caps the results committed in one store round trip.
 	// Default 256.
 	CommitBatch int
+	// CommitLinger is how long the completer may wait for the worker's
+	// running tasks to finish, to commit them in one batch, while other
+	// processes write to the store (a Store that is Shared: a SQLite file
+	// other processes have open). Every write transaction there costs
+	// each process a reload of its page cache, so fewer, larger ones go
+	// further (docs/BENCHMARKS.md, round 10). Alone on its store a worker
+	// commits at once. Default 1 ms; negative: never wait.
+	CommitLinger time.Duration
 	// NowFunc is the worker's own clock: the claim loop's and the
 	// heartbeat's view of how long ago the held leases were last renewed,
 	// and the pickup latency. It decides no lease end and no expiry: the
@@ -161,7 +169,10 @@ type Runner struct {
 	reaper *Reaper // nil: disabled
 
 	count atomic.Int64 // handlers running
-	freed chan struct{}
+	// Tasks started, and those of them that ended without a result for
+	// the completer (the completer's expected results).
+	started, unqueued atomic.Int64
+	freed             chan struct{}
 
 	// claimMu is held from reading the free slots to starting what a claim
 	// took, by the claim loop and by the completer (which claims with its
@@ -234,6 +245,9 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if cfg.CommitBatch <= 0 {
 		cfg.CommitBatch = 256
 	}
+	if cfg.CommitLinger == 0 {
+		cfg.CommitLinger = time.Millisecond
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -255,6 +269,8 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		freed: make(chan struct{}, 1),
 	}
 	r.comp.refill, r.comp.woke = r.refill, r.freed
+	r.comp.linger, r.comp.shared = cfg.CommitLinger, cfg.Manager.shared
+	r.comp.expected = func() int64 { return r.started.Load() - r.unqueued.Load() }
 	if cfg.Worker != nil {
 		w := *cfg.Worker
 		w.ID = cmp.Or(w.ID, cfg.Owner)
@@ -467,6 +483,7 @@ func (r *Runner) start(t *Task) {
 	run := &running{task: t, cancel: cancel}
 	r.held.add(run)
 	r.met.InFlight(int(r.count.Add(1)))
+	r.started.Add(1)
 	r.tasks.Go(func() {
 		defer func() {
 			r.met.InFlight(int(r.count.Add(-1)))
@@ -477,6 +494,7 @@ func (r *Runner) start(t *Task) {
 		}()
 		if !r.runTask(tctx, run) {
 			r.held.remove(run)
+			r.unqueued.Add(1)
 		}
 	})
 }

@@ -113,6 +113,15 @@ type FinishClaimer interface {
 	FinishAndClaim(ctx context.Context, p FinishAndClaimParams) (FinishAndClaimResult, error)
 }
 
+// Shared is a Store that can tell whether other processes write to it
+// now. A worker's completer then gathers larger batches
+// (RunnerConfig.CommitLinger).
+type Shared interface {
+	// Shared reports whether another process has the store open for
+	// writing, from an answer that may be a little old.
+	Shared() bool
+}
+
 // FinishAndClaimParams are the arguments of FinishClaimer.FinishAndClaim.
 // Both name the same pool.
 type FinishAndClaimParams struct {

@@ -102,6 +102,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
+// Shared implements taskstate.Shared: whether another store (of this or
+// another process) wrote to the file within the last 100 ms, as this
+// store's writers see it (they found the writers' flock taken).
+func (s *Store) Shared() bool { return s.wc.shared() }
+
 // Close closes the database.
 func (s *Store) Close() error {
 	for _, m := range []*sync.Map{&s.wstmts, &s.rstmts} {

@@ -44,6 +44,7 @@ type writerConnector struct {
 
 	checked  atomic.Int64 // when alone was last asked, Unix nanoseconds
 	wasAlone atomic.Bool  // its answer
+	waited   atomic.Int64 // when a writer last found the flock taken, Unix nanoseconds
 }
 
 // alone reports whether this is the only store with the file open, from
@@ -60,6 +61,13 @@ func (c *writerConnector) alone() bool {
 	c.wasAlone.Store(a)
 	c.checked.Store(now)
 	return a
+}
+
+// shared reports whether another store wrote within aloneRecheck: a
+// writer of this store found the flock taken by it. A store that only
+// reads the file (a dispatcher's stat) does not count.
+func (c *writerConnector) shared() bool {
+	return time.Now().UnixNano()-c.waited.Load() < int64(aloneRecheck)
 }
 
 // openWriter is openDB for the writer handle.
@@ -118,8 +126,11 @@ func (l *lockedConn) Begin() (driver.Tx, error) {
 func (l *lockedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	var lock *fileLock // nil: alone, no flock
 	if !l.c.alone() {
-		if err := l.c.lock.lock(ctx, l.c.busy); err != nil {
-			return nil, err
+		if !l.c.lock.try() {
+			l.c.waited.Store(time.Now().UnixNano())
+			if err := l.c.lock.lock(ctx, l.c.busy); err != nil {
+				return nil, err
+			}
 		}
 		lock = l.c.lock
 	}

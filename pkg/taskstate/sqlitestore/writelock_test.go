@@ -98,3 +98,28 @@ func TestWriterAloneSkipsFlock(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, c.Total())
 }
+
+// TestSharedAfterAWait: a store counts as shared (taskstate.Shared) once
+// one of its writers found the flock taken by another store, for
+// aloneRecheck after that; a store that only opened the file does not
+// count.
+func TestSharedAfterAWait(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tasks.db")
+	a, b := openAt(t, path), openAt(t, path)
+	a.wc.checked.Store(0) // a last asked before b opened (see aloneRecheck)
+	require.NoError(t, createOne(t.Context(), a, "k1"))
+	require.False(t, a.Shared(), "b has the file open but does not write")
+
+	tx, err := b.w.BeginTx(t.Context(), nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, createOne(ctx, a, "k2"), context.DeadlineExceeded, "b holds the flock")
+	require.NoError(t, tx.Rollback())
+	require.True(t, a.Shared(), "a waited for b")
+	require.NoError(t, createOne(t.Context(), a, "k3"))
+
+	a.wc.waited.Store(time.Now().Add(-aloneRecheck).UnixNano())
+	require.False(t, a.Shared(), "no wait within aloneRecheck")
+}
