@@ -36,8 +36,9 @@ type completer struct {
 	queue chan result
 	// queued counts the results queued or being committed.
 	queued atomic.Int64
-	// refill, when set, gives the claim to make with a commit (ok false:
-	// none); start takes what it claimed. The runner's (Runner.refill).
+	// refill, when set (the store is a FinishClaimer), gives the claim to
+	// make with a commit (ok false: none); start takes what it claimed.
+	// The runner's (Runner.refill).
 	refill func() (opts ClaimOptions, ok bool, start func([]*Task))
 	// woke is signalled after each commit: the claim loop then claims the
 	// slots no commit claimed.
@@ -129,12 +130,14 @@ func (c *completer) commit(ctx context.Context, batch []result) {
 		items[i] = CommitItem{Task: b.run.task, Res: b.res, EncodedRes: b.enc, To: c.to}
 	}
 	errs := c.write(ctx, items)
-	// The claim loop waits while results are queued (the completer claims
-	// their slots with them); it may claim again now.
+	// With refill, the claim loop waits while results are queued (the
+	// completer claims their slots with them); it may claim again now.
 	c.queued.Add(-int64(len(batch)))
-	select {
-	case c.woke <- struct{}{}:
-	default:
+	if c.woke != nil {
+		select {
+		case c.woke <- struct{}{}:
+		default:
+		}
 	}
 	committed := 0
 	for i, err := range errs {

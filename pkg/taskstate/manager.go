@@ -527,6 +527,13 @@ func (m *Manager) finishAndClaim(ctx context.Context, fc FinishClaimer, items []
 	return res.Applied, res.Claimed, err
 }
 
+// finishClaimer reports whether the store commits and claims in one call
+// (FinishClaimer).
+func (m *Manager) finishClaimer() bool {
+	_, ok := m.store.(FinishClaimer)
+	return ok
+}
+
 // shared reports whether other processes write to the store (Shared).
 func (m *Manager) shared() bool {
 	s, ok := m.store.(Shared)

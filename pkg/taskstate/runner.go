@@ -268,7 +268,11 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 			queue: make(chan result, cfg.Concurrency)},
 		freed: make(chan struct{}, 1),
 	}
-	r.comp.refill, r.comp.woke = r.refill, r.freed
+	if cfg.Manager.finishClaimer() {
+		// One store call commits and claims; elsewhere (MongoDB) the
+		// claim loop claims alongside the completer's commits.
+		r.comp.refill, r.comp.woke = r.refill, r.freed
+	}
 	r.comp.linger, r.comp.shared = cfg.CommitLinger, cfg.Manager.shared
 	r.comp.expected = func() int64 { return r.started.Load() - r.unqueued.Load() }
 	if cfg.Worker != nil {
@@ -378,7 +382,7 @@ func (r *Runner) claimLoop(ctx context.Context) {
 		}
 		// Slots freed by results the completer is about to commit are
 		// claimed by the completer, in the same store round trip.
-		if r.more.Load() && free > 0 && !r.hb.stale() && r.comp.queued.Load() == 0 {
+		if r.more.Load() && free > 0 && !r.hb.stale() && (r.comp.refill == nil || r.comp.queued.Load() == 0) {
 			lastClaim = time.Now()
 			n, err := r.claim(ctx)
 			gate.result(woken, n > 0)

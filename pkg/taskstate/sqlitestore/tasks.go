@@ -216,23 +216,38 @@ func (s *Store) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstat
 	if err != nil || c == nil {
 		return nil, err
 	}
+	var tasks []*taskstate.Task
+	err = s.writeMoves(ctx, "claim", p.Pool, func(tx *sql.Tx, moved counts) (_ bool, err error) {
+		tasks, err = c.run(ctx, tx, moved)
+		return len(tasks) > 0, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sortClaimed(tasks), nil
+}
+
+// writeMoves runs run in one write transaction and, unless run wrote
+// nothing (it then returns false and the transaction is rolled back),
+// adds the moves it counted in moved to the pool's counters and commits.
+// run's own errors come back as they are; op names the others.
+func (s *Store) writeMoves(ctx context.Context, op, pool string, run func(tx *sql.Tx, moved counts) (wrote bool, err error)) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+		return fmt.Errorf("sqlitestore: %s: %w", op, err)
 	}
 	defer tx.Rollback()
 	moved := counts{}
-	tasks, err := c.run(ctx, tx, moved)
-	if err != nil || len(tasks) == 0 {
-		return nil, err // nothing written; the rollback ends the transaction
+	if wrote, err := run(tx, moved); err != nil || !wrote {
+		return err
 	}
-	if err := s.addCounts(stmtContext(ctx), tx, p.Pool, moved); err != nil {
-		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	if err := s.addCounts(stmtContext(ctx), tx, pool, moved); err != nil {
+		return fmt.Errorf("sqlitestore: %s: %w", op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+		return fmt.Errorf("sqlitestore: %s: %w", op, err)
 	}
-	return sortClaimed(tasks), nil
+	return nil
 }
 
 // preparedClaim is a claim ready to run in a write transaction.
@@ -390,21 +405,13 @@ func (s *Store) Finish(ctx context.Context, p taskstate.FinishParams) ([]bool, e
 	if err != nil {
 		return nil, err
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
-	}
-	defer tx.Rollback()
-	moved := counts{}
-	applied, err := f.run(ctx, tx, moved)
+	var applied []bool
+	err = s.writeMoves(ctx, "finish", p.Pool, func(tx *sql.Tx, moved counts) (_ bool, err error) {
+		applied, err = f.run(ctx, tx, moved)
+		return true, err
+	})
 	if err != nil {
 		return nil, err
-	}
-	if err := s.addCounts(stmtContext(ctx), tx, p.Pool, moved); err != nil {
-		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: finish: %w", err)
 	}
 	return applied, nil
 }
@@ -512,25 +519,15 @@ func (s *Store) FinishAndClaim(ctx context.Context, p taskstate.FinishAndClaimPa
 	if err != nil {
 		return res, err
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return res, fmt.Errorf("sqlitestore: finish and claim: %w", err)
-	}
-	defer tx.Rollback()
-	moved := counts{}
-	if res.Applied, err = f.run(ctx, tx, moved); err != nil {
-		return taskstate.FinishAndClaimResult{}, err
-	}
-	if c != nil {
-		if res.Claimed, err = c.run(ctx, tx, moved); err != nil {
-			return taskstate.FinishAndClaimResult{}, err
+	err = s.writeMoves(ctx, "finish and claim", p.Finish.Pool, func(tx *sql.Tx, moved counts) (_ bool, err error) {
+		if res.Applied, err = f.run(ctx, tx, moved); err != nil || c == nil {
+			return true, err
 		}
-	}
-	if err := s.addCounts(stmtContext(ctx), tx, p.Finish.Pool, moved); err != nil {
-		return taskstate.FinishAndClaimResult{}, fmt.Errorf("sqlitestore: finish and claim: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return taskstate.FinishAndClaimResult{}, fmt.Errorf("sqlitestore: finish and claim: %w", err)
+		res.Claimed, err = c.run(ctx, tx, moved)
+		return true, err
+	})
+	if err != nil {
+		return taskstate.FinishAndClaimResult{}, err
 	}
 	res.Claimed = sortClaimed(res.Claimed)
 	return res, nil
