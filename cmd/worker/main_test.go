@@ -39,6 +39,8 @@ func TestBadFlagsExit2(t *testing.T) {
 		{store, []string{"--reap-grace", "100ms"}, "--reap-grace 100ms is not within [1s, 24h]"},
 		{map[string]string{"TASKFLEET_LEASE": "2562047h"}, nil, "TASKFLEET_LEASE 2562047h0m0s is not within [1s, 24h]"},
 		{store, []string{"--poll-interval", "-1s"}, "--poll-interval"},
+		{store, []string{"--commit-linger", "2s"}, "--commit-linger: 2s: want 0 to 1s"},
+		{map[string]string{"TASKFLEET_COMMIT_LINGER": "-1ms"}, nil, "TASKFLEET_COMMIT_LINGER: -1ms: want 0 to 1s"},
 		{store, []string{"extra"}, `unexpected argument "extra"`},
 		{store, []string{"--log-level", "loud"}, "--log-level"},
 		{store, []string{"--gc-percent", "0"}, "--gc-percent: must be at least 1, got 0"},

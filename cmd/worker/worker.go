@@ -49,6 +49,10 @@ type Config struct {
 	// --event-poll-interval: the poll while work-queue wake-ups flow; default 5s
 	EventPollInterval time.Duration
 	DrainTimeout      time.Duration // --drain-timeout: default 10s
+	// --commit-linger: how long finished results may wait for the worker's
+	// other running tasks while other processes write the SQLite file;
+	// default 1ms, 0 never
+	CommitLinger time.Duration
 	ReapInterval      time.Duration // --reap-interval: default 5s; 0 disables
 	ReapGrace         time.Duration // --reap-grace: default 2s; 1s to 24h
 	MetricsAddr       string        // --metrics-addr: HOST:PORT for /metrics, /healthz, /readyz; empty: none
@@ -93,6 +97,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.Lease, "lease", "TASKFLEET_LEASE", 30*time.Second, "lease length (1s to 24h), from the store's clock; renewed every lease/3 by one heartbeat per process")
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", "TASKFLEET_POLL_INTERVAL", taskstate.DefaultPollInterval, "fallback poll interval (jittered); events wake the worker sooner; a poll that finds nothing is a read")
 	fs.DurationVar(&cfg.EventPollInterval, "event-poll-interval", "TASKFLEET_EVENT_POLL_INTERVAL", taskstate.DefaultEventPollInterval, "poll interval (jittered) while the work queue's wake-ups flow (--nats connected), never shorter than --poll-interval: the poll then only covers a lost wake-up")
+	fs.DurationVar(&cfg.CommitLinger, "commit-linger", "TASKFLEET_COMMIT_LINGER", time.Millisecond, "while other processes write the SQLite file, how long finished results may wait for this worker's other running tasks, to be committed in one transaction (0: never wait; 0 to 1s)")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", "TASKFLEET_DRAIN_TIMEOUT", 10*time.Second, "on SIGTERM, how long in-flight tasks may finish before they are cancelled and returned")
 	fs.DurationVar(&cfg.ReapInterval, "reap-interval", "TASKFLEET_REAP_INTERVAL", 5*time.Second, "how often this worker's reaper looks for expired leases (0: no reaper)")
 	fs.DurationVar(&cfg.ReapGrace, "reap-grace", "TASKFLEET_REAP_GRACE", 2*time.Second, "how long past expiry, by the store's clock, a lease is left alone (1s to 24h)")
@@ -147,6 +152,9 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	}
 	if cfg.HealthInterval < 10*time.Millisecond || cfg.HealthInterval > time.Hour {
 		return cli.Usagef("%s: %s: want 10ms to 1h", fs.Where("health-interval"), cfg.HealthInterval)
+	}
+	if cfg.CommitLinger < 0 || cfg.CommitLinger > time.Second {
+		return cli.Usagef("%s: %s: want 0 to 1s", fs.Where("commit-linger"), cfg.CommitLinger)
 	}
 	if cfg.ReapInterval < 0 || cfg.PollInterval <= 0 || cfg.EventPollInterval <= 0 || cfg.DrainTimeout < 0 {
 		return cli.Usagef("--reap-interval, --poll-interval, --event-poll-interval and --drain-timeout must not be negative (the polls > 0)")
@@ -238,10 +246,14 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	if reapEvery == 0 {
 		reapEvery = -1
 	}
+	linger := cfg.CommitLinger
+	if linger == 0 {
+		linger = -1 // RunnerConfig: never wait
+	}
 	runner, err := taskstate.NewRunner(taskstate.RunnerConfig{
 		Manager: a.Manager, Handlers: hs, Concurrency: cfg.Concurrency, From: from, To: to, Owner: cfg.Owner,
 		Lease: cfg.Lease, PollInterval: cfg.PollInterval, EventPollInterval: cfg.EventPollInterval, Wakeups: wake, WakeupsLive: live, DrainTimeout: cfg.DrainTimeout,
-		ReapInterval: reapEvery, ReapGrace: cfg.ReapGrace, Logger: log, Metrics: met, NowFunc: clock,
+		ReapInterval: reapEvery, ReapGrace: cfg.ReapGrace, CommitLinger: linger, Logger: log, Metrics: met, NowFunc: clock,
 		Worker: registryEntry(),
 	})
 	if err != nil {
