@@ -53,11 +53,11 @@ type Config struct {
 	// other running tasks while other processes write the SQLite file;
 	// default 1ms, 0 never
 	CommitLinger time.Duration
-	ReapInterval      time.Duration // --reap-interval: default 5s; 0 disables
-	ReapGrace         time.Duration // --reap-grace: default 2s; 1s to 24h
-	MetricsAddr       string        // --metrics-addr: HOST:PORT for /metrics, /healthz, /readyz; empty: none
-	Owner             string        // --owner: the name in leases; default hostname:pid
-	GCPercent         int           // --gc-percent: Go GC target; default cli.DefaultGCPercent (GOGC wins)
+	ReapInterval time.Duration // --reap-interval: default 5s; 0 disables
+	ReapGrace    time.Duration // --reap-grace: default 2s; 1s to 24h
+	MetricsAddr  string        // --metrics-addr: HOST:PORT for /metrics, /healthz, /readyz; empty: none
+	Owner        string        // --owner: the name in leases; default hostname:pid
+	GCPercent    int           // --gc-percent: Go GC target; default cli.DefaultGCPercent (GOGC wins)
 	// HealthInterval is how often the store is checked for /readyz and,
 	// for SQLite, for a deleted, replaced or corrupt file. Default 1s.
 	HealthInterval time.Duration
