@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,14 +44,6 @@ func (s *countingStore) FinishAndClaim(ctx context.Context, p taskstate.FinishAn
 	s.calls.Add(1)
 	s.claimed.Add(int64(len(res.Claimed)))
 	return res, err
-}
-
-func openSQLite(t *testing.T) *sqlitestore.Store {
-	t.Helper()
-	s, err := sqlitestore.Open(context.Background(), sqlitestore.Config{Path: filepath.Join(t.TempDir(), "tasks.db")})
-	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 // managerOn returns a Manager of pool "p" on s that records the store

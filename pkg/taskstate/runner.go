@@ -437,12 +437,19 @@ func (r *Runner) claim(ctx context.Context) (int, error) {
 	claimed, err := r.m.Claim(ctx, r.claimOptions(free))
 	// A backend may return the tasks it did claim along with an error:
 	// run them rather than leave them to the reaper.
+	r.took(claimed, free, err == nil)
+	return len(claimed), err
+}
+
+// took starts the tasks a claim for free slots took, with the claim
+// mutex held. more stays set only when the claim succeeded (ok) and
+// filled every slot.
+func (r *Runner) took(claimed []*Task, free int, ok bool) {
 	r.met.Claimed(len(claimed))
 	for _, t := range claimed {
 		r.start(t)
 	}
-	r.more.Store(err == nil && len(claimed) == free)
-	return len(claimed), err
+	r.more.Store(ok && len(claimed) == free)
 }
 
 // claimOptions are the runner's claim for up to limit tasks.
@@ -463,11 +470,7 @@ func (r *Runner) refill() (opts ClaimOptions, ok bool, start func([]*Task)) {
 		return ClaimOptions{}, false, nil
 	}
 	return r.claimOptions(free), true, func(claimed []*Task) {
-		r.more.Store(len(claimed) == free)
-		r.met.Claimed(len(claimed))
-		for _, t := range claimed {
-			r.start(t)
-		}
+		r.took(claimed, free, true)
 		r.claimMu.Unlock()
 	}
 }

@@ -20,12 +20,18 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"))
 }
 
-func newManager(t *testing.T, pool string) *taskstate.Manager {
+// openSQLite opens a store on a new file, closed when the test ends.
+func openSQLite(t *testing.T) *sqlitestore.Store {
 	t.Helper()
 	s, err := sqlitestore.Open(context.Background(), sqlitestore.Config{Path: filepath.Join(t.TempDir(), "tasks.db")})
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
-	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: pool, Backoff: func(int) time.Duration { return time.Millisecond }})
+	return s
+}
+
+func newManager(t *testing.T, pool string) *taskstate.Manager {
+	t.Helper()
+	m, err := taskstate.NewManager(taskstate.Config{Store: openSQLite(t), Pool: pool, Backoff: func(int) time.Duration { return time.Millisecond }})
 	require.NoError(t, err)
 	return m
 }
@@ -292,10 +298,7 @@ func (f *heartbeatFault) Heartbeat(ctx context.Context, p taskstate.HeartbeatPar
 // them on leases it can no longer prove: the handler's context ends with a
 // cause wrapping ErrLeaseLost and its result is not committed.
 func TestRunnerGivesUpLeasesItCannotRenew(t *testing.T) {
-	s, err := sqlitestore.Open(context.Background(), sqlitestore.Config{Path: filepath.Join(t.TempDir(), "tasks.db")})
-	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
-	fault := &heartbeatFault{Store: s}
+	fault := &heartbeatFault{Store: openSQLite(t)}
 	m, err := taskstate.NewManager(taskstate.Config{Store: fault, Pool: "p"})
 	require.NoError(t, err)
 	ctx := context.Background()

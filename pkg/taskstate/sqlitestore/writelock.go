@@ -128,7 +128,7 @@ func (l *lockedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 	if !l.c.alone() {
 		if !l.c.lock.try() {
 			l.c.waited.Store(time.Now().UnixNano())
-			if err := l.c.lock.lock(ctx, l.c.busy); err != nil {
+			if err := l.c.lock.wait(ctx, l.c.busy); err != nil {
 				return nil, err
 			}
 		}
@@ -195,14 +195,12 @@ func (t *lockedTx) Rollback() error {
 // the busy timeout.
 var errWriterLockTimeout = errors.New("sqlitestore: another process held the write lock past the busy timeout")
 
-// lock takes l, waiting in the kernel, until ctx ends or timeout passes.
-// The wait runs on a waiter of its own (a duplicate of the descriptor, so
-// that closing the store never races with it); a wait given up leaves a
-// goroutine that lets go of the lock as soon as it gets it.
-func (l *fileLock) lock(ctx context.Context, timeout time.Duration) error {
-	if l.try() {
-		return nil
-	}
+// wait takes l, which try found taken, waiting in the kernel, until ctx
+// ends or timeout passes. The wait runs on a waiter of its own (a
+// duplicate of the descriptor, so that closing the store never races with
+// it); a wait given up leaves a goroutine that lets go of the lock as soon
+// as it gets it.
+func (l *fileLock) wait(ctx context.Context, timeout time.Duration) error {
 	w, err := l.waiter()
 	if err != nil {
 		return fmt.Errorf("sqlitestore: write lock: %w", err)
