@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,7 +27,10 @@ const (
 	Filtered Scenario = "filtered"
 	// Multiproc burns down N no-op tasks with one worker process of
 	// concurrency C, then another N with Procs worker processes of C/Procs
-	// each, on one SQLite file without events, and compares the two.
+	// each, on one SQLite file without events, and compares the two. A
+	// third run burns down N tasks with the same processes, each on a file
+	// of its own with N/Procs tasks: nothing shared but the machine, so it
+	// shows what the processes alone cost against one.
 	Multiproc Scenario = "multiproc"
 )
 
@@ -82,9 +87,12 @@ type MultiprocResult struct {
 	Tasks int          `json:"tasks"`
 	One   MultiprocRun `json:"one"`
 	Many  MultiprocRun `json:"many"`
-	// Ratio is Many's tasks/s over One's.
-	Ratio  float64 `json:"ratio"`
-	Target float64 `json:"target_ratio"`
+	// Apart is Many's processes, each on a file of its own.
+	Apart MultiprocRun `json:"apart"`
+	// Ratio is Many's tasks/s over One's; ApartRatio, Apart's.
+	Ratio      float64 `json:"ratio"`
+	ApartRatio float64 `json:"apart_ratio"`
+	Target     float64 `json:"target_ratio"`
 }
 
 // filtered runs the filtered scenario.
@@ -158,49 +166,94 @@ func (b *bench) multiproc(ctx context.Context) (*MultiprocResult, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "tasks.db")
-	// Its own file: the worker processes need a path, and the two runs
-	// must start from the same file.
+	n, conc, procs := b.cfg.N, b.cfg.Concurrency, b.cfg.Procs
+	r := &MultiprocResult{Tasks: n, Target: 0.9}
+	// The first two runs share one file (each its own pool, both filled
+	// first, so both start from the same file); the third has a file per
+	// process.
+	shared, err := b.multiprocFile(ctx, filepath.Join(dir, "tasks.db"), map[string]int{"one": n, "many": n})
+	if err != nil {
+		return nil, err
+	}
+	defer shared.close()
+	var apart []*multiprocFile
+	defer func() {
+		for _, f := range apart {
+			f.close()
+		}
+	}()
+	for i := range procs {
+		share := n/procs + min(1, max(0, n%procs-i)) // n in all
+		f, err := b.multiprocFile(ctx, filepath.Join(dir, fmt.Sprintf("apart-%d.db", i)), map[string]int{"apart": share})
+		if err != nil {
+			return nil, err
+		}
+		apart = append(apart, f)
+	}
+	runs := []struct {
+		run   *MultiprocRun
+		procs int
+		files []*multiprocFile
+		pool  string
+	}{
+		{&r.One, 1, []*multiprocFile{shared}, "one"},
+		{&r.Many, procs, []*multiprocFile{shared}, "many"},
+		{&r.Apart, procs, apart, "apart"},
+	}
+	for _, rn := range runs {
+		rn.run.Procs, rn.run.Concurrency = rn.procs, conc/rn.procs
+		if err := b.burnProcs(ctx, bin, rn.files, rn.pool, n, rn.run); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(b.out, "multiproc: %d process(es) × concurrency %d on %d file(s): %s, %.0f µs CPU per task\n",
+			rn.run.Procs, rn.run.Concurrency, len(rn.files), rate(rn.run.TasksPerSec), rn.run.CPUPerTaskMicros)
+	}
+	r.Ratio = r.Many.TasksPerSec / r.One.TasksPerSec
+	r.ApartRatio = r.Apart.TasksPerSec / r.One.TasksPerSec
+	return r, nil
+}
+
+// multiprocFile is a SQLite file of the multiproc scenario, with a Manager
+// per pool.
+type multiprocFile struct {
+	path  string
+	store taskstate.Store
+	pools map[string]*taskstate.Manager
+}
+
+func (f *multiprocFile) close() { f.store.Close() }
+
+// multiprocFile creates a file at path holding the given number of no-op
+// tasks in each pool.
+func (b *bench) multiprocFile(ctx context.Context, path string, tasks map[string]int) (*multiprocFile, error) {
 	s, err := openSQLite(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
-	n, conc, procs := b.cfg.N, b.cfg.Concurrency, b.cfg.Procs
-	r := &MultiprocResult{Tasks: n, Target: 0.9}
-	pools := [2]string{"one", "many"}
-	for _, p := range pools {
+	f := &multiprocFile{path: path, store: s, pools: map[string]*taskstate.Manager{}}
+	for _, p := range slices.Sorted(maps.Keys(tasks)) {
 		m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: p})
 		if err != nil {
+			s.Close()
 			return nil, err
 		}
-		fmt.Fprintf(b.out, "multiproc: creating %s no-op tasks in pool %s\n", count(n), p)
+		f.pools[p] = m
+		fmt.Fprintf(b.out, "multiproc: creating %s no-op tasks in pool %s of %s\n", count(tasks[p]), p, filepath.Base(path))
 		// Plain maps: the worker processes decode the defs without the
 		// benchmark's types.
 		noop := func(i int) (string, map[string]any) { return "noop", map[string]any{"run": b.run, "seq": i} }
-		if _, err := b.fillMaps(ctx, m, n, noop, nil); err != nil {
+		if _, err := b.fillMaps(ctx, m, tasks[p], noop, nil); err != nil {
+			s.Close()
 			return nil, err
 		}
 	}
-	for i, run := range []*MultiprocRun{&r.One, &r.Many} {
-		run.Procs = []int{1, procs}[i]
-		run.Concurrency = conc / run.Procs
-		m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: pools[i]})
-		if err != nil {
-			return nil, err
-		}
-		if err := b.burnProcs(ctx, bin, path, pools[i], m, n, run); err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(b.out, "multiproc: %d process(es) × concurrency %d: %s, %.0f µs CPU per task\n", run.Procs, run.Concurrency, rate(run.TasksPerSec), run.CPUPerTaskMicros)
-	}
-	r.Ratio = r.Many.TasksPerSec / r.One.TasksPerSec
-	return r, nil
+	return f, nil
 }
 
-// burnProcs starts run.Procs worker processes on pool and times them
-// until the pool's n tasks are done.
-func (b *bench) burnProcs(ctx context.Context, bin, path, pool string, m *taskstate.Manager, n int, run *MultiprocRun) error {
+// burnProcs starts run.Procs worker processes on pool, spread over files
+// in turn, and times them until the pool's n tasks (in all files) are
+// done.
+func (b *bench) burnProcs(ctx context.Context, bin string, files []*multiprocFile, pool string, n int, run *MultiprocRun) error {
 	var before syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &before)
 	cpu0 := sampleCPU()
@@ -213,7 +266,7 @@ func (b *bench) burnProcs(ctx context.Context, bin, path, pool string, m *taskst
 		}
 	}()
 	for i := range run.Procs {
-		c := exec.CommandContext(ctx, bin, "--store", "sqlite://"+path, "--pool", pool,
+		c := exec.CommandContext(ctx, bin, "--store", "sqlite://"+files[i%len(files)].path, "--pool", pool,
 			"--concurrency", strconv.Itoa(run.Concurrency), "--reap-interval", "0", "--owner", "bench-"+strconv.Itoa(i))
 		c.Env = append(os.Environ(), "TASKFLEET_LOG_LEVEL=error", "TASKFLEET_NATS=")
 		c.Stderr = os.Stderr
@@ -225,13 +278,17 @@ func (b *bench) burnProcs(ctx context.Context, bin, path, pool string, m *taskst
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		c, err := m.Stat(ctx, taskstate.Query{})
-		if err != nil {
-			return err
+		var done, failed int
+		for _, f := range files {
+			c, err := f.pools[pool].Stat(ctx, taskstate.Query{})
+			if err != nil {
+				return err
+			}
+			done, failed = done+c[taskstate.StatusDone], failed+c[taskstate.StatusFailed]
 		}
-		if c[taskstate.StatusDone]+c[taskstate.StatusFailed] >= n {
-			if c[taskstate.StatusFailed] > 0 {
-				return fmt.Errorf("%d of %d tasks failed in the worker processes", c[taskstate.StatusFailed], n)
+		if done+failed >= n {
+			if failed > 0 {
+				return fmt.Errorf("%d of %d tasks failed in the worker processes", failed, n)
 			}
 			break
 		}
@@ -310,11 +367,13 @@ func writeIndexedRows(row func(...string), verdict func(bool) string, r Results)
 		row("", "fill rate / CPU per task / steal / peak RSS", fmt.Sprintf("%s / %.0f µs / %.0f %% / %.0f MiB", rate(f.CreatePerSec), f.CPUPerTaskMicros, f.StealPct, f.PeakRSSMiB), "", "")
 	}
 	if m := r.Multiproc; m != nil {
-		for _, run := range []MultiprocRun{m.One, m.Many} {
-			row("multiproc", fmt.Sprintf("%d process(es) × concurrency %d, %s tasks", run.Procs, run.Concurrency, count(m.Tasks)), rate(run.TasksPerSec), "", "")
+		for i, run := range []MultiprocRun{m.One, m.Many, m.Apart} {
+			files := []string{"one file", "one file", "a file each"}[i]
+			row("multiproc", fmt.Sprintf("%d process(es) × concurrency %d, %s tasks, %s", run.Procs, run.Concurrency, count(m.Tasks), files), rate(run.TasksPerSec), "", "")
 			row("", "CPU per task / steal / peak RSS", fmt.Sprintf("%.0f µs / %.0f %% / %.0f MiB", run.CPUPerTaskMicros, run.StealPct, run.PeakRSSMiB), "", "")
 		}
 		row("", "many / one", fmt.Sprintf("%.2f×", m.Ratio), fmt.Sprintf("≥ %.2f×", m.Target), verdict(m.Met()))
+		row("", "many on a file each / one", fmt.Sprintf("%.2f×", m.ApartRatio), "", "")
 	}
 }
 

@@ -24,6 +24,18 @@ type Config struct {
 	BusyTimeout time.Duration
 	// MaxReaders caps the read connections. Default 4.
 	MaxReaders int
+	// CheckpointInterval is how often the store copies the pages that
+	// writes added to the WAL into the database file (a PASSIVE
+	// checkpoint), on a connection of its own, beside the writers: after
+	// each interval in which the file changed. Default 1 s. Negative:
+	// SQLite's own, in the commit that brings the WAL to 20,000 pages,
+	// holding the writer (and the writers' lock of every process on the
+	// file) meanwhile.
+	CheckpointInterval time.Duration
+
+	// checkpointChecked, when set, is told after each look of the
+	// checkpointer whether it checkpointed (tests).
+	checkpointChecked chan<- bool
 }
 
 // Store is a taskstate.Store over one SQLite file.
@@ -46,6 +58,8 @@ type Store struct {
 	// it to mergeAt moves them into task_keys (see sqlKeyTables).
 	recentKeys atomic.Int64
 	mergeAt    int64
+
+	ckpt *checkpointer // nil: the writer checkpoints (CheckpointInterval < 0)
 }
 
 var _ taskstate.Store = (*Store)(nil)
@@ -61,19 +75,26 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.MaxReaders <= 0 {
 		cfg.MaxReaders = 4
 	}
+	if cfg.CheckpointInterval == 0 {
+		cfg.CheckpointInterval = DefaultCheckpointInterval
+	}
+	autoCheckpoint := 0 // the checkpointer's
+	if cfg.CheckpointInterval < 0 {
+		autoCheckpoint = autoCheckpointPages
+	}
 	if dir := filepath.Dir(cfg.Path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("sqlitestore: create directory for %s: %w", cfg.Path, err)
 		}
 	}
-	w, wc, err := openWriter(cfg.Path, cfg.BusyTimeout)
+	w, wc, err := openWriter(cfg.Path, cfg.BusyTimeout, autoCheckpoint)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	r, err := openDB(cfg.Path, cfg.BusyTimeout)
+	r, err := openDB(cfg.Path, cfg.BusyTimeout, autoCheckpoint)
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
@@ -99,6 +120,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("sqlitestore: open %s: prepare: %w", cfg.Path, err)
 		}
 	}
+	if cfg.CheckpointInterval > 0 {
+		if s.ckpt, err = startCheckpointer(cfg.Path, cfg.BusyTimeout, cfg.CheckpointInterval, cfg.checkpointChecked); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
+		}
+	}
 	return s, nil
 }
 
@@ -109,10 +136,14 @@ func (s *Store) Shared() bool { return s.wc.shared() }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	var ckptErr error
+	if s.ckpt != nil {
+		ckptErr = s.ckpt.close()
+	}
 	for _, m := range []*sync.Map{&s.wstmts, &s.rstmts} {
 		m.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 	}
-	return errors.Join(s.w.Close(), s.r.Close())
+	return errors.Join(ckptErr, s.w.Close(), s.r.Close())
 }
 
 // ListPools implements taskstate.Store.

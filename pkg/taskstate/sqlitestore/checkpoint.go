@@ -1,0 +1,121 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// SQLite copies the WAL's pages back into the database file (a checkpoint)
+// inside the commit that brings the WAL to wal_autocheckpoint pages, on
+// the writer's connection: the writer, and with several processes on one
+// file every process's writer (they wait on the writers' flock), waits
+// for the copy and its two fsyncs. In a burn-down that was one commit in
+// a few hundred taking 0.3 s, a tenth of the time the writers' lock was
+// held (docs/BENCHMARKS.md, round 11). So no connection checkpoints in its
+// commits (wal_autocheckpoint 0, see pragmas): a checkpointer of each
+// store copies the pages with a PASSIVE checkpoint on a connection of its
+// own, beside the writers and readers (SQLite lets one checkpoint run
+// alongside them; a second one at the same time returns at once).
+
+// DefaultCheckpointInterval is the default of Config.CheckpointInterval.
+const DefaultCheckpointInterval = time.Second
+
+// autoCheckpointPages is SQLite's own checkpoint threshold, for a store
+// whose Config.CheckpointInterval is negative: the writer checkpoints in
+// the commit that brings the WAL to this many pages (80 MB).
+const autoCheckpointPages = 20000
+
+// checkpointer runs a PASSIVE checkpoint every interval in which any
+// connection, of this process or another, committed a write to the file.
+// Its goroutine is the store's: Open starts it, Close stops it.
+type checkpointer struct {
+	db       *sql.DB // one connection, the checkpointer's
+	interval time.Duration
+	stop     context.CancelFunc
+	done     sync.WaitGroup
+
+	// The last run's answer, for tests: the WAL's pages, and how many of
+	// them are in the database file.
+	log, copied atomic.Int64
+	checked     chan<- bool // told after each look, whether it ran (tests)
+}
+
+// startCheckpointer opens the checkpointer's connection to path and
+// starts it; checked, when not nil, is told after each look at the file
+// whether it ran a checkpoint.
+func startCheckpointer(path string, busy, interval time.Duration, checked chan<- bool) (*checkpointer, error) {
+	db, err := openDB(path, busy, 0)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	// PRAGMA data_version is per connection: the loop keeps its one.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		cancel()
+		db.Close()
+		return nil, err
+	}
+	c := &checkpointer{db: db, interval: interval, stop: cancel, checked: checked}
+	c.done.Add(1)
+	go func() {
+		defer c.done.Done()
+		defer conn.Close()
+		c.loop(ctx, conn)
+	}()
+	return c, nil
+}
+
+// loop checkpoints on conn every interval in which the file changed, until
+// ctx ends. PRAGMA data_version changes when another connection, of any
+// process, commits; reading it is a read transaction on the WAL's index
+// (a few microseconds), so an idle store costs next to nothing.
+func (c *checkpointer) loop(ctx context.Context, conn *sql.Conn) {
+	t := time.NewTicker(c.interval)
+	defer t.Stop()
+	var seen int64
+	_ = conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&seen)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var v int64
+		changed := conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v) == nil && v != seen
+		if changed {
+			seen = v
+			c.run(ctx, conn)
+		}
+		if c.checked != nil {
+			select {
+			case c.checked <- changed:
+			case <-ctx.Done():
+			}
+		}
+	}
+}
+
+// run runs one PASSIVE checkpoint: it copies what no reader still needs
+// and returns at once when another connection is checkpointing. A failure
+// leaves the pages in the WAL for the next run (or the last connection's
+// close), so it is not reported.
+func (c *checkpointer) run(ctx context.Context, conn *sql.Conn) {
+	var busy, log, copied int64
+	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied); err == nil {
+		c.log.Store(log)
+		c.copied.Store(copied)
+	}
+}
+
+// close stops the checkpointer, waiting for a run in progress (its
+// statement is interrupted), and closes its connection.
+func (c *checkpointer) close() error {
+	c.stop()
+	c.done.Wait()
+	return c.db.Close()
+}
