@@ -77,8 +77,7 @@ func startCheckpointer(path string, busy, interval time.Duration, checked chan<-
 func (c *checkpointer) loop(ctx context.Context, conn *sql.Conn) {
 	t := time.NewTicker(c.interval)
 	defer t.Stop()
-	var seen int64
-	_ = conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&seen)
+	seen := int64(-1) // the first look checkpoints what is there
 	for {
 		select {
 		case <-ctx.Done():
