@@ -9,24 +9,21 @@ import (
 )
 
 // SQLite copies the WAL's pages back into the database file (a checkpoint)
-// inside the commit that brings the WAL to wal_autocheckpoint pages, on
-// the writer's connection: the writer, and with several processes on one
-// file every process's writer (they wait on the writers' flock), waits
-// for the copy and its two fsyncs. In a burn-down that was one commit in
-// a few hundred taking 0.3 s, a tenth of the time the writers' lock was
-// held (docs/BENCHMARKS.md, round 11). So no connection checkpoints in its
-// commits (wal_autocheckpoint 0, see pragmas): a checkpointer of each
-// store copies the pages with a PASSIVE checkpoint on a connection of its
+// inside the commit that brings the WAL to wal_autocheckpoint pages
+// (20,000, see pragmas), on the writer's connection: the writer, and with
+// several processes on one file every process's writer (they wait on the
+// writers' flock), waits for the copy. In a burn-down that was one commit
+// in a few hundred taking 0.3 s. So a checkpointer of each store copies
+// the pages every second, with a PASSIVE checkpoint on a connection of its
 // own, beside the writers and readers (SQLite lets one checkpoint run
-// alongside them; a second one at the same time returns at once).
+// alongside them; a second one at the same time returns at once). The
+// commit's checkpoint stays: it is what lets the next writer start the
+// WAL over (a checkpoint beside a busy writer never finds the WAL
+// finished, and the WAL would grow without bound), and it now copies only
+// the pages of the last second.
 
 // DefaultCheckpointInterval is the default of Config.CheckpointInterval.
 const DefaultCheckpointInterval = time.Second
-
-// autoCheckpointPages is SQLite's own checkpoint threshold, for a store
-// whose Config.CheckpointInterval is negative: the writer checkpoints in
-// the commit that brings the WAL to this many pages (80 MB).
-const autoCheckpointPages = 20000
 
 // checkpointer runs a PASSIVE checkpoint every interval in which any
 // connection, of this process or another, committed a write to the file.
@@ -47,7 +44,7 @@ type checkpointer struct {
 // starts it; checked, when not nil, is told after each look at the file
 // whether it ran a checkpoint.
 func startCheckpointer(path string, busy, interval time.Duration, checked chan<- bool) (*checkpointer, error) {
-	db, err := openDB(path, busy, 0)
+	db, err := openDB(path, busy)
 	if err != nil {
 		return nil, err
 	}

@@ -16,16 +16,14 @@ import (
 type pragma struct{ name, value string }
 
 // pragmas are the settings of every connection, in order. busy_timeout
-// comes first so that the others wait for a busy file too. A commit that
-// brings the WAL to autoCheckpoint pages checkpoints (0: never; see
-// checkpointer).
-func pragmas(busy time.Duration, autoCheckpoint int) []pragma {
+// comes first so that the others wait for a busy file too.
+func pragmas(busy time.Duration) []pragma {
 	return []pragma{
 		{"busy_timeout", fmt.Sprint(busy.Milliseconds())},
 		{"journal_mode", "WAL"},
 		{"synchronous", "NORMAL"},
 		{"foreign_keys", "OFF"},
-		{"wal_autocheckpoint", fmt.Sprint(autoCheckpoint)},
+		{"wal_autocheckpoint", "20000"},
 		// 16 MiB. A bigger cache costs every write transaction a scan of
 		// it when the transaction ends (pcache1Truncate).
 		{"cache_size", "-16384"},
@@ -36,9 +34,9 @@ func pragmas(busy time.Duration, autoCheckpoint int) []pragma {
 // to Go: no C compiler needed). Write transactions begin IMMEDIATE, so they
 // take the file's write lock up front and wait for it with the busy
 // timeout instead of failing on upgrade.
-func openDB(path string, busy time.Duration, autoCheckpoint int) (*sql.DB, error) {
+func openDB(path string, busy time.Duration) (*sql.DB, error) {
 	q := url.Values{}
-	for _, p := range pragmas(busy, autoCheckpoint) {
+	for _, p := range pragmas(busy) {
 		q.Add("_pragma", p.name+"("+p.value+")")
 	}
 	q.Set("_txlock", "immediate")

@@ -27,10 +27,9 @@ type Config struct {
 	// CheckpointInterval is how often the store copies the pages that
 	// writes added to the WAL into the database file (a PASSIVE
 	// checkpoint), on a connection of its own, beside the writers: after
-	// each interval in which the file changed. Default 1 s. Negative:
-	// SQLite's own, in the commit that brings the WAL to 20,000 pages,
-	// holding the writer (and the writers' lock of every process on the
-	// file) meanwhile.
+	// each interval in which the file changed (see checkpointer). Default
+	// 1 s. Negative: never; only SQLite's own checkpoint, in the commit
+	// that brings the WAL to 20,000 pages, copies them.
 	CheckpointInterval time.Duration
 
 	// checkpointChecked, when set, is told after each look of the
@@ -59,7 +58,7 @@ type Store struct {
 	recentKeys atomic.Int64
 	mergeAt    int64
 
-	ckpt *checkpointer // nil: the writer checkpoints (CheckpointInterval < 0)
+	ckpt *checkpointer // nil: CheckpointInterval < 0
 }
 
 var _ taskstate.Store = (*Store)(nil)
@@ -78,23 +77,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.CheckpointInterval == 0 {
 		cfg.CheckpointInterval = DefaultCheckpointInterval
 	}
-	autoCheckpoint := 0 // the checkpointer's
-	if cfg.CheckpointInterval < 0 {
-		autoCheckpoint = autoCheckpointPages
-	}
 	if dir := filepath.Dir(cfg.Path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("sqlitestore: create directory for %s: %w", cfg.Path, err)
 		}
 	}
-	w, wc, err := openWriter(cfg.Path, cfg.BusyTimeout, autoCheckpoint)
+	w, wc, err := openWriter(cfg.Path, cfg.BusyTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	r, err := openDB(cfg.Path, cfg.BusyTimeout, autoCheckpoint)
+	r, err := openDB(cfg.Path, cfg.BusyTimeout)
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)

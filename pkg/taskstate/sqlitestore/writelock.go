@@ -71,9 +71,9 @@ func (c *writerConnector) shared() bool {
 }
 
 // openWriter is openDB for the writer handle.
-func openWriter(path string, busy time.Duration, autoCheckpoint int) (*sql.DB, *writerConnector, error) {
+func openWriter(path string, busy time.Duration) (*sql.DB, *writerConnector, error) {
 	q := url.Values{}
-	for _, p := range pragmas(busy, autoCheckpoint) {
+	for _, p := range pragmas(busy) {
 		q.Add("_pragma", p.name+"("+p.value+")")
 	}
 	q.Set("_txlock", "immediate")
