@@ -25,11 +25,12 @@ import (
 // DefaultCheckpointInterval is the default of Config.CheckpointInterval.
 const DefaultCheckpointInterval = time.Second
 
-// checkpointer runs a PASSIVE checkpoint every interval in which any
-// connection, of this process or another, committed a write to the file.
-// Its goroutine is the store's: Open starts it, Close stops it.
+// checkpointer runs a PASSIVE checkpoint every interval in which its store
+// wrote (it copies every process's pages). Its goroutine is the store's:
+// Open starts it, Close stops it.
 type checkpointer struct {
-	db       *sql.DB // one connection, the checkpointer's
+	db       *sql.DB       // one connection, the checkpointer's
+	wrote    *atomic.Int64 // the store's writes so far (writerConnector.wrote)
 	interval time.Duration
 	stop     context.CancelFunc
 	done     sync.WaitGroup
@@ -41,37 +42,29 @@ type checkpointer struct {
 }
 
 // startCheckpointer opens the checkpointer's connection to path and
-// starts it; checked, when not nil, is told after each look at the file
-// whether it ran a checkpoint.
-func startCheckpointer(path string, busy, interval time.Duration, checked chan<- bool) (*checkpointer, error) {
+// starts it on the writes counted in wrote; checked, when not nil, is told
+// after each look whether it ran a checkpoint.
+func startCheckpointer(path string, busy, interval time.Duration, wrote *atomic.Int64, checked chan<- bool) (*checkpointer, error) {
 	db, err := openDB(path, busy)
 	if err != nil {
 		return nil, err
 	}
 	db.SetMaxOpenConns(1)
 	ctx, cancel := context.WithCancel(context.Background())
-	// PRAGMA data_version is per connection: the loop keeps its one.
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		cancel()
-		db.Close()
-		return nil, err
-	}
-	c := &checkpointer{db: db, interval: interval, stop: cancel, checked: checked}
+	c := &checkpointer{db: db, wrote: wrote, interval: interval, stop: cancel, checked: checked}
 	c.done.Add(1)
 	go func() {
 		defer c.done.Done()
-		defer conn.Close()
-		c.loop(ctx, conn)
+		c.loop(ctx)
 	}()
 	return c, nil
 }
 
-// loop checkpoints on conn every interval in which the file changed, until
-// ctx ends. PRAGMA data_version changes when another connection, of any
-// process, commits; reading it is a read transaction on the WAL's index
-// (a few microseconds), so an idle store costs next to nothing.
-func (c *checkpointer) loop(ctx context.Context, conn *sql.Conn) {
+// loop checkpoints every interval in which the store wrote, until ctx
+// ends. A look is an atomic load: a store that does not write (a
+// dispatcher's stat, an idle worker) never checkpoints, and one idle
+// worker's write does not make fifty others copy it.
+func (c *checkpointer) loop(ctx context.Context) {
 	t := time.NewTicker(c.interval)
 	defer t.Stop()
 	seen := int64(-1) // the first look checkpoints what is there
@@ -81,11 +74,11 @@ func (c *checkpointer) loop(ctx context.Context, conn *sql.Conn) {
 			return
 		case <-t.C:
 		}
-		var v int64
-		changed := conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v) == nil && v != seen
+		n := c.wrote.Load()
+		changed := n != seen
 		if changed {
-			seen = v
-			c.run(ctx, conn)
+			seen = n
+			c.run(ctx)
 		}
 		if c.checked != nil {
 			select {
@@ -100,9 +93,9 @@ func (c *checkpointer) loop(ctx context.Context, conn *sql.Conn) {
 // and returns at once when another connection is checkpointing. A failure
 // leaves the pages in the WAL for the next run (or the last connection's
 // close), so it is not reported.
-func (c *checkpointer) run(ctx context.Context, conn *sql.Conn) {
+func (c *checkpointer) run(ctx context.Context) {
 	var busy, log, copied int64
-	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied); err == nil {
+	if err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied); err == nil {
 		c.log.Store(log)
 		c.copied.Store(copied)
 	}

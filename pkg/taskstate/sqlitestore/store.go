@@ -27,8 +27,7 @@ type Config struct {
 	// CheckpointInterval is how often the store copies the pages that
 	// writes added to the WAL into the database file (a PASSIVE
 	// checkpoint), on a connection of its own, beside the writers: after
-	// each interval in which the file changed (see checkpointer). Default
-	// 1 s. Negative: never; only SQLite's own checkpoint, in the commit
+	// each interval in which it wrote (see checkpointer). Default 1 s. Negative: never; only SQLite's own checkpoint, in the commit
 	// that brings the WAL to 20,000 pages, copies them.
 	CheckpointInterval time.Duration
 
@@ -116,7 +115,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 	}
 	if cfg.CheckpointInterval > 0 {
-		if s.ckpt, err = startCheckpointer(cfg.Path, cfg.BusyTimeout, cfg.CheckpointInterval, cfg.checkpointChecked); err != nil {
+		if s.ckpt, err = startCheckpointer(cfg.Path, cfg.BusyTimeout, cfg.CheckpointInterval, &wc.wrote, cfg.checkpointChecked); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
 		}

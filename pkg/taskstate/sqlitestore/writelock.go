@@ -45,6 +45,7 @@ type writerConnector struct {
 	checked  atomic.Int64 // when alone was last asked, Unix nanoseconds
 	wasAlone atomic.Bool  // its answer
 	waited   atomic.Int64 // when a writer last found the flock taken, Unix nanoseconds
+	wrote    atomic.Int64 // writes that ended: commits and statements (see checkpointer)
 }
 
 // alone reports whether this is the only store with the file open, from
@@ -143,15 +144,42 @@ func (l *lockedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 		lock.unlock()
 		return nil, err
 	}
-	return &lockedTx{tx: tx, lock: lock}, nil
+	return &lockedTx{tx: tx, lock: lock, wrote: &l.c.wrote}, nil
 }
 
 func (l *lockedConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
-	return l.conn.(driver.ConnPrepareContext).PrepareContext(ctx, q)
+	st, err := l.conn.(driver.ConnPrepareContext).PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return countedStmt{st, &l.c.wrote}, nil
 }
 
 func (l *lockedConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	defer l.c.wrote.Add(1) // after it ends: a checkpoint then finds what it wrote
 	return l.conn.(driver.ExecerContext).ExecContext(ctx, q, args)
+}
+
+// countedStmt is a writer's statement (modernc's), counted in wrote each
+// time it runs: outside a transaction a statement is its own write.
+type countedStmt struct {
+	driver.Stmt
+	wrote *atomic.Int64
+}
+
+var (
+	_ driver.StmtExecContext  = countedStmt{}
+	_ driver.StmtQueryContext = countedStmt{}
+)
+
+func (s countedStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	defer s.wrote.Add(1)
+	return s.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+}
+
+func (s countedStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	defer s.wrote.Add(1)
+	return s.Stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
 }
 
 func (l *lockedConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
@@ -177,12 +205,14 @@ func (l *lockedConn) CheckNamedValue(nv *driver.NamedValue) error {
 
 // lockedTx lets go of the flock, if it took it, when the transaction ends.
 type lockedTx struct {
-	tx   driver.Tx
-	lock *fileLock // nil: not taken
+	tx    driver.Tx
+	lock  *fileLock     // nil: not taken
+	wrote *atomic.Int64 // writerConnector.wrote
 }
 
 func (t *lockedTx) Commit() error {
 	defer t.lock.unlock()
+	defer t.wrote.Add(1) // after the commit: a checkpoint then finds it
 	return t.tx.Commit()
 }
 
