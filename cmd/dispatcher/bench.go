@@ -41,7 +41,8 @@ SQLite file in a temporary directory, an in-process NATS server, in-process runn
   filtered  (only when named) fill a pool of -n tasks (default 1,000,000) whose defs have a
             model.class, index it, and time counts of 1,000 _ids, one class, status+kind
   multiproc (only when named) burn down -n tasks with one worker process × --concurrency, then
-            with --procs processes × concurrency/procs, on one SQLite file without events
+            with --procs processes × concurrency/procs, on one SQLite file without events; then
+            the same processes on a file each (-n in all: what the processes cost without sharing)
 
 -n and --samples, when given, apply to every scenario that uses them. --store and --nats are used only
 when given on the command line (their environment variables are ignored here, so a benchmark never
