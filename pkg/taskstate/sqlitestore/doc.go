@@ -54,8 +54,8 @@
 // SQLite's own checkpoint, in the commit that brings the WAL to 20,000
 // pages, stays: it is what lets the next writer start the WAL over, and it
 // now copies about a second's pages instead of 20,000 while the writer
-// (and with several processes, every writer) waits: a burn-down is about
-// 8 % faster (docs/BENCHMARKS.md, round 11).
+// (and with several processes, every writer) waits: a burn-down is 8-12 %
+// faster (docs/BENCHMARKS.md, round 11).
 //
 // Every lease end and expiry is SQLite's clock, computed inside the
 // statement (unixepoch('subsec'), the same for every row of a statement):

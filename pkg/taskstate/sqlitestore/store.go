@@ -27,8 +27,9 @@ type Config struct {
 	// CheckpointInterval is how often the store copies the pages that
 	// writes added to the WAL into the database file (a PASSIVE
 	// checkpoint), on a connection of its own, beside the writers: after
-	// each interval in which it wrote (see checkpointer). Default 1 s. Negative: never; only SQLite's own checkpoint, in the commit
-	// that brings the WAL to 20,000 pages, copies them.
+	// each interval in which it wrote (see checkpointer). Default 1 s.
+	// Negative: never; only SQLite's own checkpoint, in the commit that
+	// brings the WAL to 20,000 pages, copies them.
 	CheckpointInterval time.Duration
 
 	// checkpointChecked, when set, is told after each look of the
