@@ -43,12 +43,13 @@ type completer struct {
 	// woke is signalled after each commit: the claim loop then claims the
 	// slots no commit claimed.
 	woke chan<- struct{}
-	// While shared reports other writers on the store, a batch waits up
-	// to linger for the results still to come: expected counts the
-	// results the runner's tasks have given or will give (tasks started,
-	// less those that ended without one), received those run has taken.
+	// While gathers reports true (other writers on the store, or one
+	// CPU: see RunnerConfig.CommitLinger), a batch waits up to linger for
+	// the results still to come: expected counts the results the runner's
+	// tasks have given or will give (tasks started, less those that ended
+	// without one), received those run has taken.
 	linger   time.Duration
-	shared   func() bool
+	gathers  func() bool
 	expected func() int64
 	received int64
 }
@@ -101,9 +102,9 @@ func (c *completer) run(ctx context.Context) {
 }
 
 // gather adds to batch the results of the tasks still running that end
-// within the linger, when other processes write to the store.
+// within the linger, when gathers says so.
 func (c *completer) gather(batch []result) []result {
-	if c.linger <= 0 || len(batch) >= c.batch || c.expected() <= c.received || !c.shared() {
+	if c.linger <= 0 || len(batch) >= c.batch || c.expected() <= c.received || !c.gathers() {
 		return batch
 	}
 	timer := time.NewTimer(c.linger)

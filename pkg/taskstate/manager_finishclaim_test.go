@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -268,13 +269,21 @@ func (s *batchStore) FinishAndClaim(ctx context.Context, p taskstate.FinishAndCl
 	return s.Store.FinishAndClaim(ctx, p)
 }
 
-// TestRunnerLingersWhenShared: on a store other processes write to, the
-// completer waits for the worker's running tasks and commits them in one
-// batch; alone, it commits each result as it comes.
+// TestRunnerLingersWhenShared: on a store other processes write to, or on
+// one CPU (GOMAXPROCS 1), the completer waits for the worker's running
+// tasks and commits them in one batch; alone on several CPUs, it commits
+// each result as it comes.
 func TestRunnerLingersWhenShared(t *testing.T) {
-	for _, shared := range []bool{false, true} {
-		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) {
-			s := &batchStore{Store: openSQLite(t), shared: shared, batches: make(chan int, 16)}
+	for _, c := range []struct{ shared, oneCPU bool }{{false, false}, {true, false}, {false, true}} {
+		t.Run(fmt.Sprintf("shared=%v/one-cpu=%v", c.shared, c.oneCPU), func(t *testing.T) {
+			if c.oneCPU {
+				prev := runtime.GOMAXPROCS(1)
+				t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+			} else if runtime.GOMAXPROCS(0) == 1 {
+				t.Skip("this machine runs Go on one CPU, where the completer always waits")
+			}
+			shared := c.shared || c.oneCPU // the completer waits either way
+			s := &batchStore{Store: openSQLite(t), shared: c.shared, batches: make(chan int, 16)}
 			m, _ := managerOn(t, s)
 			const n = 4
 			specs := make([]taskstate.TaskSpec, n)

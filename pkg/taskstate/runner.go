@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -124,10 +125,13 @@ type RunnerConfig struct {
 	// CommitLinger is how long the completer may wait for the worker's
 	// running tasks to finish, to commit them in one batch, while other
 	// processes write to the store (a Store that is Shared: a SQLite file
-	// other processes have open). Every write transaction there costs
-	// each process a reload of its page cache, so fewer, larger ones go
-	// further (docs/BENCHMARKS.md, round 10). Alone on its store a worker
-	// commits at once. Default 1 ms; negative: never wait.
+	// other processes have open; they take turns on its writer, so fewer,
+	// larger transactions go further, docs/BENCHMARKS.md round 10) or
+	// while the worker runs on one CPU (GOMAXPROCS 1, as in a container
+	// limited to one CPU: the completer then runs whenever a handler
+	// yields, and without the wait commits three tasks a transaction
+	// instead of two hundred, round 11). Otherwise a worker commits at
+	// once. Default 1 ms; negative: never wait.
 	CommitLinger time.Duration
 	// NowFunc is the worker's own clock: the claim loop's and the
 	// heartbeat's view of how long ago the held leases were last renewed,
@@ -273,7 +277,8 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		// claim loop claims alongside the completer's commits.
 		r.comp.refill, r.comp.woke = r.refill, r.freed
 	}
-	r.comp.linger, r.comp.shared = cfg.CommitLinger, cfg.Manager.shared
+	r.comp.linger = cfg.CommitLinger
+	r.comp.gathers = func() bool { return cfg.Manager.shared() || runtime.GOMAXPROCS(0) == 1 }
 	r.comp.expected = func() int64 { return r.started.Load() - r.unqueued.Load() }
 	if cfg.Worker != nil {
 		w := *cfg.Worker
