@@ -50,8 +50,8 @@ type Config struct {
 	EventPollInterval time.Duration
 	DrainTimeout      time.Duration // --drain-timeout: default 10s
 	// --commit-linger: how long finished results may wait for the worker's
-	// other running tasks while other processes write the SQLite file;
-	// default 1ms, 0 never
+	// other running tasks while other processes write the SQLite file or
+	// on one CPU; default 1ms, 0 never
 	CommitLinger time.Duration
 	ReapInterval time.Duration // --reap-interval: default 5s; 0 disables
 	ReapGrace    time.Duration // --reap-grace: default 2s; 1s to 24h
@@ -97,7 +97,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.Lease, "lease", "TASKFLEET_LEASE", 30*time.Second, "lease length (1s to 24h), from the store's clock; renewed every lease/3 by one heartbeat per process")
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", "TASKFLEET_POLL_INTERVAL", taskstate.DefaultPollInterval, "fallback poll interval (jittered); events wake the worker sooner; a poll that finds nothing is a read")
 	fs.DurationVar(&cfg.EventPollInterval, "event-poll-interval", "TASKFLEET_EVENT_POLL_INTERVAL", taskstate.DefaultEventPollInterval, "poll interval (jittered) while the work queue's wake-ups flow (--nats connected), never shorter than --poll-interval: the poll then only covers a lost wake-up")
-	fs.DurationVar(&cfg.CommitLinger, "commit-linger", "TASKFLEET_COMMIT_LINGER", time.Millisecond, "while other processes write the SQLite file, how long finished results may wait for this worker's other running tasks, to be committed in one transaction (0: never wait; 0 to 1s)")
+	fs.DurationVar(&cfg.CommitLinger, "commit-linger", "TASKFLEET_COMMIT_LINGER", time.Millisecond, "while other processes write the SQLite file, or on one CPU, how long finished results may wait for this worker's other running tasks, to be committed in one transaction (0: never wait; 0 to 1s)")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", "TASKFLEET_DRAIN_TIMEOUT", 10*time.Second, "on SIGTERM, how long in-flight tasks may finish before they are cancelled and returned")
 	fs.DurationVar(&cfg.ReapInterval, "reap-interval", "TASKFLEET_REAP_INTERVAL", 5*time.Second, "how often this worker's reaper looks for expired leases (0: no reaper)")
 	fs.DurationVar(&cfg.ReapGrace, "reap-grace", "TASKFLEET_REAP_GRACE", 2*time.Second, "how long past expiry, by the store's clock, a lease is left alone (1s to 24h)")
