@@ -171,7 +171,7 @@ func (b *bench) multiproc(ctx context.Context) (*MultiprocResult, error) {
 	// The first two runs share one file (each its own pool, both filled
 	// first, so both start from the same file); the third has a file per
 	// process.
-	shared, err := b.multiprocFile(ctx, filepath.Join(dir, "tasks.db"), map[string]int{"one": n, "many": n})
+	shared, err := b.newMultiprocFile(ctx, filepath.Join(dir, "tasks.db"), map[string]int{"one": n, "many": n})
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func (b *bench) multiproc(ctx context.Context) (*MultiprocResult, error) {
 	}()
 	for i := range procs {
 		share := n/procs + min(1, max(0, n%procs-i)) // n in all
-		f, err := b.multiprocFile(ctx, filepath.Join(dir, fmt.Sprintf("apart-%d.db", i)), map[string]int{"apart": share})
+		f, err := b.newMultiprocFile(ctx, filepath.Join(dir, fmt.Sprintf("apart-%d.db", i)), map[string]int{"apart": share})
 		if err != nil {
 			return nil, err
 		}
@@ -223,9 +223,9 @@ type multiprocFile struct {
 
 func (f *multiprocFile) close() { f.store.Close() }
 
-// multiprocFile creates a file at path holding the given number of no-op
+// newMultiprocFile creates a file at path holding the given number of no-op
 // tasks in each pool.
-func (b *bench) multiprocFile(ctx context.Context, path string, tasks map[string]int) (*multiprocFile, error) {
+func (b *bench) newMultiprocFile(ctx context.Context, path string, tasks map[string]int) (*multiprocFile, error) {
 	s, err := openSQLite(ctx, path)
 	if err != nil {
 		return nil, err

@@ -13,7 +13,7 @@ import (
 
 // TestBenchMultiproc runs a small `dispatcher bench --scenario multiproc`
 // with real worker processes: one process on one file, three on one file,
-// and three on a file each each burn down all the tasks, and the ratios
+// and three on a file each burn down all the tasks, and the ratios
 // are the runs' rates.
 func TestBenchMultiproc(t *testing.T) {
 	c := newCluster(t)
