@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,7 @@ const DefaultCheckpointInterval = time.Second
 // wrote (it copies every process's pages). Its goroutine is the store's:
 // Open starts it, Close stops it.
 type checkpointer struct {
+	path     string        // the database file
 	db       *sql.DB       // one connection, the checkpointer's
 	wrote    *atomic.Int64 // the store's writes so far (writerConnector.wrote)
 	interval time.Duration
@@ -38,7 +40,8 @@ type checkpointer struct {
 	// The last run's answer, for tests: the WAL's pages, and how many of
 	// them are in the database file.
 	log, copied atomic.Int64
-	checked     chan<- bool // told after each look, whether it ran (tests)
+	skipped     atomic.Int64 // runs left out: the file failed CheckHeader
+	checked     chan<- bool  // told after each look, whether it ran (tests)
 }
 
 // startCheckpointer opens the checkpointer's connection to path and
@@ -51,7 +54,7 @@ func startCheckpointer(path string, busy, interval time.Duration, wrote *atomic.
 	}
 	db.SetMaxOpenConns(1)
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &checkpointer{db: db, wrote: wrote, interval: interval, stop: cancel, checked: checked}
+	c := &checkpointer{path: path, db: db, wrote: wrote, interval: interval, stop: cancel, checked: checked}
 	c.done.Add(1)
 	go func() {
 		defer c.done.Done()
@@ -94,6 +97,15 @@ func (c *checkpointer) loop(ctx context.Context) {
 // leaves the pages in the WAL for the next run (or the last connection's
 // close), so it is not reported.
 func (c *checkpointer) run(ctx context.Context) {
+	// A checkpoint writes pages back at their offsets and first lengthens
+	// the file to the database's size: in a file cut short under the
+	// store, it would fill the cut with zeros and hide the damage from
+	// the health check (CheckHeader), which must see it to stop the
+	// worker. So a file that fails the check is left alone.
+	if fi, err := os.Stat(c.path); err != nil || CheckHeader(c.path, fi.Size()) != nil {
+		c.skipped.Add(1)
+		return
+	}
 	var busy, log, copied int64
 	if err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied); err == nil {
 		c.log.Store(log)

@@ -128,3 +128,27 @@ func TestCheckpointerWALBounded(t *testing.T) {
 	require.Greater(t, int64(pages), int64(400), "the writes must be several times the WAL's bound")
 	require.Less(t, walPages, int64(1000), "the WAL grew to %d pages with a bound of 100 (%d pages written)", walPages, pages)
 }
+
+// TestCheckpointerLeavesACutFile: the checkpointer does not write pages
+// back into a file cut short under the store. A checkpoint first lengthens
+// the file to the database's size: the cut would fill with zeros, and the
+// worker's health check (CheckHeader) would no longer see it.
+func TestCheckpointerLeavesACutFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tasks.db")
+	checked := make(chan bool)
+	s := openChecked(t, path, checked)
+	createTasks(t, s, "p", 2000)
+	checkpointedAll(t, s, checked)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.NoError(t, os.Truncate(path, fi.Size()/2))
+	_, _ = s.w.ExecContext(t.Context(), `UPDATE pool_counts SET n = n WHERE pool = 'p'`) // a write: the next look runs
+	for ran := false; !ran; {
+		ran = <-checked
+	}
+	require.Positive(t, s.ckpt.skipped.Load(), "the checkpointer ran on a cut file")
+	after, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, fi.Size()/2, after.Size(), "the cut file was lengthened")
+	require.Error(t, CheckHeader(path, after.Size()), "the damage is still there to see")
+}
