@@ -56,25 +56,30 @@ func checkpointedAll(t *testing.T, s *Store, checked <-chan bool) {
 	require.Equal(t, s.ckpt.log.Load(), s.ckpt.copied.Load(), "pages of the WAL not in the database file")
 }
 
+// checkpointedStore opens a store as openChecked does on a new file,
+// creates n tasks in pool p and waits for them to be checkpointed.
+func checkpointedStore(t *testing.T, n int) (s *Store, path string, checked chan bool) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "tasks.db")
+	checked = make(chan bool)
+	s = openChecked(t, path, checked)
+	createTasks(t, s, "p", n)
+	checkpointedAll(t, s, checked)
+	return s, path, checked
+}
+
 // TestCheckpointerCopiesWrites: the store's writes reach the database file
 // through its checkpointer, long before the writer's commits would copy
 // them (at 20,000 pages).
 func TestCheckpointerCopiesWrites(t *testing.T) {
-	checked := make(chan bool)
-	s := openChecked(t, filepath.Join(t.TempDir(), "tasks.db"), checked)
-	createTasks(t, s, "p", 500)
-	checkpointedAll(t, s, checked)
+	checkpointedStore(t, 500)
 }
 
 // TestCheckpointerOnlyAfterItsWrites: a store checkpoints only after an
 // interval in which it wrote. Its reads, and another store's writes (an
 // idle worker's registry write, seen by fifty others), start none.
 func TestCheckpointerOnlyAfterItsWrites(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tasks.db")
-	checked := make(chan bool)
-	s := openChecked(t, path, checked)
-	createTasks(t, s, "p", 10)
-	checkpointedAll(t, s, checked)
+	s, path, checked := checkpointedStore(t, 10)
 	other, err := Open(t.Context(), Config{Path: path, CheckpointInterval: -1})
 	require.NoError(t, err)
 	t.Cleanup(func() { other.Close() })
@@ -134,11 +139,7 @@ func TestCheckpointerWALBounded(t *testing.T) {
 // the file to the database's size: the cut would fill with zeros, and the
 // worker's health check (CheckHeader) would no longer see it.
 func TestCheckpointerLeavesACutFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tasks.db")
-	checked := make(chan bool)
-	s := openChecked(t, path, checked)
-	createTasks(t, s, "p", 2000)
-	checkpointedAll(t, s, checked)
+	s, path, checked := checkpointedStore(t, 2000)
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
 	require.NoError(t, os.Truncate(path, fi.Size()/2))
