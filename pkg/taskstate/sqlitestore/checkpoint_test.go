@@ -24,19 +24,6 @@ func openChecked(t *testing.T, path string, checked chan<- bool) *Store {
 	return s
 }
 
-// createTasks creates n tasks in pool p of s.
-func createTasks(t *testing.T, s taskstate.Store, p string, n int) {
-	t.Helper()
-	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: p})
-	require.NoError(t, err)
-	specs := make([]taskstate.TaskSpec, n)
-	for i := range specs {
-		specs[i] = taskstate.TaskSpec{Kind: "noop", Def: map[string]any{"i": i}}
-	}
-	_, err = m.Create(t.Context(), specs, taskstate.CreateOptions{})
-	require.NoError(t, err)
-}
-
 // checkpointedAll waits for the checkpointer of s to look at a file that
 // did not change since its last look (so its last checkpoint came after
 // every write), then checks that the WAL's pages are all in the database
@@ -63,7 +50,7 @@ func checkpointedStore(t *testing.T, n int) (s *Store, path string, checked chan
 	path = filepath.Join(t.TempDir(), "tasks.db")
 	checked = make(chan bool)
 	s = openChecked(t, path, checked)
-	createTasks(t, s, "p", n)
+	createN(t, s, "p", n, 0)
 	checkpointedAll(t, s, checked)
 	return s, path, checked
 }
@@ -89,7 +76,7 @@ func TestCheckpointerOnlyAfterItsWrites(t *testing.T) {
 	for i := range 5 {
 		_, err := m.Stat(t.Context(), taskstate.Query{}) // reads only
 		require.NoError(t, err)
-		createTasks(t, other, "q"+strconv.Itoa(i), 10)
+		createN(t, other, "q"+strconv.Itoa(i), 10, 0)
 		require.False(t, <-checked, "a checkpoint ran though the store did not write")
 	}
 }
