@@ -42,7 +42,9 @@ SQLite file in a temporary directory, an in-process NATS server, in-process runn
             model.class, index it, and time counts of 1,000 _ids, one class, status+kind
   multiproc (only when named) burn down -n tasks with one worker process × --concurrency, then
             with --procs processes × concurrency/procs, on one SQLite file without events; then
-            the same processes on a file each (-n in all: what the processes cost without sharing)
+            the same processes on a file each (-n in all: what the processes cost without sharing).
+            The --procs processes get --cpus --proc-cpus each (default: the CPUs / --procs, at
+            least 1, as docs/SCALE.md recommends); the one process runs on every CPU
 
 -n and --samples, when given, apply to every scenario that uses them. --store and --nats are used only
 when given on the command line (their environment variables are ignored here, so a benchmark never
@@ -62,7 +64,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		cpuProfile           string
 		gcPercent            int
 		fan                  fanoutFlags
-		procs                int
+		procs, procCPUs      int
 		workerBin            string
 	)
 	e, err := m.parse("bench", benchSummary, args, func(fs *cli.FlagSet) {
@@ -81,6 +83,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		cli.RegisterGCPercent(fs, &gcPercent)
 		fan.register(fs)
 		fs.IntVar(&procs, "procs", "", bench.DefaultProcs, "worker processes of the multiproc scenario's second run")
+		fs.IntVar(&procCPUs, "proc-cpus", "", 0, "--cpus of each of the multiproc scenario's --procs worker processes (0: the CPUs / --procs, at least 1; -1: none, Go's default of every CPU)")
 		fs.StringVar(&workerBin, "worker-bin", "", "", "worker binary of the fanout and multiproc scenarios (default: the worker next to this binary, then on PATH)")
 	})
 	if err != nil {
@@ -100,6 +103,9 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		if f.v < f.least {
 			return cli.Usagef("%s: must be at least %d, got %d", e.fs.Where(f.name), f.least, f.v)
 		}
+	}
+	if procCPUs < -1 || procCPUs > cli.MaxCPUs {
+		return cli.Usagef("%s: %d: want -1 (Go's default), 0 (the CPUs / --procs) or up to %d", e.fs.Where("proc-cpus"), procCPUs, cli.MaxCPUs)
 	}
 	if workers > cli.MaxWorkers || concurrency > cli.MaxConcurrency {
 		return cli.Usagef("--workers and --concurrency: at most %d and %d, got %d and %d", cli.MaxWorkers, cli.MaxConcurrency, workers, concurrency)
@@ -137,7 +143,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		Scenarios: list, N: n, CreateN: n, Batch: batch, Workers: workers, Concurrency: concurrency,
 		PickupSamples: samples, WaitSamples: samples, NoEvents: noEvents, PollInterval: pollInterval,
 		Idle: idle, Keep: keep, Logger: log, GCPercent: gc, CreateCLIN: n, IdleFor: idleFor, Fanout: fanout,
-		Procs: procs, WorkerBin: workerBin,
+		Procs: procs, ProcCPUs: procCPUs, WorkerBin: workerBin,
 	}
 	if cfg.Fanout.WorkerBin == "" {
 		cfg.Fanout.WorkerBin = workerBin

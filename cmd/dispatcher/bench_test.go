@@ -100,6 +100,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"--samples", "-1"}, "--samples: must be at least 0, got -1"},
 		{[]string{"--poll-interval", "0s"}, "--poll-interval: must be positive, got 0s"},
 		{[]string{"--idle", "-1ms"}, "--idle: must not be negative, got -1ms"},
+		{[]string{"--proc-cpus", "-2"}, "--proc-cpus: -2: want -1 (Go's default), 0 (the CPUs / --procs) or up to 1024"},
 		{[]string{"--scenario", "stat", "-n", "10", "--no-events", "--cpuprofile", "/nonexistent/dir/cpu.prof"}, "--cpuprofile: open /nonexistent/dir/cpu.prof"},
 		{[]string{"--no-events", "--nats", "nats://127.0.0.1:4222"}, "--nats and --no-events exclude each other"},
 		{[]string{"-o", "xml"}, `-o: unknown output format "xml"`},

@@ -15,7 +15,8 @@ import (
 // storeHealth is the worker's view of its store: /readyz answers from it,
 // and a lost SQLite file stops the worker.
 type storeHealth struct {
-	mon atomic.Pointer[health.Monitor]
+	mon    atomic.Pointer[health.Monitor]
+	advice *cpuAdvice // looked at after each check that answered; nil: none
 }
 
 // observe passes the error of a store call to the monitor, once started.
@@ -31,6 +32,9 @@ func (h *storeHealth) start(ctx context.Context, c *cli.Common, a *app.App, inte
 	cfg := health.Config{
 		Check: func(ctx context.Context) error {
 			_, err := a.Store.ListPools(ctx)
+			if err == nil && h.advice != nil {
+				h.advice.check()
+			}
 			return err
 		},
 		Interval: interval,

@@ -45,6 +45,8 @@ func TestBadFlagsExit2(t *testing.T) {
 		{store, []string{"--log-level", "loud"}, "--log-level"},
 		{store, []string{"--gc-percent", "0"}, "--gc-percent: must be at least 1, got 0"},
 		{map[string]string{"TASKFLEET_GC_PERCENT": "-5"}, nil, "TASKFLEET_GC_PERCENT: must be at least 1, got -5"},
+		{store, []string{"--cpus", "-1"}, "--cpus: -1: want 0 (Go's default) to 1024"},
+		{map[string]string{"TASKFLEET_CPUS": "2000"}, nil, "TASKFLEET_CPUS: 2000: want 0 (Go's default) to 1024"},
 		{store, []string{"--program", "noop=python3 x.py"}, `--program "noop=python3 x.py": bad program: program "noop": name "noop": clashes with the built-in kind`},
 		{store, []string{"--program", "train="}, `--program "train=": command: empty argv`},
 		{store, []string{"--program", "a=x", "--program", "a=y"}, `--program "a=y": program "a" is registered twice`},

@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -58,6 +59,7 @@ type Config struct {
 	MetricsAddr  string        // --metrics-addr: HOST:PORT for /metrics, /healthz, /readyz; empty: none
 	Owner        string        // --owner: the name in leases; default hostname:pid
 	GCPercent    int           // --gc-percent: Go GC target; default cli.DefaultGCPercent (GOGC wins)
+	CPUs         int           // --cpus: GOMAXPROCS; default 0, Go's own (GOMAXPROCS wins)
 	// HealthInterval is how often the store is checked for /readyz and,
 	// for SQLite, for a deleted, replaced or corrupt file. Default 1s.
 	HealthInterval time.Duration
@@ -104,6 +106,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "TASKFLEET_METRICS_ADDR", "", "HOST:PORT serving /metrics, /healthz and /readyz (empty: none)")
 	fs.StringVar(&cfg.Owner, "owner", "TASKFLEET_OWNER", "", "worker name in leases (default hostname:pid)")
 	cli.RegisterGCPercent(fs, &cfg.GCPercent)
+	cli.RegisterCPUs(fs, &cfg.CPUs)
 	fs.StringVar(&cfg.DataDir, "data-dir", "TASKFLEET_DATA_DIR", "", "directory the linear kind reads CSV datasets from: a def's path outside it (symbolic links resolved), or in /proc, /sys or /dev, fails its task (default: the working directory)")
 	fs.DurationVar(&cfg.HealthInterval, "health-interval", "TASKFLEET_HEALTH_INTERVAL", time.Second, "how often the store is checked: /readyz is 503 while it does not answer; a deleted, replaced or corrupt SQLite file stops the worker (exit 1)")
 	fs.Var(&cfg.Programs, "program", "register a program as a task kind: `NAME=COMMAND`, COMMAND split into argv like a shell would and run without one; repeatable; the variable holds entries separated by ';' and is read when no --program is given (env "+program.EnvVar+")")
@@ -122,6 +125,10 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return cli.Usagef("unexpected argument %q (the worker takes only flags)", pos[0])
 	}
 	if _, err := cli.ApplyGCPercent(m.Getenv, cfg.GCPercent, fs.Where("gc-percent")); err != nil {
+		return err
+	}
+	cpusChosen, err := cli.ApplyCPUs(m.Getenv, cfg.CPUs, fs.Where("cpus"))
+	if err != nil {
 		return err
 	}
 	if err := c.Validate(); err != nil {
@@ -213,6 +220,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.Close()
+	sh.advice = newCPUAdvice(a.Store, cpusChosen, log)
 	// runCtx ends on SIGTERM or when the store is lost: either way the
 	// runner stops claiming and drains.
 	runCtx, stopRun := context.WithCancelCause(ctx)
@@ -270,7 +278,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		log.Info("serving metrics", zap.String("addr", "http://"+srv.Addr()+"/metrics"))
 	}
 	log.Info("worker started", zap.String("pool", c.Pool), zap.Strings("kinds", kinds), zap.Strings("programs", programNames(specs)), zap.Int("concurrency", cfg.Concurrency),
-		zap.String("from", string(from)), zap.String("to", string(to)), zap.Bool("events", a.Events != nil), zap.String("store", redact.URI(c.Store)))
+		zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)), zap.String("from", string(from)), zap.String("to", string(to)), zap.Bool("events", a.Events != nil), zap.String("store", redact.URI(c.Store)))
 	if err := runner.Run(runCtx); err != nil {
 		return err
 	}

@@ -188,6 +188,12 @@ type Config struct {
 	// Procs is the number of worker processes of the multiproc scenario's
 	// second run. Defaults to 4.
 	Procs int
+	// ProcCPUs is the --cpus of each worker process of the multiproc
+	// scenario's runs of Procs processes (the run of one process is left
+	// at Go's default, every CPU). Defaults to the machine's CPUs divided
+	// by Procs, at least 1: each process's share, as docs/SCALE.md
+	// recommends. Negative: Go's default for them too.
+	ProcCPUs int
 	// WorkerBin is the worker binary the multiproc scenario starts.
 	// Defaults to the worker next to this executable, then on PATH.
 	WorkerBin string

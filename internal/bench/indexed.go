@@ -2,13 +2,8 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"maps"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,18 +20,10 @@ const (
 	// times three counts: an _id $in of 1,000 ids spread over the pool,
 	// one model.class, and one status and kind.
 	Filtered Scenario = "filtered"
-	// Multiproc burns down N no-op tasks with one worker process of
-	// concurrency C, then another N with Procs worker processes of C/Procs
-	// each, on one SQLite file without events, and compares the two. A
-	// third run burns down N tasks with the same processes, each on a file
-	// of its own with N/Procs tasks: nothing shared but the machine, so it
-	// shows what the processes alone cost against one.
-	Multiproc Scenario = "multiproc"
 )
 
-// Defaults of the fields of Config for these scenarios.
+// The filtered scenario's pool and its _id list.
 const (
-	DefaultProcs     = 4
 	filteredClasses  = 1000
 	filteredIDs      = 1000
 	filteredIDStride = 997 // a prime: the sampled ids are spread over the pool
@@ -69,30 +56,6 @@ type FilteredResult struct {
 	PeakRSSMiB       float64 `json:"peak_rss_mib"`
 	TargetIDList     Millis  `json:"target_id_list_ms"`
 	TargetPath       Millis  `json:"target_path_ms"`
-}
-
-// MultiprocRun is one burn-down of the multiproc scenario.
-type MultiprocRun struct {
-	Procs            int     `json:"procs"`
-	Concurrency      int     `json:"concurrency_each"`
-	Seconds          float64 `json:"seconds"`
-	TasksPerSec      float64 `json:"tasks_per_sec"`
-	CPUPerTaskMicros float64 `json:"cpu_per_task_us"` // every worker process's
-	StealPct         float64 `json:"steal_pct"`
-	PeakRSSMiB       float64 `json:"peak_rss_mib"` // the largest worker process (Linux)
-}
-
-// MultiprocResult is the figure of the multiproc scenario.
-type MultiprocResult struct {
-	Tasks int          `json:"tasks"`
-	One   MultiprocRun `json:"one"`
-	Many  MultiprocRun `json:"many"`
-	// Apart is Many's processes, each on a file of its own.
-	Apart MultiprocRun `json:"apart"`
-	// Ratio is Many's tasks/s over One's; ApartRatio, Apart's.
-	Ratio      float64 `json:"ratio"`
-	ApartRatio float64 `json:"apart_ratio"`
-	Target     float64 `json:"target_ratio"`
 }
 
 // filtered runs the filtered scenario.
@@ -155,193 +118,6 @@ func (b *bench) filtered(ctx context.Context) (*FilteredResult, error) {
 	return r, nil
 }
 
-// multiproc runs the multiproc scenario.
-func (b *bench) multiproc(ctx context.Context) (*MultiprocResult, error) {
-	bin, err := b.workerBin()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "taskfleet-multiproc-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	n, conc, procs := b.cfg.N, b.cfg.Concurrency, b.cfg.Procs
-	r := &MultiprocResult{Tasks: n, Target: 0.9}
-	// The first two runs share one file (each its own pool, both filled
-	// first, so both start from the same file); the third has a file per
-	// process.
-	shared, err := b.newMultiprocFile(ctx, filepath.Join(dir, "tasks.db"), map[string]int{"one": n, "many": n})
-	if err != nil {
-		return nil, err
-	}
-	defer shared.close()
-	var apart []*multiprocFile
-	defer func() {
-		for _, f := range apart {
-			f.close()
-		}
-	}()
-	for i := range procs {
-		share := n/procs + min(1, max(0, n%procs-i)) // n in all
-		f, err := b.newMultiprocFile(ctx, filepath.Join(dir, fmt.Sprintf("apart-%d.db", i)), map[string]int{"apart": share})
-		if err != nil {
-			return nil, err
-		}
-		apart = append(apart, f)
-	}
-	runs := []struct {
-		run   *MultiprocRun
-		procs int
-		files []*multiprocFile
-		pool  string
-	}{
-		{&r.One, 1, []*multiprocFile{shared}, "one"},
-		{&r.Many, procs, []*multiprocFile{shared}, "many"},
-		{&r.Apart, procs, apart, "apart"},
-	}
-	for _, rn := range runs {
-		rn.run.Procs, rn.run.Concurrency = rn.procs, conc/rn.procs
-		if err := b.burnProcs(ctx, bin, rn.files, rn.pool, n, rn.run); err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(b.out, "multiproc: %d process(es) × concurrency %d on %d file(s): %s, %.0f µs CPU per task\n",
-			rn.run.Procs, rn.run.Concurrency, len(rn.files), rate(rn.run.TasksPerSec), rn.run.CPUPerTaskMicros)
-	}
-	r.Ratio = r.Many.TasksPerSec / r.One.TasksPerSec
-	r.ApartRatio = r.Apart.TasksPerSec / r.One.TasksPerSec
-	return r, nil
-}
-
-// multiprocFile is a SQLite file of the multiproc scenario, with a Manager
-// per pool.
-type multiprocFile struct {
-	path  string
-	store taskstate.Store
-	pools map[string]*taskstate.Manager
-}
-
-func (f *multiprocFile) close() { f.store.Close() }
-
-// newMultiprocFile creates a file at path holding the given number of no-op
-// tasks in each pool.
-func (b *bench) newMultiprocFile(ctx context.Context, path string, tasks map[string]int) (*multiprocFile, error) {
-	s, err := openSQLite(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	f := &multiprocFile{path: path, store: s, pools: map[string]*taskstate.Manager{}}
-	for _, p := range slices.Sorted(maps.Keys(tasks)) {
-		m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: p})
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		f.pools[p] = m
-		fmt.Fprintf(b.out, "multiproc: creating %s no-op tasks in pool %s of %s\n", count(tasks[p]), p, filepath.Base(path))
-		// Plain maps: the worker processes decode the defs without the
-		// benchmark's types.
-		noop := func(i int) (string, map[string]any) { return "noop", map[string]any{"run": b.run, "seq": i} }
-		if _, err := b.fillMaps(ctx, m, tasks[p], noop, nil); err != nil {
-			s.Close()
-			return nil, err
-		}
-	}
-	return f, nil
-}
-
-// burnProcs starts run.Procs worker processes on pool, spread over files
-// in turn, and times them until the pool's n tasks (in all files) are
-// done.
-func (b *bench) burnProcs(ctx context.Context, bin string, files []*multiprocFile, pool string, n int, run *MultiprocRun) error {
-	var before syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &before)
-	cpu0 := sampleCPU()
-	start := time.Now()
-	var cmds []*exec.Cmd
-	defer func() {
-		for _, c := range cmds {
-			_ = c.Process.Kill()
-			_ = c.Wait()
-		}
-	}()
-	for i := range run.Procs {
-		c := exec.CommandContext(ctx, bin, "--store", "sqlite://"+files[i%len(files)].path, "--pool", pool,
-			"--concurrency", strconv.Itoa(run.Concurrency), "--reap-interval", "0", "--owner", "bench-"+strconv.Itoa(i))
-		c.Env = append(os.Environ(), "TASKFLEET_LOG_LEVEL=error", "TASKFLEET_NATS=")
-		c.Stderr = os.Stderr
-		if err := c.Start(); err != nil {
-			return fmt.Errorf("start %s: %w", bin, err)
-		}
-		cmds = append(cmds, c)
-	}
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var done, failed int
-		for _, f := range files {
-			c, err := f.pools[pool].Stat(ctx, taskstate.Query{})
-			if err != nil {
-				return err
-			}
-			done, failed = done+c[taskstate.StatusDone], failed+c[taskstate.StatusFailed]
-		}
-		if done+failed >= n {
-			if failed > 0 {
-				return fmt.Errorf("%d of %d tasks failed in the worker processes", failed, n)
-			}
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-	elapsed := time.Since(start)
-	use := cpuBetween(cpu0, sampleCPU(), 0)
-	for _, c := range cmds {
-		run.PeakRSSMiB = max(run.PeakRSSMiB, vmHWM(c.Process.Pid))
-	}
-	var errs []error
-	for _, c := range cmds {
-		errs = append(errs, c.Process.Signal(syscall.SIGTERM))
-	}
-	for _, c := range cmds {
-		errs = append(errs, c.Wait())
-	}
-	cmds = nil
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("worker processes: %w", err)
-	}
-	var after syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &after)
-	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
-	run.Seconds, run.TasksPerSec = elapsed.Seconds(), float64(n)/elapsed.Seconds()
-	run.CPUPerTaskMicros = float64(cpu.Microseconds()) / float64(n)
-	run.StealPct = use.StealPct
-	return nil
-}
-
-// workerBin is Config.WorkerBin, or the worker next to this executable,
-// or the one on PATH.
-func (b *bench) workerBin() (string, error) {
-	if b.cfg.WorkerBin != "" {
-		return b.cfg.WorkerBin, nil
-	}
-	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), "worker")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	p, err := exec.LookPath("worker")
-	if err != nil {
-		return "", errors.New("multiproc: no worker binary next to this one or on PATH; give --worker-bin")
-	}
-	return p, nil
-}
-
 // peakRSSMiB is getrusage's maximum resident set size, in MiB (Linux
 // reports KiB).
 func peakRSSMiB(who int) float64 {
@@ -355,9 +131,6 @@ func peakRSSMiB(who int) float64 {
 // Met reports whether the targets are met.
 func (f *FilteredResult) Met() bool { return f.IDList <= f.TargetIDList && f.Path <= f.TargetPath }
 
-// Met reports whether the target is met.
-func (m *MultiprocResult) Met() bool { return m.Ratio >= m.Target }
-
 // writeIndexedRows adds the rows of these scenarios to WriteTable's table.
 func writeIndexedRows(row func(...string), verdict func(bool) string, r Results) {
 	if f := r.Filtered; f != nil {
@@ -365,15 +138,6 @@ func writeIndexedRows(row func(...string), verdict func(bool) string, r Results)
 		row("", "model.class (indexed) count", f.Path.String(), "≤ "+f.TargetPath.String(), verdict(f.Path <= f.TargetPath))
 		row("", "status+kind count", f.StatusKind.String(), "", "")
 		row("", "fill rate / CPU per task / steal / peak RSS", fmt.Sprintf("%s / %.0f µs / %.0f %% / %.0f MiB", rate(f.CreatePerSec), f.CPUPerTaskMicros, f.StealPct, f.PeakRSSMiB), "", "")
-	}
-	if m := r.Multiproc; m != nil {
-		for i, run := range []MultiprocRun{m.One, m.Many, m.Apart} {
-			files := []string{"one file", "one file", "a file each"}[i]
-			row("multiproc", fmt.Sprintf("%d process(es) × concurrency %d, %s tasks, %s", run.Procs, run.Concurrency, count(m.Tasks), files), rate(run.TasksPerSec), "", "")
-			row("", "CPU per task / steal / peak RSS", fmt.Sprintf("%.0f µs / %.0f %% / %.0f MiB", run.CPUPerTaskMicros, run.StealPct, run.PeakRSSMiB), "", "")
-		}
-		row("", "many / one", fmt.Sprintf("%.2f×", m.Ratio), fmt.Sprintf("≥ %.2f×", m.Target), verdict(m.Met()))
-		row("", "many on a file each / one", fmt.Sprintf("%.2f×", m.ApartRatio), "", "")
 	}
 }
 

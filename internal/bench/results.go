@@ -304,6 +304,7 @@ func WriteTable(w io.Writer, r Results) error {
 			fmt.Sprintf("%.2f %% of a core", p.IdleStorePct), "< 1 %", verdict(p.IdleStorePct < 1))
 	}
 	writeIndexedRows(row, verdict, r)
+	writeMultiprocRows(row, verdict, r)
 	if err := tw.Flush(); err != nil {
 		return err
 	}

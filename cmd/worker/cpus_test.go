@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"io"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+	"github.com/taskfleet/taskfleet/pkg/taskstate/sqlitestore"
+)
+
+// everyCPU runs the test with GOMAXPROCS at every CPU, Go's default, and
+// skips it on a machine of one CPU, where there is nothing to share.
+func everyCPU(t *testing.T) {
+	t.Helper()
+	if runtime.NumCPU() < 2 {
+		t.Skip("one CPU: the advice is about sharing several")
+	}
+	prev := runtime.GOMAXPROCS(runtime.NumCPU())
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+}
+
+// TestCPUsFlag checks that --cpus sets the scheduler's CPUs, which the
+// start line reports, and that GOMAXPROCS in the environment wins.
+func TestCPUsFlag(t *testing.T) {
+	everyCPU(t)
+	for _, tc := range []struct {
+		env  map[string]string
+		want int
+	}{{nil, 1}, {map[string]string{"GOMAXPROCS": "7"}, runtime.NumCPU()}} {
+		env := map[string]string{"TASKFLEET_STORE": "sqlite://" + filepath.Join(t.TempDir(), "t.db"), "TASKFLEET_LOG_LEVEL": "info", "TASKFLEET_LOG_FORMAT": "json"}
+		for k, v := range tc.env {
+			env[k] = v
+		}
+		runtime.GOMAXPROCS(runtime.NumCPU())
+		ctx, cancel := context.WithCancel(t.Context())
+		stderr := &cancelOn{needle: []byte("worker started"), cancel: cancel}
+		m := &Main{Stdout: io.Discard, Stderr: stderr, Getenv: func(k string) string { return env[k] }}
+		code := m.Run(ctx, []string{"--cpus", "1", "--drain-timeout", "100ms"})
+		cancel()
+		require.Equal(t, 0, code, stderr.String())
+		require.Contains(t, stderr.String(), `"gomaxprocs":`+strconv.Itoa(tc.want)+",", "%v", tc.env)
+		require.Equal(t, tc.want, runtime.GOMAXPROCS(0), "%v", tc.env)
+	}
+}
+
+// TestWarnsWhenSharedOnEveryCPU runs the worker on a SQLite file that a
+// second store keeps writing: with Go's default CPUs, the worker warns
+// that processes sharing a machine should each get their share.
+func TestWarnsWhenSharedOnEveryCPU(t *testing.T) {
+	everyCPU(t)
+	path := filepath.Join(t.TempDir(), "t.db")
+	s, err := sqlitestore.Open(t.Context(), sqlitestore.Config{Path: path})
+	require.NoError(t, err)
+	defer s.Close()
+	mgr, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "default"})
+	require.NoError(t, err)
+
+	// Ended by the warning; the timeout only bounds a failure.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	// The other writer: no-op tasks for the worker, one create at a time,
+	// until the worker has warned.
+	created := make(chan error, 1)
+	go func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			if _, err := mgr.Create(ctx, []taskstate.TaskSpec{{Kind: "noop", Def: map[string]any{"i": i}}}, taskstate.CreateOptions{}); err != nil && ctx.Err() == nil {
+				created <- err
+				return
+			}
+		}
+		created <- nil
+	}()
+	env := map[string]string{"TASKFLEET_STORE": "sqlite://" + path, "TASKFLEET_LOG_LEVEL": "warn"}
+	stderr := &cancelOn{needle: []byte("set --cpus"), cancel: cancel}
+	m := &Main{Stdout: io.Discard, Stderr: stderr, Getenv: func(k string) string { return env[k] }}
+	code := m.Run(ctx, []string{"--health-interval", "10ms", "--concurrency", "8", "--drain-timeout", "100ms"})
+	require.Equal(t, 0, code, stderr.String())
+	require.NotErrorIs(t, ctx.Err(), context.DeadlineExceeded, "no warning before the timeout")
+	require.NoError(t, <-created)
+	require.Equal(t, 1, strings.Count(stderr.String(), "another process writes this SQLite file"), stderr.String())
+}
+
+// sharedFlag is a store's answer to Shared, set by the test.
+type sharedFlag struct{ atomic.Bool }
+
+func (f *sharedFlag) Shared() bool { return f.Load() }
+
+// TestCPUAdviceConditions checks when the advice is given: only on a
+// shared file, with every CPU, none chosen, and once.
+func TestCPUAdviceConditions(t *testing.T) {
+	everyCPU(t)
+	core, logs := observer.New(zapcore.WarnLevel)
+	var shared sharedFlag
+	warnings := func(chosen bool, procs int, checks int) int {
+		logs.TakeAll()
+		runtime.GOMAXPROCS(procs)
+		a := &cpuAdvice{store: &shared, chosen: chosen, log: zap.New(core)}
+		for range checks {
+			a.check()
+		}
+		return logs.Len()
+	}
+	require.Zero(t, warnings(false, runtime.NumCPU(), 3), "not shared")
+	shared.Store(true)
+	require.Equal(t, 1, warnings(false, runtime.NumCPU(), 3), "shared, every CPU: once")
+	require.Zero(t, warnings(true, runtime.NumCPU(), 3), "--cpus or GOMAXPROCS given")
+	require.Zero(t, warnings(false, runtime.NumCPU()-1, 3), "fewer CPUs than the machine's")
+	logs.TakeAll()
+	(&cpuAdvice{log: zap.New(core)}).check()
+	require.Zero(t, logs.Len(), "a store that cannot tell")
+}
