@@ -43,8 +43,9 @@ SQLite file in a temporary directory, an in-process NATS server, in-process runn
   multiproc (only when named) burn down -n tasks with one worker process × --concurrency, then
             with --procs processes × concurrency/procs, on one SQLite file without events; then
             the same processes on a file each (-n in all: what the processes cost without sharing).
-            The --procs processes get --cpus --proc-cpus each (default: the CPUs / --procs, at
-            least 1, as docs/SCALE.md recommends); the one process runs on every CPU
+            The one process runs on every CPU; each of the --procs processes on its share
+            (worker --cpus: --proc-cpus, by default the CPUs / --procs, at least 1, as
+            docs/SCALE.md recommends)
 
 -n and --samples, when given, apply to every scenario that uses them. --store and --nats are used only
 when given on the command line (their environment variables are ignored here, so a benchmark never
@@ -68,7 +69,7 @@ func cmdBench(ctx context.Context, m *Main, args []string) error {
 		workerBin            string
 	)
 	e, err := m.parse("bench", benchSummary, args, func(fs *cli.FlagSet) {
-		fs.StringVar(&scenarios, "scenario", "", "all", "scenarios to run: all, or a comma-separated list of burndown, pickup, wait, create, stat, polling, create-cli, fanout (create-cli and fanout run only when named)")
+		fs.StringVar(&scenarios, "scenario", "", "all", "scenarios to run: all, or a comma-separated list of burndown, pickup, wait, create, stat, polling, create-cli, fanout, filtered, multiproc (the last four run only when named)")
 		fs.IntVar(&n, "n", "", 0, "tasks to create: 0 means 100,000 for burndown and 1,000,000 for create and stat")
 		fs.IntVar(&batch, "batch", "", bench.DefaultBatch, "tasks per Create call when filling a pool")
 		fs.IntVar(&workers, "workers", "", bench.DefaultWorkers, "in-process runners (they share the store handle and the NATS connection)")
