@@ -67,6 +67,9 @@ type Conn struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when loop returns
 
+	history     chan historyItem // the history events to publish (historyqueue.go), at most MaxPending
+	historyDone chan struct{}    // closed when historyLoop returns
+
 	reconnected chan struct{} // capacity 1, from the client's reconnect callback
 	ensureReq   chan struct{} // capacity 1, from failed publishes
 
@@ -109,6 +112,8 @@ func connect(ctx context.Context, cfg Config, extra ...nats.Option) (*Conn, erro
 		sc:          newScrubber(cfg),
 		url:         Redact(cfg.URL),
 		done:        make(chan struct{}),
+		history:     make(chan historyItem, cfg.MaxPending),
+		historyDone: make(chan struct{}),
 		reconnected: make(chan struct{}, 1),
 		ensureReq:   make(chan struct{}, 1),
 		wakeups:     make(map[*Wakeup]struct{}),
@@ -167,6 +172,7 @@ func connect(ctx context.Context, cfg Config, extra ...nats.Option) (*Conn, erro
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.loop()
+	go c.historyLoop()
 	if !background {
 		c.log.Info("connected to NATS", zap.String("url", Redact(nc.ConnectedUrl())),
 			zap.String("server", nc.ConnectedServerName()))
@@ -338,6 +344,7 @@ func (c *Conn) Close() error {
 	}
 	c.cancel()
 	<-c.done
+	<-c.historyDone // what was queued is published: the ack wait below covers it
 	t := time.NewTimer(closeAckWait)
 	select {
 	case <-c.js.PublishAsyncComplete():

@@ -63,11 +63,14 @@ func ParsePayload(data []byte) (Payload, error) {
 // it to the Manager (taskstate.Config.Notifier) and every successful store
 // write becomes a hint on the stream.
 //
-// Notify publishes asynchronously (JetStream PublishAsync) and returns in
+// Notify queues the event for the Conn's history goroutine, which
+// publishes it with JetStream (PublishAsync), publishes the wake-ups of a
+// created or available event itself (core NATS), and returns in
 // microseconds; it never blocks on the network and never fails the
 // caller. Acks are counted as published, everything else (not connected,
-// negative or missing ack, a full publish window) as failed, and logged at
-// most once per interval. A Publisher is safe for concurrent use.
+// negative or missing ack, a full queue or publish window, a closed Conn)
+// as failed, and logged at most once per interval. A Publisher is safe for
+// concurrent use.
 type Publisher struct {
 	c *Conn
 
@@ -166,32 +169,21 @@ func (p *Publisher) publish(pool string, c taskstate.Change, payload func([]byte
 		p.fail(r, errInvalidSubject)
 		return
 	}
-	js := p.c.js
-	// The window check keeps a storm from stalling the caller: at the cap
-	// PublishAsync would wait for a free slot; we drop instead. The stall
-	// wait below bounds the race between this check and the publish.
-	if js.PublishAsyncPending() >= p.c.cfg.MaxPending {
-		p.fail(r, errWindowFull)
-		return
-	}
 	msg := &nats.Msg{
 		Subject: r.subject,
 		Header:  nats.Header{jetstream.MsgIDHeader: []string{nuid.Next()}},
 		Data:    payload(make([]byte, 0, 48)),
 	}
-	// The history first, then the wake-ups. The other way round, the
-	// async publish's own work (its ack's bookkeeping, then the stream's
-	// at the server) came between a wake-up and its worker: on the pickup
-	// bench a worker got its wake-up 106-127 µs after the publish, against
-	// 40-42 µs this way.
-	if _, err := js.PublishMsgAsync(msg, stallOpt); err != nil {
-		p.fail(r, err)
-	}
+	// The history is queued first, then the wake-ups published: the
+	// client's flusher, readied by the last publish, then runs before the
+	// history goroutine when this goroutine blocks (see historyqueue.go).
+	p.queueHistory(r, msg)
 	p.publishWork(r, c)
 }
 
-// stallOpt bounds how long Notify may wait for a slot in the publish
-// window when it lost the race against other publishers for the last one.
+// stallOpt bounds how long the history goroutine may wait for a slot in
+// the publish window when it lost the race against other publishers (the
+// no-responders path of wake.go) for the last one.
 var stallOpt = jetstream.WithStallWait(100 * time.Microsecond)
 
 var (
