@@ -63,14 +63,13 @@ func ParsePayload(data []byte) (Payload, error) {
 // it to the Manager (taskstate.Config.Notifier) and every successful store
 // write becomes a hint on the stream.
 //
-// Notify queues the event for the Conn's history goroutine, which
-// publishes it with JetStream (PublishAsync), publishes the wake-ups of a
-// created or available event itself (core NATS), and returns in
-// microseconds; it never blocks on the network and never fails the
+// Notify publishes asynchronously (JetStream PublishAsync, and core NATS
+// for the wake-ups of a created or available event) and returns in
+// microseconds, once the event is in the client's buffer (see
+// historyqueue.go); it never blocks on the network and never fails the
 // caller. Acks are counted as published, everything else (not connected,
-// negative or missing ack, a full queue or publish window, a closed Conn)
-// as failed, and logged at most once per interval. A Publisher is safe for
-// concurrent use.
+// negative or missing ack, a full publish window) as failed, and logged at
+// most once per interval. A Publisher is safe for concurrent use.
 type Publisher struct {
 	c *Conn
 
@@ -174,16 +173,16 @@ func (p *Publisher) publish(pool string, c taskstate.Change, payload func([]byte
 		Header:  nats.Header{jetstream.MsgIDHeader: []string{nuid.Next()}},
 		Data:    payload(make([]byte, 0, 48)),
 	}
-	// The history is queued first, then the wake-ups published: the
-	// client's flusher, readied by the last publish, then runs before the
-	// history goroutine when this goroutine blocks (see historyqueue.go).
-	p.queueHistory(r, msg)
-	p.publishWork(r, c)
+	if wakesWorkers(r, c) {
+		p.publishWithWakeups(r, msg, c) // see historyqueue.go
+		return
+	}
+	p.publishHistory(r, msg)
 }
 
-// stallOpt bounds how long the history goroutine may wait for a slot in
-// the publish window when it lost the race against other publishers (the
-// no-responders path of wake.go) for the last one.
+// stallOpt bounds how long a history publish may wait for a slot in the
+// publish window when it lost the race against other publishers for the
+// last one.
 var stallOpt = jetstream.WithStallWait(100 * time.Microsecond)
 
 var (

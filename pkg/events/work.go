@@ -41,7 +41,7 @@ const workEvent = "work"
 // backoff wakes nobody. Like Notify it never blocks: when the publish
 // window is full the rest are dropped (the poll covers them).
 func (p *Publisher) publishWork(r *route, c taskstate.Change) {
-	if !r.wakes || c.N <= 0 || c.Delayed {
+	if !wakesWorkers(r, c) {
 		return
 	}
 	body := appendPayload(make([]byte, 0, 48), 1, time.Now().UnixNano())
@@ -54,6 +54,12 @@ func (p *Publisher) publishWork(r *route, c taskstate.Change) {
 			return
 		}
 	}
+}
+
+// wakesWorkers reports whether change c of route r has wake-ups: tasks
+// created or made available now (not after a backoff).
+func wakesWorkers(r *route, c taskstate.Change) bool {
+	return r.wakes && c.N > 0 && !c.Delayed
 }
 
 // putWork publishes min(n, Config.WorkFanout) wake-ups for the work queue
