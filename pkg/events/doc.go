@@ -71,7 +71,11 @@
 // reconnect buffer is off, so a publish during an outage fails at once
 // instead of seeming sent. PublishAsync rather than a core publish: the ack
 // is what tells "stored" from "lost" and reveals a missing stream, and at
-// one notification per store write its cost does not matter.
+// one notification per store write its cost does not matter, except in
+// the microseconds between a created task's commit and its wake-up: a
+// created or available event's JetStream publish runs on a goroutine of
+// the Conn while the caller publishes the wake-ups and waits, so that the
+// wake-ups leave first (historyqueue.go).
 //
 // # Wake-ups
 //
