@@ -14,8 +14,8 @@ import (
 // default assumes one process per machine: four worker processes on two
 // cores then run up to eight threads, and the one holding the file's
 // writer is descheduled while the others' tasks run. Four such processes
-// reached 0.8 of one process's rate; given a CPU each (--cpus 1), 1.0
-// (docs/BENCHMARKS.md, round 12).
+// reached a median 0.81 of one process's rate; given a CPU each (--cpus
+// 1), 0.92 (docs/BENCHMARKS.md, round 12).
 type cpuAdvice struct {
 	store  taskstate.Shared // nil: a store that cannot tell (MongoDB)
 	chosen bool             // --cpus or GOMAXPROCS was given

@@ -2,7 +2,8 @@ package cli
 
 import "runtime"
 
-// MaxCPUs is the largest --cpus: the Go runtime's own bound on GOMAXPROCS.
+// MaxCPUs is the largest --cpus: above any machine a worker runs on, it
+// bounds a typo (each of Go's Ps costs memory and a share of every GC).
 const MaxCPUs = 1024
 
 // RegisterCPUs adds --cpus (env TASKFLEET_CPUS) to fs.
