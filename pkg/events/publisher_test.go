@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,11 +86,19 @@ func TestStream(t *testing.T) {
 		t.Parallel()
 		b := setup(t, events.Config{})
 		// A created event goes through the history goroutine (with its
-		// wake-up in between); Close waits for the acks.
-		const n = 2000
-		for range n {
-			b.conn.Notifier().Notify(t.Context(), "closing", taskstate.EventCreated, 1)
+		// wake-up in between), here from several goroutines at once;
+		// Close waits for the acks.
+		const callers, each = 8, 250
+		const n = callers * each
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() {
+				for range each {
+					b.conn.Notifier().Notify(t.Context(), "closing", taskstate.EventCreated, 1)
+				}
+			})
 		}
+		wg.Wait()
 		require.NoError(t, b.conn.Close())
 		require.Equal(t, float64(n), value(t, b.reg, published, "closing", "created"))
 		s, err := b.js.Stream(ctxT(t), events.StreamName)
