@@ -33,7 +33,7 @@ func (h *storeHealth) start(ctx context.Context, c *cli.Common, a *app.App, inte
 		Check: func(ctx context.Context) error {
 			_, err := a.Store.ListPools(ctx)
 			if err == nil && h.advice != nil {
-				h.advice.check()
+				h.advice.check(ctx)
 			}
 			return err
 		},
