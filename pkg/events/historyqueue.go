@@ -14,9 +14,11 @@ import (
 // the wake-ups leave before the JetStream publish's work (its ack's
 // bookkeeping, a reply subject, headers: about 20 µs) instead of after it.
 // On the pickup bench that took a worker's pickup of a created task from
-// a median 34-48 µs above the last release's to 18-48 µs below it; the
-// Notify itself returns about 20 µs later, after the flusher's write
-// (docs/BENCHMARKS.md, round 12). The caller returns only once its event
+// a median 34-68 µs above the baseline of the performance issues to 14-48
+// µs below it. The Notify itself returns about 20 µs later, after the
+// flusher's write, and about 200 µs later when its process also runs the
+// worker that claims the task: the history goroutine then gets a CPU after
+// the claim (docs/BENCHMARKS.md, round 12). The caller returns only once its event
 // was published, as before: a version that let the caller go on at once
 // published some history events hundreds of µs later, after a waiter had
 // subscribed, which cost the waiter a recount and a debounced wake-up
@@ -34,14 +36,15 @@ type historyItem struct {
 // wake-ups, as described above.
 func (p *Publisher) publishWithWakeups(r *route, msg *nats.Msg, c taskstate.Change) {
 	h := historyItem{r: r, msg: msg, done: make(chan struct{})}
-	if p.c.ctx.Err() != nil { // closed: the goroutine has ended
-		p.publishHistory(r, msg)
-		p.publishWork(r, c)
-		return
+	queued := false
+	if p.c.ctx.Err() == nil { // after Close the goroutine has ended
+		select {
+		case p.c.history <- h:
+			queued = true
+		default: // the goroutine is far behind
+		}
 	}
-	select {
-	case p.c.history <- h:
-	default: // the goroutine is far behind
+	if !queued {
 		p.publishHistory(r, msg)
 		p.publishWork(r, c)
 		return
