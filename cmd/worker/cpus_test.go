@@ -71,11 +71,7 @@ func TestWarnsWhenSharedOnEveryCPU(t *testing.T) {
 	// The other worker process, as its registry entry says (in another
 	// pool of the file: the advice counts every pool).
 	host, _ := os.Hostname()
-	require.NoError(t, s.PutWorker(t.Context(), taskstate.PutWorkerParams{Pool: "other", Worker: taskstate.WorkerInfo{
-		ID: "other", Host: host, PID: os.Getpid() + 1, ExpiresAt: time.Now().Add(time.Hour)}}))
-	_, err = s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: "other", Now: time.Now(),
-		Tasks: []taskstate.NewTask{{ID: taskstate.NewID(), Kind: "noop", Key: "k", Def: []byte{}, Filter: map[string]any{}}}})
-	require.NoError(t, err)
+	register(t, s, "other", taskstate.WorkerInfo{ID: "other", Host: host, PID: os.Getpid() + 1, ExpiresAt: time.Now().Add(time.Hour)})
 
 	// Ended by the warning; the timeout only bounds a failure.
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -103,6 +99,16 @@ func TestWarnsWhenSharedOnEveryCPU(t *testing.T) {
 	require.Contains(t, stderr.String(), `"other_workers":1,`)
 }
 
+// register puts w in the registry of pool, after a task of its own so
+// that the pool is listed.
+func register(t *testing.T, s taskstate.Store, pool string, w taskstate.WorkerInfo) {
+	t.Helper()
+	_, err := s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: pool, Now: time.Now(),
+		Tasks: []taskstate.NewTask{{ID: taskstate.NewID(), Kind: "noop", Key: w.ID, Def: []byte{}, Filter: map[string]any{}}}})
+	require.NoError(t, err)
+	require.NoError(t, s.PutWorker(t.Context(), taskstate.PutWorkerParams{Pool: pool, Worker: w}))
+}
+
 // TestOtherWorkers counts the registry's live worker processes of a host
 // other than the asking one, over every pool.
 func TestOtherWorkers(t *testing.T) {
@@ -122,11 +128,7 @@ func TestOtherWorkers(t *testing.T) {
 		{"b", "elsewhere", 4, time.Hour}, // another host
 		{"b", "h", 5, -time.Minute},      // expired
 	} {
-		_, err := s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: w.pool, Now: now,
-			Tasks: []taskstate.NewTask{{ID: taskstate.NewID(), Kind: "noop", Key: strconv.Itoa(i), Def: []byte{}, Filter: map[string]any{}}}})
-		require.NoError(t, err)
-		require.NoError(t, s.PutWorker(t.Context(), taskstate.PutWorkerParams{Pool: w.pool, Worker: taskstate.WorkerInfo{
-			ID: strconv.Itoa(i), Host: w.host, PID: w.pid, ExpiresAt: now.Add(w.expires)}}))
+		register(t, s, w.pool, taskstate.WorkerInfo{ID: strconv.Itoa(i), Host: w.host, PID: w.pid, ExpiresAt: now.Add(w.expires)})
 	}
 	n, err := otherWorkers(t.Context(), s, "h", 1, now)
 	require.NoError(t, err)
