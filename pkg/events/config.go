@@ -96,7 +96,10 @@ type Config struct {
 	// applies when this connection creates the stream or updates it.
 	MemoryStorage bool
 
-	// Replicas of the stream in a JetStream cluster. Defaults to 1.
+	// Replicas of each stream in a JetStream cluster, 1 to 5 (JetStream's
+	// most). Defaults to 1. Three on a cluster of three nodes keep the
+	// streams, and the workers' shared consumers, through the loss of
+	// one node.
 	Replicas int
 
 	// StreamMaxBytes, StreamMaxMsgs and StreamMaxMsgSize limit each of the
@@ -130,8 +133,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.MaxPending < 0 {
 		return cfg, fmt.Errorf("%w: Config.MaxPending must not be negative", ErrInvalidConfig)
 	}
-	if cfg.Replicas < 0 {
-		return cfg, fmt.Errorf("%w: Config.Replicas must not be negative", ErrInvalidConfig)
+	if cfg.Replicas < 0 || cfg.Replicas > 5 {
+		return cfg, fmt.Errorf("%w: Config.Replicas must be 0 to 5, got %d", ErrInvalidConfig, cfg.Replicas)
 	}
 	if cfg.Name == "" {
 		cfg.Name = "taskfleet"
