@@ -18,6 +18,7 @@ import (
 
 	"github.com/taskfleet/taskfleet/internal/fleettest"
 	"github.com/taskfleet/taskfleet/pkg/events"
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
 )
 
 // natsNode is one nats-server process of a JetStream cluster.
@@ -121,7 +122,8 @@ func (nc *natsCluster) eventually(timeout time.Duration, cond func(js jetstream.
 }
 
 // streamsHealthy waits until both event streams have replicas replicas,
-// a leader among the running nodes and every other running node current.
+// a leader among the running nodes and every other running replica
+// current; it returns their leaders' names.
 func (nc *natsCluster) streamsHealthy(replicas int) map[string]string {
 	nc.c.t.Helper()
 	leaders := map[string]string{}
@@ -144,8 +146,8 @@ func (nc *natsCluster) streamsHealthy(replicas int) map[string]string {
 					current++
 				}
 			}
-			if want := nc.running(); current < want {
-				return fmt.Errorf("stream %s: %d of the %d running nodes current", name, current, want)
+			if want := min(replicas, nc.running()); current < want {
+				return fmt.Errorf("stream %s: %d of its %d running replicas current", name, current, want)
 			}
 			leaders[name] = info.Cluster.Leader
 		}
@@ -227,4 +229,54 @@ func TestFleetOnNATSCluster(t *testing.T) {
 		committed += w.metric(t, "taskfleet_tasks_committed_total", "pool", c.pool)
 	}
 	require.Equal(t, float64(len(ids)), committed, "commits of all workers against the tasks")
+}
+
+// TestWakeupsOnNATSClusterMissNoChange subscribes a waiter's Wakeup on one
+// node of a cluster and publishes an event from a client of another node
+// right after the subscription returns, as a worker's commit may while
+// `dispatcher wait` starts. The other node may not know of the
+// subscription yet (a third of such events were not delivered on this
+// host), so the Wakeup must signal once the subscription has had time to
+// reach the cluster: every round gets a wake-up, which is the waiter's
+// recount.
+func TestWakeupsOnNATSClusterMissNoChange(t *testing.T) {
+	c := newCluster(t)
+	nc := newNATSCluster(c, 3)
+	ctx := t.Context()
+	connect := func(url string) *events.Conn {
+		conn, err := events.Connect(ctx, events.Config{URL: url, Debounce: -1})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.Close() })
+		return conn
+	}
+	connect(nc.urls()) // creates the streams
+	// The history stream captures every event subject, so its leader's
+	// node always has the events; the waiter and the committer are on
+	// the two others.
+	leader := nc.streamsHealthy(1)[events.StreamName]
+	var others []*natsNode
+	for _, n := range nc.nodes {
+		if n.name != leader {
+			others = append(others, n)
+		}
+	}
+	waiter := connect(others[0].url)
+	// A bare client publishes at once, where the Publisher's asynchronous
+	// JetStream publish would leave the cluster more time.
+	committer, err := nats.Connect(others[1].url)
+	require.NoError(t, err)
+	t.Cleanup(committer.Close)
+	for i := range 30 {
+		pool := fmt.Sprintf("p%d", i)
+		w, err := waiter.Wakeups(ctx, pool, taskstate.EventCommitted)
+		require.NoError(t, err)
+		require.NoError(t, committer.Publish(events.Subject(pool, taskstate.EventCommitted), []byte(`{"n":1}`)))
+		require.NoError(t, committer.Flush())
+		select {
+		case <-w.C():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: no wake-up after an event published on another node", i)
+		}
+		require.NoError(t, w.Close())
+	}
 }

@@ -36,6 +36,13 @@ var _ Subscriber = (*Conn)(nil)
 // After the connection comes back from an outage, the Wakeup signals C (an
 // event may have been missed) and Reconnected.
 //
+// On a server of a NATS cluster, the Wakeup also signals C 20 ms and 250 ms
+// after it subscribed (and after each reconnect): the other servers learn
+// of a new subscription a moment later (1–3 ms on one host), and an event
+// published on one of them meanwhile is not delivered. A caller that
+// subscribes, then counts, recounts on those signals and so misses no
+// change announced before the cluster knew of the subscription.
+//
 // Close stops it; so does the end of the context given to Conn.Wakeups. A
 // Wakeup owns no goroutine of its own: deliveries run on the client's
 // subscription goroutine, which ends on Close.
@@ -53,7 +60,14 @@ type Wakeup struct {
 	last    time.Time   // time of the last signal
 	armed   bool        // a trailing signal is scheduled
 	timer   *time.Timer // fires the trailing signal
+	settles []*time.Timer
 }
+
+// clusterSettle are the delays after a subscription at which a Wakeup on
+// a clustered server signals once more (see Wakeup): past the time the
+// subscription takes to reach the cluster's other servers, measured at
+// 1–3 ms here, with room for a network between hosts.
+var clusterSettle = [...]time.Duration{20 * time.Millisecond, 250 * time.Millisecond}
 
 // Wakeups subscribes to the given events of pool (all four when none are
 // given) and returns the Wakeup. When it returns, the subscription is live
@@ -130,7 +144,31 @@ func (c *Conn) Wakeups(ctx context.Context, pool string, events ...taskstate.Eve
 		_ = w.Close()
 		return nil, &opError{op: "subscribe " + Subject(pool, events[0]), err: err, msg: err.Error()}
 	}
+	w.settle()
 	return w, nil
+}
+
+// settle schedules the signals that cover the propagation of the
+// Wakeup's subscriptions through a NATS cluster; on a lone server there is
+// none to cover.
+func (w *Wakeup) settle() {
+	if w.c.nc.ConnectedClusterName() == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	if w.settles == nil {
+		for _, d := range clusterSettle {
+			w.settles = append(w.settles, time.AfterFunc(d, w.signal))
+		}
+		return
+	}
+	for i, t := range w.settles {
+		t.Reset(clusterSettle[i])
+	}
 }
 
 // flushSubscribed makes one round trip, so the server has the
@@ -184,6 +222,9 @@ func (w *Wakeup) stop() {
 	w.closed = true
 	if w.timer != nil {
 		w.timer.Stop()
+	}
+	for _, t := range w.settles {
+		t.Stop()
 	}
 	subs, stopCtx := w.subs, w.stopCtx
 	close(w.closedCh)
@@ -239,6 +280,7 @@ func (w *Wakeup) onReconnect() {
 	default:
 	}
 	w.signal()
+	w.settle()
 }
 
 // signal leaves one pending wake-up; it never blocks.
