@@ -381,6 +381,10 @@ func (b *bench) setup(ctx context.Context) error {
 	return nil
 }
 
+// consumerCleanup bounds the deletion of the benchmark pools' work
+// consumers on a shared NATS.
+const consumerCleanup = 3 * time.Second
+
 // teardown removes the benchmark pools (unless kept or the store is
 // temporary) and closes everything setup opened.
 func (b *bench) teardown() error {
@@ -398,10 +402,23 @@ func (b *bench) teardown() error {
 			}
 		}
 	}
-	for _, c := range []*events.Conn{b.dispConn, b.workConn} {
-		if c != nil {
-			errs = append(errs, c.Close())
+	if b.workConn != nil { // first: its pulls would recreate the consumers
+		errs = append(errs, b.workConn.Close())
+	}
+	if b.srv == nil && b.dispConn != nil && !b.cfg.Keep {
+		// A shared NATS keeps a pool's work consumers for an hour, each a
+		// Raft group on a cluster: the benchmark's pools are gone. Best
+		// effort: a cluster may not answer a delete in time.
+		ctx, cancel := context.WithTimeout(context.Background(), consumerCleanup)
+		for _, p := range b.pools {
+			if _, err := b.dispConn.DeleteWorkConsumers(ctx, p); err != nil {
+				fmt.Fprintf(b.out, "warning: pool %s: %v (they expire an hour after their last use)\n", p, err)
+			}
 		}
+		cancel()
+	}
+	if b.dispConn != nil {
+		errs = append(errs, b.dispConn.Close())
 	}
 	if b.srv != nil {
 		b.srv.Shutdown()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -403,4 +404,44 @@ func (w *WorkWakeup) give(ctx context.Context) {
 	case w.ch <- struct{}{}:
 	case <-ctx.Done():
 	}
+}
+
+// DeleteWorkConsumers deletes the work queues' consumers of pool (one per
+// kind the pool's workers ran, and its any-kind queue's) and returns how
+// many it deleted. A consumer goes by itself an hour after its last
+// worker; a tool that drops a pool, such as `dispatcher bench` against a
+// shared NATS, deletes them at once, since on a cluster each is a Raft
+// group its nodes keep alive. A worker of the pool still running
+// recreates its consumer on its next pull. Errors wrap ErrJetStream.
+func (c *Conn) DeleteWorkConsumers(ctx context.Context, pool string) (int, error) {
+	if err := taskstate.ValidatePool(pool); err != nil {
+		return 0, fmt.Errorf("events: delete work consumers: %w", err)
+	}
+	s, err := c.js.Stream(ctx, WorkStreamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, &opError{op: "delete work consumers of " + pool, kind: ErrJetStream, err: err, msg: c.describe(err)}
+	}
+	prefix := workConsumerConfig(pool, "").Durable // "work-<len>-<pool>-": no other pool's
+	names := s.ConsumerNames(ctx)
+	var doomed []string
+	for name := range names.Name() {
+		if strings.HasPrefix(name, prefix) {
+			doomed = append(doomed, name)
+		}
+	}
+	if err := names.Err(); err != nil {
+		return 0, &opError{op: "list work consumers of " + pool, kind: ErrJetStream, err: err, msg: c.describe(err)}
+	}
+	n := 0
+	for _, name := range doomed {
+		err := s.DeleteConsumer(ctx, name)
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return n, &opError{op: "delete work consumer " + name, kind: ErrJetStream, err: err, msg: c.describe(err)}
+		}
+		n++
+	}
+	return n, nil
 }

@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -289,4 +290,41 @@ func TestWakeFloodIsBounded(t *testing.T) {
 		require.LessOrEqual(t, by, events.WakePendingBytes)
 	}
 	receive(t, w.C(), "a wake-up once the worker asks")
+}
+
+func TestDeleteWorkConsumers(t *testing.T) {
+	t.Parallel()
+	b := setup(t, events.Config{})
+	consumers := func() []string {
+		s, err := b.js.Stream(t.Context(), events.WorkStreamName)
+		require.NoError(t, err)
+		var names []string
+		l := s.ConsumerNames(t.Context())
+		for n := range l.Name() {
+			names = append(names, n)
+		}
+		require.NoError(t, l.Err())
+		slices.Sort(names)
+		return names
+	}
+	// Pools whose consumer names share a prefix with "a"'s.
+	for _, w := range []struct {
+		pool  string
+		kinds []string
+	}{{"a", []string{"x", "y"}}, {"a-x", nil}, {"ab", []string{"x"}}} {
+		ww, err := b.conn.WorkWakeups(t.Context(), w.pool, w.kinds...)
+		require.NoError(t, err)
+		eventually(t, func() bool { return ww.Live() }, "pool %s pulls", w.pool)
+		require.NoError(t, ww.Close())
+	}
+	require.Len(t, consumers(), 6)
+	n, err := b.conn.DeleteWorkConsumers(t.Context(), "a")
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	require.Equal(t, []string{"work-2-ab-_", "work-2-ab-x", "work-3-a-x-_"}, consumers())
+	n, err = b.conn.DeleteWorkConsumers(t.Context(), "a")
+	require.NoError(t, err)
+	require.Zero(t, n)
+	_, err = b.conn.DeleteWorkConsumers(t.Context(), "bad pool")
+	require.Error(t, err)
 }
