@@ -338,6 +338,9 @@ type ClaimOptions struct {
 	Lease time.Duration
 	// Limit is the most tasks to claim in one round trip. Default 1.
 	Limit int
+	// Woken says a wake-up announced work for this claim
+	// (ClaimParams.Woken). Default false: a poll.
+	Woken bool
 }
 
 // DefaultLease is the lease of a claim made without one.
@@ -390,6 +393,7 @@ func (m *Manager) claimParams(opts ClaimOptions) (ClaimParams, error) {
 	return ClaimParams{
 		Pool: m.pool, From: opts.From, Kinds: opts.Kinds, Query: opts.Query,
 		Owner: opts.Owner, Token: NewToken(), Now: m.storeNow(), Lease: opts.Lease, Limit: opts.Limit,
+		Woken: opts.Woken,
 	}, nil
 }
 

@@ -389,7 +389,7 @@ func (r *Runner) claimLoop(ctx context.Context) {
 		// claimed by the completer, in the same store round trip.
 		if r.more.Load() && free > 0 && !r.hb.stale() && (r.comp.refill == nil || r.comp.queued.Load() == 0) {
 			lastClaim = time.Now()
-			n, err := r.claim(ctx)
+			n, err := r.claim(ctx, woken && gate.trusted())
 			gate.result(woken, n > 0)
 			woken = false
 			if err != nil && ctx.Err() == nil {
@@ -432,14 +432,17 @@ func (r *Runner) claimLoop(ctx context.Context) {
 
 // claim claims for the free slots and starts what it took; it reports how
 // many. It leaves more set only when the claim filled every free slot.
-func (r *Runner) claim(ctx context.Context) (int, error) {
+// woken marks a claim asked for by a trusted wake-up (ClaimOptions.Woken).
+func (r *Runner) claim(ctx context.Context, woken bool) (int, error) {
 	r.claimMu.Lock()
 	defer r.claimMu.Unlock()
 	free := r.cfg.Concurrency - r.InFlight()
 	if free <= 0 {
 		return 0, nil
 	}
-	claimed, err := r.m.Claim(ctx, r.claimOptions(free))
+	opts := r.claimOptions(free)
+	opts.Woken = woken
+	claimed, err := r.m.Claim(ctx, opts)
 	// A backend may return the tasks it did claim along with an error:
 	// run them rather than leave them to the reaper.
 	r.took(claimed, free, err == nil)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskfleet/taskfleet/pkg/taskstate"
+	"github.com/taskfleet/taskfleet/pkg/taskstate/sqlitestore"
 )
 
 // claimCounter counts every claim call of a runner, empty ones included.
@@ -73,4 +74,72 @@ func TestRunnerBacksOffEmptyWakeups(t *testing.T) {
 	claims := met.claims.Load()
 	t.Logf("%d wake-ups taken, %d claims in 1 s", taken, claims)
 	require.LessOrEqual(t, claims, int64(2*9+5+4+2))
+}
+
+// wokenLog wraps the real store and hands each Claim's Woken to the test.
+type wokenLog struct {
+	*sqlitestore.Store
+	woken chan bool
+}
+
+func (s *wokenLog) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*taskstate.Task, error) {
+	tasks, err := s.Store.Claim(ctx, p)
+	select {
+	case s.woken <- p.Woken:
+	case <-ctx.Done(): // the runner stops
+	}
+	return tasks, err
+}
+
+// TestRunnerTrustsWakeupsUntilOneMisses: a claim asked for by a wake-up is
+// marked Woken (the store skips its read probe) while the wake-up claims
+// find work; after one finds nothing the next wake-up's claim probes
+// again, until a claim finds a task. The poll's claims are never Woken.
+func TestRunnerTrustsWakeupsUntilOneMisses(t *testing.T) {
+	s := &wokenLog{Store: openSQLite(t), woken: make(chan bool, 1)}
+	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "trust"})
+	require.NoError(t, err)
+	wake, release := make(chan struct{}), make(chan struct{})
+	r, err := taskstate.NewRunner(taskstate.RunnerConfig{
+		// The tasks hold their slots (two of four) so that no commit's
+		// claim comes between the test's wake-ups and their claims.
+		Manager: m, Handlers: map[string]taskstate.HandlerFunc{"hold": func(context.Context, *taskstate.Task, any) (any, error) {
+			<-release
+			return 1, nil
+		}},
+		Concurrency: 4, PollInterval: time.Hour, Wakeups: wake, ReapInterval: -1,
+	})
+	require.NoError(t, err)
+	startRunner(t, r)
+	t.Cleanup(func() { close(release) }) // before the runner's stop
+	step := 0
+	next := func() bool {
+		t.Helper()
+		step++
+		select {
+		case w := <-s.woken:
+			return w
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no claim at step %d", step)
+			return false
+		}
+	}
+	create := func() {
+		t.Helper()
+		_, err := m.Create(t.Context(), []taskstate.TaskSpec{{Kind: "hold", Def: map[string]any{"at": time.Now().UnixNano()}}}, taskstate.CreateOptions{})
+		require.NoError(t, err)
+	}
+	require.False(t, next(), "the first claim is the start's, not a wake-up's")
+	create()
+	wake <- struct{}{}
+	require.True(t, next(), "a wake-up's claim")
+	wake <- struct{}{} // no task: a miss
+	require.True(t, next(), "still trusted: the last wake-up claim found work")
+	wake <- struct{}{} // taken once the back-off ends
+	require.False(t, next(), "after a miss the wake-up's claim probes")
+	create()
+	wake <- struct{}{}
+	require.False(t, next(), "still probing: no claim found work since the miss")
+	wake <- struct{}{}
+	require.True(t, next(), "trusted again after a claim found the task")
 }

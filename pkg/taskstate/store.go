@@ -180,6 +180,13 @@ type ClaimParams struct {
 	// + Lease. Within (0, MaxLease].
 	Lease time.Duration
 	Limit int // at least 1
+	// Woken says an event announced claimable work for this claim (a
+	// worker's wake-up whose last wake-up claim found some). A backend
+	// then skips the read it otherwise makes first so that an empty claim
+	// (a poll) does not write: the claim would most likely find work, and
+	// the read would only delay it. A hint: the claim is the same atomic
+	// claim either way.
+	Woken bool
 }
 
 // Validate reports whether Claim accepts p: From is waiting or part_done

@@ -42,6 +42,12 @@ func (g *wakeGate) of(ch <-chan struct{}) <-chan struct{} {
 	return ch
 }
 
+// trusted reports whether a wake-up is likely to name real work: the
+// last wake-up claim found some. A trusted wake-up's claim skips the
+// store's read probe (ClaimParams.Woken); after a miss the probe is back,
+// so a flood costs one write claim, then reads, until a claim finds work.
+func (g *wakeGate) trusted() bool { return g.misses == 0 }
+
 // reopened fires when the back-off ends; call open then.
 func (g *wakeGate) reopened() <-chan time.Time { return g.timer.C }
 

@@ -42,6 +42,8 @@
 // task is fenced on (id, status = 'running', lease_token). Before it, a
 // read on the same index finds whether there is anything to claim: an
 // empty claim takes no write lock, so idle workers poll without writing.
+// The read is left out while claims of the same shape find work, and for
+// a claim a wake-up asked for (ClaimParams.Woken).
 // FinishAndClaim (taskstate.FinishClaimer) runs a worker's batch of
 // commits and its next claim in one write transaction, so the fixed part
 // of a write transaction (the writer, the counters' row, the commit's WAL

@@ -17,7 +17,8 @@ import (
 // (as a busy writer in another process would) and claims: a claim that
 // finds nothing to claim returns at once without error, since it only
 // reads; a claim that finds a task needs the writer and waits for it (here
-// past the store's busy timeout), which shows the lock was held.
+// past the store's busy timeout), which shows the lock was held. So does a
+// claim woken by an event (ClaimParams.Woken), which skips the read.
 func TestEmptyClaimIsARead(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -53,4 +54,7 @@ func TestEmptyClaimIsARead(t *testing.T) {
 
 	_, err = claim("busy", "noop")
 	require.Error(t, err, "a claim that finds a task needs the writer, which the other connection holds")
+
+	_, err = s.Claim(ctx, taskstate.ClaimParams{Pool: "empty", From: taskstate.StatusWaiting, Owner: "w", Token: taskstate.NewToken(), Lease: time.Minute, Limit: 4, Woken: true})
+	require.Error(t, err, "a woken claim skips the read and takes the writer, even in an empty pool")
 }

@@ -275,9 +275,11 @@ func (s *Store) prepareClaim(ctx context.Context, p taskstate.ClaimParams) (*pre
 	// worker polls without writing. The claim below stays atomic; the
 	// probe only skips it when it would find nothing. While claims of the
 	// same shape find work the probe is left out: it would find some, and
-	// after each write the reader reads its pages again.
+	// after each write the reader reads its pages again. A claim woken by
+	// an event (p.Woken) leaves it out too: it would find the task the
+	// event announced, and a pickup would wait for the read.
 	busy := s.claimHint(p.Pool, p.From, p.Kinds)
-	if !busy.Load() {
+	if !busy.Load() && !p.Woken {
 		found, err := s.probe(ctx, pick+" LIMIT 1", pargs)
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: claim: %w", err)

@@ -43,6 +43,18 @@ var claimCases = []Case{
 		require.Equal(t, counts(0, 5, 0, 0, 0), f.stat(taskstate.Query{}))
 	}},
 
+	{Group: "Claim", Name: "WokenIsTheSameClaim", Run: func(ctx context.Context, t T, s taskstate.Store) {
+		f := newFixture(ctx, t, s)
+		require.Empty(t, f.claim(taskstate.ClaimParams{Limit: 10, Woken: true}), "a woken claim of an empty pool")
+		in := tasks(0, 3)
+		in[2].Priority = 1
+		ids := f.create(in...)
+		require.Equal(t, pick(ids, 2, 0), taskIDs(f.claim(taskstate.ClaimParams{Limit: 2, Woken: true})))
+		require.Equal(t, pick(ids, 1), taskIDs(f.claim(taskstate.ClaimParams{Limit: 2})))
+		require.Empty(t, f.claim(taskstate.ClaimParams{Limit: 10, Woken: true}))
+		require.Equal(t, counts(0, 3, 0, 0, 0), f.stat(taskstate.Query{}))
+	}},
+
 	{Group: "Claim", Name: "SetsLeaseAndAttempts", Run: func(ctx context.Context, t T, s taskstate.Store) {
 		f := newFixture(ctx, t, s)
 		nt := task("noop", 0)

@@ -71,6 +71,7 @@ var opsCases = []Case{
 		running := f.claimOne()
 		require.NoError(t, s.SetPaused(ctx, taskstate.SetPausedParams{Pool: f.pool, Paused: true, Reason: "deploy", Now: f.now}))
 		require.Empty(t, f.claim(taskstate.ClaimParams{Limit: 3}), "a paused pool claims nothing")
+		require.Empty(t, f.claim(taskstate.ClaimParams{Limit: 3, Woken: true}), "nor on a wake-up")
 		require.Empty(t, f.claim(taskstate.ClaimParams{Limit: 3, Kinds: []string{"noop"}}))
 		require.Len(t, other.claim(taskstate.ClaimParams{Limit: 3}), 1, "another pool is not paused")
 
