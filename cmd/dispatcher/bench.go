@@ -37,7 +37,8 @@ SQLite file in a temporary directory, an in-process NATS server, in-process runn
   fanout    only when named: for each of --fanout-workers fleet sizes (default 4,32,128), start that
             many worker processes (--worker-bin, --fanout-concurrency) idle on a pool, measure them idle
             (--fanout-idle), then create --fanout-tasks tasks one at a time; prints store operations
-            and CPU per task and an idle worker's cost, from the workers' metrics
+            and CPU per task and an idle worker's cost, from the workers' metrics; fails if a task
+            ran more than once
   filtered  (only when named) fill a pool of -n tasks (default 1,000,000) whose defs have a
             model.class, index it, and time counts of 1,000 _ids, one class, status+kind
   multiproc (only when named) burn down -n tasks with one worker process × --concurrency, then

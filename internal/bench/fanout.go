@@ -246,10 +246,15 @@ func (b *bench) fanoutRun(ctx context.Context, fc FanoutConfig, conn *events.Con
 		if err != nil {
 			return nil, err
 		}
-		if err := waitTerminal(ctx, m, cr.IDs[0], wake.C()); err != nil {
+		t, err := waitTerminal(ctx, m, cr.IDs[0], wake.C())
+		if err != nil {
 			return nil, err
 		}
 		done = append(done, time.Since(start))
+		if t.Status != taskstate.StatusDone || t.Attempts != 1 {
+			// The figures per task would count a second run as a task's.
+			return nil, fmt.Errorf("fanout: %d workers: task %d (%s) ended %s after %d attempts, want done after 1", n, i, t.ID, t.Status, t.Attempts)
+		}
 	}
 	task1, cpu2, t2, err := fl.scrape(ctx)
 	if err != nil {
@@ -282,22 +287,22 @@ func (b *bench) fanoutRun(ctx context.Context, fc FanoutConfig, conn *events.Con
 	return row, nil
 }
 
-// waitTerminal waits until task id is done or failed, looking on every
-// committed or failed event and every 50 ms.
-func waitTerminal(ctx context.Context, m *taskstate.Manager, id string, wake <-chan struct{}) error {
+// waitTerminal waits until task id is done or failed and returns it,
+// looking on every committed or failed event and every 50 ms.
+func waitTerminal(ctx context.Context, m *taskstate.Manager, id string, wake <-chan struct{}) (*taskstate.Task, error) {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		t, err := m.Get(ctx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if t.Status == taskstate.StatusDone || t.Status == taskstate.StatusFailed {
-			return nil
+			return t, nil
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-wake:
 		case <-tick.C:
 		}
