@@ -94,7 +94,8 @@ func (s *wokenLog) Claim(ctx context.Context, p taskstate.ClaimParams) ([]*tasks
 // TestRunnerTrustsWakeupsUntilOneMisses: a claim asked for by a wake-up is
 // marked Woken (the store skips its read probe) while the wake-up claims
 // find work; after one finds nothing the next wake-up's claim probes
-// again, until a claim finds a task. The poll's claims are never Woken.
+// again, until a claim finds a task. A claim no wake-up asked for (the
+// start's, as a poll's) is not Woken.
 func TestRunnerTrustsWakeupsUntilOneMisses(t *testing.T) {
 	s := &wokenLog{Store: openSQLite(t), woken: make(chan bool, 1)}
 	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "trust"})
