@@ -153,9 +153,11 @@ func (m *Monitor) checkFile() error {
 	case !os.SameFile(m.file, fi):
 		return fmt.Errorf("%w: %s was replaced by another file", ErrStoreGone, m.cfg.File)
 	}
-	// A checkpoint writes the header before the pages that grow the file
-	// (a large one for seconds), so a short file counts as damaged only
-	// when suspectChecks checks in a row see it without the file growing.
+	// A file shorter than its header says is healthy while the WAL holds
+	// the missing pages (CheckHeader). A checkpoint also writes the header
+	// before the pages that grow the file (a large one for seconds), so a
+	// short file counts as damaged only when suspectChecks checks in a row
+	// see it without the file growing.
 	err = sqlitestore.CheckHeader(m.cfg.File, fi.Size())
 	switch {
 	case err == nil:
