@@ -37,9 +37,10 @@ var _ Subscriber = (*Conn)(nil)
 // event may have been missed) and Reconnected.
 //
 // On a server of a NATS cluster, the Wakeup also signals C 2, 5, 50 and
-// 250 ms after it subscribed (and after each reconnect): the other servers learn
-// of a new subscription a moment later (1–3 ms on one host), and an event
-// published on one of them meanwhile is not delivered. A caller that
+// 250 ms after it subscribed (and after each reconnect): the other
+// servers learn of a new subscription a moment later (1–3 ms on one
+// host), and an event published on one of them meanwhile is not
+// delivered. A caller that
 // subscribes, then counts, recounts on those signals and so misses no
 // change announced before the cluster knew of the subscription.
 //

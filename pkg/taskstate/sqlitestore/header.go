@@ -89,11 +89,8 @@ func walHolds(path string, first, last int64) bool {
 	if last-first+1 > mxFrame-nBackfill {
 		return false
 	}
-	need := make(map[uint32]bool, last-first+1)
-	for p := first; p <= last; p++ {
-		need[uint32(p)] = true
-	}
-	for fr := nBackfill + 1; fr <= mxFrame && len(need) > 0; fr++ {
+	seen, left := make([]bool, last-first+1), last-first+1
+	for fr := nBackfill + 1; fr <= mxFrame && left > 0; fr++ {
 		off := shmHeader + 4*(fr-1)
 		if fr > shmFirstPages {
 			k := fr - shmFirstPages - 1
@@ -102,7 +99,10 @@ func walHolds(path string, first, last int64) bool {
 		if off+4 > int64(len(idx)) {
 			return false
 		}
-		delete(need, binary.NativeEndian.Uint32(idx[off:off+4]))
+		if i := int64(binary.NativeEndian.Uint32(idx[off:off+4])) - first; i >= 0 && i < int64(len(seen)) && !seen[i] {
+			seen[i] = true
+			left--
+		}
 	}
-	return len(need) == 0
+	return left == 0
 }
