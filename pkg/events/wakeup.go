@@ -40,9 +40,9 @@ var _ Subscriber = (*Conn)(nil)
 // 250 ms after it subscribed (and after each reconnect): the other
 // servers learn of a new subscription a moment later (1–3 ms on one
 // host), and an event published on one of them meanwhile is not
-// delivered. A caller that
-// subscribes, then counts, recounts on those signals and so misses no
-// change announced before the cluster knew of the subscription.
+// delivered. A caller that subscribes, then counts, recounts on those
+// signals and so misses no change announced before the cluster knew of
+// the subscription.
 //
 // Close stops it; so does the end of the context given to Conn.Wakeups. A
 // Wakeup owns no goroutine of its own: deliveries run on the client's
