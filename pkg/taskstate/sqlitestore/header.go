@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 )
 
@@ -23,33 +22,32 @@ func CheckHeader(path string, size int64) error {
 	if size == 0 {
 		return nil // not written yet
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var h [100]byte
-	if _, err := io.ReadFull(f, h[:]); err != nil {
-		return fmt.Errorf("header: %w", err)
-	}
-	if string(h[:len(sqliteMagic)]) != sqliteMagic {
-		return errors.New("not a database (no SQLite header)")
-	}
-	pageSize := int64(binary.BigEndian.Uint16(h[16:18]))
-	if pageSize == 1 {
-		pageSize = 65536
-	}
-	pages := int64(binary.BigEndian.Uint32(h[28:32]))
-	// The page count is valid when the change counter matches
-	// "version-valid-for" (see the SQLite file format).
-	valid := binary.BigEndian.Uint32(h[24:28]) == binary.BigEndian.Uint32(h[92:96])
-	if valid && pages > 0 && size < pages*pageSize {
-		if walHolds(path, size/pageSize+1, pages) {
-			return nil
+	// Through the process's held descriptors: closing one of its own
+	// would drop SQLite's locks (heldfile.go).
+	return readFile(path, func(f *heldFile) error {
+		var h [100]byte
+		if _, err := f.db.ReadAt(h[:], 0); err != nil {
+			return fmt.Errorf("header: %w", err)
 		}
-		return fmt.Errorf("truncated: %d bytes, the header says %d pages of %d", size, pages, pageSize)
-	}
-	return nil
+		if string(h[:len(sqliteMagic)]) != sqliteMagic {
+			return errors.New("not a database (no SQLite header)")
+		}
+		pageSize := int64(binary.BigEndian.Uint16(h[16:18]))
+		if pageSize == 1 {
+			pageSize = 65536
+		}
+		pages := int64(binary.BigEndian.Uint32(h[28:32]))
+		// The page count is valid when the change counter matches
+		// "version-valid-for" (see the SQLite file format).
+		valid := binary.BigEndian.Uint32(h[24:28]) == binary.BigEndian.Uint32(h[92:96])
+		if valid && pages > 0 && size < pages*pageSize {
+			if walHolds(f.walIndex(), size/pageSize+1, pages) {
+				return nil
+			}
+			return fmt.Errorf("truncated: %d bytes, the header says %d pages of %d", size, pages, pageSize)
+		}
+		return nil
+	})
 }
 
 // The WAL index (PATH-shm), in the host's byte order: a WalIndexHdr
@@ -65,23 +63,22 @@ const (
 )
 
 // walHolds reports whether every page from first to last (1-based) is in
-// a WAL frame not yet copied into the database file. A PASSIVE checkpoint
-// that a reader's snapshot holds back copies page 1, with the new page
-// count, but not the pages written after that snapshot, the growing tail
-// of a busy file among them: the file then stays shorter than its header
-// says while writers keep the tail in the WAL, a healthy state.
-func walHolds(path string, first, last int64) bool {
-	f, err := os.Open(path + "-shm")
-	if err != nil {
+// a WAL frame not yet copied into the database file, as the WAL index f
+// says (nil: no index). A PASSIVE checkpoint that a reader's snapshot
+// holds back copies page 1, with the new page count, but not the pages
+// written after that snapshot, the growing tail of a busy file among
+// them: the file then stays shorter than its header says while writers
+// keep the tail in the WAL, a healthy state.
+func walHolds(f *os.File, first, last int64) bool {
+	if f == nil {
 		return false
 	}
-	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil || fi.Size() < shmHeader || fi.Size() > shmMax {
 		return false
 	}
 	idx := make([]byte, fi.Size())
-	if _, err := io.ReadFull(f, idx); err != nil || idx[12] == 0 { // isInit
+	if _, err := f.ReadAt(idx, 0); err != nil || idx[12] == 0 { // isInit
 		return false
 	}
 	mxFrame := int64(binary.NativeEndian.Uint32(idx[16:20]))

@@ -47,13 +47,13 @@ func TestCheckHeaderCountsTheWAL(t *testing.T) {
 	require.NoError(t, err)
 	pages, pageSize := headerPages(t, path)
 	require.Less(t, fi.Size(), pages*pageSize, "the layout this test needs: the checkpoint left the last page in the WAL")
-	require.True(t, walHolds(path, fi.Size()/pageSize+1, pages))
+	require.True(t, walHoldsAt(t, path, fi.Size()/pageSize+1, pages))
 	require.NoError(t, CheckHeader(path, fi.Size()), "the WAL holds the missing pages")
 
 	_, err = reader.ExecContext(ctx, `COMMIT`)
 	require.NoError(t, err)
 	exec(`PRAGMA wal_checkpoint(PASSIVE)`)
-	require.False(t, walHolds(path, pages, pages), "every frame copied in")
+	require.False(t, walHoldsAt(t, path, pages, pages), "every frame copied in")
 	fi, err = os.Stat(path)
 	require.NoError(t, err)
 	require.NoError(t, CheckHeader(path, fi.Size()))
@@ -68,4 +68,14 @@ func headerPages(t *testing.T, path string) (pages, pageSize int64) {
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(b), 100)
 	return int64(b[28])<<24 | int64(b[29])<<16 | int64(b[30])<<8 | int64(b[31]), int64(b[16])<<8 | int64(b[17])
+}
+
+// walHoldsAt is walHolds on the WAL index of the database at path.
+func walHoldsAt(t *testing.T, path string, first, last int64) (holds bool) {
+	t.Helper()
+	require.NoError(t, readFile(path, func(h *heldFile) error {
+		holds = walHolds(h.walIndex(), first, last)
+		return nil
+	}))
+	return holds
 }

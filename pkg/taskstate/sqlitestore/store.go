@@ -59,6 +59,9 @@ type Store struct {
 	mergeAt    int64
 
 	ckpt *checkpointer // nil: CheckpointInterval < 0
+	// release lets go of the descriptors the header check reads through
+	// (holdFile).
+	release func()
 }
 
 var _ taskstate.Store = (*Store)(nil)
@@ -82,8 +85,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("sqlitestore: create directory for %s: %w", cfg.Path, err)
 		}
 	}
+	release, err := holdFile(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
+	}
 	w, wc, err := openWriter(cfg.Path, cfg.BusyTimeout)
 	if err != nil {
+		release()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
 	}
 	w.SetMaxOpenConns(1)
@@ -92,11 +100,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	r, err := openDB(cfg.Path, cfg.BusyTimeout)
 	if err != nil {
 		w.Close()
+		release()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
 	}
 	r.SetMaxOpenConns(cfg.MaxReaders)
 	r.SetMaxIdleConns(cfg.MaxReaders)
-	s := &Store{w: w, wc: wc, r: r, mergeAt: mergeAt}
+	s := &Store{w: w, wc: wc, r: r, mergeAt: mergeAt, release: release}
 	if err := s.migrateRetry(ctx, cfg.BusyTimeout); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", cfg.Path, err)
@@ -138,7 +147,9 @@ func (s *Store) Close() error {
 	for _, m := range []*sync.Map{&s.wstmts, &s.rstmts} {
 		m.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 	}
-	return errors.Join(ckptErr, s.w.Close(), s.r.Close())
+	err := errors.Join(ckptErr, s.w.Close(), s.r.Close())
+	s.release() // after SQLite's connections: see holdFile
+	return err
 }
 
 // ListPools implements taskstate.Store.
