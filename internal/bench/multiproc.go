@@ -159,6 +159,9 @@ func (b *bench) newMultiprocFile(ctx context.Context, path string, tasks map[str
 	return f, nil
 }
 
+// multiprocStall is how long burnProcs waits for the next task to finish.
+const multiprocStall = time.Minute
+
 // burnProcs starts run.Procs worker processes on pool, spread over files
 // in turn, and times them until the pool's n tasks (in all files) are
 // done.
@@ -194,6 +197,7 @@ func (b *bench) burnProcs(ctx context.Context, bin string, files []*multiprocFil
 	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
+	last, moved := -1, time.Now()
 	for {
 		var done, failed int
 		for _, f := range files {
@@ -208,6 +212,13 @@ func (b *bench) burnProcs(ctx context.Context, bin string, files []*multiprocFil
 				return fmt.Errorf("%d of %d tasks failed in the worker processes", failed, n)
 			}
 			break
+		}
+		// A run that stops moving is reported, not waited on for ever (a
+		// store that read a stale file once did: sqlitestore/heldfile.go).
+		if done+failed != last {
+			last, moved = done+failed, time.Now()
+		} else if time.Since(moved) > multiprocStall {
+			return fmt.Errorf("multiproc: no task finished for %s (%d of %d done, %d failed)", multiprocStall, done, n, failed)
 		}
 		select {
 		case <-ctx.Done():
