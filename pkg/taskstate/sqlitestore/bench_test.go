@@ -227,3 +227,32 @@ func BenchmarkCommitAndClaim(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPickupPath is the store's work for one task picked up as soon
+// as it is created: its create, its claim (a woken worker's, one slot)
+// and its commit, one after the other; a pickup waits for the first two.
+// Run it with -cpu 1, builds alternating, to compare the store's part of
+// the pickup bench without its scheduling (docs/BENCHMARKS.md, round 16).
+func BenchmarkPickupPath(b *testing.B) {
+	m := benchManager(b, "bench")
+	createAll(b, m, 10_000) // a pool with history, not an empty file
+	ctx := context.Background()
+	for i := 0; b.Loop(); i++ {
+		if _, err := m.Create(ctx, benchSpecs(1, 10_000+i), taskstate.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		claimCommit(b, m, taskstate.ClaimOptions{Owner: "bench", Limit: 1, Woken: true})
+	}
+}
+
+// BenchmarkCreateOne creates one task per call, as a pickup's create does.
+func BenchmarkCreateOne(b *testing.B) {
+	m := benchManager(b, "bench")
+	createAll(b, m, 10_000)
+	ctx := context.Background()
+	for i := 0; b.Loop(); i++ {
+		if _, err := m.Create(ctx, benchSpecs(1, 10_000+i), taskstate.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
