@@ -33,10 +33,14 @@
 // ends: a writer of another process waits for it in the kernel and wakes
 // when it is free, instead of sleeping on SQLite's busy schedule (1, 2, 5,
 // 10 ms...) while transactions last a fraction of a millisecond. The flock
-// only orders writers; SQLite's locks still keep the file safe. A store
-// that is the only one with the file open (on Linux each open store holds
-// a read lock on a byte of PATH-wlock, which one fcntl asks about, at most
-// every 100 ms) skips the flock. A claim is one UPDATE … WHERE seq
+// only orders writers; SQLite's locks still keep the file safe. They are
+// POSIX locks, which a process loses on a file when it closes any
+// descriptor of it: what this package reads beside SQLite (the header
+// check's database header and WAL index) goes through descriptors held
+// open while a store of the process has the file open (heldfile.go). A
+// store that is the only one with the file open (on Linux each open store
+// holds a read lock on a byte of PATH-wlock, which one fcntl asks about,
+// at most every 100 ms) skips the flock. A claim is one UPDATE … WHERE seq
 // IN (SELECT … ORDER BY priority DESC, seq LIMIT n) RETURNING statement:
 // atomic, so no task is ever claimed twice. Every write about a running
 // task is fenced on (id, status = 'running', lease_token). Before it, a
