@@ -40,9 +40,9 @@ type heldFile struct {
 }
 
 // holdFile keeps path (created if missing, as SQLite would) open for
-// reads until release (which only its first call does). Open calls it before SQLite opens the file, so
-// that no read of this package can close a descriptor of a file whose
-// locks a store of the process holds.
+// reads until release (of which only the first call counts). Open calls
+// it before SQLite opens the file, so that no read of this package can
+// close a descriptor of a file whose locks a store of the process holds.
 func holdFile(path string) (release func(), err error) {
 	held.Lock()
 	defer held.Unlock()

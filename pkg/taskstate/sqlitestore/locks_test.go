@@ -70,7 +70,8 @@ func createInChild(t *testing.T, db, pool string) (exit func()) {
 	}
 	return func() {
 		in.Close()
-		go io.Copy(io.Discard, out) //nolint:errcheck // the child's last words ("PASS")
+		_, err := io.Copy(io.Discard, out) // the child's last words ("PASS")
+		require.NoError(t, err)
 		require.NoError(t, cmd.Wait())
 	}
 }
