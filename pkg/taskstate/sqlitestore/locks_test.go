@@ -124,7 +124,8 @@ func lockHolders(t *testing.T, db string) (dbPid, shmPid int) {
 // itself for the last, copied the WAL in and deleted it and its index;
 // this process read on from the deleted index and did not see what
 // processes that opened the file later wrote (a benchmark waited forever
-// for tasks that were done).
+// for tasks that were done), and its own writes went to the deleted WAL
+// and were lost.
 func TestHeaderCheckKeepsSQLiteLocks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
@@ -133,7 +134,11 @@ func TestHeaderCheckKeepsSQLiteLocks(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(ctx, Config{Path: db, CheckpointInterval: -1})
 	require.NoError(t, err)
-	defer s.Close()
+	t.Cleanup(func() { // the store open last
+		if s != nil {
+			s.Close()
+		}
+	})
 	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "p"})
 	require.NoError(t, err)
 	_, err = m.Create(ctx, []taskstate.TaskSpec{{Kind: "noop", Def: 1}}, taskstate.CreateOptions{})
@@ -164,8 +169,20 @@ func TestHeaderCheckKeepsSQLiteLocks(t *testing.T) {
 	require.True(t, os.SameFile(wal, after), "another process replaced the WAL of an open store")
 
 	exit := createInChild(t, db, "p")
-	defer exit()
 	c, err := m.Stat(ctx, taskstate.Query{})
 	require.NoError(t, err)
 	require.Equal(t, 3, c[taskstate.StatusWaiting], "the store sees the other processes' tasks")
+	// A write beside the other process's is kept: before the fix it went
+	// to the deleted WAL and was gone once every process had closed.
+	_, err = m.Create(ctx, []taskstate.TaskSpec{{Kind: "noop", Def: 2}}, taskstate.CreateOptions{})
+	require.NoError(t, err)
+	exit()
+	require.NoError(t, s.Close())
+	s, err = Open(ctx, Config{Path: db, CheckpointInterval: -1})
+	require.NoError(t, err)
+	m, err = taskstate.NewManager(taskstate.Config{Store: s, Pool: "p"})
+	require.NoError(t, err)
+	c, err = m.Stat(ctx, taskstate.Query{})
+	require.NoError(t, err)
+	require.Equal(t, 4, c[taskstate.StatusWaiting], "every create that succeeded is in the file")
 }
