@@ -162,6 +162,28 @@ func (b *bench) newMultiprocFile(ctx context.Context, path string, tasks map[str
 // multiprocStall is how long burnProcs waits for the next task to finish.
 const multiprocStall = time.Minute
 
+// stallWatch reports a count that stopped moving: a run that stops is
+// reported, not waited on for ever (a store that read a stale file once
+// did: sqlitestore/heldfile.go).
+type stallWatch struct {
+	limit time.Duration
+	last  int
+	moved time.Time
+}
+
+// check takes the count at now; an error once it has not moved for
+// longer than the limit.
+func (w *stallWatch) check(n int, now time.Time) error {
+	if n != w.last || w.moved.IsZero() {
+		w.last, w.moved = n, now
+		return nil
+	}
+	if stalled := now.Sub(w.moved); stalled > w.limit {
+		return fmt.Errorf("no task finished for %s", stalled.Truncate(time.Second))
+	}
+	return nil
+}
+
 // burnProcs starts run.Procs worker processes on pool, spread over files
 // in turn, and times them until the pool's n tasks (in all files) are
 // done.
@@ -197,7 +219,7 @@ func (b *bench) burnProcs(ctx context.Context, bin string, files []*multiprocFil
 	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	last, moved := -1, time.Now()
+	stall := stallWatch{limit: multiprocStall}
 	for {
 		var done, failed int
 		for _, f := range files {
@@ -213,12 +235,8 @@ func (b *bench) burnProcs(ctx context.Context, bin string, files []*multiprocFil
 			}
 			break
 		}
-		// A run that stops moving is reported, not waited on for ever (a
-		// store that read a stale file once did: sqlitestore/heldfile.go).
-		if done+failed != last {
-			last, moved = done+failed, time.Now()
-		} else if time.Since(moved) > multiprocStall {
-			return fmt.Errorf("multiproc: no task finished for %s (%d of %d done, %d failed)", multiprocStall, done, n, failed)
+		if err := stall.check(done+failed, time.Now()); err != nil {
+			return fmt.Errorf("multiproc: %w (%d of %d done, %d failed)", err, done, n, failed)
 		}
 		select {
 		case <-ctx.Done():
