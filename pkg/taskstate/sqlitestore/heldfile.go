@@ -1,8 +1,6 @@
 package sqlitestore
 
 import (
-	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"sync"
@@ -33,10 +31,10 @@ type heldFile struct {
 	path string
 	fi   fs.FileInfo
 	db   *os.File
-	shm  *os.File // opened when first read (SQLite creates the index)
-	refs int
-	// once: opened for one read (readFile), shm with it, under held's lock
-	once bool
+	refs int // under held's lock
+
+	mu  sync.Mutex
+	shm *os.File // opened when first read (SQLite creates the index)
 }
 
 // holdFile keeps path (created if missing, as SQLite would) open for
@@ -102,11 +100,8 @@ func (h *heldFile) release() {
 // walIndex returns the descriptor of the WAL index, opening it on first
 // use; nil when there is none.
 func (h *heldFile) walIndex() *os.File {
-	if h.once {
-		return h.shm
-	}
-	held.Lock()
-	defer held.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.shm == nil {
 		h.shm, _ = os.Open(h.path + "-shm")
 	}
@@ -135,14 +130,11 @@ func readFile(path string, fn func(h *heldFile) error) error {
 	if err != nil {
 		return err
 	}
-	h := &heldFile{path: path, fi: fi, db: f, once: true}
-	h.shm, err = os.Open(path + "-shm")
-	switch {
-	case err == nil:
-		defer h.shm.Close()
-	case errors.Is(err, fs.ErrNotExist):
-	default:
-		return fmt.Errorf("WAL index: %w", err)
-	}
+	h := &heldFile{path: path, fi: fi, db: f}
+	defer func() {
+		if h.shm != nil {
+			h.shm.Close()
+		}
+	}()
 	return fn(h)
 }
