@@ -63,12 +63,16 @@
 // (and with several processes, every writer) waits: a burn-down is 8-12 %
 // faster (docs/BENCHMARKS.md, round 11).
 //
-// Every lease end and expiry is SQLite's clock, computed inside the
-// statement (unixepoch('subsec'), the same for every row of a statement):
-// a claim or heartbeat stores its now + the lease, the reaper lists and
-// fences on lease_until < now - grace, a retry's run_after is now + the
-// backoff. The worker passes durations only, so its own clock does not
-// matter.
+// Every lease end and expiry is the clock of the file's host, in whole
+// milliseconds: a claim or heartbeat stores its now + the lease, the
+// reaper lists and fences on lease_until < now - grace, a retry's
+// run_after is now + the backoff. Reads compute it inside the statement
+// (unixepoch('subsec'), the same for every row of a statement); a write
+// reads it once in Go after its transaction has the writer (clock.go),
+// which on the file's one host is the same clock (every process that
+// shares a SQLite file runs on its host: SQLite's locks do not work
+// across a network file system). The worker passes durations only, so
+// its own clock does not matter.
 //
 // Queries translate to SQL: dotted paths into the def (filter.model.class)
 // become json_extract(filter, '$."model"."class"'), with type guards so

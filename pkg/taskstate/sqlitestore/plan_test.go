@@ -186,15 +186,54 @@ func TestPlanClaimUsesStatusIndex(t *testing.T) {
 		{Pool: "p", From: taskstate.StatusWaiting, Kinds: []string{"a", "b"}},
 		{Pool: "p", From: taskstate.StatusPartDone, Query: taskstate.Query{}.Where("filter.model.class", taskstate.OpEq, "LGBModel")},
 	} {
-		q, args, err := claimPick(p)
+		p.Limit = 8
+		text, cargs, err := s.claimSQL(p)
 		require.NoError(t, err)
 		index := "tasks_" + string(p.From)
-		probe := plan(t, s, q+" LIMIT 1", args)
+		args := claimPickArgs(p, nil, cargs)
+		probe := plan(t, s, text.probe, args)
 		require.Contains(t, probe, "USING INDEX "+index+" (pool=?", "probe of %+v:\n%s", p, probe)
-		claim := plan(t, s, q+" ORDER BY priority DESC, seq LIMIT 8", args)
+		claim := plan(t, s, text.claim, append([]any{"o", "t", nil, 1, nil, nil}, args...))
 		require.Contains(t, claim, "USING INDEX "+index+" (pool=?", "claim of %+v:\n%s", p, claim)
 		require.NotContains(t, claim, "TEMP B-TREE", "claim of %+v: no sort:\n%s", p, claim)
 	}
+}
+
+// TestClaimTextKept: the SQL of a claim without a query is built once per
+// shape and kept; one with a query is built each time (its text holds the
+// query's condition) and not kept.
+func TestClaimTextKept(t *testing.T) {
+	t.Parallel()
+	s := openPlanStore(t)
+	kept := func() (n int) {
+		s.claimTexts.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	q := taskstate.Query{}.Where("filter.model.class", taskstate.OpEq, "LGBModel")
+	withQuery, _, err := s.claimSQL(taskstate.ClaimParams{Pool: "p", From: taskstate.StatusWaiting, Query: q, Limit: 4})
+	require.NoError(t, err)
+	require.Contains(t, withQuery.claim, "json_extract", "the query's condition is in the text")
+	require.Zero(t, kept(), "a claim with a query is not kept")
+
+	a, _, err := s.claimSQL(taskstate.ClaimParams{Pool: "p", From: taskstate.StatusWaiting, Limit: 4})
+	require.NoError(t, err)
+	require.Equal(t, 1, kept())
+	b, _, err := s.claimSQL(taskstate.ClaimParams{Pool: "other", From: taskstate.StatusWaiting, Limit: 4})
+	require.NoError(t, err)
+	require.Equal(t, a, b, "the pool is an argument, not text")
+	require.Equal(t, 1, kept())
+	c, _, err := s.claimSQL(taskstate.ClaimParams{Pool: "p", From: taskstate.StatusWaiting, Kinds: []string{"x"}, Limit: 4})
+	require.NoError(t, err)
+	require.NotEqual(t, a, c)
+	require.Contains(t, c.claim, "kind IN (?)")
+	d, _, err := s.claimSQL(taskstate.ClaimParams{Pool: "p", From: taskstate.StatusPartDone, Limit: 4})
+	require.NoError(t, err)
+	require.Contains(t, d.claim, "'part_done'")
+	require.Contains(t, d.claim, ", res", "phase two returns phase one's result")
+	e, _, err := s.claimSQL(taskstate.ClaimParams{Pool: "p", From: taskstate.StatusWaiting, Limit: 9})
+	require.NoError(t, err)
+	require.Contains(t, e.claim, "LIMIT 9)")
+	require.Equal(t, 4, kept())
 }
 
 // TestPlanCountKindsUsesStatusIndex: CountKinds over one status reads that

@@ -49,6 +49,8 @@ type Store struct {
 	// claimBusy says, per claim shape, whether the last claim found work
 	// (see Claim).
 	claimBusy sync.Map // string -> *atomic.Bool
+	// claimTexts holds the SQL of claims without a query by shape.
+	claimTexts sync.Map // claimShape -> claimText
 
 	// recentKeys counts the entries of task_keys_recent, as far as this
 	// store knows: those there when it opened and those its creates

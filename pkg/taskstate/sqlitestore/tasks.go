@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"iter"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -252,11 +253,23 @@ func (s *Store) writeMoves(ctx context.Context, op, pool string, run func(tx *sq
 
 // preparedClaim is a claim ready to run in a write transaction.
 type preparedClaim struct {
-	p    taskstate.ClaimParams
-	st   *sql.Stmt
-	args []any
-	busy *atomic.Bool // the claim hint of its shape
+	p     taskstate.ClaimParams
+	st    *sql.Stmt
+	cargs []any        // the query's arguments
+	busy  *atomic.Bool // the claim hint of its shape
 }
+
+// claimShape is what a claim's SQL text depends on when it has no query;
+// such texts are kept (Store.claimTexts), since building one cost a
+// claim about 3.5 µs.
+type claimShape struct {
+	from  taskstate.Status
+	kinds int
+	limit int
+}
+
+// claimText is the SQL of a claim: the probe's read and the claim itself.
+type claimText struct{ probe, claim string }
 
 // prepareClaim validates p, probes for work (see below) and prepares the
 // claim's statement before a transaction takes the writer. It returns nil
@@ -265,11 +278,10 @@ func (s *Store) prepareClaim(ctx context.Context, p taskstate.ClaimParams) (*pre
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	pick, pargs, err := claimPick(p)
+	text, cargs, err := s.claimSQL(p)
 	if err != nil {
 		return nil, err
 	}
-	now := nowArg(p.Now)
 	// An empty claim is a read: an index probe on a reader finds whether
 	// there is anything to claim before the writer is taken, so an idle
 	// worker polls without writing. The claim below stays atomic; the
@@ -280,7 +292,7 @@ func (s *Store) prepareClaim(ctx context.Context, p taskstate.ClaimParams) (*pre
 	// event announced, and a pickup would wait for the read.
 	busy := s.claimHint(p.Pool, p.From, p.Kinds)
 	if !busy.Load() && !p.Woken {
-		found, err := s.probe(ctx, pick+" LIMIT 1", pargs)
+		found, err := s.probe(ctx, text.probe, claimPickArgs(p, nowArg(p.Now), cargs))
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 		}
@@ -288,38 +300,59 @@ func (s *Store) prepareClaim(ctx context.Context, p taskstate.ClaimParams) (*pre
 			return nil, nil
 		}
 	}
-	var b strings.Builder
-	b.WriteString(`UPDATE tasks SET status = 'running', lease_owner = ?, lease_token = ?, lease_until = ` + sqlNow + ` + ?,
-		claimed_from = status, started_at = ` + sqlNow + `, updated_at = ` + sqlNow + `, attempts = attempts + 1
-		WHERE seq IN (`)
-	b.WriteString(pick)
-	args := append([]any{p.Owner, p.Token, now, int64(p.Lease), now, now}, pargs...)
+	st, err := s.wstmt(ctx, text.claim)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	}
+	return &preparedClaim{p: p, st: st, cargs: cargs, busy: busy}, nil
+}
+
+// claimSQL returns the SQL of claim p and its query's arguments.
+func (s *Store) claimSQL(p taskstate.ClaimParams) (claimText, []any, error) {
+	shape := claimShape{p.From, len(p.Kinds), max(p.Limit, 1)}
+	if len(p.Query.Conds) == 0 {
+		if t, ok := s.claimTexts.Load(shape); ok {
+			return t.(claimText), nil, nil
+		}
+	}
+	cond, cargs, err := where(p.Query)
+	if err != nil {
+		return claimText{}, nil, err
+	}
+	pick := claimPick(shape, cond)
 	cols := claimCols + ", lease_until" // started_at is lease_until - Lease
 	if p.From == taskstate.StatusPartDone {
 		cols += ", res" // phase two runs on phase one's result
 	}
-	fmt.Fprintf(&b, " ORDER BY priority DESC, seq LIMIT %d) RETURNING %s", max(p.Limit, 1), cols)
-	st, err := s.wstmt(ctx, b.String())
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
+	t := claimText{
+		probe: pick + " LIMIT 1",
+		claim: `UPDATE tasks SET status = 'running', lease_owner = ?, lease_token = ?, lease_until = ` + sqlNow + ` + ?,
+		claimed_from = status, started_at = ` + sqlNow + `, updated_at = ` + sqlNow + `, attempts = attempts + 1
+		WHERE seq IN (` + pick + ` ORDER BY priority DESC, seq LIMIT ` + strconv.Itoa(shape.limit) + `) RETURNING ` + cols,
 	}
-	return &preparedClaim{p: p, st: st, args: args, busy: busy}, nil
+	if len(p.Query.Conds) == 0 {
+		s.claimTexts.Store(shape, t)
+	}
+	return t, cargs, nil
 }
 
 // run claims in tx and adds the moves to moved.
 func (c *preparedClaim) run(ctx context.Context, tx *sql.Tx, moved counts) ([]*taskstate.Task, error) {
+	p := c.p
+	now := txNow(p.Now) // tx holds the writer: see txNow
+	args := append([]any{p.Owner, p.Token, now, int64(p.Lease), now, now}, claimPickArgs(p, now, c.cargs)...)
 	// The claim keeps ctx: with kinds or a query it may read many tasks
 	// that do not match before it finds one.
-	rows, err := tx.StmtContext(ctx, c.st).QueryContext(ctx, c.args...)
+	rows, err := tx.StmtContext(ctx, c.st).QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
-	tasks, err := scanClaimed(rows, c.p)
+	tasks, err := scanClaimed(rows, p)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 	}
 	c.busy.Store(len(tasks) > 0)
-	moved.move(taskstate.Status(claimableStatus(c.p.From)), taskstate.StatusRunning, len(tasks))
+	moved.move(taskstate.Status(claimableStatus(p.From)), taskstate.StatusRunning, len(tasks))
 	return tasks, nil
 }
 
@@ -335,34 +368,38 @@ func sortClaimed(tasks []*taskstate.Task) []*taskstate.Task {
 	return tasks
 }
 
-// claimPick returns the SELECT of the seqs a claim may take (without
-// ORDER BY and LIMIT) and its arguments.
-func claimPick(p taskstate.ClaimParams) (string, []any, error) {
-	cond, cargs, err := where(p.Query)
-	if err != nil {
-		return "", nil, err
-	}
+// claimPick returns the SELECT of the seqs a claim of shape may take
+// (without ORDER BY and LIMIT), cond being its query's condition; its
+// arguments are claimPickArgs.
+func claimPick(shape claimShape, cond string) string {
 	// Every time is the store's (sqlNow): the lease ends at its now +
 	// Lease, and run_after is compared with its now. INDEXED BY: without
 	// statistics SQLite may walk tasks_pool_seq, the whole pool, for a
 	// probe that has no ORDER BY (67 ms in a pool of 100,000 finished
 	// tasks; TestPlanClaimUsesStatusIndex).
 	var pick strings.Builder
-	from := claimableStatus(p.From)
+	from := claimableStatus(shape.from)
 	pick.WriteString(`SELECT seq FROM tasks INDEXED BY ` + statusIndexes[taskstate.Status(from)] + ` WHERE pool = ? AND status = '` + from + `' AND run_after <= ` + sqlNow + sqlNotPaused)
 	// The status and the limit are part of the SQL text, not bound: bound,
 	// they make SQLite recompile the statement on every call, and only a
 	// literal status lets it use the partial index tasks_waiting (or
 	// tasks_part_done).
-	pargs := []any{p.Pool, nowArg(p.Now), p.Pool}
-	if len(p.Kinds) > 0 {
-		pick.WriteString(" AND kind IN (" + placeholders(len(p.Kinds)) + ")")
-		for _, k := range p.Kinds {
-			pargs = append(pargs, k)
-		}
+	if shape.kinds > 0 {
+		pick.WriteString(" AND kind IN (" + placeholders(shape.kinds) + ")")
 	}
 	pick.WriteString(" AND (" + cond + ")")
-	return pick.String(), append(pargs, cargs...), nil
+	return pick.String()
+}
+
+// claimPickArgs returns the arguments of claim p's claimPick: now is
+// sqlNow's, cargs its query's.
+func claimPickArgs(p taskstate.ClaimParams, now any, cargs []any) []any {
+	args := make([]any, 0, 3+len(p.Kinds)+len(cargs))
+	args = append(args, p.Pool, now, p.Pool)
+	for _, k := range p.Kinds {
+		args = append(args, k)
+	}
+	return append(args, cargs...)
 }
 
 // claimHint returns the flag that says whether the last claim of this
@@ -460,7 +497,7 @@ func (f *preparedFinish) run(ctx context.Context, tx *sql.Tx, moved counts) ([]b
 	p := f.p
 	applied := make([]bool, len(p.Items))
 	sctx := stmtContext(ctx)
-	now := nowArg(p.Now)
+	now := txNow(p.Now) // tx holds the writer
 	index := make(map[string]int, min(len(p.Items), finishChunk))
 	for g, idx := range f.groups {
 		form := finishForms[g]
@@ -540,12 +577,12 @@ func (s *Store) Heartbeat(ctx context.Context, p taskstate.HeartbeatParams) ([]s
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	now := nowArg(p.Now)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: heartbeat: %w", err)
 	}
 	defer tx.Rollback()
+	now := txNow(p.Now)
 	st, err := s.txStmt(ctx, tx, sqlHeartbeat)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: heartbeat: %w", err)
