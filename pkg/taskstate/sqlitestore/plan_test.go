@@ -190,7 +190,7 @@ func TestPlanClaimUsesStatusIndex(t *testing.T) {
 		text, cargs, err := s.claimSQL(p)
 		require.NoError(t, err)
 		index := "tasks_" + string(p.From)
-		args := claimPickArgs(p, nil, cargs)
+		args := claimPickArgs(nil, p, nil, cargs)
 		probe := plan(t, s, text.probe, args)
 		require.Contains(t, probe, "USING INDEX "+index+" (pool=?", "probe of %+v:\n%s", p, probe)
 		claim := plan(t, s, text.claim, append([]any{"o", "t", nil, 1, nil, nil}, args...))

@@ -292,7 +292,7 @@ func (s *Store) prepareClaim(ctx context.Context, p taskstate.ClaimParams) (*pre
 	// event announced, and a pickup would wait for the read.
 	busy := s.claimHint(p.Pool, p.From, p.Kinds)
 	if !busy.Load() && !p.Woken {
-		found, err := s.probe(ctx, text.probe, claimPickArgs(p, nowArg(p.Now), cargs))
+		found, err := s.probe(ctx, text.probe, claimPickArgs(nil, p, nowArg(p.Now), cargs))
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: claim: %w", err)
 		}
@@ -340,7 +340,8 @@ func (s *Store) claimSQL(p taskstate.ClaimParams) (claimText, []any, error) {
 func (c *preparedClaim) run(ctx context.Context, tx *sql.Tx, moved counts) ([]*taskstate.Task, error) {
 	p := c.p
 	now := txNow(p.Now) // tx holds the writer: see txNow
-	args := append([]any{p.Owner, p.Token, now, int64(p.Lease), now, now}, claimPickArgs(p, now, c.cargs)...)
+	args := make([]any, 0, 9+len(p.Kinds)+len(c.cargs))
+	args = claimPickArgs(append(args, p.Owner, p.Token, now, int64(p.Lease), now, now), p, now, c.cargs)
 	// The claim keeps ctx: with kinds or a query it may read many tasks
 	// that do not match before it finds one.
 	rows, err := tx.StmtContext(ctx, c.st).QueryContext(ctx, args...)
@@ -391,10 +392,9 @@ func claimPick(shape claimShape, cond string) string {
 	return pick.String()
 }
 
-// claimPickArgs returns the arguments of claim p's claimPick: now is
-// sqlNow's, cargs its query's.
-func claimPickArgs(p taskstate.ClaimParams, now any, cargs []any) []any {
-	args := make([]any, 0, 3+len(p.Kinds)+len(cargs))
+// claimPickArgs appends the arguments of claim p's claimPick to args: now
+// is sqlNow's, cargs its query's.
+func claimPickArgs(args []any, p taskstate.ClaimParams, now any, cargs []any) []any {
 	args = append(args, p.Pool, now, p.Pool)
 	for _, k := range p.Kinds {
 		args = append(args, k)
