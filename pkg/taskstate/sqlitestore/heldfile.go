@@ -91,6 +91,11 @@ func (h *heldFile) release() {
 			break
 		}
 	}
+	h.close()
+}
+
+// close closes h's descriptors.
+func (h *heldFile) close() {
 	h.db.Close()
 	if h.shm != nil {
 		h.shm.Close()
@@ -125,16 +130,7 @@ func readFile(path string, fn func(h *heldFile) error) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	h := &heldFile{path: path, fi: fi, db: f}
-	defer func() {
-		if h.shm != nil {
-			h.shm.Close()
-		}
-	}()
+	h := &heldFile{path: path, db: f}
+	defer h.close()
 	return fn(h)
 }
