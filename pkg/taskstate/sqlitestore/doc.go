@@ -2,10 +2,13 @@
 // (modernc.org/sqlite, pure Go, no cgo), safe for several processes at once.
 //
 // All pools share one table, tasks; seq is the rowid and so the creation
-// order. Dedup finds a task by its pool and key (a SHA-256, stored as its
-// 32 bytes) through a 64-bit hash of the two: a create looks for the key
-// among the rows of its hash (almost always none) and inserts in the same
-// write transaction. The hashes are in two tables of (hash, seq): a
+// order. Each pool owns a range of seqs (its number, from the pools
+// table, in the high bits), so a pool's rows are a rowid range, in
+// creation order, and need no index of their own. Dedup finds a task
+// by its pool and key (a SHA-256, stored as its 32 bytes) through a
+// 64-bit hash of the two: a create looks for the key among the rows of
+// its hash (almost always none) and inserts in the same write
+// transaction. The hashes are in two tables of (hash, seq): a
 // create adds to the small task_keys_recent (by trigger), and every
 // 100,000 new tasks one create moves those entries into task_keys in one
 // sorted run. A hash index that every create grew at a random place

@@ -58,7 +58,8 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := fillKeyHashes(ctx, tx); err != nil {
 			return fmt.Errorf("remove schema version 1 objects: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, migrateKeyTables); err != nil {
+		// Its tasks took the next rowid, outside their pool's range.
+		if _, err := tx.ExecContext(ctx, sqlRenumber+";"+migrateKeyTables); err != nil {
 			return fmt.Errorf("remove schema version 1 objects: %w", err)
 		}
 		return tx.Commit()
@@ -107,10 +108,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate to schema version 10: %w", err)
 		}
 	}
-	if exists && version < 11 {
-		// Built once, sorted, after every task has its kh.
-		if _, err := tx.ExecContext(ctx, migrateKeyTables); err != nil {
-			return fmt.Errorf("migrate to schema version 11: %w", err)
+	if exists && version < 12 {
+		// Each pool's tasks into its range; then the dedup tables, which
+		// hold seqs, are built once, sorted, after every task has its kh.
+		if _, err := tx.ExecContext(ctx, migratePoolSeq+";"+sqlRenumber+";"+migrateKeyTables); err != nil {
+			return fmt.Errorf("migrate to schema version 12: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {

@@ -21,11 +21,11 @@ import (
 const insertChunk = 64
 
 // insertCols is the number of arguments per inserted row; the key and
-// its hash are the third and fourth (see insertRows).
+// its hash are the fourth and fifth (see insertRows).
 const (
-	insertCols = 11
-	argKey     = 2
-	argKH      = 3
+	insertCols = 12
+	argKey     = 3
+	argKH      = 4
 )
 
 // The INSERTs of one row and of insertChunk rows. A row whose key is in
@@ -33,21 +33,23 @@ const (
 // hash (see sqlKeyTables), so the statement looks for the key itself
 // among the rows of that hash in both, which are almost always none. The
 // trigger tasks_insert_key adds each new row's hash to task_keys_recent.
+// Each row comes with its seq, the next of its pool's range (nextSeq); a
+// skipped row leaves its seq unused.
 var (
 	sqlInsert      = insertRows(1)
 	sqlInsertChunk = insertRows(insertChunk)
 )
 
 func insertRows(n int) string {
-	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	return `INSERT OR IGNORE INTO tasks
-		(id, pool, key, kh, kind, status, priority, def, filter, max_attempts, created_at, updated_at)
-		SELECT column1, column2, column3, column4, column5, 'waiting', column6, column7, column8, column9, column10, column11
+		(seq, id, pool, key, kh, kind, status, priority, def, filter, max_attempts, created_at, updated_at)
+		SELECT column1, column2, column3, column4, column5, column6, 'waiting', column7, column8, column9, column10, column11, column12
 		FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + `) AS v
 		WHERE NOT EXISTS (SELECT 1 FROM task_keys AS k, tasks AS t
-			WHERE k.kh = v.column4 AND t.seq = k.seq AND t.pool = v.column2 AND t.key = v.column3)
+			WHERE k.kh = v.column5 AND t.seq = k.seq AND t.pool = v.column3 AND t.key = v.column4)
 		AND NOT EXISTS (SELECT 1 FROM task_keys_recent AS r, tasks AS t
-			WHERE r.kh = v.column4 AND t.seq = r.seq AND t.pool = v.column2 AND t.key = v.column3)`
+			WHERE r.kh = v.column5 AND t.seq = r.seq AND t.pool = v.column3 AND t.key = v.column4)`
 }
 
 // mergeAt is the default of Store.mergeAt: the task_keys_recent entries
@@ -110,6 +112,10 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 	now := p.Now.UnixNano()
 	created := 0
 	order, repeatOf := distinctKeys(p.Tasks)
+	no, seq, err := s.nextSeq(sctx, tx, p.Pool, len(order))
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: create: %w", err)
+	}
 	args := make([]any, 0, insertCols*min(len(order), insertChunk))
 	for off := 0; off < len(order); {
 		// Whole chunks through the many-row statement, the rest one row
@@ -135,7 +141,8 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 					return nil, fmt.Errorf("sqlitestore: create: filter of task %d: %w", i, err)
 				}
 			}
-			args = append(args, t.ID, p.Pool, keyArg(t.Key), keyHash(p.Pool, t.Key), t.Kind, t.Priority, t.Def, string(filter), t.MaxAttempts, now, now)
+			seq++
+			args = append(args, seq, t.ID, p.Pool, keyArg(t.Key), keyHash(p.Pool, t.Key), t.Kind, t.Priority, t.Def, string(filter), t.MaxAttempts, now, now)
 		}
 		res, err := ins.ExecContext(sctx, args...)
 		if err != nil {
@@ -180,6 +187,7 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
 	}
+	s.poolNos.Store(p.Pool, no)
 	if merge {
 		s.recentKeys.Store(0)
 	}
@@ -375,7 +383,7 @@ func sortClaimed(tasks []*taskstate.Task) []*taskstate.Task {
 func claimPick(shape claimShape, cond string) string {
 	// Every time is the store's (sqlNow): the lease ends at its now +
 	// Lease, and run_after is compared with its now. INDEXED BY: without
-	// statistics SQLite may walk tasks_pool_seq, the whole pool, for a
+	// statistics SQLite walked the whole pool (then tasks_pool_seq) for a
 	// probe that has no ORDER BY (67 ms in a pool of 100,000 finished
 	// tasks; TestPlanClaimUsesStatusIndex).
 	var pick strings.Builder
@@ -734,25 +742,12 @@ func (s *Store) rewrite(ctx context.Context, pool, tbl, cond string, cargs []any
 // Query implements taskstate.Store.
 func (s *Store) Query(ctx context.Context, p taskstate.QueryParams) iter.Seq2[*taskstate.Task, error] {
 	return func(yield func(*taskstate.Task, error) bool) {
-		tbl, cond, args, err := s.indexedWhere(ctx, p.Pool, p.Query)
+		q, args, err := s.querySQL(ctx, p)
 		if err != nil {
 			yield(nil, err)
 			return
 		}
-		cols := taskCols
-		if p.Payloads {
-			cols += ", def, res"
-		}
-		limit := p.Limit
-		if limit <= 0 {
-			limit = -1
-		}
-		order := "seq"
-		if p.Desc {
-			order = "seq DESC"
-		}
-		rows, err := s.r.QueryContext(ctx, "SELECT "+cols+" FROM "+tbl+" WHERE pool = ? AND ("+cond+") ORDER BY "+order+" LIMIT ?",
-			append(append([]any{p.Pool}, args...), limit)...)
+		rows, err := s.r.QueryContext(ctx, q, args...)
 		if err != nil {
 			yield(nil, fmt.Errorf("sqlitestore: query: %w", err))
 			return
@@ -772,6 +767,34 @@ func (s *Store) Query(ctx context.Context, p taskstate.QueryParams) iter.Seq2[*t
 			yield(nil, fmt.Errorf("sqlitestore: query: %w", err))
 		}
 	}
+}
+
+// querySQL is the statement of Query p. It walks the pool's rowid range
+// in seq order unless an index serves it better (see from; a page of
+// running tasks sorts tasks_running, which holds few): left to itself,
+// SQLite sorts a status's whole partial index for a page of waiting tasks.
+func (s *Store) querySQL(ctx context.Context, p taskstate.QueryParams) (string, []any, error) {
+	tbl, cond, args, err := s.indexedWhere(ctx, p.Pool, p.Query)
+	if err != nil {
+		return "", nil, err
+	}
+	if tbl == "tasks" && statusOf(p.Query) != taskstate.StatusRunning {
+		tbl = "tasks NOT INDEXED"
+	}
+	cols := taskCols
+	if p.Payloads {
+		cols += ", def, res"
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = -1
+	}
+	order := "seq"
+	if p.Desc {
+		order = "seq DESC"
+	}
+	return "SELECT " + cols + " FROM " + tbl + " WHERE pool = ? AND (" + cond + ") ORDER BY " + order + " LIMIT ?",
+		append(append([]any{p.Pool}, args...), limit), nil
 }
 
 // Get implements taskstate.Store.

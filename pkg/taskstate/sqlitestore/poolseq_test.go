@@ -1,0 +1,93 @@
+package sqlitestore
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskfleet/taskfleet/pkg/taskstate"
+)
+
+// TestPoolRanges: two stores on one file (two processes) create into two
+// pools in turn. Each pool is numbered once, whichever store came first;
+// every task's seq is in its pool's range and above the seqs created
+// before it; a page of a pool is its tasks in creation order.
+func TestPoolRanges(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tasks.db")
+	stores := []*Store{openAt(t, path), openAt(t, path)}
+	created := map[string][]string{}
+	last := map[string]int64{}
+	for i := range 40 {
+		s, pool := stores[i%2], []string{"x", "y", "x", "z"}[i%4]
+		tasks := newTasks(fmt.Sprint("k", i), fmt.Sprint("j", i))
+		_, err := s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: pool, Tasks: tasks, Now: time.Now()})
+		require.NoError(t, err)
+		for _, task := range tasks {
+			got, err := s.Get(t.Context(), taskstate.GetParams{Pool: pool, ID: task.ID})
+			require.NoError(t, err)
+			no, err := s.poolNo(t.Context(), pool)
+			require.NoError(t, err)
+			lo, hi := seqRange(no)
+			require.Greater(t, got.Seq, max(lo, last[pool]), "task %d of pool %s", i, pool)
+			require.Less(t, got.Seq, hi)
+			last[pool] = got.Seq
+			created[pool] = append(created[pool], task.ID)
+		}
+	}
+	var nos []int64
+	for _, pool := range []string{"x", "y", "z"} {
+		a, err := stores[0].poolNo(t.Context(), pool)
+		require.NoError(t, err)
+		b, err := stores[1].poolNo(t.Context(), pool)
+		require.NoError(t, err)
+		require.Equal(t, a, b, "pool %s has one number", pool)
+		nos = append(nos, a)
+
+		var got []string
+		for task, err := range stores[1].Query(t.Context(), taskstate.QueryParams{Pool: pool}) {
+			require.NoError(t, err)
+			got = append(got, task.ID)
+		}
+		require.Equal(t, created[pool], got, "pool %s", pool)
+	}
+	require.Equal(t, []int64{1, 2, 3}, nos)
+	none, err := stores[0].poolNo(t.Context(), "never")
+	require.NoError(t, err)
+	require.Zero(t, none, "a pool without tasks has no number")
+	c, err := stores[0].Stat(t.Context(), taskstate.StatParams{Pool: "never", Query: taskstate.Query{}.Where(taskstate.FieldKind, taskstate.OpEq, "k")})
+	require.NoError(t, err)
+	require.Zero(t, c.Total())
+}
+
+// TestPoolSeqsUsedUp: a create that would go past its pool's range fails,
+// naming the pool, and writes nothing.
+func TestPoolSeqsUsedUp(t *testing.T) {
+	t.Parallel()
+	s := openPlanStore(t)
+	_, err := s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: "p", Tasks: newTasks("a"), Now: time.Now()})
+	require.NoError(t, err)
+	_, hi := seqRange(1)
+	_, err = s.w.ExecContext(t.Context(), `UPDATE tasks SET seq = ? WHERE pool = 'p'`, hi-2)
+	require.NoError(t, err)
+	_, err = s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: "p", Tasks: newTasks("b", "c"), Now: time.Now()})
+	require.ErrorContains(t, err, `pool "p": its 1099511627775 seqs are used up`)
+	_, err = s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: "p", Tasks: newTasks("b"), Now: time.Now()})
+	require.NoError(t, err, "one more fits")
+	c, err := s.Stat(t.Context(), taskstate.StatParams{Pool: "p"})
+	require.NoError(t, err)
+	require.Equal(t, 2, c[taskstate.StatusWaiting])
+}
+
+// TestPlanLastSeq: a create finds its pool's last seq at the end of the
+// pool's rowid range, not by reading the range.
+func TestPlanLastSeq(t *testing.T) {
+	t.Parallel()
+	s := openPlanStore(t)
+	lo, hi := seqRange(1)
+	p := plan(t, s, sqlLastSeq, []any{lo, hi})
+	require.Contains(t, p, "SEARCH tasks USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)", p)
+}
