@@ -266,13 +266,16 @@ func TestPlanCountKindsUsesStatusIndex(t *testing.T) {
 func TestPlanCreateSearchesKeyHash(t *testing.T) {
 	t.Parallel()
 	s := openPlanStore(t)
-	row := []any{int64(1)<<seqBits + 1, taskstate.NewID(), "p", []byte{1}, int64(7), "k", 0, []byte{1}, "{}", 0, 1, 1}
+	row := []any{taskstate.NewID(), "p", []byte{1}, int64(7), "k", 0, []byte{1}, "{}", 0, 1, 1}
+	withSeq := append([]any{int64(1)<<seqBits + 1}, row...)
 	for _, c := range []struct {
 		sql  string
 		args []any
 	}{
 		{sqlInsert, row},
 		{sqlInsertChunk, slices.Repeat(row, insertChunk)},
+		{sqlInsertSeq, withSeq},
+		{sqlInsertSeqChunk, slices.Repeat(withSeq, insertChunk)},
 		{sqlSelectKey, []any{"p", []byte{1}, int64(7)}},
 	} {
 		p := plan(t, s, c.sql, c.args)

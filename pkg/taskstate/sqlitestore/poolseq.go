@@ -15,12 +15,12 @@ import (
 // create grew by an entry and, when writes were slow, by a page: a third
 // of a pickup's longer tail (docs/BENCHMARKS.md, round 17).
 //
-// 2^40 seqs a pool (a seq is used even by a create that finds its key
-// taken) and 2^23 pools fit an int64. Below 8,192 pools every seq is
+// 2^40 seqs a pool (a seq may be left unused by a create that finds its
+// key taken) and 2^23 - 2 pools fit an int64. Below 8,192 pools every seq is
 // under 2^53, which a JSON reader keeps exactly.
 const (
 	seqBits  = 40
-	maxPools = 1<<(63-seqBits) - 1
+	maxPools = 1<<(63-seqBits) - 2 // the last range ends below 2^63
 )
 
 // sqlPools numbers the pools. A number is never reused or changed: a
@@ -63,44 +63,54 @@ func (s *Store) poolNo(ctx context.Context, pool string) (int64, error) {
 const (
 	sqlPoolNo     = `SELECT no FROM pools WHERE pool = ?`
 	sqlNumberPool = `INSERT INTO pools (pool) VALUES (?) RETURNING no`
-	sqlLastSeq    = `SELECT coalesce(max(seq), ?1) FROM tasks WHERE seq > ?1 AND seq < ?2`
+	sqlLastSeq    = `SELECT coalesce(max(seq), ?1), coalesce((SELECT max(seq) FROM tasks), 0) FROM tasks WHERE seq > ?1 AND seq < ?2`
 )
 
-// nextSeq returns, in tx (which holds the writer), the number of pool
-// (numbering it if it has none) and the last seq its range holds, and
+// poolSeq is where a create's rows go in their pool's range.
+type poolSeq struct {
+	no       int64 // the pool's number
+	last     int64 // the last seq of its range in use (the range's start: none)
+	fileLast int64 // the file's last seq
+	top      bool  // the pool holds the file's last seq: SQLite's next rowid is the pool's next seq
+}
+
+// nextSeq returns, in tx (which holds the writer), where the rows of a
+// create into pool go (numbering the pool if it has no number), and
 // checks that n more fit. The number is kept by the caller once tx
 // commits (a rolled-back number may go to another pool).
-func (s *Store) nextSeq(ctx context.Context, tx *sql.Tx, pool string, n int) (no, last int64, err error) {
+func (s *Store) nextSeq(ctx context.Context, tx *sql.Tx, pool string, n int) (poolSeq, error) {
+	var ps poolSeq
 	if v, ok := s.poolNos.Load(pool); ok {
-		no = v.(int64)
+		ps.no = v.(int64)
 	} else {
 		st, err := s.txStmt(ctx, tx, sqlPoolNo)
 		if err != nil {
-			return 0, 0, err
+			return ps, err
 		}
-		err = st.QueryRowContext(ctx, pool).Scan(&no)
+		err = st.QueryRowContext(ctx, pool).Scan(&ps.no)
 		if errors.Is(err, sql.ErrNoRows) {
-			err = tx.QueryRowContext(ctx, sqlNumberPool, pool).Scan(&no)
+			err = tx.QueryRowContext(ctx, sqlNumberPool, pool).Scan(&ps.no)
 		}
 		if err != nil {
-			return 0, 0, fmt.Errorf("pool number: %w", err)
+			return ps, fmt.Errorf("pool number: %w", err)
 		}
-		if no > maxPools {
-			return 0, 0, fmt.Errorf("pool %q: the file holds its maximum of %d pools", pool, maxPools)
+		if ps.no > maxPools {
+			return ps, fmt.Errorf("pool %q: the file holds its maximum of %d pools", pool, maxPools)
 		}
 	}
-	lo, hi := seqRange(no)
+	lo, hi := seqRange(ps.no)
 	st, err := s.txStmt(ctx, tx, sqlLastSeq)
 	if err != nil {
-		return 0, 0, err
+		return ps, err
 	}
-	if err := st.QueryRowContext(ctx, lo, hi).Scan(&last); err != nil {
-		return 0, 0, fmt.Errorf("last seq: %w", err)
+	if err := st.QueryRowContext(ctx, lo, hi).Scan(&ps.last, &ps.fileLast); err != nil {
+		return ps, fmt.Errorf("last seq: %w", err)
 	}
-	if hi-1-last < int64(n) {
-		return 0, 0, fmt.Errorf("pool %q: its %d seqs are used up", pool, int64(1)<<seqBits-1)
+	if hi-1-ps.last < int64(n) {
+		return ps, fmt.Errorf("pool %q: its %d seqs are used up", pool, int64(1)<<seqBits-1)
 	}
-	return no, last, nil
+	ps.top = ps.last > lo && ps.last == ps.fileLast
+	return ps, nil
 }
 
 // inRange is the condition that a task's seq is in the range of its pool,

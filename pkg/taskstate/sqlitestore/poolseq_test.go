@@ -91,3 +91,42 @@ func TestPlanLastSeq(t *testing.T) {
 	p := plan(t, s, sqlLastSeq, []any{lo, hi})
 	require.Contains(t, p, "SEARCH tasks USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)", p)
 }
+
+// TestPoolRangesAfterRepeats: in a pool below the file's last, a chunk of
+// keys that are all taken inserts nothing, and the new task after it
+// still goes into the pool's range (SQLite's own next rowid would be the
+// other pool's).
+func TestPoolRangesAfterRepeats(t *testing.T) {
+	t.Parallel()
+	s := openPlanStore(t)
+	create := func(pool string, tasks []taskstate.NewTask) []taskstate.CreatedTask {
+		t.Helper()
+		out, err := s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: pool, Tasks: tasks, Now: time.Now()})
+		require.NoError(t, err)
+		return out
+	}
+	var keys []string
+	for i := range insertChunk {
+		keys = append(keys, fmt.Sprint("k", i))
+	}
+	first := create("a", newTasks(keys...))
+	create("b", newTasks("other"))
+	again := create("a", newTasks(append(keys, "new")...))
+	for i := range keys {
+		require.Equal(t, first[i].ID, again[i].ID)
+		require.False(t, again[i].Created)
+	}
+	require.True(t, again[len(keys)].Created)
+	got, err := s.Get(t.Context(), taskstate.GetParams{Pool: "a", ID: again[len(keys)].ID})
+	require.NoError(t, err)
+	lo, hi := seqRange(1)
+	require.Greater(t, got.Seq, lo)
+	require.Less(t, got.Seq, hi)
+	var n int
+	for task, err := range s.Query(t.Context(), taskstate.QueryParams{Pool: "a"}) {
+		require.NoError(t, err)
+		require.Greater(t, task.Seq, lo)
+		n++
+	}
+	require.Equal(t, len(keys)+1, n)
+}

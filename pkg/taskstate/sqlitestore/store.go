@@ -123,7 +123,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.recentKeys.Store(recent)
 	// Statements used inside write transactions are prepared now: the
 	// writer has one connection, which a transaction holds.
-	for _, q := range append([]string{sqlInsert, sqlInsertChunk, sqlSelectKey, sqlHeartbeat, sqlPoolNo, sqlLastSeq, generalForm.sql(1), commitForm.sql(1)}, countSQLs[1:]...) {
+	for _, q := range append([]string{sqlInsert, sqlInsertChunk, sqlInsertSeq, sqlInsertSeqChunk, sqlSelectKey, sqlHeartbeat, sqlPoolNo, sqlLastSeq, generalForm.sql(1), commitForm.sql(1)}, countSQLs[1:]...) {
 		if _, err := s.wstmt(ctx, q); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("sqlitestore: open %s: prepare: %w", cfg.Path, err)

@@ -21,11 +21,12 @@ import (
 const insertChunk = 64
 
 // insertCols is the number of arguments per inserted row; the key and
-// its hash are the fourth and fifth (see insertRows).
+// its hash are the third and fourth (see insertRows). A row of a create
+// that names its seqs has one more argument, the seq, first.
 const (
-	insertCols = 12
-	argKey     = 3
-	argKH      = 4
+	insertCols = 11
+	argKey     = 2
+	argKH      = 3
 )
 
 // The INSERTs of one row and of insertChunk rows. A row whose key is in
@@ -33,23 +34,36 @@ const (
 // hash (see sqlKeyTables), so the statement looks for the key itself
 // among the rows of that hash in both, which are almost always none. The
 // trigger tasks_insert_key adds each new row's hash to task_keys_recent.
-// Each row comes with its seq, the next of its pool's range (nextSeq); a
-// skipped row leaves its seq unused.
+//
+// A row's seq is the next of its pool's range (see seqBits). When the
+// pool holds the file's last seq, SQLite's own next rowid is that, and
+// the plain statements take it. A create into any other pool names each
+// row's seq (the Seq statements; a skipped row leaves its seq unused): an
+// INSERT that names the rowid may fail on it, so SQLite keeps a
+// statement journal of the pages it changes, a copy each.
 var (
-	sqlInsert      = insertRows(1)
-	sqlInsertChunk = insertRows(insertChunk)
+	sqlInsert         = insertRows(1, false)
+	sqlInsertChunk    = insertRows(insertChunk, false)
+	sqlInsertSeq      = insertRows(1, true)
+	sqlInsertSeqChunk = insertRows(insertChunk, true)
 )
 
-func insertRows(n int) string {
-	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+func insertRows(n int, withSeq bool) string {
+	cols, vals, first := "", "", 1
+	if withSeq {
+		cols, vals, first = "seq, ", "column1, ", 2
+	}
+	c := func(i int) string { return "column" + strconv.Itoa(first+i) }
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", insertCols+first-1), ", ") + ")"
 	return `INSERT OR IGNORE INTO tasks
-		(seq, id, pool, key, kh, kind, status, priority, def, filter, max_attempts, created_at, updated_at)
-		SELECT column1, column2, column3, column4, column5, column6, 'waiting', column7, column8, column9, column10, column11, column12
+		(` + cols + `id, pool, key, kh, kind, status, priority, def, filter, max_attempts, created_at, updated_at)
+		SELECT ` + vals + c(0) + `, ` + c(1) + `, ` + c(2) + `, ` + c(3) + `, ` + c(4) + `, 'waiting', ` +
+		c(5) + `, ` + c(6) + `, ` + c(7) + `, ` + c(8) + `, ` + c(9) + `, ` + c(10) + `
 		FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + `) AS v
 		WHERE NOT EXISTS (SELECT 1 FROM task_keys AS k, tasks AS t
-			WHERE k.kh = v.column5 AND t.seq = k.seq AND t.pool = v.column3 AND t.key = v.column4)
+			WHERE k.kh = v.` + c(argKH) + ` AND t.seq = k.seq AND t.pool = v.` + c(1) + ` AND t.key = v.` + c(argKey) + `)
 		AND NOT EXISTS (SELECT 1 FROM task_keys_recent AS r, tasks AS t
-			WHERE r.kh = v.column5 AND t.seq = r.seq AND t.pool = v.column3 AND t.key = v.column4)`
+			WHERE r.kh = v.` + c(argKH) + ` AND t.seq = r.seq AND t.pool = v.` + c(1) + ` AND t.key = v.` + c(argKey) + `)`
 }
 
 // mergeAt is the default of Store.mergeAt: the task_keys_recent entries
@@ -112,17 +126,25 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 	now := p.Now.UnixNano()
 	created := 0
 	order, repeatOf := distinctKeys(p.Tasks)
-	no, seq, err := s.nextSeq(sctx, tx, p.Pool, len(order))
+	next, err := s.nextSeq(sctx, tx, p.Pool, len(order))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
 	}
-	args := make([]any, 0, insertCols*min(len(order), insertChunk))
+	seq := next.last
+	args := make([]any, 0, (insertCols+1)*min(len(order), insertChunk))
 	for off := 0; off < len(order); {
 		// Whole chunks through the many-row statement, the rest one row
 		// at a time: two statements prepared once, not one per length.
 		n, q := insertChunk, sqlInsertChunk
 		if len(order)-off < insertChunk {
 			n, q = 1, sqlInsert
+		}
+		named := !next.top // see insertRows
+		switch {
+		case named && n == 1:
+			q = sqlInsertSeq
+		case named:
+			q = sqlInsertSeqChunk
 		}
 		chunk := order[off : off+n]
 		if err := ctx.Err(); err != nil {
@@ -141,14 +163,20 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 					return nil, fmt.Errorf("sqlitestore: create: filter of task %d: %w", i, err)
 				}
 			}
-			seq++
-			args = append(args, seq, t.ID, p.Pool, keyArg(t.Key), keyHash(p.Pool, t.Key), t.Kind, t.Priority, t.Def, string(filter), t.MaxAttempts, now, now)
+			if named {
+				seq++
+				args = append(args, seq)
+			}
+			args = append(args, t.ID, p.Pool, keyArg(t.Key), keyHash(p.Pool, t.Key), t.Kind, t.Priority, t.Def, string(filter), t.MaxAttempts, now, now)
 		}
 		res, err := ins.ExecContext(sctx, args...)
 		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: create: %w", err)
 		}
 		k, _ := res.RowsAffected()
+		if named && k > 0 && seq > next.fileLast {
+			next.top = true // a row past the file's last seq: the pool holds it now
+		}
 		if int(k) == n {
 			for _, i := range chunk {
 				out[i] = taskstate.CreatedTask{ID: p.Tasks[i].ID, Created: true}
@@ -160,8 +188,12 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 			if err != nil {
 				return nil, fmt.Errorf("sqlitestore: create: %w", err)
 			}
+			cols := insertCols
+			if named {
+				cols++
+			}
 			for j, i := range chunk {
-				row := args[j*insertCols:] // the key and its hash as inserted
+				row := args[j*cols+cols-insertCols:] // the key and its hash as inserted
 				var id string
 				if err := sel.QueryRowContext(sctx, p.Pool, row[argKey], row[argKH]).Scan(&id); err != nil {
 					return nil, fmt.Errorf("sqlitestore: create: read existing task: %w", err)
@@ -187,7 +219,7 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
 	}
-	s.poolNos.Store(p.Pool, no)
+	s.poolNos.Store(p.Pool, next.no)
 	if merge {
 		s.recentKeys.Store(0)
 	}
