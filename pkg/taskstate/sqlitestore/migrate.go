@@ -109,9 +109,14 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	if exists && version < 12 {
-		// Each pool's tasks into its range; then the dedup tables, which
+		// Each pool's tasks into its range, in a new table that the schema
+		// then gives its indexes and triggers; then the dedup tables, which
 		// hold seqs, are built once, sorted, after every task has its kh.
-		if _, err := tx.ExecContext(ctx, migratePoolSeq+";"+sqlRenumber+";"+migrateKeyTables); err != nil {
+		err := rebuildInRanges(ctx, tx)
+		if err == nil {
+			_, err = tx.ExecContext(ctx, schema+";"+migrateKeyTables)
+		}
+		if err != nil {
 			return fmt.Errorf("migrate to schema version 12: %w", err)
 		}
 	}

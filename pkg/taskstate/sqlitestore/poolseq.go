@@ -12,12 +12,12 @@ import (
 // pool numbered no have seqs from no<<seqBits + 1, in creation order, so
 // the table itself is in (pool, seq) order and a pool's rows are a rowid
 // range. Version 11 kept an index of (pool, seq) for that, which every
-// create grew by an entry and, when writes were slow, by a page: a third
-// of a pickup's longer tail (docs/BENCHMARKS.md, round 17).
+// create grew by an entry and, when writes were slow, by a page: a large
+// part of a pickup's longer tail (docs/BENCHMARKS.md, round 17).
 //
 // 2^40 seqs a pool (a seq may be left unused by a create that finds its
-// key taken) and 2^23 - 2 pools fit an int64. Below 8,192 pools every seq is
-// under 2^53, which a JSON reader keeps exactly.
+// key taken) and 2^23 - 2 pools fit an int64. Below 8,192 pools every seq
+// is under 2^53, which a JSON reader keeps exactly.
 const (
 	seqBits  = 40
 	maxPools = 1<<(63-seqBits) - 2 // the last range ends below 2^63
@@ -139,6 +139,68 @@ INSERT INTO renumber (old, new)
 UPDATE tasks SET seq = (SELECT new FROM renumber WHERE old = tasks.seq) WHERE seq IN (SELECT old FROM renumber);
 DROP TABLE renumber`
 
-// sqlStrays reports whether some task is outside its pool's range.
-var sqlStrays = `SELECT EXISTS (SELECT 1 FROM tasks AS t LEFT JOIN pools AS p ON p.pool = t.pool
-	WHERE p.no IS NULL OR NOT (` + inRange + `))`
+// rebuildInRanges moves the tasks of a file before version 12 into their
+// pools' ranges: it copies them, pool by pool in seq order, into a new
+// table that then replaces tasks (its indexes and triggers go with the
+// old table; the caller creates them again). A pool's first row names its
+// seq, the start of the range; the others take SQLite's next rowid, which
+// is the last row's plus one. Unlike renumbering the rows where they
+// are, the copy writes new pages only, which SQLite does not copy into a
+// statement journal: renumbering a million tasks in place took 26 s and
+// a copy of every page changed.
+func rebuildInRanges(ctx context.Context, tx *sql.Tx) error {
+	// The copy reads each pool in seq order; files before version 8 have
+	// no index for that. It goes with the old table.
+	if _, err := tx.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS tasks_pool_seq ON tasks (pool, seq);
+		INSERT INTO pools (pool) SELECT DISTINCT pool FROM tasks WHERE pool NOT IN (SELECT pool FROM pools) ORDER BY pool;
+		DROP TABLE IF EXISTS tasks_v12;
+		CREATE TABLE tasks_v12 `+tasksTable); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT no, pool FROM pools ORDER BY no`)
+	if err != nil {
+		return err
+	}
+	type numbered struct {
+		no   int64
+		pool string
+	}
+	var pools []numbered
+	for rows.Next() {
+		var p numbered
+		if err := rows.Scan(&p.no, &p.pool); err != nil {
+			rows.Close()
+			return err
+		}
+		pools = append(pools, p)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	for _, p := range pools {
+		lo, _ := seqRange(p.no)
+		var first int64
+		err := tx.QueryRowContext(ctx, `SELECT seq FROM tasks WHERE pool = ? ORDER BY seq LIMIT 1`, p.pool).Scan(&first)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tasks_v12 (seq, `+tasksCols+`) SELECT ?, `+tasksCols+` FROM tasks WHERE seq = ?`, lo+1, first); err != nil {
+			return fmt.Errorf("pool %q: %w", p.pool, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tasks_v12 (`+tasksCols+`) SELECT `+tasksCols+` FROM tasks WHERE pool = ? AND seq > ? ORDER BY seq`, p.pool, first); err != nil {
+			return fmt.Errorf("pool %q: %w", p.pool, err)
+		}
+	}
+	var old, copied int64
+	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM tasks_v12)`).Scan(&old, &copied); err != nil {
+		return err
+	}
+	if old != copied {
+		return fmt.Errorf("copied %d of %d tasks", copied, old)
+	}
+	_, err = tx.ExecContext(ctx, `DROP TABLE tasks; ALTER TABLE tasks_v12 RENAME TO tasks`)
+	return err
+}

@@ -32,11 +32,9 @@ package sqlitestore
 // longer grows it.
 const schemaVersion = 12
 
-// schema is the current schema. pool_counts holds the number of tasks per
-// (pool, status); every statement that inserts, deletes or moves tasks
-// updates it in the same transaction, so Stat reads a handful of rows.
-const schema = `
-CREATE TABLE IF NOT EXISTS tasks (
+// tasksTable is the definition of tasks (its columns are tasksCols, and
+// seq).
+const tasksTable = `(
 	seq          INTEGER PRIMARY KEY,
 	id           TEXT    NOT NULL UNIQUE,
 	pool         TEXT    NOT NULL,
@@ -60,7 +58,17 @@ CREATE TABLE IF NOT EXISTS tasks (
 	updated_at   INTEGER NOT NULL,
 	started_at   INTEGER,
 	finished_at  INTEGER
-);
+)`
+
+// tasksCols are the columns of tasks but seq.
+const tasksCols = `id, pool, key, kh, kind, status, priority, def, filter, res, attempts, max_attempts, last_error,
+	lease_owner, lease_token, lease_until, claimed_from, run_after, created_at, updated_at, started_at, finished_at`
+
+// schema is the current schema. pool_counts holds the number of tasks per
+// (pool, status); every statement that inserts, deletes or moves tasks
+// updates it in the same transaction, so Stat reads a handful of rows.
+const schema = `
+CREATE TABLE IF NOT EXISTS tasks ` + tasksTable + `;
 -- Dedup: a create finds a key through its hash (sqlKeyTables). Every
 -- write of tasks is one write transaction, so a create's look-up and
 -- insert cannot interleave with another's.
@@ -144,10 +152,6 @@ ALTER TABLE task_logs_v6 RENAME TO task_logs;
 // migratePages drops version 8's page index by status (version 9 has
 // partial ones).
 const migratePages = `DROP INDEX IF EXISTS tasks_pool_status_seq`
-
-// migratePoolSeq drops version 11's index of a pool's rows in seq order
-// (version 12 reads a rowid range).
-const migratePoolSeq = `DROP INDEX IF EXISTS tasks_pool_seq`
 
 // migrateV1 turns a version 1 database into version 2: the counting
 // triggers and the old indexes go, and the counts are rebuilt once.

@@ -77,11 +77,6 @@ func openWriter(path string, busy time.Duration) (*sql.DB, *writerConnector, err
 	for _, p := range pragmas(busy) {
 		q.Add("_pragma", p.name+"("+p.value+")")
 	}
-	// A create into a pool below the file's last (see insertRows) keeps
-	// a statement journal; a file of its own for it, past 64 KiB, cost a
-	// bulk create 7 µs a task in system calls. Its other temporary data
-	// (the sort of a key merge, a migration's renumbering) is a few MB.
-	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	l, err := openFileLock(path + "-wlock")
 	if err != nil {
