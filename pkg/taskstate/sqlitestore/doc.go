@@ -27,7 +27,14 @@
 // process of an older build (which counted with triggers) has opened the
 // file since. Upgrade every process that shares a file together: while an
 // older one still runs, its triggers count each move a second time until
-// the next Open of this build.
+// the next Open of this build. The move to version 12 gives every task a
+// new seq (its pool's range): it copies the tasks into a new table, 13 s
+// for a million on the development machine, and leaves the old table's
+// pages free in the file for later tasks (VACUUM gives them back). An
+// older process still running when it happens loses its running tasks'
+// commits (it names them by their old seqs; they run again once their
+// leases end), and the tasks it creates take the file's next rowid, out
+// of their pool's range, until the next Open moves them in.
 //
 // The database runs in WAL mode with a busy timeout. Every write is one
 // IMMEDIATE transaction, so concurrent writers in other processes queue on

@@ -45,9 +45,22 @@ func (s *Store) migrate(ctx context.Context) error {
 		// An older build that opened the file since has put its triggers
 		// and index back (it creates them IF NOT EXISTS and does not read
 		// the version); with them, every move would be counted twice.
-		var stale bool
+		// A process of a build before version 12 that still ran when the
+		// file moved to it gave its new tasks the file's next rowid,
+		// outside their pool's range, where pages do not look for them:
+		// the file's last task tells.
+		var stale, strays bool
 		if err := tx.QueryRowContext(ctx, sqlV1Objects).Scan(&stale); err != nil {
 			return err
+		}
+		if err := tx.QueryRowContext(ctx, sqlLastStray).Scan(&strays); err != nil {
+			return err
+		}
+		if !stale && strays {
+			if _, err := tx.ExecContext(ctx, sqlRenumber+";"+migrateKeyTables); err != nil {
+				return fmt.Errorf("renumber tasks outside their pool's range: %w", err)
+			}
+			return tx.Commit()
 		}
 		if !stale {
 			return nil

@@ -139,6 +139,12 @@ INSERT INTO renumber (old, new)
 UPDATE tasks SET seq = (SELECT new FROM renumber WHERE old = tasks.seq) WHERE seq IN (SELECT old FROM renumber);
 DROP TABLE renumber`
 
+// sqlLastStray reports whether the file's last task is outside its
+// pool's range: a build before version 12 gives a task the file's next
+// rowid.
+var sqlLastStray = `SELECT coalesce((SELECT p.no IS NULL OR NOT (` + inRange + `)
+	FROM (SELECT seq, pool FROM tasks ORDER BY seq DESC LIMIT 1) AS t LEFT JOIN pools AS p ON p.pool = t.pool), 0)`
+
 // rebuildInRanges moves the tasks of a file before version 12 into their
 // pools' ranges: it copies them, pool by pool in seq order, into a new
 // table that then replaces tasks (its indexes and triggers go with the

@@ -130,3 +130,45 @@ func TestPoolRangesAfterRepeats(t *testing.T) {
 	}
 	require.Equal(t, len(keys)+1, n)
 }
+
+// TestOlderBuildsTasksRenumbered: a process of a build before version 12,
+// still running when the file moved to it, inserts a task as it did, at
+// the file's next rowid (in the last pool's range). The next Open moves
+// it into its own pool's range: pages find it, and dedup still does.
+func TestOlderBuildsTasksRenumbered(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tasks.db")
+	s := openAt(t, path)
+	for _, pool := range []string{"a", "b"} {
+		_, err := s.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: pool, Tasks: newTasks("x"), Now: time.Now()})
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.Close())
+
+	older := newTasks("older")[0]
+	db, err := openDB(path, time.Second) // the older build's own handle
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.ExecContext(t.Context(), `INSERT INTO tasks (id, pool, key, kh, kind, status, filter, created_at, updated_at)
+		VALUES (?, 'a', ?, ?, 'noop', 'waiting', '{}', 1, 1); UPDATE pool_counts SET n = n + 1 WHERE pool = 'a' AND status = 'waiting'`,
+		older.ID, keyArg(older.Key), keyHash("a", older.Key))
+	require.NoError(t, err)
+
+	s2 := openAt(t, path)
+	var ids []string
+	for task, err := range s2.Query(t.Context(), taskstate.QueryParams{Pool: "a"}) {
+		require.NoError(t, err)
+		lo, hi := seqRange(1)
+		require.Greater(t, task.Seq, lo)
+		require.Less(t, task.Seq, hi)
+		ids = append(ids, task.ID)
+	}
+	require.Len(t, ids, 2)
+	require.Equal(t, older.ID, ids[1], "after the pool's earlier task")
+	again, err := s2.CreateTasks(t.Context(), taskstate.CreateTasksParams{Pool: "a", Tasks: newTasks("older"), Now: time.Now()})
+	require.NoError(t, err)
+	require.Equal(t, older.ID, again[0].ID, "dedup finds it")
+	var strays bool
+	require.NoError(t, db.QueryRowContext(t.Context(), sqlLastStray).Scan(&strays))
+	require.False(t, strays)
+}
