@@ -51,30 +51,6 @@ func BenchmarkCreate100k(b *testing.B) {
 	b.ReportMetric(float64(100_000*b.N)/b.Elapsed().Seconds(), "tasks/s")
 }
 
-// BenchmarkCreate100kBelowLast is BenchmarkCreate100k into a pool whose
-// seqs are below another pool's, which holds the file's last: each row
-// names its seq, and SQLite keeps a statement journal (see insertRows).
-func BenchmarkCreate100kBelowLast(b *testing.B) {
-	for b.Loop() {
-		b.StopTimer()
-		s := open(b)
-		b.Cleanup(func() { s.Close() })
-		m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "bench"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		above, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "above"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		createAll(b, m, 1)
-		createAll(b, above, 1)
-		b.StartTimer()
-		createAll(b, m, 100_000)
-	}
-	b.ReportMetric(float64(100_000*b.N)/b.Elapsed().Seconds(), "tasks/s")
-}
-
 // BenchmarkClaimCommit measures claim + commit of one task at a time with
 // 1, 8 and 64 goroutines sharing one store (each claims with Limit 1, as a
 // worker does with one free slot).

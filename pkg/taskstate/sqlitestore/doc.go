@@ -2,13 +2,10 @@
 // (modernc.org/sqlite, pure Go, no cgo), safe for several processes at once.
 //
 // All pools share one table, tasks; seq is the rowid and so the creation
-// order. Each pool owns a range of seqs (its number, from the pools
-// table, in the high bits), so a pool's rows are a rowid range, in
-// creation order, and need no index of their own. Dedup finds a task
-// by its pool and key (a SHA-256, stored as its 32 bytes) through a
-// 64-bit hash of the two: a create looks for the key among the rows of
-// its hash (almost always none) and inserts in the same write
-// transaction. The hashes are in two tables of (hash, seq): a
+// order. Dedup finds a task by its pool and key (a SHA-256, stored as its
+// 32 bytes) through a 64-bit hash of the two: a create looks for the key
+// among the rows of its hash (almost always none) and inserts in the same
+// write transaction. The hashes are in two tables of (hash, seq): a
 // create adds to the small task_keys_recent (by trigger), and every
 // 100,000 new tasks one create moves those entries into task_keys in one
 // sorted run. A hash index that every create grew at a random place
@@ -27,14 +24,7 @@
 // process of an older build (which counted with triggers) has opened the
 // file since. Upgrade every process that shares a file together: while an
 // older one still runs, its triggers count each move a second time until
-// the next Open of this build. The move to version 12 gives every task a
-// new seq (its pool's range): it copies the tasks into a new table, 13 s
-// for a million on the development machine, and leaves the old table's
-// pages free in the file for later tasks (VACUUM gives them back). An
-// older process still running when it happens loses its running tasks'
-// commits (it names them by their old seqs; they run again once their
-// leases end), and the tasks it creates take the file's next rowid, out
-// of their pool's range, until the next Open moves them in.
+// the next Open of this build.
 //
 // The database runs in WAL mode with a busy timeout. Every write is one
 // IMMEDIATE transaction, so concurrent writers in other processes queue on

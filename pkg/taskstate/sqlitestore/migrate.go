@@ -45,22 +45,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		// An older build that opened the file since has put its triggers
 		// and index back (it creates them IF NOT EXISTS and does not read
 		// the version); with them, every move would be counted twice.
-		// A process of a build before version 12 that still ran when the
-		// file moved to it gave its new tasks the file's next rowid,
-		// outside their pool's range, where pages do not look for them:
-		// the file's last task tells.
-		var stale, strays bool
+		var stale bool
 		if err := tx.QueryRowContext(ctx, sqlV1Objects).Scan(&stale); err != nil {
 			return err
-		}
-		if err := tx.QueryRowContext(ctx, sqlLastStray).Scan(&strays); err != nil {
-			return err
-		}
-		if !stale && strays {
-			if _, err := tx.ExecContext(ctx, sqlRenumber+";"+migrateKeyTables); err != nil {
-				return fmt.Errorf("renumber tasks outside their pool's range: %w", err)
-			}
-			return tx.Commit()
 		}
 		if !stale {
 			return nil
@@ -71,8 +58,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := fillKeyHashes(ctx, tx); err != nil {
 			return fmt.Errorf("remove schema version 1 objects: %w", err)
 		}
-		// Its tasks took the next rowid, outside their pool's range.
-		if _, err := tx.ExecContext(ctx, sqlRenumber+";"+migrateKeyTables); err != nil {
+		if _, err := tx.ExecContext(ctx, migrateKeyTables); err != nil {
 			return fmt.Errorf("remove schema version 1 objects: %w", err)
 		}
 		return tx.Commit()
@@ -121,16 +107,10 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate to schema version 10: %w", err)
 		}
 	}
-	if exists && version < 12 {
-		// Each pool's tasks into its range, in a new table that the schema
-		// then gives its indexes and triggers; then the dedup tables, which
-		// hold seqs, are built once, sorted, after every task has its kh.
-		err := rebuildInRanges(ctx, tx)
-		if err == nil {
-			_, err = tx.ExecContext(ctx, schema+";"+migrateKeyTables)
-		}
-		if err != nil {
-			return fmt.Errorf("migrate to schema version 12: %w", err)
+	if exists && version < 11 {
+		// Built once, sorted, after every task has its kh.
+		if _, err := tx.ExecContext(ctx, migrateKeyTables); err != nil {
+			return fmt.Errorf("migrate to schema version 11: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {

@@ -74,7 +74,7 @@ func TestMigrateFromV1(t *testing.T) {
 	require.NoError(t, check.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name LIKE 'tasks_count_%'`).Scan(&triggers))
 	require.NoError(t, check.QueryRow(`PRAGMA user_version`).Scan(&version))
 	require.Zero(t, triggers)
-	require.Equal(t, 12, version)
+	require.Equal(t, 11, version)
 	var textKeys int
 	require.NoError(t, check.QueryRow(`SELECT count(*) FROM tasks WHERE typeof(key) = 'text'`).Scan(&textKeys))
 	require.Zero(t, textKeys, "every hex key is stored as its bytes")
@@ -132,21 +132,6 @@ func requireDedupByHash(t *testing.T, db *sql.DB) {
 	require.Zero(t, unkeyed, "tasks without a dedup entry")
 	require.Equal(t, tasks, entries, "one dedup entry per task")
 	require.Zero(t, oldIndexes, "tasks_pool_key or tasks_kh")
-	requirePoolRanges(t, db)
-}
-
-// requirePoolRanges checks version 12's seqs: every task's seq is in its
-// pool's range (seqBits: 40), and version 11's index of them is gone.
-func requirePoolRanges(t *testing.T, db *sql.DB) {
-	t.Helper()
-	var strays, unnumbered, oldIndex int
-	require.NoError(t, db.QueryRow(`SELECT count(*) FROM tasks AS t JOIN pools AS p ON p.pool = t.pool
-		WHERE NOT (t.seq > p.no << 40 AND t.seq < (p.no + 1) << 40)`).Scan(&strays))
-	require.NoError(t, db.QueryRow(`SELECT count(*) FROM tasks WHERE pool NOT IN (SELECT pool FROM pools)`).Scan(&unnumbered))
-	require.NoError(t, db.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name = 'tasks_pool_seq'`).Scan(&oldIndex))
-	require.Zero(t, strays, "tasks outside their pool's range")
-	require.Zero(t, unnumbered, "tasks of a pool without a number")
-	require.Zero(t, oldIndex, "tasks_pool_seq")
 }
 
 // fileWith returns a current file holding specs in pool "p", their ids,
@@ -169,7 +154,7 @@ func fileWith(t *testing.T, specs []taskstate.TaskSpec) (string, []string, *sql.
 }
 
 // reopen opens path with a store (closed with the test), checks that it
-// migrated the file to version 12, and returns a Manager of pool "p".
+// migrated the file to version 11, and returns a Manager of pool "p".
 func reopen(t *testing.T, path string, db *sql.DB) *taskstate.Manager {
 	t.Helper()
 	s, err := sqlitestore.Open(t.Context(), sqlitestore.Config{Path: path})
@@ -177,7 +162,7 @@ func reopen(t *testing.T, path string, db *sql.DB) *taskstate.Manager {
 	t.Cleanup(func() { s.Close() })
 	var version int
 	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
-	require.Equal(t, 12, version)
+	require.Equal(t, 11, version)
 	m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: "p"})
 	require.NoError(t, err)
 	return m
@@ -235,7 +220,7 @@ func TestMigrateFromV2(t *testing.T) {
 	require.Equal(t, []string{"000000000000000000000002"}, res.IDs)
 	var version int
 	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
-	require.Equal(t, 12, version)
+	require.Equal(t, 11, version)
 	requireDedupByHash(t, db)
 }
 
@@ -287,91 +272,4 @@ func TestMigrateLogsFromV5(t *testing.T) {
 	logs, err = m.Logs(ctx, ids[1], "", 0)
 	require.NoError(t, err)
 	require.Len(t, logs, 1)
-}
-
-// TestMigrateFromV11 gives the tasks of a version 11 file, whose pools'
-// seqs interleave in one sequence, each pool's range: each pool keeps its
-// order (the claim order among equal priorities and the order of pages),
-// dedup still finds every task, and new tasks come after the old ones.
-func TestMigrateFromV11(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v11.db")
-	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
-	require.NoError(t, err)
-	managers := map[string]*taskstate.Manager{}
-	for _, pool := range []string{"b", "a"} {
-		managers[pool], err = taskstate.NewManager(taskstate.Config{Store: s, Pool: pool})
-		require.NoError(t, err)
-	}
-	created := map[string][]string{} // by pool, in creation order
-	var order []string               // every id, in creation order
-	for i := range 30 {
-		pool := []string{"a", "b", "a"}[i%3]
-		res, err := managers[pool].Create(ctx, []taskstate.TaskSpec{{Kind: "noop", Def: map[string]any{"i": i}}}, taskstate.CreateOptions{})
-		require.NoError(t, err)
-		created[pool] = append(created[pool], res.IDs[0])
-		order = append(order, res.IDs[0])
-	}
-	require.NoError(t, s.Close())
-
-	// Version 11: one sequence for all pools, and an index of (pool, seq).
-	db, err := sql.Open("sqlite", "file:"+path)
-	require.NoError(t, err)
-	defer db.Close()
-	for i, id := range order {
-		_, err := db.Exec(`UPDATE tasks SET seq = ? WHERE id = ?`, i+1, id)
-		require.NoError(t, err)
-	}
-	_, err = db.Exec(`DELETE FROM task_keys; DELETE FROM task_keys_recent;
-		INSERT INTO task_keys (kh, seq) SELECT kh, seq FROM tasks ORDER BY kh, seq;
-		DROP TABLE pools; CREATE INDEX tasks_pool_seq ON tasks (pool, seq); PRAGMA user_version = 11`)
-	require.NoError(t, err)
-
-	s, err = sqlitestore.Open(ctx, sqlitestore.Config{Path: path})
-	require.NoError(t, err)
-	defer s.Close()
-	var version int
-	require.NoError(t, db.QueryRow(`PRAGMA user_version`).Scan(&version))
-	require.Equal(t, 12, version)
-	requireDedupByHash(t, db)
-	var numbered [][2]any
-	rows, err := db.Query(`SELECT no, pool FROM pools ORDER BY no`)
-	require.NoError(t, err)
-	for rows.Next() {
-		var no int64
-		var pool string
-		require.NoError(t, rows.Scan(&no, &pool))
-		numbered = append(numbered, [2]any{no, pool})
-	}
-	require.NoError(t, rows.Err())
-	require.Equal(t, [][2]any{{int64(1), "a"}, {int64(2), "b"}}, numbered)
-
-	for pool, ids := range created {
-		m, err := taskstate.NewManager(taskstate.Config{Store: s, Pool: pool})
-		require.NoError(t, err)
-		var got []string
-		for task, err := range m.Query(ctx, taskstate.Query{}, taskstate.QueryOptions{}) {
-			require.NoError(t, err)
-			got = append(got, task.ID)
-		}
-		require.Equal(t, ids, got, "pool %s keeps its order", pool)
-		var specs []taskstate.TaskSpec
-		for i := range 30 {
-			if []string{"a", "b", "a"}[i%3] == pool {
-				specs = append(specs, taskstate.TaskSpec{Kind: "noop", Def: map[string]any{"i": i}})
-			}
-		}
-		again, err := m.Create(ctx, append(specs, taskstate.TaskSpec{Kind: "noop", Def: map[string]any{"new": pool}}), taskstate.CreateOptions{})
-		require.NoError(t, err)
-		require.Equal(t, ids, again.IDs[:len(ids)], "pool %s: dedup finds the migrated tasks", pool)
-		require.Equal(t, 1, again.NewCount)
-		claimed, err := m.Claim(ctx, taskstate.ClaimOptions{Owner: "w", Limit: 100})
-		require.NoError(t, err)
-		var claimedIDs []string
-		for _, task := range claimed {
-			claimedIDs = append(claimedIDs, task.ID)
-		}
-		require.Equal(t, append(ids, again.IDs[len(ids)]), claimedIDs, "pool %s: claimed in creation order, the new task last", pool)
-	}
-	requirePoolRanges(t, db)
 }

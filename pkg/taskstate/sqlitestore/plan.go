@@ -21,8 +21,8 @@ const idIndex = "sqlite_autoindex_tasks_1"
 //
 // A query of one status (a condition of its own, which where writes as a
 // literal) reads that status's partial index in seq order, when the status
-// has one (failed, part_done: see schema): without statistics SQLite
-// walks the whole pool's rowid range, in the same order, for a page of a
+// has one (failed, part_done: see schema): without statistics SQLite takes
+// tasks_pool_seq, the same shape, and walks the whole pool for a page of a
 // rare status. A declared path index, when the query has one, comes first
 // (indexedWhere).
 func from(q taskstate.Query) string {
@@ -174,19 +174,6 @@ func (s *Store) PathIndexes(ctx context.Context, pool string) ([]string, error) 
 // candidates) and the table by seq only: left to itself, SQLite prefers
 // the pool's index and scans the pool.
 func (s *Store) indexedWhere(ctx context.Context, pool string, q taskstate.Query) (tbl, cond string, args []any, err error) {
-	no, err := s.poolNo(ctx, pool)
-	if err != nil {
-		return "", "", nil, err
-	}
-	tbl, cond, args, err = s.indexedCond(ctx, pool, q)
-	if err != nil {
-		return "", "", nil, err
-	}
-	return tbl, rangeCond(no) + " AND (" + cond + ")", args, nil
-}
-
-// indexedCond is indexedWhere without the pool's range.
-func (s *Store) indexedCond(ctx context.Context, pool string, q taskstate.Query) (tbl, cond string, args []any, err error) {
 	tbl = from(q)
 	if strings.Contains(tbl, idIndex) || !hasPath(q) {
 		cond, args, err = where(q)
@@ -286,8 +273,8 @@ func (s *Store) statSQL(ctx context.Context, pool string, q taskstate.Query) (st
 
 // countKindsSQL is the statement of CountKinds over at most limit tasks.
 // A query of one status reads that status's partial index: left to
-// itself, SQLite may walk the whole pool for a statement without an
-// ORDER BY (TestPlanCountKindsUsesStatusIndex).
+// itself, SQLite may walk the whole pool in tasks_pool_seq for a statement
+// without an ORDER BY (TestPlanCountKindsUsesStatusIndex).
 func (s *Store) countKindsSQL(ctx context.Context, pool string, q taskstate.Query, limit int) (string, []any, error) {
 	tbl, cond, args, err := s.indexedWhere(ctx, pool, q)
 	if err != nil {

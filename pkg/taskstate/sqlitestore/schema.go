@@ -26,15 +26,14 @@ package sqlitestore
 // the rows of its hash, in the same write transaction. Version 11 moves
 // that index out of tasks into two tables of (kh, seq), task_keys and
 // task_keys_recent (see sqlKeyTables): a create grows the small one, and
-// the large one grows in sorted runs. Version 12 gives each pool a range
-// of seqs (see seqBits), numbering the pools in a table of their own, so
-// a pool's rows are a rowid range and tasks_pool_seq goes: a create no
-// longer grows it.
-const schemaVersion = 12
+// the large one grows in sorted runs.
+const schemaVersion = 11
 
-// tasksTable is the definition of tasks (its columns are tasksCols, and
-// seq).
-const tasksTable = `(
+// schema is the current schema. pool_counts holds the number of tasks per
+// (pool, status); every statement that inserts, deletes or moves tasks
+// updates it in the same transaction, so Stat reads a handful of rows.
+const schema = `
+CREATE TABLE IF NOT EXISTS tasks (
 	seq          INTEGER PRIMARY KEY,
 	id           TEXT    NOT NULL UNIQUE,
 	pool         TEXT    NOT NULL,
@@ -58,17 +57,7 @@ const tasksTable = `(
 	updated_at   INTEGER NOT NULL,
 	started_at   INTEGER,
 	finished_at  INTEGER
-)`
-
-// tasksCols are the columns of tasks but seq.
-const tasksCols = `id, pool, key, kh, kind, status, priority, def, filter, res, attempts, max_attempts, last_error,
-	lease_owner, lease_token, lease_until, claimed_from, run_after, created_at, updated_at, started_at, finished_at`
-
-// schema is the current schema. pool_counts holds the number of tasks per
-// (pool, status); every statement that inserts, deletes or moves tasks
-// updates it in the same transaction, so Stat reads a handful of rows.
-const schema = `
-CREATE TABLE IF NOT EXISTS tasks ` + tasksTable + `;
+);
 -- Dedup: a create finds a key through its hash (sqlKeyTables). Every
 -- write of tasks is one write transaction, so a create's look-up and
 -- insert cannot interleave with another's.
@@ -76,27 +65,25 @@ CREATE TABLE IF NOT EXISTS tasks ` + tasksTable + `;
 -- One small index per status a worker looks for, each holding only the
 -- tasks in that status: a claim moves an entry from tasks_waiting to
 -- tasks_running, a commit takes it out of tasks_running, and a finished
--- task is in none (queries over done tasks read the pool's rowid range,
--- see seqBits). The statements that use them name the status as a
+-- task is in none (queries over done tasks find the pool's rows through
+-- tasks_pool_seq). The statements that use them name the status as a
 -- literal, which is what lets SQLite pick a partial index.
 CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (pool, priority DESC, seq) WHERE status = 'waiting';
 CREATE INDEX IF NOT EXISTS tasks_part_done ON tasks (pool, priority DESC, seq) WHERE status = 'part_done';
 CREATE INDEX IF NOT EXISTS tasks_running ON tasks (pool, lease_until) WHERE status = 'running';
 -- Pages of a pool in creation order (the console's keyset pages, a query
--- with a limit), whole or by status, without sorting the pool: the pool's
--- rows are a rowid range (see seqBits), so the first page of a
--- million-task pool reads a page of rows. A page of waiting or done tasks
--- walks the range and skips the others: an index per status that every
--- claim or every commit had to update cost 3 µs a task each, a tenth of a
--- no-op task. Failed and part_done tasks, which a task reaches rarely or
--- only in two-phase pools, have a partial index each (the query names the
--- status as a literal, see where); running tasks are few, and their pages
--- sort tasks_running. Version 9 added them; the schema statements create
--- them in an older file.
+-- with a limit), whole or by status, without sorting the pool: the first
+-- page of a million-task pool reads a page of entries. A page of waiting
+-- or done tasks walks tasks_pool_seq and skips the others: an index per
+-- status that every claim or every commit had to update cost 3 µs a task
+-- each, a tenth of a no-op task. Failed and part_done tasks, which a task
+-- reaches rarely or only in two-phase pools, have a partial index each
+-- (the query names the status as a literal, see where); running tasks are
+-- few, and their pages sort tasks_running. Versions 8 and 9 added them;
+-- the schema statements create them in an older file.
+CREATE INDEX IF NOT EXISTS tasks_pool_seq ON tasks (pool, seq);
 CREATE INDEX IF NOT EXISTS tasks_part_done_seq ON tasks (pool, seq) WHERE status = 'part_done';
 CREATE INDEX IF NOT EXISTS tasks_failed_seq ON tasks (pool, seq) WHERE status = 'failed';
-
-` + sqlPools + `
 
 CREATE TABLE IF NOT EXISTS pool_counts (
 	pool   TEXT    NOT NULL,

@@ -51,9 +51,6 @@ type Store struct {
 	claimBusy sync.Map // string -> *atomic.Bool
 	// claimTexts holds the SQL of claims without a query by shape.
 	claimTexts sync.Map // claimShape -> claimText
-	// poolNos holds the pool numbers this store has read or written
-	// (see seqBits); a number never changes.
-	poolNos sync.Map // string -> int64
 
 	// recentKeys counts the entries of task_keys_recent, as far as this
 	// store knows: those there when it opened and those its creates
@@ -123,7 +120,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.recentKeys.Store(recent)
 	// Statements used inside write transactions are prepared now: the
 	// writer has one connection, which a transaction holds.
-	for _, q := range append([]string{sqlInsert, sqlInsertChunk, sqlInsertSeq, sqlInsertSeqChunk, sqlSelectKey, sqlHeartbeat, sqlPoolNo, sqlLastSeq, generalForm.sql(1), commitForm.sql(1)}, countSQLs[1:]...) {
+	for _, q := range append([]string{sqlInsert, sqlInsertChunk, sqlSelectKey, sqlHeartbeat, generalForm.sql(1), commitForm.sql(1)}, countSQLs[1:]...) {
 		if _, err := s.wstmt(ctx, q); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("sqlitestore: open %s: prepare: %w", cfg.Path, err)

@@ -21,8 +21,7 @@ import (
 const insertChunk = 64
 
 // insertCols is the number of arguments per inserted row; the key and
-// its hash are the third and fourth (see insertRows). A row of a create
-// that names its seqs has one more argument, the seq, first.
+// its hash are the third and fourth (see insertRows).
 const (
 	insertCols = 11
 	argKey     = 2
@@ -34,36 +33,21 @@ const (
 // hash (see sqlKeyTables), so the statement looks for the key itself
 // among the rows of that hash in both, which are almost always none. The
 // trigger tasks_insert_key adds each new row's hash to task_keys_recent.
-//
-// A row's seq is the next of its pool's range (see seqBits). When the
-// pool holds the file's last seq, SQLite's own next rowid is that, and
-// the plain statements take it. A create into any other pool names each
-// row's seq (the Seq statements; a skipped row leaves its seq unused): an
-// INSERT that names the rowid may fail on it, so SQLite keeps a
-// statement journal of the pages it changes, a copy each.
 var (
-	sqlInsert         = insertRows(1, false)
-	sqlInsertChunk    = insertRows(insertChunk, false)
-	sqlInsertSeq      = insertRows(1, true)
-	sqlInsertSeqChunk = insertRows(insertChunk, true)
+	sqlInsert      = insertRows(1)
+	sqlInsertChunk = insertRows(insertChunk)
 )
 
-func insertRows(n int, withSeq bool) string {
-	cols, vals, first := "", "", 1
-	if withSeq {
-		cols, vals, first = "seq, ", "column1, ", 2
-	}
-	c := func(i int) string { return "column" + strconv.Itoa(first+i) }
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", insertCols+first-1), ", ") + ")"
+func insertRows(n int) string {
+	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	return `INSERT OR IGNORE INTO tasks
-		(` + cols + `id, pool, key, kh, kind, status, priority, def, filter, max_attempts, created_at, updated_at)
-		SELECT ` + vals + c(0) + `, ` + c(1) + `, ` + c(2) + `, ` + c(3) + `, ` + c(4) + `, 'waiting', ` +
-		c(5) + `, ` + c(6) + `, ` + c(7) + `, ` + c(8) + `, ` + c(9) + `, ` + c(10) + `
+		(id, pool, key, kh, kind, status, priority, def, filter, max_attempts, created_at, updated_at)
+		SELECT column1, column2, column3, column4, column5, 'waiting', column6, column7, column8, column9, column10, column11
 		FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + `) AS v
 		WHERE NOT EXISTS (SELECT 1 FROM task_keys AS k, tasks AS t
-			WHERE k.kh = v.` + c(argKH) + ` AND t.seq = k.seq AND t.pool = v.` + c(1) + ` AND t.key = v.` + c(argKey) + `)
+			WHERE k.kh = v.column4 AND t.seq = k.seq AND t.pool = v.column2 AND t.key = v.column3)
 		AND NOT EXISTS (SELECT 1 FROM task_keys_recent AS r, tasks AS t
-			WHERE r.kh = v.` + c(argKH) + ` AND t.seq = r.seq AND t.pool = v.` + c(1) + ` AND t.key = v.` + c(argKey) + `)`
+			WHERE r.kh = v.column4 AND t.seq = r.seq AND t.pool = v.column2 AND t.key = v.column3)`
 }
 
 // mergeAt is the default of Store.mergeAt: the task_keys_recent entries
@@ -126,25 +110,13 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 	now := p.Now.UnixNano()
 	created := 0
 	order, repeatOf := distinctKeys(p.Tasks)
-	next, err := s.nextSeq(sctx, tx, p.Pool, len(order))
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: create: %w", err)
-	}
-	seq := next.last
-	args := make([]any, 0, (insertCols+1)*min(len(order), insertChunk))
+	args := make([]any, 0, insertCols*min(len(order), insertChunk))
 	for off := 0; off < len(order); {
 		// Whole chunks through the many-row statement, the rest one row
 		// at a time: two statements prepared once, not one per length.
 		n, q := insertChunk, sqlInsertChunk
 		if len(order)-off < insertChunk {
 			n, q = 1, sqlInsert
-		}
-		named := !next.top // see insertRows
-		switch {
-		case named && n == 1:
-			q = sqlInsertSeq
-		case named:
-			q = sqlInsertSeqChunk
 		}
 		chunk := order[off : off+n]
 		if err := ctx.Err(); err != nil {
@@ -163,10 +135,6 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 					return nil, fmt.Errorf("sqlitestore: create: filter of task %d: %w", i, err)
 				}
 			}
-			if named {
-				seq++
-				args = append(args, seq)
-			}
 			args = append(args, t.ID, p.Pool, keyArg(t.Key), keyHash(p.Pool, t.Key), t.Kind, t.Priority, t.Def, string(filter), t.MaxAttempts, now, now)
 		}
 		res, err := ins.ExecContext(sctx, args...)
@@ -174,9 +142,6 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 			return nil, fmt.Errorf("sqlitestore: create: %w", err)
 		}
 		k, _ := res.RowsAffected()
-		if named && k > 0 && seq > next.fileLast {
-			next.top = true // a row past the file's last seq: the pool holds it now
-		}
 		if int(k) == n {
 			for _, i := range chunk {
 				out[i] = taskstate.CreatedTask{ID: p.Tasks[i].ID, Created: true}
@@ -188,12 +153,8 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 			if err != nil {
 				return nil, fmt.Errorf("sqlitestore: create: %w", err)
 			}
-			cols := insertCols
-			if named {
-				cols++
-			}
 			for j, i := range chunk {
-				row := args[j*cols+cols-insertCols:] // the key and its hash as inserted
+				row := args[j*insertCols:] // the key and its hash as inserted
 				var id string
 				if err := sel.QueryRowContext(sctx, p.Pool, row[argKey], row[argKH]).Scan(&id); err != nil {
 					return nil, fmt.Errorf("sqlitestore: create: read existing task: %w", err)
@@ -219,7 +180,6 @@ func (s *Store) CreateTasks(ctx context.Context, p taskstate.CreateTasksParams) 
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("sqlitestore: create: %w", err)
 	}
-	s.poolNos.Store(p.Pool, next.no)
 	if merge {
 		s.recentKeys.Store(0)
 	}
@@ -415,7 +375,7 @@ func sortClaimed(tasks []*taskstate.Task) []*taskstate.Task {
 func claimPick(shape claimShape, cond string) string {
 	// Every time is the store's (sqlNow): the lease ends at its now +
 	// Lease, and run_after is compared with its now. INDEXED BY: without
-	// statistics SQLite walked the whole pool (then tasks_pool_seq) for a
+	// statistics SQLite may walk tasks_pool_seq, the whole pool, for a
 	// probe that has no ORDER BY (67 ms in a pool of 100,000 finished
 	// tasks; TestPlanClaimUsesStatusIndex).
 	var pick strings.Builder
@@ -774,12 +734,25 @@ func (s *Store) rewrite(ctx context.Context, pool, tbl, cond string, cargs []any
 // Query implements taskstate.Store.
 func (s *Store) Query(ctx context.Context, p taskstate.QueryParams) iter.Seq2[*taskstate.Task, error] {
 	return func(yield func(*taskstate.Task, error) bool) {
-		q, args, err := s.querySQL(ctx, p)
+		tbl, cond, args, err := s.indexedWhere(ctx, p.Pool, p.Query)
 		if err != nil {
 			yield(nil, err)
 			return
 		}
-		rows, err := s.r.QueryContext(ctx, q, args...)
+		cols := taskCols
+		if p.Payloads {
+			cols += ", def, res"
+		}
+		limit := p.Limit
+		if limit <= 0 {
+			limit = -1
+		}
+		order := "seq"
+		if p.Desc {
+			order = "seq DESC"
+		}
+		rows, err := s.r.QueryContext(ctx, "SELECT "+cols+" FROM "+tbl+" WHERE pool = ? AND ("+cond+") ORDER BY "+order+" LIMIT ?",
+			append(append([]any{p.Pool}, args...), limit)...)
 		if err != nil {
 			yield(nil, fmt.Errorf("sqlitestore: query: %w", err))
 			return
@@ -799,34 +772,6 @@ func (s *Store) Query(ctx context.Context, p taskstate.QueryParams) iter.Seq2[*t
 			yield(nil, fmt.Errorf("sqlitestore: query: %w", err))
 		}
 	}
-}
-
-// querySQL is the statement of Query p. It walks the pool's rowid range
-// in seq order unless an index serves it better (see from; a page of
-// running tasks sorts tasks_running, which holds few): left to itself,
-// SQLite sorts a status's whole partial index for a page of waiting tasks.
-func (s *Store) querySQL(ctx context.Context, p taskstate.QueryParams) (string, []any, error) {
-	tbl, cond, args, err := s.indexedWhere(ctx, p.Pool, p.Query)
-	if err != nil {
-		return "", nil, err
-	}
-	if tbl == "tasks" && statusOf(p.Query) != taskstate.StatusRunning {
-		tbl = "tasks NOT INDEXED"
-	}
-	cols := taskCols
-	if p.Payloads {
-		cols += ", def, res"
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = -1
-	}
-	order := "seq"
-	if p.Desc {
-		order = "seq DESC"
-	}
-	return "SELECT " + cols + " FROM " + tbl + " WHERE pool = ? AND (" + cond + ") ORDER BY " + order + " LIMIT ?",
-		append(append([]any{p.Pool}, args...), limit), nil
 }
 
 // Get implements taskstate.Store.
