@@ -218,7 +218,7 @@ func cmdRun(ctx context.Context, m *Main, args []string) error {
 	}
 	res, err := job.Run(ctx, job.Options{
 		Config: je.cfg, Manager: je.manager, Wakeups: je.wakeups, Log: je.app.Log, Progress: progress,
-		InProcess: je.embedded, Reset: reset, Timeout: timeout,
+		InProcess: je.embedded, Reset: reset, Timeout: timeout, WorkParent: m.Getenv("TMPDIR"),
 	})
 	finish()
 	if res != nil {

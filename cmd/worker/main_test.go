@@ -119,3 +119,28 @@ func (w *cancelOn) String() string {
 	defer w.mu.Unlock()
 	return w.buf.String()
 }
+
+// TestWorkRootOfGoneWorkers: a worker with programs makes its work root in
+// $TMPDIR, removes the one a killed worker left there (its lock is free),
+// and removes its own when it stops.
+func TestWorkRootOfGoneWorkers(t *testing.T) {
+	tmp := t.TempDir()
+	gone := filepath.Join(tmp, "taskfleet-work-gone")
+	require.NoError(t, os.MkdirAll(filepath.Join(gone, "taskfleet-train-1", "artifacts"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(gone, ".lock"), nil, 0o600))
+	env := map[string]string{
+		"TASKFLEET_STORE": "sqlite://" + filepath.Join(t.TempDir(), "t.db"), "TASKFLEET_LOG_LEVEL": "info", "TMPDIR": tmp,
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stderr := &cancelOn{needle: []byte("worker started"), cancel: cancel}
+	m := &Main{Stdout: io.Discard, Stderr: stderr, Getenv: func(k string) string { return env[k] }}
+	code := m.Run(ctx, []string{"--program", "train=python3 train.py", "--drain-timeout", "100ms"})
+	require.Equal(t, 0, code, stderr.String())
+	require.Contains(t, stderr.String(), "removed the work directories of worker processes that are gone")
+	require.Contains(t, stderr.String(), gone)
+	require.NoDirExists(t, gone)
+	left, err := filepath.Glob(filepath.Join(tmp, "*taskfleet-work-*"))
+	require.NoError(t, err)
+	require.Empty(t, left, "the worker removes its own work root when it stops")
+}

@@ -235,10 +235,16 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return a.Manager.Stat(ctx, taskstate.Query{})
 	}, metrics.StaticPools(c.Pool), 2*time.Second, log))
 
+	work, err := openWorkRoot(specs, m.Getenv("TMPDIR"), log)
+	if err != nil {
+		return err
+	}
+	defer work.Close()
 	all := handlers.AllIn(cfg.DataDir)
 	maps.Copy(all, handlers.Programs(specs, program.Options{
 		Pool: c.Pool, Logger: log, MaxLogBytes: cfg.ProgramLogBytes, Grace: cfg.ProgramGrace,
 		LogSink: program.ManagerSink(a.Manager), BaseEnv: m.Environ, DecodeDef: a.Manager.Codec().Decode,
+		WorkRoot: work.Dir(),
 	}))
 	hs := make(map[string]taskstate.HandlerFunc, len(kinds))
 	for _, k := range kinds {

@@ -70,14 +70,24 @@ collect: {skip: true}
 // TestProgramKind runs a config whose tasks are a Python program of its
 // programs: on the in-process workers, in two phases: every task ends done
 // with phase two having read phase one's result, and each attempt's stderr
-// is the task's log in the store.
+// is the task's log in the store. The workers' work root removes the one a
+// killed process left (its lock is free), and is gone after the run.
 func TestProgramKind(t *testing.T) {
 	cfg, err := job.Load(programConfig(t))
 	require.NoError(t, err)
 	require.Len(t, cfg.Programs, 1)
 	m := manager(t, cfg.Pool)
-	res, err := job.Run(context.Background(), job.Options{Config: cfg, Manager: m, InProcess: true, Timeout: 2 * time.Minute, PollInterval: 10 * time.Millisecond})
+	parent := t.TempDir()
+	gone := filepath.Join(parent, "taskfleet-work-gone")
+	require.NoError(t, os.MkdirAll(filepath.Join(gone, "taskfleet-fit-1"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(gone, ".lock"), nil, 0o600))
+	res, err := job.Run(context.Background(), job.Options{
+		Config: cfg, Manager: m, InProcess: true, Timeout: 2 * time.Minute, PollInterval: 10 * time.Millisecond, WorkParent: parent,
+	})
 	require.NoError(t, err)
+	left, err := os.ReadDir(parent)
+	require.NoError(t, err)
+	require.Empty(t, left, "the gone root is removed, and the run's own once it ends")
 	require.Positive(t, res.Tasks)
 	require.Equal(t, res.Tasks, res.Counts["done"])
 	require.Nil(t, res.Collected, "collect.skip: the results stay in the pool")

@@ -39,6 +39,10 @@ type Options struct {
 	// Lease, PollInterval of the in-process workers. Defaults 30 s and
 	// taskstate.DefaultPollInterval.
 	Lease, PollInterval time.Duration
+	// WorkParent is where the in-process workers' programs make their work
+	// root (program.OpenWorkRoot). Default: the system's temporary
+	// directory.
+	WorkParent string
 }
 
 // Result is what a run did.
@@ -64,10 +68,10 @@ type Result struct {
 // when asked), waits for them and collects their predictions.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	start := time.Now()
-	cfg, m, log := o.Config, o.Manager, o.Log
-	if log == nil {
-		log = zap.NewNop()
+	if o.Log == nil {
+		o.Log = zap.NewNop()
 	}
+	cfg, m, log := o.Config, o.Manager, o.Log
 	res := &Result{Pool: cfg.Pool}
 	specs, _, err := cfg.Specs()
 	if err != nil {
@@ -109,8 +113,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	stopWorkers := func() {}
 	if o.InProcess {
 		wctx, cancel := context.WithCancel(ctx)
-		stopWorkers = func() { cancel(); workers.Wait() }
-		if err := startWorkers(wctx, &workers, o); err != nil {
+		work, err := startWorkers(wctx, &workers, o)
+		stopWorkers = func() { cancel(); workers.Wait(); _ = work.Close() }
+		if err != nil {
 			stopWorkers()
 			return nil, err
 		}
@@ -154,16 +159,29 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 }
 
 // startWorkers runs cfg.Workers runners (two stages each for a two-phase
-// run) owned by wg until ctx is done.
-func startWorkers(ctx context.Context, wg *conc.WaitGroup, o Options) error {
+// run) owned by wg until ctx is done. With programs it returns the work
+// root of their attempts, to close once wg is done.
+func startWorkers(ctx context.Context, wg *conc.WaitGroup, o Options) (*program.WorkRoot, error) {
 	cfg := o.Config
+	var work *program.WorkRoot
+	if len(cfg.Programs) > 0 {
+		var removed []string
+		var err error
+		if work, removed, err = program.OpenWorkRoot(o.WorkParent); err != nil {
+			return nil, fmt.Errorf("programs: %w", err)
+		}
+		if len(removed) > 0 {
+			o.Log.Info("removed the work directories of worker processes that are gone", zap.Strings("dirs", removed))
+		}
+	}
 	kinds := handlers.All()
 	maps.Copy(kinds, handlers.Programs(cfg.Programs, program.Options{
 		Pool: cfg.Pool, Logger: o.Log, LogSink: program.ManagerSink(o.Manager), DecodeDef: o.Manager.Codec().Decode,
+		WorkRoot: work.Dir(),
 	}))
 	h, ok := kinds[cfg.Kind]
 	if !ok {
-		return fmt.Errorf("%w: %s: kind: %q is neither a built-in kind nor a program of programs: (in-process workers run only these)", ErrInvalidConfig, cfg.File, cfg.Kind)
+		return work, fmt.Errorf("%w: %s: kind: %q is neither a built-in kind nor a program of programs: (in-process workers run only these)", ErrInvalidConfig, cfg.File, cfg.Kind)
 	}
 	stages := []struct{ from, to taskstate.Status }{{taskstate.StatusWaiting, taskstate.StatusDone}}
 	if cfg.TwoPhase {
@@ -183,7 +201,7 @@ func startWorkers(ctx context.Context, wg *conc.WaitGroup, o Options) error {
 			if o.Wakeups != nil {
 				var err error
 				if wake, stop, err = o.Wakeups(ctx, taskstate.EventCreated, taskstate.EventAvailable, taskstate.EventCommitted); err != nil {
-					return err
+					return work, err
 				}
 			}
 			r, err := taskstate.NewRunner(taskstate.RunnerConfig{
@@ -193,7 +211,7 @@ func startWorkers(ctx context.Context, wg *conc.WaitGroup, o Options) error {
 			})
 			if err != nil {
 				stop()
-				return err
+				return work, err
 			}
 			wg.Go(func() {
 				defer stop()
@@ -201,5 +219,5 @@ func startWorkers(ctx context.Context, wg *conc.WaitGroup, o Options) error {
 			})
 		}
 	}
-	return nil
+	return work, nil
 }

@@ -31,6 +31,12 @@
 //	TASKFLEET_ARTIFACT_DIR a fresh directory inside the work dir for the attempt's artifacts
 //	TASKFLEET_DEADLINE     RFC 3339, when the spec has a timeout
 //
+// A worker makes its attempts' work directories in a work root of its own
+// (OpenWorkRoot: $TMPDIR/taskfleet-work-*), flocked while the process
+// lives. A worker killed before it could remove them leaves them, with
+// their artifacts; the next work root opened in the same directory removes
+// every root whose lock is free.
+//
 // The task document is {"id", "pool", "kind", "attempt", "max_attempts",
 // "phase", "def", "res"}; res is phase one's result in phase two, else null.
 // The result is the JSON object in the result file, else the last stdout

@@ -186,24 +186,35 @@ func TestExitKillsLeftovers(t *testing.T) {
 // and blocks (see helperWorker); its value is the pid file.
 const helperEnv = "PROGRAM_TEST_HELPER_PIDFILE"
 
+// helperRootEnv is the directory the helper worker makes its work root in.
+const helperRootEnv = "PROGRAM_TEST_HELPER_ROOT"
+
 // helperWorker runs the spawner (waiting for its grandchild) as a worker
 // would, until it is killed.
 func helperWorker() int {
 	spec := spawnerSpec(os.Getenv(helperEnv), false, false)
+	work, _, err := program.OpenWorkRoot(os.Getenv(helperRootEnv))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		return 1
+	}
 	tk := &taskstate.Task{ID: "k9", Kind: spec.Name, Attempts: 1, ClaimedFrom: taskstate.StatusWaiting}
-	_, err := program.Handler(spec, program.Options{Pool: "p"})(context.Background(), tk, nil)
+	_, err = program.Handler(spec, program.Options{Pool: "p", WorkRoot: work.Dir()})(context.Background(), tk, nil)
 	fmt.Fprintln(os.Stderr, "helper: the program ended:", err)
 	return 1
 }
 
 // TestWorkerKill9LeavesNoProcess kill -9s a worker (this test binary
 // re-executed) running a program that waits for a grandchild sleep: within
-// a second the supervisor, the program and the grandchild are gone.
+// a second the supervisor, the program and the grandchild are gone. The
+// attempt's work directory stays, and the next work root opened beside
+// the killed worker's removes it.
 func TestWorkerKill9LeavesNoProcess(t *testing.T) {
 	t.Parallel()
 	pidfile := filepath.Join(t.TempDir(), "pids")
+	root := t.TempDir()
 	worker := exec.Command(os.Args[0], "-test.run=^$")
-	worker.Env = append(os.Environ(), helperEnv+"="+pidfile)
+	worker.Env = append(os.Environ(), helperEnv+"="+pidfile, helperRootEnv+"="+root)
 	worker.Stderr = os.Stderr
 	require.NoError(t, worker.Start())
 	defer func() { _ = worker.Process.Kill(); _ = worker.Wait() }()
@@ -221,4 +232,14 @@ func TestWorkerKill9LeavesNoProcess(t *testing.T) {
 	require.NoError(t, worker.Process.Signal(syscall.SIGKILL))
 	requireGone(t, time.Second, supervisor, shell, grandchild)
 	require.Error(t, worker.Wait())
+
+	left, err := filepath.Glob(filepath.Join(root, "taskfleet-work-*", "taskfleet-"+spawnerSpec("", false, false).Name+"-*", "task.json"))
+	require.NoError(t, err)
+	require.Len(t, left, 1, "the killed worker's attempt left its work directory")
+	killedRoot := filepath.Dir(filepath.Dir(left[0]))
+	next, removed, err := program.OpenWorkRoot(root)
+	require.NoError(t, err)
+	defer next.Close()
+	require.Equal(t, []string{killedRoot}, removed)
+	require.NoDirExists(t, killedRoot)
 }
