@@ -51,13 +51,22 @@ func newCluster(t *testing.T) *cluster {
 }
 
 // env is the environment of the cluster's processes: the store and pool
-// come from TASKFLEET_STORE and TASKFLEET_POOL, logs are JSON.
+// come from TASKFLEET_STORE and TASKFLEET_POOL, logs are JSON, and
+// temporary files (a killed worker's program work roots among them) go to
+// the cluster's tmp directory.
 func (c *cluster) env(extra ...string) []string {
-	env := []string{"TASKFLEET_STORE=" + c.store, "TASKFLEET_POOL=" + c.pool, "TASKFLEET_LOG_FORMAT=json"}
+	env := []string{"TASKFLEET_STORE=" + c.store, "TASKFLEET_POOL=" + c.pool, "TASKFLEET_LOG_FORMAT=json", "TMPDIR=" + c.tmp()}
 	if c.db != "" {
 		env = append(env, "TASKFLEET_DB="+c.db)
 	}
 	return fleettest.Env(append(env, extra...)...)
+}
+
+// tmp is the cluster's temporary directory ($TMPDIR of its processes).
+func (c *cluster) tmp() string {
+	dir := filepath.Join(c.dir, "tmp")
+	require.NoError(c.t, os.MkdirAll(dir, 0o700))
+	return dir
 }
 
 // start starts a long-running process and remembers it for dump.

@@ -312,7 +312,8 @@ func requireGone(t *testing.T, timeout time.Duration, pids []int) {
 // TestKillWorkerRunningProgram kills a worker with SIGKILL while its
 // program (and the program's child) sleeps: within a second nothing of the
 // program's process group is alive, and after the lease the task is reaped
-// and done once, by another worker.
+// and done once, by another worker. The attempt's work directory outlives
+// the killed worker until the next worker starts and removes it.
 func TestKillWorkerRunningProgram(t *testing.T) {
 	c := newCluster(t)
 	piddir := t.TempDir()
@@ -325,8 +326,14 @@ func TestKillWorkerRunningProgram(t *testing.T) {
 	victim.Signal(t, syscall.SIGKILL) // the worker only, not its group
 	victim.WaitExit(t, fleettest.ExitTimeout)
 	requireGone(t, time.Second, pids)
+	left, err := filepath.Glob(filepath.Join(c.tmp(), "taskfleet-work-*", "taskfleet-sleeper-*", "task.json"))
+	require.NoError(t, err)
+	require.Len(t, left, 1, "the killed worker's attempt left its work directory")
+	victimRoot := filepath.Dir(filepath.Dir(left[0]))
 
 	rescuer := c.startWorkerIn("rescuer", "", env, "--programs", file)
+	require.NoDirExists(t, victimRoot, "the next worker removes a killed worker's work root")
+	rescuer.WaitLog(t, fleettest.StartTimeout, "the sweep logged", fleettest.LogMsg("removed the work directories of worker processes that are gone"))
 	var tk task
 	fleettest.Eventually(t, 30*time.Second, func() error {
 		if tk = c.get(id)[0]; tk.Status != "done" {
