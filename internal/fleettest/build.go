@@ -69,15 +69,27 @@ func build(dir string) error {
 	return nil
 }
 
-// Main runs the tests of m, removes the binaries [Build] made, and, when
-// the tests passed, fails the run if goroutines are left behind
-// (goleak.Find with opts). It does not return: call it as the whole body
-// of TestMain.
+// Main runs the tests of m with $TMPDIR set to a directory of its own, for
+// them and the processes they start, and removes it and the binaries
+// [Build] made; when the tests passed, it fails the run if goroutines are
+// left behind (goleak.Find with opts). What a killed process leaves in its
+// temporary directory (a worker's program work root) goes with the rest.
+// It does not return: call it as the whole body of TestMain.
 func Main(m *testing.M, opts ...goleak.Option) {
+	tmp, err := os.MkdirTemp("", "tf")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fleettest:", err)
+		os.Exit(1)
+	}
+	if err := os.Setenv("TMPDIR", tmp); err != nil {
+		fmt.Fprintln(os.Stderr, "fleettest:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	if built.dir != "" {
 		_ = os.RemoveAll(built.dir)
 	}
+	_ = os.RemoveAll(tmp)
 	if code == 0 {
 		if err := goleak.Find(opts...); err != nil {
 			fmt.Fprintln(os.Stderr, "fleettest: leaked goroutines:", err)
