@@ -49,6 +49,9 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
+		// Chromium's own temporary files (org.chromium.Chromium.*) stay
+		// behind when it is killed: in the test's directory they go with it.
+		chromedp.Env("TMPDIR=" + t.TempDir()),
 		chromedp.WindowSize(1360, 860),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
