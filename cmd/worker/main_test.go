@@ -125,7 +125,7 @@ func (w *cancelOn) String() string {
 // and removes its own when it stops.
 func TestWorkRootOfGoneWorkers(t *testing.T) {
 	tmp := t.TempDir()
-	gone := filepath.Join(tmp, "taskfleet-work-gone")
+	gone := filepath.Join(tmp, "taskfleet_work-gone")
 	require.NoError(t, os.MkdirAll(filepath.Join(gone, "taskfleet-train-1", "artifacts"), 0o700))
 	require.NoError(t, os.WriteFile(filepath.Join(gone, ".lock"), nil, 0o600))
 	env := map[string]string{
@@ -140,7 +140,7 @@ func TestWorkRootOfGoneWorkers(t *testing.T) {
 	require.Contains(t, stderr.String(), "removed the work directories of worker processes that are gone")
 	require.Contains(t, stderr.String(), gone)
 	require.NoDirExists(t, gone)
-	left, err := filepath.Glob(filepath.Join(tmp, "*taskfleet-work-*"))
+	left, err := filepath.Glob(filepath.Join(tmp, "*taskfleet_work-*"))
 	require.NoError(t, err)
 	require.Empty(t, left, "the worker removes its own work root when it stops")
 }

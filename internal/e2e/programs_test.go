@@ -326,7 +326,7 @@ func TestKillWorkerRunningProgram(t *testing.T) {
 	victim.Signal(t, syscall.SIGKILL) // the worker only, not its group
 	victim.WaitExit(t, fleettest.ExitTimeout)
 	requireGone(t, time.Second, pids)
-	left, err := filepath.Glob(filepath.Join(c.tmp(), "taskfleet-work-*", "taskfleet-sleeper-*", "task.json"))
+	left, err := filepath.Glob(filepath.Join(c.tmp(), "taskfleet_work-*", "taskfleet-sleeper-*", "task.json"))
 	require.NoError(t, err)
 	require.Len(t, left, 1, "the killed worker's attempt left its work directory")
 	victimRoot := filepath.Dir(filepath.Dir(left[0]))

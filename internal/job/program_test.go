@@ -78,7 +78,7 @@ func TestProgramKind(t *testing.T) {
 	require.Len(t, cfg.Programs, 1)
 	m := manager(t, cfg.Pool)
 	parent := t.TempDir()
-	gone := filepath.Join(parent, "taskfleet-work-gone")
+	gone := filepath.Join(parent, "taskfleet_work-gone")
 	require.NoError(t, os.MkdirAll(filepath.Join(gone, "taskfleet-fit-1"), 0o700))
 	require.NoError(t, os.WriteFile(filepath.Join(gone, ".lock"), nil, 0o600))
 	res, err := job.Run(context.Background(), job.Options{

@@ -32,7 +32,7 @@
 //	TASKFLEET_DEADLINE     RFC 3339, when the spec has a timeout
 //
 // A worker makes its attempts' work directories in a work root of its own
-// (OpenWorkRoot: $TMPDIR/taskfleet-work-*), flocked while the process
+// (OpenWorkRoot: $TMPDIR/taskfleet_work-*), flocked while the process
 // lives. A worker killed before it could remove them leaves them, with
 // their artifacts; the next work root opened in the same directory removes
 // every root whose lock is free.

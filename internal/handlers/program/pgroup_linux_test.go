@@ -233,7 +233,7 @@ func TestWorkerKill9LeavesNoProcess(t *testing.T) {
 	requireGone(t, time.Second, supervisor, shell, grandchild)
 	require.Error(t, worker.Wait())
 
-	left, err := filepath.Glob(filepath.Join(root, "taskfleet-work-*", "taskfleet-"+spawnerSpec("", false, false).Name+"-*", "task.json"))
+	left, err := filepath.Glob(filepath.Join(root, "taskfleet_work-*", "taskfleet-"+spawnerSpec("", false, false).Name+"-*", "task.json"))
 	require.NoError(t, err)
 	require.Len(t, left, 1, "the killed worker's attempt left its work directory")
 	killedRoot := filepath.Dir(filepath.Dir(left[0]))

@@ -18,12 +18,15 @@ import (
 // process lives, and each worker that opens one removes the roots whose
 // lock nobody holds any more.
 
-// workRootPrefix starts the name of every work root in a parent directory;
-// a root is created under workRootTemp and renamed to its final name only
-// once locked, so that no sweep ever sees an unlocked live root.
+// workRootPrefix starts the name of every work root in a parent directory.
+// Its underscore keeps it apart from an attempt's own work directory,
+// "taskfleet-<program>-*", which a worker without a work root (or an older
+// build) makes in the same parent. A root is created under workRootTemp
+// and renamed to its final name only once locked, so that no sweep ever
+// sees an unlocked live root.
 const (
-	workRootPrefix = "taskfleet-work-"
-	workRootTemp   = ".taskfleet-work-new-"
+	workRootPrefix = "taskfleet_work-"
+	workRootTemp   = ".taskfleet_work_new-"
 	workRootLock   = ".lock"
 )
 
