@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"go.uber.org/zap"
-
 	"github.com/taskfleet/taskfleet/internal/cli"
 	"github.com/taskfleet/taskfleet/internal/handlers"
 	"github.com/taskfleet/taskfleet/internal/handlers/program"
@@ -84,22 +82,4 @@ func loadPrograms(fs *cli.FlagSet, getenv func(string) string, flags []string, f
 		}
 	}
 	return specs, nil
-}
-
-// openWorkRoot makes the work root of this worker's program attempts in
-// tmpdir (the system's temporary directory when empty) and removes the
-// roots of worker processes that were killed with theirs still there; nil
-// without programs.
-func openWorkRoot(specs []program.Spec, tmpdir string, log *zap.Logger) (*program.WorkRoot, error) {
-	if len(specs) == 0 {
-		return nil, nil
-	}
-	work, removed, err := program.OpenWorkRoot(tmpdir)
-	if err != nil {
-		return nil, fmt.Errorf("programs: %w", err)
-	}
-	if len(removed) > 0 {
-		log.Info("removed the work directories of worker processes that are gone", zap.Strings("dirs", removed))
-	}
-	return work, nil
 }

@@ -235,7 +235,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return a.Manager.Stat(ctx, taskstate.Query{})
 	}, metrics.StaticPools(c.Pool), 2*time.Second, log))
 
-	work, err := openWorkRoot(specs, m.Getenv("TMPDIR"), log)
+	work, err := program.OpenWorkRootFor(specs, m.Getenv("TMPDIR"), log)
 	if err != nil {
 		return err
 	}

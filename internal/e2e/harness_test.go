@@ -41,6 +41,7 @@ func newCluster(t *testing.T) *cluster {
 	}
 	dir := t.TempDir()
 	c := &cluster{t: t, bin: fleettest.Build(t), dir: dir, store: "sqlite://" + filepath.Join(dir, "tasks.db"), pool: "e2e"}
+	require.NoError(t, os.Mkdir(c.tmp(), 0o700))
 	// Registered before any process: runs after they are all killed.
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -62,12 +63,9 @@ func (c *cluster) env(extra ...string) []string {
 	return fleettest.Env(append(env, extra...)...)
 }
 
-// tmp is the cluster's temporary directory ($TMPDIR of its processes).
-func (c *cluster) tmp() string {
-	dir := filepath.Join(c.dir, "tmp")
-	require.NoError(c.t, os.MkdirAll(dir, 0o700))
-	return dir
-}
+// tmp is the cluster's temporary directory ($TMPDIR of its processes),
+// made by newCluster.
+func (c *cluster) tmp() string { return filepath.Join(c.dir, "tmp") }
 
 // start starts a long-running process and remembers it for dump.
 func (c *cluster) start(name, path string, env []string, args ...string) *fleettest.Proc {

@@ -163,16 +163,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 // root of their attempts, to close once wg is done.
 func startWorkers(ctx context.Context, wg *conc.WaitGroup, o Options) (*program.WorkRoot, error) {
 	cfg := o.Config
-	var work *program.WorkRoot
-	if len(cfg.Programs) > 0 {
-		var removed []string
-		var err error
-		if work, removed, err = program.OpenWorkRoot(o.WorkParent); err != nil {
-			return nil, fmt.Errorf("programs: %w", err)
-		}
-		if len(removed) > 0 {
-			o.Log.Info("removed the work directories of worker processes that are gone", zap.Strings("dirs", removed))
-		}
+	work, err := program.OpenWorkRootFor(cfg.Programs, o.WorkParent, o.Log)
+	if err != nil {
+		return nil, err
 	}
 	kinds := handlers.All()
 	maps.Copy(kinds, handlers.Programs(cfg.Programs, program.Options{

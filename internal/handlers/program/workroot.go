@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // A program's attempt writes into a work directory that the handler
@@ -68,6 +70,22 @@ func OpenWorkRoot(parent string) (*WorkRoot, []string, error) {
 	w := &WorkRoot{dir: dir, lock: lock}
 	removed := w.sweep(parent)
 	return w, removed, nil
+}
+
+// OpenWorkRootFor is OpenWorkRoot for a worker running specs: nil when
+// there are none, and the roots it removed logged.
+func OpenWorkRootFor(specs []Spec, parent string, log *zap.Logger) (*WorkRoot, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	w, removed, err := OpenWorkRoot(parent)
+	if err != nil {
+		return nil, fmt.Errorf("programs: %w", err)
+	}
+	if len(removed) > 0 {
+		log.Info("removed the work directories of worker processes that are gone", zap.Strings("dirs", removed))
+	}
+	return w, nil
 }
 
 // Dir is the work root's path, for Options.WorkRoot; "" (the default) for
